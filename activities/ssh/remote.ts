@@ -1,0 +1,91 @@
+/**
+ * The Temporal-facing face of the SSH pool: host lookup, heartbeats, cancellation, failures typed for retry policies.
+ */
+import { ApplicationFailure, asyncLocalStorage, log, type Context } from '@temporalio/activity';
+import { findHost, type BootStage, type Host, type Inventory } from '../../common/inventory.js';
+import type { Command } from '../../common/shell.js';
+import { HostKeyMismatchError, redact, type ExecResult, type ProbeResult, type SshPool } from './pool.js';
+
+export interface RunOptions {
+  stage?: BootStage;
+  stdin?: Buffer | string;
+  secrets?: (string | Buffer)[];
+  timeoutMs?: number;
+  /** Return a non-zero exit code instead of throwing CommandFailed. */
+  allowFailure?: boolean;
+}
+
+export interface RemoteShell {
+  run(hostName: string, command: Command, opts?: RunOptions): Promise<ExecResult>;
+  probe(hostName: string, stage: BootStage, timeoutMs?: number): Promise<ProbeResult>;
+}
+
+export const HEARTBEAT_INTERVAL_MS = 5_000;
+const STDERR_TAIL_CHARS = 2_000;
+
+/** The current activity context, or undefined outside an activity (tests, scripts). */
+function activityContext(): Context | undefined {
+  return asyncLocalStorage.getStore();
+}
+
+function lookup(inventory: Inventory, hostName: string): Host {
+  const host = findHost(inventory, hostName);
+  if (!host) throw ApplicationFailure.nonRetryable(`unknown host "${hostName}": not in the inventory`, 'UnknownHost');
+  return host;
+}
+
+function asFailure(error: unknown): unknown {
+  if (error instanceof HostKeyMismatchError) {
+    return ApplicationFailure.nonRetryable(error.message, 'HostKeyMismatch');
+  }
+  return error;
+}
+
+export function remoteShell(pool: SshPool, inventory: Inventory): RemoteShell {
+  return {
+    async run(hostName, command, opts = {}) {
+      const host = lookup(inventory, hostName);
+      const stage = opts.stage ?? 'openssh';
+      const ctx = activityContext();
+      const secrets = [...(opts.secrets ?? []), ...(opts.stdin !== undefined ? [opts.stdin] : [])].map((s) =>
+        typeof s === 'string' ? s : s.toString('utf8'),
+      );
+      const safeText = redact(command.text, secrets);
+      const heartbeat = ctx ? setInterval(() => ctx.heartbeat(), HEARTBEAT_INTERVAL_MS) : undefined;
+      let result: ExecResult;
+      try {
+        ctx?.heartbeat();
+        result = await pool.exec(host, stage, command, {
+          stdin: opts.stdin,
+          secrets: opts.secrets,
+          timeoutMs: opts.timeoutMs,
+          signal: ctx?.cancellationSignal,
+        });
+      } catch (error) {
+        throw asFailure(error);
+      } finally {
+        if (heartbeat) clearInterval(heartbeat);
+      }
+      if (ctx) log.info('ssh command', { command: safeText, exitCode: result.exitCode });
+      if (result.exitCode !== 0 && !opts.allowFailure) {
+        const status = result.exitCode === null ? `signal ${result.signal ?? 'unknown'}` : `exit code ${result.exitCode}`;
+        const tail = result.stderr.trimEnd().slice(-STDERR_TAIL_CHARS);
+        throw ApplicationFailure.retryable(
+          `${hostName}: command failed with ${status}: ${safeText}${tail ? `\nstderr: ${tail}` : ''}`,
+          'CommandFailed',
+          { host: hostName, exitCode: result.exitCode, signal: result.signal ?? null },
+        );
+      }
+      return result;
+    },
+
+    async probe(hostName, stage, timeoutMs) {
+      const host = lookup(inventory, hostName);
+      try {
+        return await pool.probe(host, stage, timeoutMs);
+      } catch (error) {
+        throw asFailure(error);
+      }
+    },
+  };
+}
