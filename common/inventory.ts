@@ -4,6 +4,9 @@
  */
 import { readFileSync } from 'node:fs';
 import { z } from 'zod';
+import { HostName, describeIssues } from './validation.js';
+
+export { HostName, describeIssues };
 
 /** A boot stage of a host: the running system (OpenSSH) or the initramfs waiting for its LUKS passphrase (dropbear). */
 export const BootStage = z.enum(['openssh', 'dropbear']);
@@ -16,10 +19,6 @@ const PublicKeyLine = z
   .regex(/^(ssh-ed25519|ssh-rsa|ecdsa-sha2-nistp(256|384|521)) [A-Za-z0-9+/]+=*( .*)?$/, {
     message: 'must be a public key line such as "ssh-ed25519 AAAAC3Nz... comment"',
   });
-
-export const HostName = z
-  .string()
-  .regex(/^[a-z0-9][a-z0-9.-]{0,62}$/, { message: 'must be a host name: lower-case letters, digits, dots and dashes' });
 
 export const HostKind = z.enum(['xen-dom0', 'proxmox-node', 'ganeti-master', 'ganeti-node', 'dns', 'other']);
 
@@ -72,19 +71,6 @@ export const Inventory = z.object({
   }));
 });
 export type Inventory = z.infer<typeof Inventory>;
-
-/** Render zod issues as `field.path: message` lines, so a person can find the bad field. */
-export function describeIssues(error: z.ZodError, root = ''): string {
-  return error.issues
-    .map((issue) => {
-      const path = issue.path.reduce<string>(
-        (acc, part) => (typeof part === 'number' ? `${acc}[${part}]` : acc ? `${acc}.${String(part)}` : String(part)),
-        root,
-      );
-      return `${path || '(input)'}: ${issue.message}`;
-    })
-    .join('\n');
-}
 
 export class InventoryError extends Error {
   override name = 'InventoryError';

@@ -1,0 +1,56 @@
+/**
+ * Rebooting or powering off a host, and knowing when it is down and when it answers again.
+ *
+ * A reboot must not happen twice when an activity is retried: the kernel's boot id tells whether the host
+ * already went through the reboot we asked for. Waiting is polling: one short probe per attempt, the retry
+ * policy's backoff between attempts (durable server-side timers; no activity blocks for minutes).
+ */
+import { ApplicationFailure, Context } from '@temporalio/activity';
+import { sh } from '../common/shell.js';
+import type { BootStage } from '../common/inventory.js';
+import type { RemoteShell } from './ssh/remote.js';
+
+const BOOT_ID = sh`cat /proc/sys/kernel/random/boot_id`;
+
+export function hostActivities(remote: RemoteShell) {
+  return {
+    /** The kernel's boot id: changes at every boot. */
+    async readBootId(host: string): Promise<string> {
+      return (await remote.run(host, BOOT_ID)).stdout.trim();
+    },
+
+    /** `reboot` or `poweroff`, unless the host already left the boot we saw (a retried activity). */
+    async sendPowerCommand(host: string, action: 'reboot' | 'poweroff', bootIdBefore: string): Promise<'sent' | 'already down' | 'already rebooted'> {
+      const probe = await remote.probe(host, 'openssh');
+      if (probe !== 'up') return 'already down';
+      const now = (await remote.run(host, BOOT_ID)).stdout.trim();
+      if (now !== bootIdBefore) return 'already rebooted';
+      // The connection may drop before the exit status arrives: that is the command working.
+      const result = await remote.run(host, action === 'reboot' ? sh`reboot` : sh`poweroff`, { allowFailure: true, timeoutMs: 15_000 }).catch(() => undefined);
+      if (result && result.exitCode !== 0 && result.exitCode !== null) {
+        throw ApplicationFailure.retryable(`${action} on ${host} exited ${result.exitCode}: ${result.stderr.trim()}`, 'CommandFailed');
+      }
+      return 'sent';
+    },
+
+    /** One probe: fails (and is retried by the policy) while the host still answers in the same boot. */
+    async expectDown(host: string, bootIdBefore: string): Promise<void> {
+      if ((await remote.probe(host, 'openssh')) !== 'up') return;
+      // A fast reboot may have gone down and come back between two probes.
+      const bootId = await remote.run(host, BOOT_ID).then((r) => r.stdout.trim(), () => undefined);
+      if (bootId === bootIdBefore) throw ApplicationFailure.retryable(`${host} still answers`, 'StillUp');
+    },
+
+    /** One probe: fails (and is retried) until the host answers in the expected stage, in a new boot. */
+    async expectBack(host: string, stage: BootStage, bootIdBefore: string): Promise<string> {
+      const probe = await remote.probe(host, stage);
+      Context.current().heartbeat({ probe });
+      if (probe !== 'up') throw ApplicationFailure.retryable(`${host} does not answer on ${stage} yet`, 'NotBack');
+      const bootId = (await remote.run(host, BOOT_ID, { stage })).stdout.trim();
+      if (bootId === bootIdBefore) throw ApplicationFailure.retryable(`${host} answers but has not rebooted yet`, 'NotBack');
+      return bootId;
+    },
+  };
+}
+
+export type HostActivities = ReturnType<typeof hostActivities>;

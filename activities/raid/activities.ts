@@ -1,0 +1,199 @@
+/**
+ * The disk-replacement steps that touch a host. Activities are at-least-once: each one looks before it acts
+ * (is the member already faulty? already removed? the table already cloned? grub already there?), so a
+ * worker killed at any point resumes without applying a change twice.
+ */
+import { ApplicationFailure, Context, log } from '@temporalio/activity';
+import { sh } from '../../common/shell.js';
+import type { RemoteShell } from '../ssh/remote.js';
+import { parseLsblk, type LsblkDisk } from '../parsers/lsblk.js';
+import { parseMdstat, type MdstatArray } from '../parsers/mdstat.js';
+import { parseMdadmDetail } from '../parsers/mdadm-detail.js';
+import { parseSfdiskDump, renderSfdiskScript, sameLayout } from '../parsers/sfdisk.js';
+import { diagnose, DiagnosisError, partitionOf, type Diagnosis } from './diagnose.js';
+
+export type { Diagnosis } from './diagnose.js';
+
+export interface NewDisk {
+  serial: string;
+  model: string | null;
+  sizeBytes: number;
+  seenAs: string;
+  /** True when the runbook had already cloned the table onto it (a resumed run). */
+  alreadyPartitioned: boolean;
+}
+
+export interface ArrayResync {
+  array: string;
+  health: string;
+  percent: number | null;
+  speedKps: number | null;
+  finishMinutes: number | null;
+  waiting: boolean;
+}
+
+export type Outcome = 'done' | 'already done';
+
+const LSBLK = sh`lsblk --json --bytes --output NAME,KNAME,PKNAME,TYPE,SIZE,SERIAL,MODEL,FSTYPE`;
+
+export function raidActivities(remote: RemoteShell) {
+  async function readArrays(host: string): Promise<MdstatArray[]> {
+    return parseMdstat((await remote.run(host, sh`cat /proc/mdstat`)).stdout).arrays;
+  }
+
+  async function readDisks(host: string): Promise<LsblkDisk[]> {
+    return parseLsblk((await remote.run(host, LSBLK)).stdout).disks;
+  }
+
+  /** The disk's kernel name right now, from its serial number. */
+  async function diskBySerial(host: string, serial: string): Promise<LsblkDisk | undefined> {
+    return (await readDisks(host)).find((disk) => disk.serial === serial);
+  }
+
+  async function requireDisk(host: string, serial: string, role: string): Promise<LsblkDisk> {
+    const disk = await diskBySerial(host, serial);
+    if (!disk) throw ApplicationFailure.nonRetryable(`the ${role} disk (serial ${serial}) is not visible on ${host}`, 'DiskNotFound');
+    return disk;
+  }
+
+  /** mdadm's own view of a member: is this partition in the array, and how. */
+  async function memberState(host: string, array: string, partition: string): Promise<string[] | undefined> {
+    const detail = parseMdadmDetail((await remote.run(host, sh`mdadm --detail ${`/dev/${array}`}`)).stdout);
+    return detail.members.find((m) => m.device === `/dev/${partition}`)?.state;
+  }
+
+  return {
+    /** Dites "33": which disk failed, which one survives, which arrays use them. Read-only. */
+    async findFailedDisk(host: string, request: { arrays?: string[]; failedDisk?: string }): Promise<Diagnosis> {
+      const [arrays, disks] = [await readArrays(host), await readDisks(host)];
+      try {
+        return diagnose(arrays, disks, request);
+      } catch (error) {
+        if (error instanceof DiagnosisError) throw ApplicationFailure.nonRetryable(`${host}: ${error.message}`, 'Diagnosis');
+        throw error;
+      }
+    },
+
+    /** `mdadm --manage /dev/mdN --fail` the failed disk's member, unless mdadm already sees it faulty or gone. */
+    async markMemberFailed(host: string, array: string, diskSerial: string | null, partition: number): Promise<Outcome> {
+      const disk = diskSerial ? await diskBySerial(host, diskSerial) : undefined;
+      if (!disk) return 'already done'; // the disk is gone: the kernel dropped its members already
+      const device = partitionOf(disk.name, partition);
+      const state = await memberState(host, array, device);
+      if (!state || state.includes('faulty')) return 'already done';
+      await remote.run(host, sh`mdadm --manage ${`/dev/${array}`} --fail ${`/dev/${device}`}`);
+      return 'done';
+    },
+
+    /** `mdadm --manage /dev/mdN --remove` the member, unless it is no longer in the array. */
+    async removeMember(host: string, array: string, diskSerial: string | null, partition: number): Promise<Outcome> {
+      const disk = diskSerial ? await diskBySerial(host, diskSerial) : undefined;
+      if (!disk) return 'already done';
+      const device = partitionOf(disk.name, partition);
+      const state = await memberState(host, array, device);
+      if (!state) return 'already done';
+      if (!state.includes('faulty')) {
+        throw ApplicationFailure.nonRetryable(`/dev/${device} is ${state.join(' ')} in ${array}, not faulty: refusing to remove it`, 'UnsafeRemove');
+      }
+      await remote.run(host, sh`mdadm --manage ${`/dev/${array}`} --remove ${`/dev/${device}`}`);
+      return 'done';
+    },
+
+    /**
+     * "Commencez par vérifier que vos disques ont toujours les mêmes noms": find the new disk by serial, never
+     * by name. The survivor must still be there; the new disk must be neither the survivor nor the failed disk,
+     * blank (or already cloned by this runbook) and at least as large as the survivor.
+     */
+    async identifyNewDisk(host: string, survivorSerial: string, failedSerial: string | null): Promise<NewDisk> {
+      const disks = await readDisks(host);
+      const survivor = disks.find((d) => d.serial === survivorSerial);
+      if (!survivor) throw ApplicationFailure.nonRetryable(`the surviving disk (serial ${survivorSerial}) is missing on ${host}: stop and look`, 'SurvivorMissing');
+      if (failedSerial && disks.some((d) => d.serial === failedSerial)) {
+        throw ApplicationFailure.nonRetryable(`the failed disk (serial ${failedSerial}) is still in ${host}: swap it first`, 'FailedDiskStillThere');
+      }
+      const candidates = disks.filter((d) => d.serial !== survivorSerial && !d.partitions.some((p) => p.arrays.length > 0));
+      if (candidates.length !== 1) {
+        throw ApplicationFailure.nonRetryable(
+          candidates.length === 0
+            ? `no new disk on ${host}: only ${disks.map((d) => `${d.name} (${d.serial})`).join(', ')}`
+            : `several candidate new disks on ${host}: ${candidates.map((d) => `${d.name} (${d.serial})`).join(', ')}`,
+          'NewDiskUnclear',
+        );
+      }
+      const fresh = candidates[0]!;
+      if (!fresh.serial) throw ApplicationFailure.nonRetryable(`the new disk ${fresh.name} reports no serial number`, 'NewDiskUnclear');
+      if (fresh.sizeBytes < survivor.sizeBytes) {
+        throw ApplicationFailure.nonRetryable(`the new disk ${fresh.serial} (${fresh.sizeBytes} bytes) is smaller than the survivor (${survivor.sizeBytes} bytes)`, 'NewDiskTooSmall');
+      }
+      const table = await remote.run(host, sh`sfdisk --dump ${`/dev/${fresh.name}`}`, { allowFailure: true });
+      let alreadyPartitioned = false;
+      if (table.exitCode === 0) {
+        const survivorTable = parseSfdiskDump((await remote.run(host, sh`sfdisk --dump ${`/dev/${survivor.name}`}`)).stdout);
+        alreadyPartitioned = sameLayout(parseSfdiskDump(table.stdout), survivorTable);
+        if (!alreadyPartitioned) {
+          throw ApplicationFailure.nonRetryable(`the new disk ${fresh.serial} (${fresh.name}) is not blank: it has a partition table of its own. Refusing to overwrite it`, 'NewDiskNotBlank');
+        }
+      }
+      return { serial: fresh.serial, model: fresh.model, sizeBytes: fresh.sizeBytes, seenAs: fresh.name, alreadyPartitioned };
+    },
+
+    /**
+     * The page's `sfdisk -d SURVIVOR | sfdisk NEW`, in two steps so the script can be checked, and without the
+     * label and partition GUIDs, so the clone does not share them with the survivor.
+     */
+    async clonePartitionTable(host: string, survivorSerial: string, newSerial: string): Promise<Outcome> {
+      const survivor = await requireDisk(host, survivorSerial, 'surviving');
+      const fresh = await requireDisk(host, newSerial, 'new');
+      const source = parseSfdiskDump((await remote.run(host, sh`sfdisk --dump ${`/dev/${survivor.name}`}`)).stdout);
+      const current = await remote.run(host, sh`sfdisk --dump ${`/dev/${fresh.name}`}`, { allowFailure: true });
+      if (current.exitCode === 0) {
+        if (sameLayout(parseSfdiskDump(current.stdout), source)) return 'already done';
+        throw ApplicationFailure.nonRetryable(`the new disk ${newSerial} (${fresh.name}) gained a different partition table: stop and look`, 'NewDiskNotBlank');
+      }
+      await remote.run(host, sh`sfdisk ${`/dev/${fresh.name}`}`, { stdin: renderSfdiskScript(source, { forDisk: `/dev/${fresh.name}` }) });
+      return 'done';
+    },
+
+    /** `mdadm --manage /dev/mdN --add` the new disk's partition, unless it is already in the array. */
+    async addMember(host: string, array: string, newSerial: string, partition: number): Promise<Outcome> {
+      const disk = await requireDisk(host, newSerial, 'new');
+      const device = partitionOf(disk.name, partition);
+      if (await memberState(host, array, device)) return 'already done';
+      await remote.run(host, sh`mdadm --manage ${`/dev/${array}`} --add ${`/dev/${device}`}`);
+      return 'done';
+    },
+
+    /** One look at /proc/mdstat: how far each array's resync is. The heartbeat carries the same figures. */
+    async readResync(host: string): Promise<ArrayResync[]> {
+      const arrays = (await readArrays(host)).map((a) => ({
+        array: a.name,
+        health: a.health,
+        percent: a.recovery?.percent ?? null,
+        speedKps: a.recovery?.speedKps ?? null,
+        finishMinutes: a.recovery?.finishMinutes ?? null,
+        waiting: Boolean(a.recovery?.delayed),
+      }));
+      Context.current().heartbeat(arrays);
+      return arrays;
+    },
+
+    /** `grub-install` on the new disk, unless its boot code is already GRUB's (a resumed run). */
+    async installBootloader(host: string, newSerial: string): Promise<Outcome> {
+      const disk = await requireDisk(host, newSerial, 'new');
+      const bootCode = await remote.run(host, sh`dd ${`if=/dev/${disk.name}`} bs=440 count=1 status=none`);
+      if (bootCode.stdout.includes('GRUB')) return 'already done';
+      await remote.run(host, sh`grub-install ${`/dev/${disk.name}`}`);
+      return 'done';
+    },
+
+    /** The end of the page: every array `[UU]`. */
+    async checkArrays(host: string): Promise<{ array: string; health: string }[]> {
+      const arrays = await readArrays(host);
+      const unhealthy = arrays.filter((a) => a.health.includes('_') || a.members.some((m) => m.faulty));
+      if (unhealthy.length > 0) log.warn('arrays not healthy', { host, arrays: unhealthy.map((a) => a.name) });
+      return arrays.map((a) => ({ array: a.name, health: a.health }));
+    },
+  };
+}
+
+export type RaidActivities = ReturnType<typeof raidActivities>;

@@ -1,0 +1,56 @@
+/**
+ * Runbook inputs, validated with zod at every edge: our CLI before it starts a run, and the workflow itself
+ * as its very first step (a run started from the Temporal UI or CLI goes through the same schema), so a bad
+ * input is refused with a clear message before any SSH.
+ */
+import { z } from 'zod';
+import { HostName } from './validation.js';
+
+/** A Temporal duration string such as "30s", "5 minutes", "2h". */
+export const Duration = z
+  .string()
+  .regex(/^\d+(\.\d+)?\s*(ms|s|m|h|d|seconds?|minutes?|hours?|days?)$/, { message: 'must be a duration such as "30s", "5 minutes" or "2h"' });
+
+export const ArrayName = z.string().regex(/^md[0-9]{1,3}$/, { message: 'must be an md array name such as "md0"' });
+
+/** A disk named by its kernel name (sda, nvme0n1) or by its serial number. */
+export const DiskRef = z
+  .string()
+  .regex(/^[A-Za-z0-9][A-Za-z0-9_.-]{0,63}$/, { message: 'must be a kernel disk name such as "sda" or a serial number (letters, digits, - _ .)' });
+
+export const DiskReplacementInput = z.object({
+  host: HostName,
+  /** Only these arrays; by default every array that uses the failed disk. */
+  arrays: z.array(ArrayName).min(1).optional(),
+  /** The failed disk, when mdadm cannot tell (both members still active). By default it is read from /proc/mdstat. */
+  failedDisk: DiskRef.optional(),
+  /** hot: the disk is swapped while the host runs. cold: the host is powered off for the swap and comes back. */
+  swap: z.enum(['hot', 'cold']).default('hot'),
+  /** How often the resync is looked at; the default suits real disks (hours), tests pass seconds. */
+  resyncPollInterval: Duration.default('1 minute'),
+  /** How long the host may take to come back after a cold swap before the runbook gives up waiting. */
+  bootTimeout: Duration.default('2 hours'),
+}).strict();
+export type DiskReplacementInput = z.input<typeof DiskReplacementInput>;
+export type DiskReplacementRequest = z.output<typeof DiskReplacementInput>;
+
+export const RebootHostInput = z.object({
+  host: HostName,
+  /** reboot: the host comes back by itself. poweroff: a person powers it on again (e.g. after a disk swap). */
+  action: z.enum(['reboot', 'poweroff']),
+  reason: z.string().min(1).max(500),
+  /** How long to wait for the host to stop answering after the command. */
+  downTimeout: Duration.default('10 minutes'),
+  /** How long to wait for the host to answer again. */
+  upTimeout: Duration.default('30 minutes'),
+  pollInterval: Duration.default('10s'),
+}).strict();
+export type RebootHostInput = z.input<typeof RebootHostInput>;
+export type RebootHostRequest = z.output<typeof RebootHostInput>;
+
+export const DiskReplacedAnswer = z.object({
+  /** Who swapped the disk: kept in the run's record. */
+  operator: z.string().min(1, { message: 'say who swapped the disk' }).max(100),
+  comment: z.string().max(500).optional(),
+}).strict();
+export type DiskReplacedAnswer = z.infer<typeof DiskReplacedAnswer>;

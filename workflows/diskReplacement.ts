@@ -1,0 +1,142 @@
+/**
+ * Remplacement de disque physique: an mdadm RAID1 member disk, step by step as the wiki page does it
+ * (xen-lvm-raid1-disk-replacement-vm-shutdown-order.txt, from "Dites 33" to "Grub").
+ *
+ * Safer than the page: disks are tracked by serial number, never by kernel name (the page warns that sda and
+ * sdb can swap after the change); the new disk must be blank and large enough; the partition table is cloned
+ * without the survivor's GUIDs; every change checks first whether it was already made.
+ */
+import { executeChild, proxyActivities, setHandler, sleep, workflowInfo } from '@temporalio/workflow';
+import type { Activities } from '../activities/index.js';
+import type { ArrayResync, Diagnosis, NewDisk, Outcome } from '../activities/raid/activities.js';
+import { DiskReplacedAnswer, DiskReplacementInput } from '../common/inputs.js';
+import { diskReplacedUpdate } from './messages.js';
+import { rebootHost } from './rebootHost.js';
+import { Runbook, validInput } from './runbook.js';
+
+export interface DiskReplacementResult {
+  host: string;
+  failedDisk: Diagnosis['failed'];
+  survivor: Diagnosis['survivor'];
+  newDisk: NewDisk;
+  swappedBy: DiskReplacedAnswer;
+  /** What each host-changing step did: "done", or "already done" when a resumed run found it made. */
+  changes: { step: string; array?: string; outcome: Outcome }[];
+  arrays: { array: string; health: string }[];
+  timeline: Runbook['timeline'];
+}
+
+const STEPS = [
+  'Dites 33: find the failed disk',
+  'Attention chérie, ça va couper: fail and remove its members',
+  'swap the disk',
+  'Le nouveau disque: identify it by serial',
+  'clone the partition table',
+  'add the new members',
+  'wait for the resync',
+  'Grub: install the bootloader',
+  'check every array',
+] as const;
+
+const readOnly = proxyActivities<Activities>({ startToCloseTimeout: '1 minute', retry: { maximumAttempts: 10 } });
+const hostChange = proxyActivities<Activities>({
+  startToCloseTimeout: '2 minutes',
+  retry: { maximumAttempts: 5, nonRetryableErrorTypes: ['HostKeyMismatch', 'UnknownHost'] },
+});
+
+export async function diskReplacement(input: DiskReplacementInput): Promise<DiskReplacementResult> {
+  const request = validInput(DiskReplacementInput, input);
+  const { host } = request;
+  const runbook = new Runbook('diskReplacement', STEPS, host);
+  const changes: DiskReplacementResult['changes'] = [];
+
+  let swappedBy: DiskReplacedAnswer | undefined;
+  setHandler(
+    diskReplacedUpdate,
+    (answer) => {
+      swappedBy = answer;
+      return `thanks ${answer.operator}: checking the new disk on ${host} by its serial number`;
+    },
+    {
+      validator: (answer) => {
+        if (runbook.waitingForUpdate !== diskReplacedUpdate.name) throw new Error('this runbook is not waiting for a disk swap now');
+        validInput(DiskReplacedAnswer, answer);
+      },
+    },
+  );
+
+  await readOnly.lookUpHost(host);
+
+  const diagnosis = await runbook.step('Dites 33: find the failed disk', () =>
+    readOnly.findFailedDisk(host, { arrays: request.arrays, failedDisk: request.failedDisk }),
+  );
+  const { failed, survivor } = diagnosis;
+
+  await runbook.step('Attention chérie, ça va couper: fail and remove its members', async () => {
+    // "Si vous avez plusieurs md qui utilisent le disque défectueux, l'opération est à recommencer pour chaque partition."
+    for (const member of diagnosis.failedMembers) {
+      const failedOutcome = await hostChange.markMemberFailed(host, member.array, failed.serial, member.partition);
+      changes.push({ step: 'mdadm --fail', array: member.array, outcome: failedOutcome });
+      const removedOutcome = await hostChange.removeMember(host, member.array, failed.serial, member.partition);
+      changes.push({ step: 'mdadm --remove', array: member.array, outcome: removedOutcome });
+    }
+  });
+
+  await runbook.step('swap the disk', async () => {
+    const which = failed.serial
+      ? `the disk with serial ${failed.serial} (${failed.model ?? 'unknown model'}, ${failed.sizeBytes} bytes, seen as ${failed.seenAs})`
+      : `the disk that is NOT serial ${survivor.serial} (the failed one is no longer visible)`;
+    const keep = `keep the disk with serial ${survivor.serial}: it holds the only copy`;
+    runbook.detail({ replace: which, keep, size: `a new blank disk of at least ${survivor.sizeBytes} bytes`, swap: request.swap });
+    if (request.swap === 'cold') {
+      // The host goes down for the swap; a person powers it on again once the new disk is in.
+      await executeChild(rebootHost, {
+        args: [{ host, action: 'poweroff', reason: `disk swap: replace ${which}`, upTimeout: request.bootTimeout }],
+        workflowId: `${workflowInfo().workflowId}-poweroff`,
+      });
+    }
+    const answered = await runbook.waitFor(
+      { what: `replace ${which} on ${host}; ${keep}`, who: 'an operator at the machine', answerWith: diskReplacedUpdate.name },
+      () => swappedBy !== undefined,
+      '30 days',
+    );
+    if (!answered) throw new Error(`nobody confirmed the disk swap on ${host} within 30 days`);
+  });
+
+  const newDisk = await runbook.step('Le nouveau disque: identify it by serial', () =>
+    readOnly.identifyNewDisk(host, survivor.serial, failed.serial),
+  );
+
+  await runbook.step('clone the partition table', async () => {
+    changes.push({ step: 'sfdisk (clone)', outcome: await hostChange.clonePartitionTable(host, survivor.serial, newDisk.serial) });
+  });
+
+  await runbook.step('add the new members', async () => {
+    for (const { array, partition } of diagnosis.layout) {
+      changes.push({ step: 'mdadm --add', array, outcome: await hostChange.addMember(host, array, newDisk.serial, partition) });
+    }
+  });
+
+  await runbook.step('wait for the resync', async () => {
+    // A durable loop: one look at /proc/mdstat, then a timer; hours of resync never block an activity.
+    for (;;) {
+      const resync: ArrayResync[] = await readOnly.readResync(host);
+      runbook.detail({ resync });
+      if (resync.every((a) => !a.health.includes('_'))) return;
+      await sleep(request.resyncPollInterval);
+    }
+  });
+
+  await runbook.step('Grub: install the bootloader', async () => {
+    changes.push({ step: 'grub-install', outcome: await hostChange.installBootloader(host, newDisk.serial) });
+  });
+
+  const arrays = await runbook.step('check every array', async () => {
+    const health = await readOnly.checkArrays(host);
+    const bad = health.filter((a) => a.health.includes('_'));
+    if (bad.length > 0) throw new Error(`arrays still degraded on ${host}: ${bad.map((a) => `${a.array} [${a.health}]`).join(', ')}`);
+    return health;
+  });
+
+  return { host, failedDisk: failed, survivor, newDisk, swappedBy: swappedBy!, changes, arrays, timeline: runbook.timeline };
+}

@@ -1,0 +1,52 @@
+/**
+ * Reboot (or power off) a host and wait until it answers again: the reusable child of every runbook that takes
+ * a host down (a cold disk swap today, the planned hypervisor reboot next).
+ */
+import { proxyActivities } from '@temporalio/workflow';
+import type { Activities } from '../activities/index.js';
+import { RebootHostInput, type RebootHostRequest } from '../common/inputs.js';
+import { Runbook, validInput } from './runbook.js';
+
+export interface RebootHostResult {
+  host: string;
+  action: RebootHostRequest['action'];
+  powerCommand: string;
+  bootIdBefore: string;
+  bootIdAfter: string;
+  timeline: Runbook['timeline'];
+}
+
+const STEPS = ['note the boot id', 'send the power command', 'wait for the host to go down', 'wait for the host to answer again'] as const;
+
+export async function rebootHost(input: RebootHostInput): Promise<RebootHostResult> {
+  const request = validInput(RebootHostInput, input);
+  const { host } = request;
+  const runbook = new Runbook('rebootHost', STEPS, host);
+
+  const { lookUpHost, readBootId, sendPowerCommand } = proxyActivities<Activities>({
+    startToCloseTimeout: '1 minute',
+    retry: { maximumAttempts: 5 },
+  });
+  // Polling: one probe per attempt, the retry policy's backoff between them.
+  const { expectDown } = proxyActivities<Activities>({
+    startToCloseTimeout: '30s',
+    scheduleToCloseTimeout: request.downTimeout,
+    retry: { initialInterval: request.pollInterval, backoffCoefficient: 1, nonRetryableErrorTypes: ['HostKeyMismatch', 'UnknownHost'] },
+  });
+  const { expectBack } = proxyActivities<Activities>({
+    startToCloseTimeout: '30s',
+    heartbeatTimeout: '30s',
+    scheduleToCloseTimeout: request.upTimeout,
+    retry: { initialInterval: request.pollInterval, backoffCoefficient: 1.2, maximumInterval: '1 minute', nonRetryableErrorTypes: ['HostKeyMismatch', 'UnknownHost'] },
+  });
+
+  await lookUpHost(host);
+  const bootIdBefore = await runbook.step('note the boot id', () => readBootId(host));
+  const powerCommand = await runbook.step('send the power command', () => sendPowerCommand(host, request.action, bootIdBefore));
+  await runbook.step('wait for the host to go down', () => expectDown(host, bootIdBefore));
+  const bootIdAfter = await runbook.step('wait for the host to answer again', async () => {
+    runbook.detail({ waitingFor: request.action === 'poweroff' ? 'a person to power the host on' : 'the host to boot' });
+    return expectBack(host, 'openssh', bootIdBefore);
+  });
+  return { host, action: request.action, powerCommand, bootIdBefore, bootIdAfter, timeline: runbook.timeline };
+}

@@ -1,0 +1,74 @@
+/**
+ * What every runbook shares: its steps as the procedure names them, the `progress` query, a timeline of how
+ * long each step took, and the waits for people. Workflow code only: deterministic (workflow time, no I/O).
+ */
+import type { Duration } from '@temporalio/common';
+import { ApplicationFailure, condition, setHandler } from '@temporalio/workflow';
+import type { z } from 'zod';
+import { describeIssues } from '../common/validation.js';
+import { progressQuery, type Progress } from './messages.js';
+
+export class Runbook {
+  private readonly progress: Progress;
+  private stepStartedAt = Date.now();
+
+  constructor(runbook: string, private readonly steps: readonly string[], host?: string) {
+    this.progress = { runbook, host, step: 'starting', stepsDone: 0, stepsTotal: steps.length, timeline: [] };
+    setHandler(progressQuery, () => this.progress);
+  }
+
+  /** Run one step of the procedure; the title is one of the steps given to the constructor. */
+  async step<T>(title: (typeof this.steps)[number], body: () => Promise<T>): Promise<T> {
+    this.progress.step = title;
+    this.progress.detail = undefined;
+    this.stepStartedAt = Date.now();
+    const result = await body();
+    this.progress.timeline.push({
+      step: title,
+      startedAt: new Date(this.stepStartedAt).toISOString(),
+      seconds: Math.round((Date.now() - this.stepStartedAt) / 100) / 10,
+    });
+    this.progress.stepsDone += 1;
+    return result;
+  }
+
+  /** Facts about the current step, shown by the `progress` query. */
+  detail(detail: Record<string, unknown>): void {
+    this.progress.detail = detail;
+  }
+
+  /**
+   * Wait for a person: `progress` says what we wait for, from whom, and which Update answers it.
+   * Returns false when the timeout passes first.
+   */
+  async waitFor(
+    waiting: { what: string; who: string; answerWith?: string },
+    answered: () => boolean,
+    timeout: Duration,
+  ): Promise<boolean> {
+    this.progress.waitingFor = { ...waiting, since: new Date().toISOString() };
+    try {
+      return await condition(answered, timeout);
+    } finally {
+      this.progress.waitingFor = undefined;
+    }
+  }
+
+  /** The Update that answers what the runbook waits for now, if any: validators accept only that one. */
+  get waitingForUpdate(): string | undefined {
+    return this.progress.waitingFor?.answerWith;
+  }
+
+  get timeline(): Progress['timeline'] {
+    return this.progress.timeline;
+  }
+}
+
+/** Validate a runbook's input inside the workflow: a run started from the UI gets the same clear message as our CLI. */
+export function validInput<S extends z.ZodType>(schema: S, input: unknown): z.output<S> {
+  const parsed = schema.safeParse(input);
+  if (!parsed.success) {
+    throw ApplicationFailure.nonRetryable(`invalid input:\n${describeIssues(parsed.error)}`, 'InvalidInput');
+  }
+  return parsed.data;
+}
