@@ -1,0 +1,271 @@
+/**
+ * `npm start` (node dist/scripts/start.js): the whole stack in the foreground.
+ *
+ *   - a Temporal dev server on 127.0.0.1:7233 (UI on :8233, data in .data/temporal.db),
+ *     unless TEMPORAL_ADDRESS is set;
+ *   - the payload codec key .data/codec.key (created once), unless RUNBOOK_CODEC_KEY or
+ *     RUNBOOK_CODEC_KEY_FILE is set;
+ *   - the simulated lab (in this process), unless RUNBOOK_INVENTORY is set;
+ *   - the worker (node dist/worker/main.js), restarted 2 s after it dies.
+ *
+ * Ctrl-C / SIGTERM stops the worker, then the lab, then the dev server, and exits 0.
+ * A second Ctrl-C kills whatever is left at once.
+ */
+import { spawn, type ChildProcess } from 'node:child_process';
+import { randomBytes } from 'node:crypto';
+import { existsSync, mkdirSync, writeFileSync } from 'node:fs';
+import { join } from 'node:path';
+import { setTimeout as sleep } from 'node:timers/promises';
+import { Connection } from '@temporalio/client';
+import { repoRoot } from './paths.js';
+import { temporalCliPath } from './temporal-bin.js';
+
+const ROOT = repoRoot();
+const DATA_DIR = join(ROOT, '.data');
+const LAB_DIR = join(ROOT, '.lab');
+const DEV_IP = '127.0.0.1';
+const DEV_PORT = 7233;
+const UI_PORT = 8233;
+const WORKER_RESTART_DELAY_MS = 2_000;
+const WORKER_STOP_TIMEOUT_MS = 30_000;
+const SERVER_STOP_TIMEOUT_MS = 15_000;
+const LAB_STOP_TIMEOUT_MS = 20_000;
+
+/** What scripts/start.ts expects of lab/lab.ts (kept loose so this file builds without it). */
+interface RunningLab {
+  inventoryPath: string;
+  stop(): Promise<void> | void;
+}
+interface LabModule {
+  Lab: { start(opts: { dir: string; subnet: number; hosts: unknown[] }): Promise<RunningLab> | RunningLab };
+  presets: { xenDom0Raid1(name: string, opts?: { failedSlot?: number }): unknown };
+}
+
+const log = (msg: string): void => console.log(`[start] ${msg}`);
+const warn = (msg: string): void => console.error(`[start] ${msg}`);
+
+let stopping = false;
+let devServer: ChildProcess | undefined;
+let worker: ChildProcess | undefined;
+let workerRestartTimer: NodeJS.Timeout | undefined;
+let lab: RunningLab | undefined;
+let labStarting: Promise<RunningLab> | undefined;
+
+/** Children run in their own process group (detached), so that a terminal's Ctrl-C reaches
+ *  only us and we stop them in order; signal the whole group so nothing is left behind. */
+function signalGroup(child: ChildProcess | undefined, signal: NodeJS.Signals): void {
+  if (!child?.pid || child.exitCode !== null || child.signalCode !== null) return;
+  try {
+    process.kill(-child.pid, signal);
+  } catch {
+    try {
+      child.kill(signal);
+    } catch {
+      /* already gone */
+    }
+  }
+}
+
+function exited(child: ChildProcess): Promise<void> {
+  if (child.exitCode !== null || child.signalCode !== null) return Promise.resolve();
+  return new Promise((resolve) => child.once('exit', () => resolve()));
+}
+
+async function stopChild(child: ChildProcess | undefined, name: string, timeoutMs: number): Promise<void> {
+  if (!child || child.exitCode !== null || child.signalCode !== null) return;
+  log(`stopping ${name}...`);
+  signalGroup(child, 'SIGTERM');
+  const done = await Promise.race([exited(child).then(() => true as boolean), sleep(timeoutMs, false, { ref: false })]);
+  if (!done) {
+    warn(`${name} did not stop within ${timeoutMs / 1000} s: killing it`);
+    signalGroup(child, 'SIGKILL');
+    await exited(child);
+  }
+}
+
+// Last resort (uncaught error, process.exit elsewhere): no orphans.
+process.on('exit', () => {
+  signalGroup(worker, 'SIGKILL');
+  signalGroup(devServer, 'SIGKILL');
+});
+
+async function shutdown(code: number): Promise<never> {
+  if (stopping) {
+    // second call (e.g. a second Ctrl-C): be quick
+    signalGroup(worker, 'SIGKILL');
+    signalGroup(devServer, 'SIGKILL');
+    process.exit(code || 1);
+  }
+  stopping = true;
+  if (workerRestartTimer) clearTimeout(workerRestartTimer);
+  await stopChild(worker, 'worker', WORKER_STOP_TIMEOUT_MS);
+  if (!lab && labStarting) {
+    log('waiting for the lab to finish starting, to stop it...');
+    lab = await labStarting.catch(() => undefined);
+  }
+  if (lab) {
+    log('stopping the lab...');
+    try {
+      await Promise.race([
+        Promise.resolve(lab.stop()),
+        sleep(LAB_STOP_TIMEOUT_MS, undefined, { ref: false }).then(() => {
+          throw new Error(`timed out after ${LAB_STOP_TIMEOUT_MS / 1000} s`);
+        }),
+      ]);
+    } catch (err) {
+      warn(`lab stop failed: ${String(err)}`);
+    }
+  }
+  await stopChild(devServer, 'Temporal dev server', SERVER_STOP_TIMEOUT_MS);
+  log('stopped.');
+  process.exit(code);
+}
+
+for (const sig of ['SIGINT', 'SIGTERM', 'SIGHUP'] as const) {
+  process.on(sig, () => {
+    if (stopping) {
+      warn(`${sig} again: killing everything now`);
+    }
+    void shutdown(0);
+  });
+}
+
+function startDevServer(): ChildProcess {
+  mkdirSync(DATA_DIR, { recursive: true });
+  const bin = temporalCliPath();
+  const args = [
+    'server', 'start-dev',
+    '--ip', DEV_IP,
+    '--port', String(DEV_PORT),
+    '--ui-port', String(UI_PORT),
+    '--db-filename', join(DATA_DIR, 'temporal.db'),
+    '--namespace', 'default',
+    '--log-level', 'warn',
+  ];
+  log(`starting Temporal dev server: ${bin} ${args.join(' ')}`);
+  const child = spawn(bin, args, { cwd: ROOT, stdio: ['ignore', 'inherit', 'inherit'], detached: true });
+  child.on('error', (err) => warn(`Temporal dev server: ${err.message}`));
+  child.on('exit', (code, signal) => {
+    if (stopping) return;
+    warn(`Temporal dev server exited unexpectedly (code ${code}, signal ${signal}); is port ${DEV_PORT} or ${UI_PORT} already in use?`);
+    void shutdown(1);
+  });
+  return child;
+}
+
+async function waitForServer(address: string, namespace: string, timeoutMs: number): Promise<void> {
+  const deadline = Date.now() + timeoutMs;
+  let lastErr: unknown;
+  while (Date.now() < deadline) {
+    if (stopping) return;
+    try {
+      const connection = await Connection.connect({ address, connectTimeout: 2_000 });
+      try {
+        await connection.workflowService.describeNamespace({ namespace });
+        return;
+      } finally {
+        await connection.close();
+      }
+    } catch (err) {
+      lastErr = err;
+      await sleep(500);
+    }
+  }
+  throw new Error(`Temporal at ${address} (namespace ${namespace}) did not answer within ${timeoutMs / 1000} s: ${String(lastErr)}`);
+}
+
+function ensureCodecKey(env: NodeJS.ProcessEnv): void {
+  if (env.RUNBOOK_CODEC_KEY || env.RUNBOOK_CODEC_KEY_FILE) return;
+  mkdirSync(DATA_DIR, { recursive: true });
+  const keyFile = join(DATA_DIR, 'codec.key');
+  if (!existsSync(keyFile)) {
+    writeFileSync(keyFile, `k1:${randomBytes(32).toString('base64')}\n`, { mode: 0o600, flag: 'wx' });
+    log(`created payload codec key ${keyFile} (keep it: without it the stored runbook history cannot be read)`);
+  }
+  env.RUNBOOK_CODEC_KEY_FILE = keyFile;
+}
+
+function banner(lines: string[]): string {
+  const width = Math.max(...lines.map((l) => l.length));
+  const bar = '#'.repeat(width + 8);
+  return [bar, ...lines.map((l) => `###  ${l.padEnd(width)}  ###`), bar].join('\n');
+}
+
+async function startLab(): Promise<RunningLab> {
+  // A computed specifier: this file must build even before lab/ exists.
+  const spec = new URL('../lab/lab.js', import.meta.url).href;
+  const { Lab, presets } = (await import(spec)) as LabModule;
+  mkdirSync(LAB_DIR, { recursive: true });
+  const started = await Lab.start({
+    dir: LAB_DIR,
+    subnet: 10,
+    hosts: [presets.xenDom0Raid1('dom0-a', { failedSlot: 0 }), presets.xenDom0Raid1('dom0-b')],
+  });
+  console.log(
+    '\n' +
+      banner([
+        'THE HOSTS ARE SIMULATED: THIS IS THE LAB, NOT YOUR INFRASTRUCTURE.',
+        '',
+        'dom0-a and dom0-b are fake Xen dom0s (software RAID1) living on 127.0.0.0/8;',
+        'dom0-a has a failed disk in slot 0. Nothing real is touched.',
+        `Inventory: ${started.inventoryPath}`,
+        '',
+        'Play the part of the people on site, in another terminal:',
+        '  npx runbook-lab swap-disk HOST SLOT     e.g. npx runbook-lab swap-disk dom0-a 0',
+        '  npx runbook-lab --help                  the other lab commands',
+        '',
+        'To run against real hosts: RUNBOOK_INVENTORY=/path/to/inventory npm start',
+      ]) +
+      '\n',
+  );
+  return started;
+}
+
+function startWorker(env: NodeJS.ProcessEnv): void {
+  if (stopping) return;
+  const main = join(ROOT, 'dist', 'worker', 'main.js');
+  log('starting the worker (node dist/worker/main.js)');
+  const child = spawn(process.execPath, [main], { cwd: ROOT, env, stdio: ['ignore', 'inherit', 'inherit'], detached: true });
+  worker = child;
+  child.on('error', (err) => warn(`worker: ${err.message}`));
+  child.on('exit', (code, signal) => {
+    if (stopping) return;
+    warn(`worker exited (code ${code}, signal ${signal}); restarting it in ${WORKER_RESTART_DELAY_MS / 1000} s`);
+    workerRestartTimer = setTimeout(() => startWorker(env), WORKER_RESTART_DELAY_MS);
+  });
+}
+
+async function main(): Promise<void> {
+  const env: NodeJS.ProcessEnv = { ...process.env };
+  const namespace = env.TEMPORAL_NAMESPACE || 'default';
+  env.TEMPORAL_NAMESPACE = namespace;
+
+  if (env.TEMPORAL_ADDRESS) {
+    log(`using the Temporal server at ${env.TEMPORAL_ADDRESS} (TEMPORAL_ADDRESS)`);
+    await waitForServer(env.TEMPORAL_ADDRESS, namespace, 60_000);
+  } else {
+    env.TEMPORAL_ADDRESS = `${DEV_IP}:${DEV_PORT}`;
+    devServer = startDevServer();
+    await waitForServer(env.TEMPORAL_ADDRESS, 'default', 60_000);
+    if (stopping) return;
+    log(`Temporal dev server ready at ${env.TEMPORAL_ADDRESS}; UI: http://${DEV_IP}:${UI_PORT}`);
+  }
+
+  ensureCodecKey(env);
+
+  if (env.RUNBOOK_INVENTORY) {
+    log(`using the inventory ${env.RUNBOOK_INVENTORY} (RUNBOOK_INVENTORY)`);
+  } else {
+    labStarting = startLab();
+    lab = await labStarting;
+    if (stopping) return;
+    env.RUNBOOK_INVENTORY = lab.inventoryPath;
+  }
+
+  startWorker(env);
+}
+
+main().catch((err: unknown) => {
+  warn(`failed: ${err instanceof Error ? (err.stack ?? err.message) : String(err)}`);
+  void shutdown(1);
+});
