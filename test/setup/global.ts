@@ -1,0 +1,105 @@
+/**
+ * Vitest global setup: ONE real Temporal dev server (in-memory, headless) for the whole suite.
+ * Tests read its address with `inject('temporalAddress')` or process.env.TEMPORAL_TEST_ADDRESS.
+ */
+import { spawn, type ChildProcess } from 'node:child_process';
+import { createServer } from 'node:net';
+import { setTimeout as sleep } from 'node:timers/promises';
+import { Connection } from '@temporalio/client';
+import type { TestProject } from 'vitest/node';
+import { temporalCliPath } from '../../scripts/temporal-bin.js';
+
+declare module 'vitest' {
+  export interface ProvidedContext {
+    temporalAddress: string;
+  }
+}
+
+const HOST = '127.0.0.1';
+
+export function freePort(host = HOST): Promise<number> {
+  return new Promise((resolve, reject) => {
+    const srv = createServer();
+    srv.unref();
+    srv.once('error', reject);
+    srv.listen(0, host, () => {
+      const addr = srv.address();
+      const port = typeof addr === 'object' && addr ? addr.port : 0;
+      srv.close(() => resolve(port));
+    });
+  });
+}
+
+async function waitUntilReady(address: string, child: ChildProcess, output: () => string, timeoutMs: number): Promise<void> {
+  const deadline = Date.now() + timeoutMs;
+  let lastErr: unknown;
+  while (Date.now() < deadline) {
+    if (child.exitCode !== null || child.signalCode !== null) {
+      throw new Error(`temporal dev server exited early (code ${child.exitCode}, signal ${child.signalCode}):\n${output()}`);
+    }
+    try {
+      const connection = await Connection.connect({ address, connectTimeout: 2_000 });
+      try {
+        await connection.workflowService.describeNamespace({ namespace: 'default' });
+        return;
+      } finally {
+        await connection.close();
+      }
+    } catch (err) {
+      lastErr = err;
+      await sleep(250);
+    }
+  }
+  throw new Error(`temporal dev server at ${address} not ready after ${timeoutMs / 1000} s: ${String(lastErr)}\n${output()}`);
+}
+
+async function stop(child: ChildProcess): Promise<void> {
+  if (child.exitCode !== null || child.signalCode !== null) return;
+  const exited = new Promise<void>((resolve) => child.once('exit', () => resolve()));
+  child.kill('SIGTERM');
+  const done = await Promise.race([exited.then(() => true as boolean), sleep(10_000, false, { ref: false })]);
+  if (!done) {
+    child.kill('SIGKILL');
+    await exited;
+  }
+}
+
+export default async function setup(project: TestProject): Promise<() => Promise<void>> {
+  const bin = temporalCliPath();
+  let lastError: unknown;
+  // The free port could be taken between probing and binding: try a few times.
+  for (let attempt = 1; attempt <= 3; attempt++) {
+    const port = await freePort();
+    const address = `${HOST}:${port}`;
+    const child = spawn(
+      bin,
+      ['server', 'start-dev', '--headless', '--ip', HOST, '--port', String(port), '--namespace', 'default', '--log-level', 'error'],
+      { stdio: ['ignore', 'pipe', 'pipe'] },
+    );
+    let out = '';
+    const keep = (chunk: Buffer): void => {
+      out = (out + chunk.toString()).slice(-20_000);
+    };
+    child.stdout?.on('data', keep);
+    child.stderr?.on('data', keep);
+    const killOnExit = (): void => {
+      child.kill('SIGKILL');
+    };
+    process.once('exit', killOnExit);
+    try {
+      await waitUntilReady(address, child, () => out, 60_000);
+    } catch (err) {
+      lastError = err;
+      await stop(child);
+      process.off('exit', killOnExit);
+      continue;
+    }
+    project.provide('temporalAddress', address);
+    process.env.TEMPORAL_TEST_ADDRESS = address;
+    return async () => {
+      await stop(child);
+      process.off('exit', killOnExit);
+    };
+  }
+  throw lastError;
+}
