@@ -1,0 +1,56 @@
+/**
+ * What every simulated host kind provides. One module per kind (xen-dom0 now; proxmox, ganeti later):
+ * its state type, a preset to build it, and a command interpreter over that state.
+ */
+import type { BootStage } from '../../common/inventory.js';
+
+export type HostKind = 'xen-dom0' | 'proxmox-node' | 'ganeti-master' | 'ganeti-node' | 'dns' | 'other';
+
+/** What a command produced. stdout is bytes (dd prints binary), stderr is text. */
+export interface CommandResult {
+  stdout: Buffer;
+  stderr: string;
+  exitCode: number;
+  /** Side effect after the reply has been sent: the lab takes the host down. */
+  after?: 'reboot' | 'poweroff';
+}
+
+/** The command reads its standard input: the lab must ask the client for it, then call again. */
+export interface NeedStdin {
+  needStdin: true;
+}
+
+export interface ExecContext {
+  now: number;
+  stage: BootStage;
+  /** Present on the second call of a command that asked for it. */
+  stdin?: Buffer;
+}
+
+/** The part of the state every kind has. */
+export interface BaseHostState {
+  name: string;
+  kind: HostKind;
+  /** Where the host is in its boot: `down` (powered off or rebooting), or the stage answering SSH. */
+  power: 'down' | BootStage;
+  bootCount: number;
+  bootDelayMs: number;
+}
+
+export interface HostSimulator<S extends BaseHostState = BaseHostState> {
+  readonly kind: HostKind;
+  /** Run one already tokenized command against the state (mutating it). */
+  exec(state: S, argv: string[], ctx: ExecContext): CommandResult | NeedStdin;
+  /** Bring lazy, time-driven state (e.g. RAID recovery) up to `now`. */
+  settle(state: S, now: number): void;
+  /** The machine (re)boots: devices are enumerated again. */
+  boot(state: S, now: number): void;
+}
+
+export function ok(stdout = '', stderr = ''): CommandResult {
+  return { stdout: Buffer.from(stdout), stderr, exitCode: 0 };
+}
+
+export function fail(exitCode: number, stderr: string, stdout = ''): CommandResult {
+  return { stdout: Buffer.from(stdout), stderr, exitCode };
+}
