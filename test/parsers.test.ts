@@ -1,0 +1,226 @@
+import { readFileSync } from 'node:fs';
+import { join } from 'node:path';
+import { describe, expect, it } from 'vitest';
+import { parseLsblk } from '../activities/parsers/lsblk.js';
+import { parseMdadmDetail } from '../activities/parsers/mdadm-detail.js';
+import { parseMdstat, ParseError } from '../activities/parsers/mdstat.js';
+import { grubInstallSucceeded, parseMdadmManage, parseSfdiskWrite } from '../activities/parsers/messages.js';
+import { isNoPartitionTable, parseSfdiskDump, renderSfdiskScript, sameLayout } from '../activities/parsers/sfdisk.js';
+
+const fixture = (name: string) => readFileSync(join(import.meta.dirname, 'fixtures', 'outputs', name), 'utf8');
+
+describe('parseMdstat', () => {
+  it('reads the page\'s own example: md0 with one member missing', () => {
+    const { arrays, personalities } = parseMdstat(fixture('mdstat-missing.txt'));
+    expect(personalities).toEqual(['raid1']);
+    expect(arrays).toEqual([
+      {
+        name: 'md0', state: 'active', level: 'raid1', blocks: 7813892096,
+        members: [{ device: 'sdb2', role: 0, faulty: false }],
+        raidDisks: 2, activeDisks: 1, health: 'U_',
+      },
+    ]);
+  });
+
+  it('reads a faulty member', () => {
+    const { arrays } = parseMdstat(fixture('mdstat-faulty.txt'));
+    expect(arrays.map((a) => a.name)).toEqual(['md1', 'md0']);
+    const [md1, md0] = arrays;
+    expect(md1?.members).toEqual([
+      { device: 'sdb3', role: 1, faulty: false },
+      { device: 'sda3', role: 0, faulty: true },
+    ]);
+    expect(md1).toMatchObject({ raidDisks: 2, activeDisks: 1, health: '_U', blocks: 7792962560 });
+    expect(md1?.recovery).toBeUndefined();
+    expect(md0).toMatchObject({ health: 'UU', raidDisks: 2, activeDisks: 2 });
+    expect(md0?.members.every((m) => !m.faulty)).toBe(true);
+  });
+
+  it('reads a recovery in progress and a delayed resync', () => {
+    const { arrays } = parseMdstat(fixture('mdstat-recovery.txt'));
+    const md1 = arrays.find((a) => a.name === 'md1');
+    const md0 = arrays.find((a) => a.name === 'md0');
+    expect(md1?.recovery).toEqual({ kind: 'resync', delayed: true });
+    expect(md0?.recovery).toEqual({
+      kind: 'recovery', percent: 22.4, doneBlocks: 4694784, totalBlocks: 20954112, finishMinutes: 1.3, speedKps: 203574,
+    });
+    expect(md0?.members).toEqual([
+      { device: 'sdc2', role: 2, faulty: false },
+      { device: 'sdb2', role: 1, faulty: false },
+    ]);
+    expect(md0?.health).toBe('_U');
+  });
+
+  it('reads spares, inactive arrays and check progress', () => {
+    const text = [
+      'Personalities : [raid1] [raid0]',
+      'md2 : active raid1 sdd1[2](S) sdc1[1] sdb1[0]',
+      '      1046528 blocks super 1.2 [2/2] [UU]',
+      '      [=>...................]  check =  7.5% (79104/1046528) finish=0.2min speed=79104K/sec',
+      '',
+      'md127 : inactive sde1[0](S)',
+      '      1046528 blocks super 1.2',
+      '',
+      'unused devices: <none>',
+    ].join('\n');
+    const { arrays } = parseMdstat(text);
+    expect(arrays[0]?.members[0]).toEqual({ device: 'sdd1', role: 2, faulty: false, spare: true });
+    expect(arrays[0]?.recovery).toMatchObject({ kind: 'check', percent: 7.5 });
+    expect(arrays[1]).toMatchObject({ name: 'md127', state: 'inactive', raidDisks: 0, activeDisks: 0 });
+    expect(arrays[1]?.level).toBeUndefined();
+  });
+
+  it('rejects a member it cannot read', () => {
+    expect(() => parseMdstat('md0 : active raid1 sdb2[x]\n')).toThrow(ParseError);
+  });
+});
+
+describe('parseMdadmDetail', () => {
+  it('reads a degraded array with a removed slot and a faulty member', () => {
+    const d = parseMdadmDetail(fixture('mdadm-detail-degraded.txt'));
+    expect(d).toMatchObject({
+      device: '/dev/md1', array: 'md1', name: 'dom0:1', level: 'raid1', state: ['clean', 'degraded'],
+      uuid: '3c4a1f52:8e0b9d11:5a7c2e90:1d2f3b4c',
+      raidDevices: 2, totalDevices: 2, activeDevices: 1, workingDevices: 1, failedDevices: 1, spareDevices: 0,
+    });
+    expect(d.rebuildPercent).toBeUndefined();
+    expect(d.members).toEqual([
+      { number: null, raidDevice: 0, state: ['removed'] },
+      { number: 1, raidDevice: 1, state: ['active', 'sync'], device: '/dev/sdb3' },
+      { number: 0, raidDevice: null, state: ['faulty'], device: '/dev/sda3' },
+    ]);
+  });
+
+  it('reads a rebuilding array', () => {
+    const d = parseMdadmDetail(fixture('mdadm-detail-recovering.txt'));
+    expect(d).toMatchObject({
+      array: 'md0', state: ['clean', 'degraded', 'recovering'], rebuildPercent: 22,
+      activeDevices: 1, failedDevices: 0, spareDevices: 1, uuid: '9a8b7c6d:5e4f3a2b:1c0d9e8f:7a6b5c4d',
+    });
+    expect(d.members).toEqual([
+      { number: 2, raidDevice: 0, state: ['spare', 'rebuilding'], device: '/dev/sdc2' },
+      { number: 1, raidDevice: 1, state: ['active', 'sync'], device: '/dev/sdb2' },
+    ]);
+  });
+
+  it('names what is missing', () => {
+    expect(() => parseMdadmDetail('mdadm: cannot open /dev/md9: No such file or directory')).toThrow(/first line/);
+    expect(() => parseMdadmDetail('/dev/md0:\n  Raid Level : raid1\n')).toThrow(/State/);
+  });
+});
+
+describe('parseLsblk', () => {
+  it('reads disks, partitions and the arrays on them', () => {
+    const { disks } = parseLsblk(fixture('lsblk.json'));
+    expect(disks.map((d) => [d.name, d.serial, d.model, d.sizeBytes])).toEqual([
+      ['sda', 'ZA1E2B3C', 'ST8000NM0055-1RM112', 8001563222016],
+      ['sdb', 'ZA1F4D5E', 'ST8000NM0055-1RM112', 8001563222016],
+      ['sdc', 'ZR5G6H7J', 'ST8000NM000A-2KE101', 8001563222016],
+    ]);
+    expect(disks[0]?.partitions).toEqual([
+      { name: 'sda1', sizeBytes: 2097152, fstype: null, arrays: [] },
+      { name: 'sda2', sizeBytes: 21474836480, fstype: 'linux_raid_member', arrays: ['md0'] },
+      { name: 'sda3', sizeBytes: 7980086018048, fstype: 'linux_raid_member', arrays: [] },
+    ]);
+    expect(disks[1]?.partitions.map((p) => p.arrays)).toEqual([[], ['md0'], ['md1']]);
+    expect(disks[2]?.partitions).toEqual([]);
+  });
+
+  it('names the bad field', () => {
+    const bad = JSON.parse(fixture('lsblk.json'));
+    bad.blockdevices[1].children[2].size = '7.3T';
+    expect(() => parseLsblk(JSON.stringify(bad))).toThrow(/lsblk\.blockdevices\[1\]\.children\[2\]\.size/);
+    expect(() => parseLsblk('{"blockdevices": [{"type": "disk", "size": 1}]}')).toThrow(/blockdevices\[0\]\.name/);
+    expect(() => parseLsblk('lsblk: unknown column')).toThrow(/not JSON/);
+  });
+});
+
+describe('sfdisk', () => {
+  const dump = parseSfdiskDump(fixture('sfdisk-dump.txt'));
+
+  it('reads a GPT dump', () => {
+    expect(dump).toMatchObject({
+      label: 'gpt', labelId: '8F1D4C6E-3B2A-4E5F-9A8B-7C6D5E4F3A2B', device: '/dev/sdb', unit: 'sectors',
+      firstLba: 2048, lastLba: 15628053134, sectorSize: 512,
+    });
+    expect(dump.partitions).toEqual([
+      { device: '/dev/sdb1', number: 1, start: 2048, size: 4096, type: '21686148-6449-6E6F-744E-656564454649', uuid: '0B5C1F3A-77E2-4C1D-9F0A-3E8D2B6C4A51', name: 'biosboot' },
+      { device: '/dev/sdb2', number: 2, start: 6144, size: 41943040, type: 'A19D880F-05FC-4D3B-A006-743F0F84911E', uuid: '5D2E8A4C-1B3F-4E6A-8C7D-9F0E1A2B3C4D' },
+      { device: '/dev/sdb3', number: 3, start: 41949184, size: 15586103951, type: 'A19D880F-05FC-4D3B-A006-743F0F84911E', uuid: '7E9F0A1B-2C3D-4E5F-8A6B-7C8D9E0F1A2B' },
+    ]);
+  });
+
+  it('renders a clone script without identities or last-lba, which parses back to the same layout', () => {
+    const script = renderSfdiskScript(dump, { forDisk: '/dev/sdc' });
+    expect(script).toBe(
+      [
+        'label: gpt',
+        'unit: sectors',
+        'first-lba: 2048',
+        'sector-size: 512',
+        '',
+        '/dev/sdc1 : start=2048, size=4096, type=21686148-6449-6E6F-744E-656564454649, name="biosboot"',
+        '/dev/sdc2 : start=6144, size=41943040, type=A19D880F-05FC-4D3B-A006-743F0F84911E',
+        '/dev/sdc3 : start=41949184, size=15586103951, type=A19D880F-05FC-4D3B-A006-743F0F84911E',
+        '',
+      ].join('\n'),
+    );
+    expect(script).not.toMatch(/label-id|last-lba|uuid|device:|8F1D4C6E|0B5C1F3A/);
+    const back = parseSfdiskDump(script);
+    expect(sameLayout(back, dump)).toBe(true);
+    expect(renderSfdiskScript(dump, { forDisk: '/dev/nvme1n1' })).toContain('/dev/nvme1n1p3 : start=41949184');
+    expect(() => renderSfdiskScript(dump, { forDisk: '/dev/sdc; reboot' })).toThrow(/not a disk device/);
+    expect(() => renderSfdiskScript(dump, { forDisk: '/dev/sdb' })).toThrow(/onto itself/);
+  });
+
+  it('compares layouts by number, start, size and type only', () => {
+    const other = parseSfdiskDump(fixture('sfdisk-dump.txt').replaceAll('/dev/sdb', '/dev/sdc').replace(/uuid=[0-9A-F-]+/g, 'uuid=00000000-0000-0000-0000-000000000000'));
+    expect(sameLayout(dump, other)).toBe(true);
+    const shifted = parseSfdiskDump(fixture('sfdisk-dump.txt').replace('size=    41943040', 'size=    41943039'));
+    expect(sameLayout(dump, shifted)).toBe(false);
+    const fewer = { ...dump, partitions: dump.partitions.slice(0, 2) };
+    expect(sameLayout(dump, fewer)).toBe(false);
+  });
+
+  it('reads MBR dumps with bootable flags and quoted names with commas', () => {
+    const mbr = parseSfdiskDump('label: dos\nlabel-id: 0x1a2b3c4d\ndevice: /dev/sda\nunit: sectors\n\n/dev/sda1 : start=2048, size=1024000, type=fd, bootable\n');
+    expect(mbr.partitions[0]).toEqual({ device: '/dev/sda1', number: 1, start: 2048, size: 1024000, type: 'fd', bootable: true });
+    expect(renderSfdiskScript(mbr, { forDisk: '/dev/sdb' })).toContain('/dev/sdb1 : start=2048, size=1024000, type=fd, bootable');
+    const named = parseSfdiskDump('label: gpt\nunit: sectors\n\n/dev/sdb1 : start=2048, size=4096, type=X, name="a, b"\n');
+    expect(named.partitions[0]?.name).toBe('a, b');
+  });
+
+  it('recognises a blank disk', () => {
+    const stderr = fixture('sfdisk-dump-blank.stderr.txt');
+    expect(isNoPartitionTable(stderr)).toBe(true);
+    expect(() => parseSfdiskDump('')).toThrow(/label/);
+  });
+
+  it('reads the report of a write', () => {
+    const w = parseSfdiskWrite(fixture('sfdisk-write.txt'));
+    expect(w).toEqual({
+      label: 'gpt', diskId: '1A2B3C4D-5E6F-4A7B-8C9D-0E1F2A3B4C5D', altered: true,
+      partitions: [
+        { device: '/dev/sdc1', start: 2048, end: 6143, sectors: 4096, size: '2M', type: 'BIOS boot' },
+        { device: '/dev/sdc2', start: 6144, end: 41949183, sectors: 41943040, size: '20G', type: 'Linux RAID' },
+        { device: '/dev/sdc3', start: 41949184, end: 15628053134, sectors: 15586103951, size: '7.3T', type: 'Linux RAID' },
+      ],
+    });
+    // it matches the layout that was asked for
+    expect(w.partitions.map((p) => [p.start, p.sectors])).toEqual(parseSfdiskDump(fixture('sfdisk-dump.txt')).partitions.map((p) => [p.start, p.size]));
+  });
+});
+
+describe('mdadm and grub messages', () => {
+  it('reads --fail, --remove and --add confirmations', () => {
+    expect(parseMdadmManage(fixture('mdadm-fail.stderr.txt'))).toEqual([{ action: 'faulty', partition: '/dev/sda3', array: '/dev/md1' }]);
+    expect(parseMdadmManage(fixture('mdadm-remove.stderr.txt'))).toEqual([{ action: 'removed', partition: '/dev/sda3', array: '/dev/md1' }]);
+    expect(parseMdadmManage(fixture('mdadm-add.stderr.txt'))).toEqual([{ action: 'added', partition: '/dev/sdc3' }]);
+    expect(parseMdadmManage('mdadm: Cannot open /dev/sdz1: No such file or directory')).toEqual([]);
+  });
+
+  it('recognises a successful grub-install', () => {
+    expect(grubInstallSucceeded(fixture('grub-install.stderr.txt'))).toBe(true);
+    expect(grubInstallSucceeded('grub-install: error: cannot find EFI directory.')).toBe(false);
+  });
+});
