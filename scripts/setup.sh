@@ -30,8 +30,17 @@ quiet() {
 # ---------------------------------------------------------------- 1. npm
 if [ -f package-lock.json ]; then
   if [ ! -f node_modules/.package-lock.json ] || [ package-lock.json -nt node_modules/.package-lock.json ]; then
-    quiet "npm ci failed" npm ci --no-audit --no-fund --loglevel=error
-    say "installed npm dependencies (npm ci)"
+    if out=$(npm ci --no-audit --no-fund --loglevel=error 2>&1); then
+      say "installed npm dependencies (npm ci)"
+    elif printf '%s' "$out" | grep -q 'in sync'; then
+      # A lock out of step with package.json: install anyway, without rewriting the lock.
+      say "WARNING: package-lock.json is out of sync with package.json (fix: npm install, then commit package-lock.json)"
+      quiet "npm install failed" npm install --no-save --no-audit --no-fund --loglevel=error
+      say "installed npm dependencies (npm install --no-save)"
+    else
+      printf '%s\n' "$out" | grep -v '^npm warn' >&2
+      die "npm ci failed"
+    fi
   fi
 else
   if [ ! -d node_modules ] || [ package.json -nt node_modules ]; then
