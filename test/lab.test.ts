@@ -1,4 +1,4 @@
-import { spawn } from 'node:child_process';
+import { execFileSync, spawn } from 'node:child_process';
 import { existsSync, mkdtempSync, readFileSync, rmSync, writeFileSync } from 'node:fs';
 import { tmpdir } from 'node:os';
 import { join } from 'node:path';
@@ -223,4 +223,37 @@ describe('lab over real sshd', () => {
     // slot 0 was kicked out at boot and slot 1 is a new disk: nothing left in the arrays
     expect(lab.state('dom1').arrays[0]!.members).toEqual([]);
   }, 15_000);
+
+  it('is driven by the runbook-lab CLI over the same socket', async () => {
+    const out = join(dir, 'cli-build');
+    execFileSync(join(import.meta.dirname, '..', 'node_modules', '.bin', 'tsc'), [
+      join(import.meta.dirname, '..', 'lab', 'cli.ts'), join(import.meta.dirname, '..', 'lab', 'protocol.ts'),
+      '--outDir', out, '--rootDir', join(import.meta.dirname, '..', 'lab'), '--module', 'nodenext', '--moduleResolution', 'nodenext',
+      '--target', 'es2022', '--types', 'node', '--skipLibCheck', '--ignoreConfig',
+    ]);
+    writeFileSync(join(out, 'package.json'), '{"type":"module"}\n');
+    // Asynchronous: the lab answering the CLI lives in this very process.
+    const cli = (args: string[], labDir = dir) => new Promise<{ status: number | null; stdout: string; stderr: string }>((resolve) => {
+      const child = spawn(process.execPath, [join(out, 'cli.js'), ...args], { env: { ...process.env, LAB_DIR: labDir } });
+      let stdout = '';
+      let stderr = '';
+      child.stdout.on('data', (c: Buffer) => { stdout += c.toString(); });
+      child.stderr.on('data', (c: Buffer) => { stderr += c.toString(); });
+      child.on('close', (status) => resolve({ status, stdout, stderr }));
+    });
+    const status = await cli(['status']);
+    expect(status.status).toBe(0);
+    expect(status.stdout).toMatch(/dom0 {2}127\.0\.251\.10 {2}up/);
+    const failed = await cli(['fail-disk', 'dom0', '1']);
+    expect(failed.status).toBe(0);
+    expect(lab.state('dom0').arrays.flatMap((a) => a.members.filter((m) => m.serial === 'ZA1F4D5E').map((m) => m.state))).toEqual(['faulty', 'faulty']);
+    const audit = await cli(['audit', 'dom0']);
+    expect(audit.stdout).toContain('exit 127  frobnicate --now');
+    const swap = await cli(['swap-disk', 'dom0', '1', '--rename-on-boot']);
+    expect(swap.stdout).toMatch(/slot 1: new blank disk, serial Z\w+, now sdc/);
+    expect((await cli(['power-on', 'nosuch'])).stderr).toContain('unknown lab host nosuch');
+    const none = await cli(['status'], join(dir, 'nowhere'));
+    expect(none.status).toBe(1);
+    expect(none.stderr).toContain('no lab is running');
+  }, 20_000);
 });
