@@ -38,9 +38,15 @@ const STEPS = [
   'check every array',
 ] as const;
 
-const readOnly = proxyActivities<Activities>({ startToCloseTimeout: '1 minute', retry: { maximumAttempts: 10 } });
+// Heartbeats (sent with every SSH command) let a retry start within seconds when a worker dies mid-step.
+const readOnly = proxyActivities<Activities>({
+  startToCloseTimeout: '1 minute',
+  heartbeatTimeout: '15s',
+  retry: { maximumAttempts: 10, nonRetryableErrorTypes: ['HostKeyMismatch', 'UnknownHost'] },
+});
 const hostChange = proxyActivities<Activities>({
-  startToCloseTimeout: '2 minutes',
+  startToCloseTimeout: '5 minutes',
+  heartbeatTimeout: '15s',
   retry: { maximumAttempts: 5, nonRetryableErrorTypes: ['HostKeyMismatch', 'UnknownHost'] },
 });
 

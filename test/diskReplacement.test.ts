@@ -1,0 +1,214 @@
+/**
+ * The disk-replacement runbook end to end: real Temporal dev server, real worker process, lab hosts behind
+ * real OpenSSH. What is asserted is what an admin would check: the arrays, the audit log, the run's history.
+ */
+import { writeFileSync } from 'node:fs';
+import { join } from 'node:path';
+import type { Client } from '@temporalio/client';
+import proto from '@temporalio/proto'; // CommonJS: no named exports under Node's ESM loader
+
+const { temporal } = proto;
+import { afterAll, beforeAll, describe, expect, inject, it } from 'vitest';
+import type { DiskReplacementResult } from '../workflows/diskReplacement.js';
+import { diskReplacedUpdate } from '../workflows/messages.js';
+import { Lab, presets } from '../lab/lab.js';
+import { writeTestCodecKey } from './setup/codec-key.js';
+import { startWorkerProcess, type WorkerProcess } from './setup/worker-process.js';
+import { codecClient, eventually, hostChanges, rawClient, tempDir, waitingFor } from './helpers/runbooks.js';
+
+const address = inject('temporalAddress');
+const TASK_QUEUE = 'runbooks';
+let lab: Lab;
+let client: Client;
+let codecKeyFile: string;
+let worker: WorkerProcess;
+const fast = { resyncPollInterval: '1s' };
+
+function arraysOf(host: string) {
+  return lab.state(host).arrays.map((a) => ({
+    array: a.name,
+    members: a.members.map((m) => `${m.serial}:${m.partition}:${m.state}`).sort(),
+  }));
+}
+
+function start(workflowId: string, input: Record<string, unknown>, taskQueue = TASK_QUEUE) {
+  return client.workflow.start('diskReplacement', { taskQueue, workflowId: `${workflowId}-${Date.now()}`, args: [input] });
+}
+
+beforeAll(async () => {
+  const dir = tempDir('disk');
+  lab = await Lab.start({
+    dir,
+    subnet: 201,
+    hosts: [
+      presets.xenDom0Raid1('dom0-hot', { failedSlot: 0 }),
+      presets.xenDom0Raid1('dom0-cold', { missingSlot: 0, bootDelayMs: 1500 }),
+      presets.xenDom0Raid1('dom0-kill', { failedSlot: 1, resyncBytesPerSecond: 8001563222016 / 12 }),
+      presets.xenDom0Raid1('dom0-evil'),
+      presets.xenDom0Raid1('dom0-bad', { failedSlot: 0 }),
+    ],
+  });
+  codecKeyFile = writeTestCodecKey(dir);
+  worker = await startWorkerProcess({ address, inventoryPath: lab.inventoryPath, codecKeyFile });
+  client = await codecClient(address, codecKeyFile);
+});
+
+afterAll(async () => {
+  worker?.kill('SIGTERM');
+  await worker?.stopped;
+  await client?.connection.close();
+  await lab?.stop();
+});
+
+describe('diskReplacement', () => {
+  it('replaces a failed disk hot-swapped while the host runs, and touches only the new disk', async () => {
+    const survivor = lab.state('dom0-hot').disks.find((d) => d.slot === 1)!;
+    const handle = await start('hot', { host: 'dom0-hot', ...fast });
+
+    const progress = await waitingFor(handle, diskReplacedUpdate.name);
+    expect(progress.waitingFor?.what).toContain(`keep the disk with serial ${survivor.serial}`);
+    // The page: fail then remove, for every array that uses the disk (md0 was still active on it, md1 faulty).
+    expect(hostChanges(lab.audit('dom0-hot'))).toEqual([
+      'mdadm --manage /dev/md0 --fail /dev/sda2',
+      'mdadm --manage /dev/md0 --remove /dev/sda2',
+      'mdadm --manage /dev/md1 --remove /dev/sda3',
+    ]);
+
+    lab.swapDisk('dom0-hot', 0, { serial: 'ZNEW0001' });
+    await handle.executeUpdate(diskReplacedUpdate, { args: [{ operator: 'camille' }] });
+    const result = (await handle.result()) as DiskReplacementResult;
+
+    expect(result.newDisk).toMatchObject({ serial: 'ZNEW0001', seenAs: 'sdc' });
+    expect(result.arrays).toEqual([{ array: 'md1', health: 'UU' }, { array: 'md0', health: 'UU' }].sort((a, b) => a.array.localeCompare(b.array)).reverse());
+    expect(hostChanges(lab.audit('dom0-hot')).slice(3)).toEqual([
+      'sfdisk /dev/sdc',
+      'mdadm --manage /dev/md0 --add /dev/sdc2',
+      'mdadm --manage /dev/md1 --add /dev/sdc3',
+      'grub-install /dev/sdc',
+    ]);
+    expect(arraysOf('dom0-hot')).toEqual([
+      { array: 'md0', members: [`${survivor.serial}:2:active`, 'ZNEW0001:2:active'].sort() },
+      { array: 'md1', members: [`${survivor.serial}:3:active`, 'ZNEW0001:3:active'].sort() },
+    ]);
+    expect(lab.state('dom0-hot').disks.find((d) => d.serial === 'ZNEW0001')!.bootCode).toBe('grub');
+    expect(result.timeline.map((t) => t.step)).toHaveLength(9);
+  });
+
+  it('powers the host off for a cold swap and follows the new disk by serial when the kernel names swap', async () => {
+    const survivor = lab.state('dom0-cold').disks.find((d) => d.slot === 1)!;
+    expect(survivor.kname).toBe('sdb');
+    const handle = await start('cold', { host: 'dom0-cold', swap: 'cold', ...fast });
+
+    await eventually('dom0-cold to power off', () => !lab.isUp('dom0-cold') || undefined);
+    lab.swapDisk('dom0-cold', 0, { serial: 'ZNEW0002' });
+    lab.setRenameOnNextBoot('dom0-cold', true); // the page's warning: the old sdb may come back as sda
+    lab.powerOn('dom0-cold');
+
+    await waitingFor(handle, diskReplacedUpdate.name);
+    expect(lab.state('dom0-cold').disks.find((d) => d.serial === survivor.serial)!.kname).toBe('sda');
+    await handle.executeUpdate(diskReplacedUpdate, { args: [{ operator: 'dominique', comment: 'slot 0, cold' }] });
+    const result = (await handle.result()) as DiskReplacementResult;
+
+    expect(result.newDisk).toMatchObject({ serial: 'ZNEW0002', seenAs: 'sdb' });
+    // Every change after the boot went to the new disk (now sdb), none to the survivor (now sda).
+    const afterBoot = lab.audit('dom0-cold').slice(lab.audit('dom0-cold').findIndex((e) => e.command === 'poweroff') + 1);
+    expect(hostChanges(afterBoot)).toEqual([
+      'sfdisk /dev/sdb',
+      'mdadm --manage /dev/md0 --add /dev/sdb2',
+      'mdadm --manage /dev/md1 --add /dev/sdb3',
+      'grub-install /dev/sdb',
+    ]);
+    expect(hostChanges(afterBoot).some((c) => /\/dev\/sda/.test(c))).toBe(false);
+    expect(result.arrays.every((a) => a.health === 'UU')).toBe(true);
+  });
+
+  it('completes after the worker is SIGKILLed at several points, applying each change once', async () => {
+    const handle = await start('kill', { host: 'dom0-kill', ...fast });
+    const audit = () => lab.audit('dom0-kill').map((e) => e.command);
+    const killAndRestart = async () => {
+      worker.kill('SIGKILL');
+      await worker.stopped;
+      worker = await startWorkerProcess({ address, inventoryPath: lab.inventoryPath, codecKeyFile });
+    };
+
+    await eventually('the first --fail', () => audit().some((c) => c.includes('--fail')) || undefined);
+    await killAndRestart();
+    await waitingFor(handle, diskReplacedUpdate.name);
+    lab.swapDisk('dom0-kill', 1, { serial: 'ZNEW0003' });
+    await handle.executeUpdate(diskReplacedUpdate, { args: [{ operator: 'sam' }] });
+    await eventually('the partition table write', () => audit().some((c) => /^sfdisk \/dev\/\S+$/.test(c)) || undefined);
+    await killAndRestart();
+    await eventually('the first --add', () => audit().some((c) => c.includes('--add')) || undefined);
+    await killAndRestart();
+    await eventually('the resync to run', () => lab.state('dom0-kill').arrays.some((a) => a.members.some((m) => m.state === 'spare')) || undefined);
+    await killAndRestart();
+
+    const result = (await handle.result()) as DiskReplacementResult;
+    expect(result.arrays.every((a) => a.health === 'UU')).toBe(true);
+    const changes = hostChanges(lab.audit('dom0-kill'));
+    expect(changes).toEqual([...new Set(changes)]); // nothing applied twice
+    expect(changes).toEqual([
+      'mdadm --manage /dev/md0 --fail /dev/sdb2',
+      'mdadm --manage /dev/md0 --remove /dev/sdb2',
+      'mdadm --manage /dev/md1 --remove /dev/sdb3',
+      'sfdisk /dev/sdc',
+      'mdadm --manage /dev/md0 --add /dev/sdc2',
+      'mdadm --manage /dev/md1 --add /dev/sdc3',
+      'grub-install /dev/sdc',
+    ]);
+  });
+
+  it('sends no command at all to a host whose key does not match the pinned one', async () => {
+    const dir = tempDir('evil');
+    const inventory = structuredClone(lab.inventory);
+    const evil = inventory.hosts.find((h) => h.name === 'dom0-evil')!;
+    evil.hostKeys.openssh = inventory.hosts.find((h) => h.name === 'dom0-hot')!.hostKeys.openssh;
+    const inventoryPath = join(dir, 'inventory.json');
+    writeFileSync(inventoryPath, JSON.stringify(inventory));
+    const impostorWorker = await startWorkerProcess({ address, inventoryPath, codecKeyFile, taskQueue: 'runbooks-evil' });
+    try {
+      const handle = await start('evil', { host: 'dom0-evil', ...fast }, 'runbooks-evil');
+      await expect(handle.result()).rejects.toMatchObject({ cause: { cause: { type: 'HostKeyMismatch' } } });
+      expect(lab.audit('dom0-evil')).toEqual([]);
+    } finally {
+      impostorWorker.kill('SIGTERM');
+      await impostorWorker.stopped;
+    }
+  });
+
+  it.each([
+    [{ host: 'no-such-host' }, /unknown host "no-such-host"/],
+    [{ host: 'dom0-bad', failedDisk: 'sda; reboot' }, /failedDisk: must be a kernel disk name/],
+    [{ host: 'dom0-bad', arrays: ['md0', '$(reboot)'] }, /arrays\[1\]: must be an md array name/],
+    [{ host: 'dom0-bad', swap: 'yes' }, /swap:/],
+  ])('refuses %j before any SSH, with a clear message', async (input, message) => {
+    const before = lab.audit('dom0-bad').length;
+    const failure = await start('bad', input).then((h) => h.result()).catch((error: Error & { cause?: Error }) => error);
+    expect(String((failure as { cause?: Error }).cause?.message)).toMatch(message);
+    expect(lab.audit('dom0-bad').length).toBe(before);
+  });
+
+  it('refuses an array that does not exist after reading the host, before changing anything', async () => {
+    const failure = await start('bad', { host: 'dom0-bad', arrays: ['md7'] }).then((h) => h.result()).catch((error: Error & { cause?: Error }) => error);
+    expect(String((failure as { cause?: Error }).cause?.message)).toMatch(/array md7 does not exist on this host \(arrays: md1, md0\)|array md7 does not exist on this host \(arrays: md0, md1\)/);
+    expect(hostChanges(lab.audit('dom0-bad'))).toEqual([]);
+  });
+
+  it('stores nothing readable on the server: the raw history has no plaintext of the inputs or results', async () => {
+    const raw = await rawClient(address);
+    try {
+      for await (const run of raw.workflow.list({ query: `WorkflowType = "diskReplacement"` })) {
+        // The history's wire bytes: every payload's data as the server stores it.
+        const history = Buffer.from(
+          temporal.api.history.v1.History.encode(await raw.workflow.getHandle(run.workflowId, run.runId).fetchHistory()).finish(),
+        ).toString('latin1');
+        expect(history).toContain('diskReplacement'); // the check reads real history bytes
+        for (const plaintext of ['dom0-hot', 'dom0-cold', 'dom0-kill', 'ZNEW0001', 'camille', 'resyncPollInterval', 'sfdisk', 'mdadm']) {
+          expect(history).not.toContain(plaintext);
+        }
+      }
+    } finally {
+      await raw.connection.close();
+    }
+  });
+});
