@@ -31,6 +31,13 @@ function arraysOf(host: string) {
   }));
 }
 
+/** The innermost cause: what went wrong, under "Activity task failed". */
+function rootMessage(error: unknown): string {
+  let current = error as { cause?: unknown; message?: string } | undefined;
+  while (current?.cause) current = current.cause as typeof current;
+  return String(current?.message);
+}
+
 function start(workflowId: string, input: Record<string, unknown>, taskQueue = TASK_QUEUE) {
   return client.workflow.start('diskReplacement', { taskQueue, workflowId: `${workflowId}-${Date.now()}`, args: [input] });
 }
@@ -67,11 +74,11 @@ describe('diskReplacement', () => {
 
     const progress = await waitingFor(handle, diskReplacedUpdate.name);
     expect(progress.waitingFor?.what).toContain(`keep the disk with serial ${survivor.serial}`);
-    // The page: fail then remove, for every array that uses the disk (md0 was still active on it, md1 faulty).
+    // The page: fail then remove, for every array that uses the disk; mdadm already marked both members
+    // faulty, so only --remove is due (in /proc/mdstat order: md1, then md0).
     expect(hostChanges(lab.audit('dom0-hot'))).toEqual([
-      'mdadm --manage /dev/md0 --fail /dev/sda2',
-      'mdadm --manage /dev/md0 --remove /dev/sda2',
       'mdadm --manage /dev/md1 --remove /dev/sda3',
+      'mdadm --manage /dev/md0 --remove /dev/sda2',
     ]);
 
     lab.swapDisk('dom0-hot', 0, { serial: 'ZNEW0001' });
@@ -79,11 +86,11 @@ describe('diskReplacement', () => {
     const result = (await handle.result()) as DiskReplacementResult;
 
     expect(result.newDisk).toMatchObject({ serial: 'ZNEW0001', seenAs: 'sdc' });
-    expect(result.arrays).toEqual([{ array: 'md1', health: 'UU' }, { array: 'md0', health: 'UU' }].sort((a, b) => a.array.localeCompare(b.array)).reverse());
-    expect(hostChanges(lab.audit('dom0-hot')).slice(3)).toEqual([
+    expect(result.arrays).toEqual([{ array: 'md1', health: 'UU' }, { array: 'md0', health: 'UU' }]);
+    expect(hostChanges(lab.audit('dom0-hot')).slice(2)).toEqual([
       'sfdisk /dev/sdc',
-      'mdadm --manage /dev/md0 --add /dev/sdc2',
       'mdadm --manage /dev/md1 --add /dev/sdc3',
+      'mdadm --manage /dev/md0 --add /dev/sdc2',
       'grub-install /dev/sdc',
     ]);
     expect(arraysOf('dom0-hot')).toEqual([
@@ -114,8 +121,8 @@ describe('diskReplacement', () => {
     const afterBoot = lab.audit('dom0-cold').slice(lab.audit('dom0-cold').findIndex((e) => e.command === 'poweroff') + 1);
     expect(hostChanges(afterBoot)).toEqual([
       'sfdisk /dev/sdb',
-      'mdadm --manage /dev/md0 --add /dev/sdb2',
       'mdadm --manage /dev/md1 --add /dev/sdb3',
+      'mdadm --manage /dev/md0 --add /dev/sdb2',
       'grub-install /dev/sdb',
     ]);
     expect(hostChanges(afterBoot).some((c) => /\/dev\/sda/.test(c))).toBe(false);
@@ -131,7 +138,7 @@ describe('diskReplacement', () => {
       worker = await startWorkerProcess({ address, inventoryPath: lab.inventoryPath, codecKeyFile });
     };
 
-    await eventually('the first --fail', () => audit().some((c) => c.includes('--fail')) || undefined);
+    await eventually('the first --remove', () => audit().some((c) => c.includes('--remove')) || undefined);
     await killAndRestart();
     await waitingFor(handle, diskReplacedUpdate.name);
     lab.swapDisk('dom0-kill', 1, { serial: 'ZNEW0003' });
@@ -148,12 +155,11 @@ describe('diskReplacement', () => {
     const changes = hostChanges(lab.audit('dom0-kill'));
     expect(changes).toEqual([...new Set(changes)]); // nothing applied twice
     expect(changes).toEqual([
-      'mdadm --manage /dev/md0 --fail /dev/sdb2',
-      'mdadm --manage /dev/md0 --remove /dev/sdb2',
       'mdadm --manage /dev/md1 --remove /dev/sdb3',
+      'mdadm --manage /dev/md0 --remove /dev/sdb2',
       'sfdisk /dev/sdc',
-      'mdadm --manage /dev/md0 --add /dev/sdc2',
       'mdadm --manage /dev/md1 --add /dev/sdc3',
+      'mdadm --manage /dev/md0 --add /dev/sdc2',
       'grub-install /dev/sdc',
     ]);
   });
@@ -184,13 +190,13 @@ describe('diskReplacement', () => {
   ])('refuses %j before any SSH, with a clear message', async (input, message) => {
     const before = lab.audit('dom0-bad').length;
     const failure = await start('bad', input).then((h) => h.result()).catch((error: Error & { cause?: Error }) => error);
-    expect(String((failure as { cause?: Error }).cause?.message)).toMatch(message);
+    expect(rootMessage(failure)).toMatch(message);
     expect(lab.audit('dom0-bad').length).toBe(before);
   });
 
   it('refuses an array that does not exist after reading the host, before changing anything', async () => {
     const failure = await start('bad', { host: 'dom0-bad', arrays: ['md7'] }).then((h) => h.result()).catch((error: Error & { cause?: Error }) => error);
-    expect(String((failure as { cause?: Error }).cause?.message)).toMatch(/array md7 does not exist on this host \(arrays: md1, md0\)|array md7 does not exist on this host \(arrays: md0, md1\)/);
+    expect(rootMessage(failure)).toMatch(/array md7 does not exist on this host \(arrays: md1, md0\)|array md7 does not exist on this host \(arrays: md0, md1\)/);
     expect(hostChanges(lab.audit('dom0-bad'))).toEqual([]);
   });
 

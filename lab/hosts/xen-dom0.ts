@@ -1,3 +1,4 @@
+import { createHash } from 'node:crypto';
 /**
  * A simulated Xen dom0 with software RAID1 (mdadm) over two SATA disks, as in the wiki page
  * "Remplacement de disque physique". Outputs follow test/fixtures/outputs/ byte for byte.
@@ -607,6 +608,12 @@ function cmdGrubInstall(state: XenDom0State, args: string[]): CommandResult {
   return ok('', 'Installing for i386-pc platform.\nInstallation finished. No error reported.\n');
 }
 
+/** The kernel's boot id: a UUID that changes at every boot (derived from the host and its boot count). */
+function bootId(state: XenDom0State): string {
+  const hex = createHash('sha256').update(`${state.name}/${state.bootCount}`).digest('hex');
+  return `${hex.slice(0, 8)}-${hex.slice(8, 12)}-4${hex.slice(13, 16)}-a${hex.slice(17, 20)}-${hex.slice(20, 32)}`;
+}
+
 export const LSBLK_ARGS = ['--json', '--bytes', '--output', 'NAME,KNAME,PKNAME,TYPE,SIZE,SERIAL,MODEL,FSTYPE'];
 
 export const xenDom0: HostSimulator<XenDom0State> = {
@@ -618,8 +625,9 @@ export const xenDom0: HostSimulator<XenDom0State> = {
     present.forEach((disk, i) => { disk.kname = knameFor(i); });
     state.renameOnNextBoot = false;
     state.retiredNames = [];
-    // md assembly: a device marked faulty before the reboot is not assembled again.
-    for (const a of state.arrays) {
+    // md assembly: a device marked faulty before a reboot is not assembled again. The lab's first boot
+    // keeps the preset as it is: it describes a host found running in that state.
+    for (const a of state.bootCount === 0 ? [] : state.arrays) {
       const before = a.members.length;
       a.members = a.members.filter((m) => m.state !== 'faulty' && state.disks.some((d) => d.serial === m.serial));
       if (a.members.length !== before) touch(a, now);
@@ -634,6 +642,7 @@ export const xenDom0: HostSimulator<XenDom0State> = {
     switch (cmd) {
       case 'cat':
         if (args.length === 1 && args[0] === '/proc/mdstat') return ok(renderMdstat(state, ctx.now));
+        if (args.length === 1 && args[0] === '/proc/sys/kernel/random/boot_id') return ok(`${bootId(state)}\n`);
         return fail(1, `cat: ${args.join(' ')}: the lab only simulates /proc/mdstat\n`);
       case 'mdadm':
         return cmdMdadm(state, args, ctx.now);
