@@ -2,7 +2,8 @@
  * The disk-replacement runbook end to end: real Temporal dev server, real worker process, lab hosts behind
  * real OpenSSH. What is asserted is what an admin would check: the arrays, the audit log, the run's history.
  */
-import { writeFileSync } from 'node:fs';
+import { copyFileSync, writeFileSync } from 'node:fs';
+import { fileURLToPath } from 'node:url';
 import { join } from 'node:path';
 import type { Client } from '@temporalio/client';
 import proto from '@temporalio/proto'; // CommonJS: no named exports under Node's ESM loader
@@ -36,6 +37,15 @@ function rootMessage(error: unknown): string {
   let current = error as { cause?: unknown; message?: string } | undefined;
   while (current?.cause) current = current.cause as typeof current;
   return String(current?.message);
+}
+
+/** With RECORD_HISTORIES=1, store the finished run's history (and its lab-only key) as a replay fixture. */
+async function recordHistory(handle: { workflowId: string; fetchHistory(): Promise<unknown> }, name: string): Promise<void> {
+  if (process.env.RECORD_HISTORIES !== '1') return;
+  const fixtures = fileURLToPath(new URL('./fixtures/histories/', import.meta.url));
+  writeFileSync(join(fixtures, `${name}.history.pb`), temporal.api.history.v1.History.encode((await handle.fetchHistory()) as never).finish());
+  copyFileSync(codecKeyFile, join(fixtures, `${name}.codec.key`));
+  writeFileSync(join(fixtures, `${name}.workflow-id`), handle.workflowId); // child ids derive from it
 }
 
 function start(workflowId: string, input: Record<string, unknown>, taskQueue = TASK_QUEUE) {
@@ -99,6 +109,7 @@ describe('diskReplacement', () => {
     ]);
     expect(lab.state('dom0-hot').disks.find((d) => d.serial === 'ZNEW0001')!.bootCode).toBe('grub');
     expect(result.timeline.map((t) => t.step)).toHaveLength(9);
+    await recordHistory(handle, 'diskReplacement-hot');
   });
 
   it('powers the host off for a cold swap and follows the new disk by serial when the kernel names swap', async () => {
@@ -127,6 +138,7 @@ describe('diskReplacement', () => {
     ]);
     expect(hostChanges(afterBoot).some((c) => /\/dev\/sda/.test(c))).toBe(false);
     expect(result.arrays.every((a) => a.health === 'UU')).toBe(true);
+    await recordHistory(handle, 'diskReplacement-cold');
   });
 
   it('completes after the worker is SIGKILLed at several points, applying each change once', async () => {
