@@ -13,18 +13,19 @@ import type { RemoteShell } from './ssh/remote.js';
 const BOOT_ID = sh`cat /proc/sys/kernel/random/boot_id`;
 
 export function hostActivities(remote: RemoteShell) {
+  /** The kernel's boot id: changes at every boot. */
+  async function bootId(host: string, stage: BootStage = 'openssh'): Promise<string> {
+    return (await remote.run(host, BOOT_ID, { stage })).stdout.trim();
+  }
+
   return {
-    /** The kernel's boot id: changes at every boot. */
-    async readBootId(host: string): Promise<string> {
-      return (await remote.run(host, BOOT_ID)).stdout.trim();
-    },
+    readBootId: (host: string): Promise<string> => bootId(host),
 
     /** `reboot` or `poweroff`, unless the host already left the boot we saw (a retried activity). */
     async sendPowerCommand(host: string, action: 'reboot' | 'poweroff', bootIdBefore: string): Promise<'sent' | 'already down' | 'already rebooted'> {
       const probe = await remote.probe(host, 'openssh');
       if (probe !== 'up') return 'already down';
-      const now = (await remote.run(host, BOOT_ID)).stdout.trim();
-      if (now !== bootIdBefore) return 'already rebooted';
+      if ((await bootId(host)) !== bootIdBefore) return 'already rebooted';
       // The connection may drop before the exit status arrives: that is the command working.
       const result = await remote.run(host, action === 'reboot' ? sh`reboot` : sh`poweroff`, { allowFailure: true, timeoutMs: 15_000 }).catch(() => undefined);
       if (result && result.exitCode !== 0 && result.exitCode !== null) {
@@ -37,8 +38,8 @@ export function hostActivities(remote: RemoteShell) {
     async expectDown(host: string, bootIdBefore: string): Promise<void> {
       if ((await remote.probe(host, 'openssh')) !== 'up') return;
       // A fast reboot may have gone down and come back between two probes.
-      const bootId = await remote.run(host, BOOT_ID).then((r) => r.stdout.trim(), () => undefined);
-      if (bootId === bootIdBefore) throw ApplicationFailure.retryable(`${host} still answers`, 'StillUp');
+      const now = await bootId(host).catch(() => undefined);
+      if (now === bootIdBefore) throw ApplicationFailure.retryable(`${host} still answers`, 'StillUp');
     },
 
     /** One probe: fails (and is retried) until the host answers in the expected stage, in a new boot. */
@@ -46,9 +47,9 @@ export function hostActivities(remote: RemoteShell) {
       const probe = await remote.probe(host, stage);
       Context.current().heartbeat({ probe });
       if (probe !== 'up') throw ApplicationFailure.retryable(`${host} does not answer on ${stage} yet`, 'NotBack');
-      const bootId = (await remote.run(host, BOOT_ID, { stage })).stdout.trim();
-      if (bootId === bootIdBefore) throw ApplicationFailure.retryable(`${host} answers but has not rebooted yet`, 'NotBack');
-      return bootId;
+      const now = await bootId(host, stage);
+      if (now === bootIdBefore) throw ApplicationFailure.retryable(`${host} answers but has not rebooted yet`, 'NotBack');
+      return now;
     },
   };
 }

@@ -62,6 +62,15 @@ export function raidActivities(remote: RemoteShell) {
     return detail.members.find((m) => m.device === `/dev/${partition}`)?.state;
   }
 
+  /** The failed disk's member of an array as mdadm sees it now; undefined when the disk or the member is gone. */
+  async function failedMember(host: string, array: string, diskSerial: string | null, partition: number) {
+    const disk = diskSerial ? await diskBySerial(host, diskSerial) : undefined;
+    if (!disk) return undefined; // the disk is gone: the kernel dropped its members already
+    const device = partitionOf(disk.name, partition);
+    const state = await memberState(host, array, device);
+    return state && { device, state };
+  }
+
   return {
     /** Dites "33": which disk failed, which one survives, which arrays use them. Read-only. */
     async findFailedDisk(host: string, request: { arrays?: string[]; failedDisk?: string }): Promise<Diagnosis> {
@@ -76,26 +85,20 @@ export function raidActivities(remote: RemoteShell) {
 
     /** `mdadm --manage /dev/mdN --fail` the failed disk's member, unless mdadm already sees it faulty or gone. */
     async markMemberFailed(host: string, array: string, diskSerial: string | null, partition: number): Promise<Outcome> {
-      const disk = diskSerial ? await diskBySerial(host, diskSerial) : undefined;
-      if (!disk) return 'already done'; // the disk is gone: the kernel dropped its members already
-      const device = partitionOf(disk.name, partition);
-      const state = await memberState(host, array, device);
-      if (!state || state.includes('faulty')) return 'already done';
-      await remote.run(host, sh`mdadm --manage ${`/dev/${array}`} --fail ${`/dev/${device}`}`);
+      const member = await failedMember(host, array, diskSerial, partition);
+      if (!member || member.state.includes('faulty')) return 'already done';
+      await remote.run(host, sh`mdadm --manage ${`/dev/${array}`} --fail ${`/dev/${member.device}`}`);
       return 'done';
     },
 
     /** `mdadm --manage /dev/mdN --remove` the member, unless it is no longer in the array. */
     async removeMember(host: string, array: string, diskSerial: string | null, partition: number): Promise<Outcome> {
-      const disk = diskSerial ? await diskBySerial(host, diskSerial) : undefined;
-      if (!disk) return 'already done';
-      const device = partitionOf(disk.name, partition);
-      const state = await memberState(host, array, device);
-      if (!state) return 'already done';
-      if (!state.includes('faulty')) {
-        throw ApplicationFailure.nonRetryable(`/dev/${device} is ${state.join(' ')} in ${array}, not faulty: refusing to remove it`, 'UnsafeRemove');
+      const member = await failedMember(host, array, diskSerial, partition);
+      if (!member) return 'already done';
+      if (!member.state.includes('faulty')) {
+        throw ApplicationFailure.nonRetryable(`/dev/${member.device} is ${member.state.join(' ')} in ${array}, not faulty: refusing to remove it`, 'UnsafeRemove');
       }
-      await remote.run(host, sh`mdadm --manage ${`/dev/${array}`} --remove ${`/dev/${device}`}`);
+      await remote.run(host, sh`mdadm --manage ${`/dev/${array}`} --remove ${`/dev/${member.device}`}`);
       return 'done';
     },
 
