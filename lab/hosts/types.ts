@@ -25,6 +25,14 @@ export interface ExecContext {
   stage: BootStage;
   /** Present on the second call of a command that asked for it. */
   stdin?: Buffer;
+  /** The rest of the lab: a Proxmox cluster shares its guests and its quorum between nodes. */
+  lab: LabView;
+}
+
+/** What a simulator may see and change of the other hosts. A node is up when its power is 'openssh'. */
+export interface LabView {
+  host(name: string): BaseHostState | undefined;
+  hosts(): BaseHostState[];
 }
 
 /** The part of the state every kind has. */
