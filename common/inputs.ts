@@ -5,6 +5,7 @@
  */
 import { z } from 'zod';
 import { HostName } from './validation.js';
+import { SealedSecret } from './sealed.js';
 
 /** A Temporal duration string such as "30s", "5 minutes", "2h". */
 export const Duration = z
@@ -54,3 +55,25 @@ export const DiskReplacedAnswer = z.object({
   comment: z.string().max(500).optional(),
 }).strict();
 export type DiskReplacedAnswer = z.infer<typeof DiskReplacedAnswer>;
+
+/** Who approves a plan, and why: kept in the run's record. */
+export const Approval = z.object({
+  approver: z.string().min(1, { message: 'say who approves' }).max(100),
+  comment: z.string().max(500).optional(),
+}).strict();
+export type Approval = z.infer<typeof Approval>;
+
+/** A person's decision when a runbook cannot go on by itself (a host that does not come back, a guest that does not stop). */
+export const Decision = z.object({
+  operator: z.string().min(1, { message: 'say who decides' }).max(100),
+  decision: z.enum(['retry', 'abort', 'force']),
+  comment: z.string().max(500).optional(),
+}).strict();
+export type Decision = z.infer<typeof Decision>;
+
+/** A passphrase, sealed with the worker's public key by the sender: a plaintext one is refused before it reaches history. */
+export const PassphraseAnswer = z.object({
+  operator: z.string().min(1, { message: 'say who types the passphrase' }).max(100),
+  passphrase: SealedSecret,
+}).strict();
+export type PassphraseAnswer = z.infer<typeof PassphraseAnswer>;

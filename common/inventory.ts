@@ -22,6 +22,18 @@ const PublicKeyLine = z
 
 export const HostKind = z.enum(['xen-dom0', 'proxmox-node', 'ganeti-master', 'ganeti-node', 'dns', 'other']);
 
+/**
+ * A Xen guest and the guests it depends on (its firewall, DNS, NFS server...): before a dom0 reboot a guest
+ * stops only after every guest that depends on it has stopped, and starts again only after its dependencies.
+ */
+export const Guest = z.object({
+  name: z.string().regex(/^[A-Za-z0-9][A-Za-z0-9_.-]{0,63}$/, { message: 'must be a Xen domain name (letters, digits, - _ .)' }),
+  /** The xl configuration it starts from; by default /etc/xen/<name>.cfg. */
+  config: z.string().regex(/^\/[A-Za-z0-9_./-]+$/, { message: 'must be an absolute path' }).optional(),
+  dependsOn: z.array(z.string()).default([]),
+}).strict();
+export type Guest = z.infer<typeof Guest>;
+
 export const Host = z.object({
   name: HostName,
   address: z.union([z.ipv4(), z.ipv6(), z.hostname()], { message: 'must be an IP address or a DNS name' }),
@@ -32,6 +44,8 @@ export const Host = z.object({
   hostKeys: z.object({ openssh: PublicKeyLine, dropbear: PublicKeyLine.optional() }).strict(),
   /** Free text for people: where the machine is, which slots its disks are in. */
   location: z.string().optional(),
+  /** Xen dom0 only: its guests and their dependencies, for the ordered shutdown before a reboot. */
+  guests: z.array(Guest).optional(),
 }).strict();
 export type Host = z.infer<typeof Host>;
 

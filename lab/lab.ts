@@ -10,7 +10,7 @@ import { createServer, type Server, type Socket } from 'node:net';
 import { join, resolve } from 'node:path';
 import { parseInventory, type Inventory } from '../common/inventory.js';
 import { simulatorFor } from './hosts/index.js';
-import type { BaseHostState, CommandResult } from './hosts/types.js';
+import type { BaseHostState, CommandResult, LabView } from './hosts/types.js';
 import { failDisk, swapDisk, xenDom0Preset, type XenDom0Options, type XenDom0State } from './hosts/xen-dom0.js';
 import { readLines, send, type ClientMessage, type ControlReply, type ControlRequest, type ExecRequest, type Stage } from './protocol.js';
 import { splitWords, ShellSyntaxError } from './words.js';
@@ -333,8 +333,17 @@ export class Lab {
     }
     const sim = simulatorFor(rt.state);
     sim.settle(rt.state, now);
-    const out = sim.exec(rt.state, argv, stdin ? { now, stage, stdin } : { now, stage });
+    const lab = this.view();
+    const out = sim.exec(rt.state, argv, stdin ? { now, stage, stdin, lab } : { now, stage, lab });
     return 'needStdin' in out ? 'needStdin' : out;
+  }
+
+  /** The lab as simulators see it: other hosts' states, settled to now. */
+  private view(): LabView {
+    return {
+      host: (name) => { const rt = this.hosts.get(name); if (rt) this.settle(rt); return rt?.state; },
+      hosts: () => [...this.hosts.values()].map((rt) => { this.settle(rt); return rt.state; }),
+    };
   }
 
   private async control(request: ControlRequest): Promise<ControlReply> {

@@ -3,7 +3,7 @@
  * Imported by workflows and by clients (our CLI), so both sides agree on names and shapes.
  */
 import { defineQuery, defineUpdate } from '@temporalio/workflow';
-import type { DiskReplacedAnswer } from '../common/inputs.js';
+import type { Approval, Decision, DiskReplacedAnswer, PassphraseAnswer } from '../common/inputs.js';
 
 /** What a runbook is doing now, answered by every runbook. */
 export interface Progress {
@@ -24,3 +24,29 @@ export const progressQuery = defineQuery<Progress>('progress');
 
 /** The operator says the failed disk was swapped for a new one. */
 export const diskReplacedUpdate = defineUpdate<string, [DiskReplacedAnswer]>('diskReplaced');
+
+/** A board member or admin approves the plan shown by the `plan` query; nothing changes on a host before. */
+export const approveUpdate = defineUpdate<string, [Approval]>('approve');
+
+/** A person decides what to do when the runbook cannot go on by itself (retry, abort, or force). */
+export const decideUpdate = defineUpdate<string, [Decision]>('decide');
+
+/** What became of a passphrase: accepted, or wrong and how many tries the host has left. */
+export interface PassphraseOutcome {
+  accepted: boolean;
+  message: string;
+  triesLeft?: number;
+}
+
+/** An operator answers a passphrase request; the passphrase must be sealed (see common/sealed.ts). */
+export const submitPassphraseUpdate = defineUpdate<PassphraseOutcome, [PassphraseAnswer]>('submitPassphrase');
+
+/** Every command a runbook will run, per host and in order, before anything is run: shown for approval. */
+export interface Plan {
+  summary: string;
+  steps: { host: string; stage: 'openssh' | 'dropbear'; command: string; why: string }[];
+  /** Numbers behind the preflight decision (capacity, quorum, /boot space). */
+  facts?: Record<string, unknown>;
+}
+
+export const planQuery = defineQuery<Plan | undefined>('plan');
