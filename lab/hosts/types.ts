@@ -62,3 +62,21 @@ export function ok(stdout = '', stderr = ''): CommandResult {
 export function fail(exitCode: number, stderr: string, stdout = ''): CommandResult {
   return { stdout: Buffer.from(stdout), stderr, exitCode };
 }
+
+/** One simulated host, as a preset builds it and Lab.start takes it. */
+export interface LabHostSpec<S extends BaseHostState = BaseHostState> {
+  name: string;
+  kind: HostKind;
+  state: S;
+  /** Free text for people, copied to the inventory. */
+  location?: string;
+  /** Xen dom0 only: its guests and their dependencies, copied to the inventory. */
+  guests?: { name: string; config?: string; dependsOn: string[] }[];
+}
+
+/** A cluster of lab hosts, copied to the inventory's clusters. */
+export interface LabClusterSpec {
+  name: string;
+  kind: 'proxmox' | 'ganeti' | 'xen';
+  hosts: string[];
+}
