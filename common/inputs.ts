@@ -77,3 +77,41 @@ export const PassphraseAnswer = z.object({
   passphrase: SealedSecret,
 }).strict();
 export type PassphraseAnswer = z.infer<typeof PassphraseAnswer>;
+
+/** The planned reboot of a hypervisor ("Redémarrage planifié hyperviseur"): Proxmox node or Xen dom0. */
+export const HypervisorRebootInput = z.object({
+  host: HostName,
+  reason: z.string().min(1, { message: 'say why the host reboots' }).max(500),
+  /** After an upgrade the page asks for ~70 MB free in /boot first. */
+  afterUpgrade: z.boolean().default(false),
+  /** Proxmox: migrate the guests back to this node once it is back. */
+  migrateBack: z.boolean().default(true),
+  /** How long the host may take to answer again (dropbear or OpenSSH); past it the admins are mailed and a person decides. The page says 2–5 minutes. */
+  upTimeout: Duration.default('15 minutes'),
+  downTimeout: Duration.default('10 minutes'),
+  pollInterval: Duration.default('10s'),
+  /** How long a guest may take to shut down before a person decides (`xl shutdown -w` has no bound of its own). */
+  guestShutdownTimeout: Duration.default('5 minutes'),
+  approvalTimeout: Duration.default('7 days'),
+  /** Cryptroot-unlock tries the host's initramfs allows. */
+  unlockTries: z.number().int().min(1).max(10).default(3),
+  /** Set by rollingClusterReboot for its children: the roll's one approval. Refused on a run that is not a child. */
+  approvedInRoll: z.object({ approver: z.string().min(1).max(100), comment: z.string().max(500).optional(), roll: z.string().min(1) }).strict().optional(),
+}).strict();
+export type HypervisorRebootInput = z.input<typeof HypervisorRebootInput>;
+export type HypervisorRebootRequest = z.output<typeof HypervisorRebootInput>;
+
+/** Reboot every node of a Proxmox cluster, one at a time. */
+export const RollingClusterRebootInput = HypervisorRebootInput.omit({ host: true, approvedInRoll: true }).extend({
+  cluster: HostName,
+}).strict();
+export type RollingClusterRebootInput = z.input<typeof RollingClusterRebootInput>;
+
+/** "Rotation de clé": add the new passphrase, test it, only then remove the old one. */
+export const LuksKeyRotationInput = z.object({
+  host: HostName,
+  /** The LUKS device, e.g. /dev/sda5 or a /dev/mapper multipath path; by default the root volume from /etc/crypttab. */
+  device: z.string().regex(/^\/dev\/[A-Za-z0-9_./-]+$/, { message: 'must be a device path such as /dev/sda5' }).optional(),
+  reason: z.string().min(1).max(500).default('key rotation'),
+}).strict();
+export type LuksKeyRotationInput = z.input<typeof LuksKeyRotationInput>;
