@@ -1,0 +1,321 @@
+/**
+ * Sealing passphrases for the worker: X25519 key pairs, their files, `sealSecret` (senders: our CLI, the codec
+ * server) and `openSealed` (the worker's activities only). Node's crypto only; never imported by workflow code.
+ *
+ * Scheme `x25519-hkdf-sha256-aes-256-gcm` (shape in common/sealed.ts):
+ *   ephemeral X25519 key pair → ECDH with the recipient's public key → HKDF-SHA256
+ *   (salt = ephemeral public ‖ recipient public, info = INFO) → 32-byte AES-256-GCM key, 12-byte random IV,
+ *   AAD = scheme ‖ 0x00 ‖ keyId, so a sealed value cannot be relabelled for another key or scheme.
+ *
+ * Files (JSON, so a key id travels with the key):
+ *   private (RUNBOOK_SEALING_KEY_FILE, 0600, worker only):
+ *     {"format":"runbook-sealing-keys/v1","keys":[{"keyId":"…","privateKey":"<base64 raw 32>","publicKey":"<base64 raw 32>","created":"…"}]}
+ *     several keys = rotation: the first is current, every one still opens what was sealed for it.
+ *   public (RUNBOOK_SEALING_PUBLIC_KEY_FILE, senders):
+ *     {"format":"runbook-sealing-public-key/v1","keyId":"…","publicKey":"<base64 raw 32>"}
+ */
+import {
+  createCipheriv,
+  createDecipheriv,
+  createHash,
+  createPrivateKey,
+  createPublicKey,
+  diffieHellman,
+  generateKeyPairSync,
+  hkdfSync,
+  randomBytes,
+  type KeyObject,
+} from 'node:crypto';
+import { existsSync, readFileSync, writeFileSync } from 'node:fs';
+import { join } from 'node:path';
+import { repoRoot } from '../scripts/paths.js';
+import { SealedSecret } from './sealed.js';
+
+export const SCHEME = 'x25519-hkdf-sha256-aes-256-gcm' as const;
+const INFO = Buffer.from('runbooks sealed-secret v1 x25519-hkdf-sha256-aes-256-gcm');
+const PRIVATE_FORMAT = 'runbook-sealing-keys/v1';
+const PUBLIC_FORMAT = 'runbook-sealing-public-key/v1';
+const RAW_KEY_BYTES = 32;
+const IV_BYTES = 12;
+const TAG_BYTES = 16;
+const KEY_ID_RE = /^[A-Za-z0-9][A-Za-z0-9._-]{0,63}$/;
+
+export const PRIVATE_KEY_ENV = 'RUNBOOK_SEALING_KEY_FILE';
+export const PUBLIC_KEY_ENV = 'RUNBOOK_SEALING_PUBLIC_KEY_FILE';
+
+/** The public half: all a sender needs. */
+export interface SealingPublicKey {
+  keyId: string;
+  /** Raw 32-byte X25519 public key. */
+  publicKey: Buffer;
+}
+
+/** One worker key; the KeyObject keeps the private bytes out of plain Buffers we would have to wipe. */
+export interface SealingKey extends SealingPublicKey {
+  privateKey: KeyObject;
+}
+
+/** The worker's keys, current first. */
+export type SealingKeyring = readonly SealingKey[];
+
+/** Refused on purpose: no message of this class ever contains plaintext. */
+export class SealedSecretError extends Error {
+  override name = 'SealedSecretError';
+}
+
+// --- raw key <-> KeyObject -------------------------------------------------------------------------------
+
+const b64url = (raw: Buffer) => raw.toString('base64url');
+
+function publicKeyObject(raw: Buffer): KeyObject {
+  if (raw.length !== RAW_KEY_BYTES) throw new SealedSecretError(`an X25519 public key is ${RAW_KEY_BYTES} bytes, got ${raw.length}`);
+  return createPublicKey({ key: { kty: 'OKP', crv: 'X25519', x: b64url(raw) }, format: 'jwk' });
+}
+
+function privateKeyObject(raw: Buffer, publicRaw: Buffer): KeyObject {
+  if (raw.length !== RAW_KEY_BYTES) throw new Error(`an X25519 private key is ${RAW_KEY_BYTES} bytes, got ${raw.length}`);
+  return createPrivateKey({ key: { kty: 'OKP', crv: 'X25519', d: b64url(raw), x: b64url(publicRaw) }, format: 'jwk' });
+}
+
+function rawPublic(key: KeyObject): Buffer {
+  const { x } = key.export({ format: 'jwk' });
+  return Buffer.from(x!, 'base64url');
+}
+
+/** A key id that says which key it is: a short SHA-256 fingerprint of the public key. */
+export function fingerprintKeyId(publicKey: Buffer): string {
+  return `x25519-${createHash('sha256').update(publicKey).digest('hex').slice(0, 16)}`;
+}
+
+// --- key generation and files ----------------------------------------------------------------------------
+
+export function generateSealingKey(keyId?: string): SealingKey {
+  const { privateKey, publicKey } = generateKeyPairSync('x25519');
+  const raw = rawPublic(publicKey);
+  const id = keyId ?? fingerprintKeyId(raw);
+  if (!KEY_ID_RE.test(id)) throw new Error(`sealing key id "${id}" must be 1-64 letters, digits, . _ -`);
+  return { keyId: id, publicKey: raw, privateKey };
+}
+
+/** The private key file's text (current key first). */
+export function formatPrivateKeyFile(keys: SealingKeyring): string {
+  const entries = keys.map((k) => {
+    const d = Buffer.from(k.privateKey.export({ format: 'jwk' }).d!, 'base64url');
+    const entry = { keyId: k.keyId, privateKey: d.toString('base64'), publicKey: k.publicKey.toString('base64'), created: new Date().toISOString() };
+    d.fill(0);
+    return entry;
+  });
+  return `${JSON.stringify({ format: PRIVATE_FORMAT, keys: entries }, null, 2)}\n`;
+}
+
+export function formatPublicKeyFile(key: SealingPublicKey): string {
+  return `${JSON.stringify({ format: PUBLIC_FORMAT, keyId: key.keyId, publicKey: key.publicKey.toString('base64') }, null, 2)}\n`;
+}
+
+function decodeRaw(value: unknown, what: string): Buffer {
+  if (typeof value !== 'string' || !/^[A-Za-z0-9+/]+=*$/.test(value)) throw new Error(`${what} must be base64`);
+  const raw = Buffer.from(value, 'base64');
+  if (raw.length !== RAW_KEY_BYTES) throw new Error(`${what} must be ${RAW_KEY_BYTES} bytes, got ${raw.length}`);
+  return raw;
+}
+
+function parseJson(text: string, where: string): Record<string, unknown> {
+  let doc: unknown;
+  try {
+    doc = JSON.parse(text);
+  } catch {
+    // no echo of the text: it may be a private key file
+    throw new Error(`${where}: not JSON`);
+  }
+  if (!doc || typeof doc !== 'object' || Array.isArray(doc)) throw new Error(`${where}: must be a JSON object`);
+  return doc as Record<string, unknown>;
+}
+
+export function parsePrivateKeyFile(text: string, where = 'sealing key file'): SealingKey[] {
+  const doc = parseJson(text, where);
+  if (doc.format !== PRIVATE_FORMAT) throw new Error(`${where}: "format" must be "${PRIVATE_FORMAT}"`);
+  if (!Array.isArray(doc.keys) || doc.keys.length === 0) throw new Error(`${where}: "keys" must list at least one key`);
+  const seen = new Set<string>();
+  return doc.keys.map((entry: Record<string, unknown>, i: number) => {
+    const at = `${where}: keys[${i}]`;
+    const keyId = entry?.keyId;
+    if (typeof keyId !== 'string' || !KEY_ID_RE.test(keyId)) throw new Error(`${at}.keyId must be 1-64 letters, digits, . _ -`);
+    if (seen.has(keyId)) throw new Error(`${at}.keyId "${keyId}" appears twice`);
+    seen.add(keyId);
+    const d = decodeRaw(entry.privateKey, `${at}.privateKey`);
+    try {
+      const claimed = decodeRaw(entry.publicKey, `${at}.publicKey`);
+      const privateKey = privateKeyObject(d, claimed);
+      // Recompute the public half: a file whose two halves disagree would seal for one key and open with another.
+      const publicKey = rawPublic(createPublicKey(privateKey));
+      if (!publicKey.equals(claimed)) throw new Error(`${at}.publicKey does not match its private key`);
+      return { keyId, publicKey, privateKey };
+    } finally {
+      d.fill(0);
+    }
+  });
+}
+
+export function parsePublicKeyFile(text: string, where = 'sealing public key file'): SealingPublicKey {
+  const doc = parseJson(text, where);
+  // A sender given the private file by mistake must not quietly hold the worker's private key.
+  if (doc.format === PRIVATE_FORMAT || 'privateKey' in doc || 'keys' in doc) {
+    throw new Error(`${where} is a PRIVATE sealing key file; senders take the public one (${PUBLIC_FORMAT})`);
+  }
+  if (doc.format !== PUBLIC_FORMAT) throw new Error(`${where}: "format" must be "${PUBLIC_FORMAT}"`);
+  if (typeof doc.keyId !== 'string' || !KEY_ID_RE.test(doc.keyId)) throw new Error(`${where}: keyId must be 1-64 letters, digits, . _ -`);
+  return { keyId: doc.keyId, publicKey: decodeRaw(doc.publicKey, `${where}: publicKey`) };
+}
+
+/** The dev files `npm start` creates: <repo>/.data/sealing.key and .data/sealing.pub. */
+export function devSealingKeyPaths(root = repoRoot()): { privateFile: string; publicFile: string } {
+  return { privateFile: join(root, '.data', 'sealing.key'), publicFile: join(root, '.data', 'sealing.pub') };
+}
+
+/**
+ * Creates the private (0600) and public key files if the private one does not exist yet; reuses it otherwise
+ * (and rewrites a missing public file from it). Returns whether a key was created.
+ */
+export function ensureSealingKeyFiles(privateFile: string, publicFile: string): boolean {
+  if (existsSync(privateFile)) {
+    if (!existsSync(publicFile)) writeFileSync(publicFile, formatPublicKeyFile(parsePrivateKeyFile(readFileSync(privateFile, 'utf8'), privateFile)[0]!), { mode: 0o644 });
+    return false;
+  }
+  const key = generateSealingKey();
+  writeFileSync(privateFile, formatPrivateKeyFile([key]), { mode: 0o600, flag: 'wx' });
+  writeFileSync(publicFile, formatPublicKeyFile(key), { mode: 0o644 });
+  return true;
+}
+
+/** The worker's keys, from RUNBOOK_SEALING_KEY_FILE. */
+export function sealingKeysFromEnv(env = process.env): SealingKey[] {
+  const file = env[PRIVATE_KEY_ENV];
+  if (!file) throw new Error(`no sealing key: set ${PRIVATE_KEY_ENV} to the worker's private sealing key file (npm start creates .data/sealing.key)`);
+  let text: string;
+  try {
+    text = readFileSync(file, 'utf8');
+  } catch (error) {
+    throw new Error(`${PRIVATE_KEY_ENV}=${file}: cannot read it (${(error as NodeJS.ErrnoException).code ?? 'error'})`);
+  }
+  return parsePrivateKeyFile(text, `${PRIVATE_KEY_ENV}=${file}`);
+}
+
+/** A sender's public key: RUNBOOK_SEALING_PUBLIC_KEY_FILE, else the dev file .data/sealing.pub when it exists. */
+export function sealingPublicKeyFromEnv(env = process.env): SealingPublicKey {
+  const file = env[PUBLIC_KEY_ENV] || devSealingKeyPaths().publicFile;
+  if (!env[PUBLIC_KEY_ENV] && !existsSync(file)) {
+    throw new Error(`no sealing public key: set ${PUBLIC_KEY_ENV} to the worker's public sealing key file (npm start creates .data/sealing.pub)`);
+  }
+  let text: string;
+  try {
+    text = readFileSync(file, 'utf8');
+  } catch (error) {
+    throw new Error(`${PUBLIC_KEY_ENV}=${file}: cannot read it (${(error as NodeJS.ErrnoException).code ?? 'error'})`);
+  }
+  return parsePublicKeyFile(text, `${PUBLIC_KEY_ENV}=${file}`);
+}
+
+// --- seal / open -----------------------------------------------------------------------------------------
+
+function aad(keyId: string): Buffer {
+  return Buffer.from(`${SCHEME}\0${keyId}`);
+}
+
+function deriveKey(shared: Buffer, ephemeralPublic: Buffer, recipientPublic: Buffer): Buffer {
+  try {
+    // An all-zero secret means a low-order point was sent: no key agreement happened.
+    if (shared.every((b) => b === 0)) throw new SealedSecretError('sealed secret cannot be opened: invalid ephemeral public key');
+    return Buffer.from(hkdfSync('sha256', shared, Buffer.concat([ephemeralPublic, recipientPublic]), INFO, 32));
+  } finally {
+    shared.fill(0);
+  }
+}
+
+/** Seals `plaintext` for the holder of `recipient`'s private key. A Buffer given here is left as is (the caller owns it). */
+export function sealSecret(recipient: SealingPublicKey, plaintext: string | Buffer): SealedSecret {
+  // The shape needs a non-empty ciphertext; and an empty passphrase is never what someone meant to send.
+  if (plaintext.length === 0) throw new SealedSecretError('nothing to seal: the secret is empty');
+  const recipientKey = publicKeyObject(recipient.publicKey);
+  const ephemeral = generateKeyPairSync('x25519');
+  const ephemeralPublic = rawPublic(ephemeral.publicKey);
+  const key = deriveKey(diffieHellman({ privateKey: ephemeral.privateKey, publicKey: recipientKey }), ephemeralPublic, recipient.publicKey);
+  const plain = typeof plaintext === 'string' ? Buffer.from(plaintext, 'utf8') : plaintext;
+  try {
+    const iv = randomBytes(IV_BYTES);
+    const cipher = createCipheriv('aes-256-gcm', key, iv);
+    cipher.setAAD(aad(recipient.keyId));
+    const ciphertext = Buffer.concat([cipher.update(plain), cipher.final()]);
+    return {
+      sealed: SCHEME,
+      keyId: recipient.keyId,
+      ephemeralPublicKey: ephemeralPublic.toString('base64'),
+      iv: iv.toString('base64'),
+      ciphertext: ciphertext.toString('base64'),
+      tag: cipher.getAuthTag().toString('base64'),
+    };
+  } finally {
+    key.fill(0);
+    if (typeof plaintext === 'string') plain.fill(0);
+  }
+}
+
+/** Whether a value has the sealed-secret shape (it says nothing of whether it opens). */
+export function isSealed(value: unknown): value is SealedSecret {
+  return SealedSecret.safeParse(value).success;
+}
+
+/**
+ * Opens a sealed secret with whichever of `keys` it names. The caller owns the returned Buffer and must zero it.
+ * Errors name the key id and what failed, never any plaintext (none exists before the tag checks out).
+ */
+export function openSealed(sealed: unknown, keys: SealingKeyring): Buffer {
+  const parsed = SealedSecret.safeParse(sealed);
+  if (!parsed.success) throw new SealedSecretError('not a sealed secret: expected {sealed, keyId, ephemeralPublicKey, iv, ciphertext, tag}');
+  const s = parsed.data;
+  const key = keys.find((k) => k.keyId === s.keyId);
+  if (!key) {
+    throw new SealedSecretError(
+      `sealed secret cannot be opened: it is sealed for key "${s.keyId}", which this worker does not hold (it holds: ${keys.map((k) => k.keyId).join(', ') || 'none'})`,
+    );
+  }
+  const ephemeralPublic = Buffer.from(s.ephemeralPublicKey, 'base64');
+  const iv = Buffer.from(s.iv, 'base64');
+  const tag = Buffer.from(s.tag, 'base64');
+  if (ephemeralPublic.length !== RAW_KEY_BYTES || iv.length !== IV_BYTES || tag.length !== TAG_BYTES) {
+    throw new SealedSecretError(`sealed secret cannot be opened: malformed (ephemeral key ${RAW_KEY_BYTES} bytes, iv ${IV_BYTES}, tag ${TAG_BYTES} expected)`);
+  }
+  let shared: Buffer;
+  try {
+    shared = diffieHellman({ privateKey: key.privateKey, publicKey: publicKeyObject(ephemeralPublic) });
+  } catch {
+    throw new SealedSecretError('sealed secret cannot be opened: invalid ephemeral public key');
+  }
+  const aesKey = deriveKey(shared, ephemeralPublic, key.publicKey);
+  let body: Buffer | undefined;
+  try {
+    const decipher = createDecipheriv('aes-256-gcm', aesKey, iv);
+    decipher.setAAD(aad(s.keyId));
+    decipher.setAuthTag(tag);
+    // GCM hands out bytes before the tag is checked: they are wiped below if final() refuses.
+    body = decipher.update(Buffer.from(s.ciphertext, 'base64'));
+    const tail = decipher.final();
+    const plain = Buffer.concat([body, tail]);
+    body.fill(0);
+    return plain;
+  } catch {
+    body?.fill(0);
+    throw new SealedSecretError(`sealed secret cannot be opened with key "${s.keyId}": it was altered, or sealed for another key with the same id (authentication failed)`);
+  } finally {
+    aesKey.fill(0);
+  }
+}
+
+/** Why a passphrase cannot be typed to cryptsetup, or undefined when it can. Never quotes the passphrase. */
+export function passphraseProblem(passphrase: Buffer): string | undefined {
+  if (passphrase.length === 0) return 'the passphrase is empty';
+  if (passphrase.includes(0x0a) || passphrase.includes(0x0d)) {
+    return 'the passphrase contains a line break: cryptsetup reads one line from stdin and would cut it there';
+  }
+  if (passphrase.includes(0x00)) return 'the passphrase contains a NUL byte: cryptsetup would cut it there';
+  return undefined;
+}
