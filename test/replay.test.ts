@@ -6,6 +6,7 @@
 import { readdirSync, readFileSync } from 'node:fs';
 import { join } from 'node:path';
 import { fileURLToPath } from 'node:url';
+import { defaultPayloadConverter } from '@temporalio/common';
 import { Worker } from '@temporalio/worker';
 import proto from '@temporalio/proto';
 import { describe, expect, it } from 'vitest';
@@ -16,20 +17,54 @@ const dir = fileURLToPath(new URL('./fixtures/histories/', import.meta.url));
 const workflowsPath = fileURLToPath(new URL('../dist/workflows/index.js', import.meta.url));
 const fixtures = readdirSync(dir).filter((f) => f.endsWith('.history.pb'));
 
+function load(file: string) {
+  return {
+    codec: new AesGcmCodec(parseCodecKeys(readFileSync(join(dir, file.replace('.history.pb', '.codec.key')), 'utf8'))),
+    history: temporal.api.history.v1.History.decode(readFileSync(join(dir, file))),
+  };
+}
+
+/** A summary as the UI shows it once the codec endpoint decrypts it; undefined when the event has none. */
+async function summaryOf(codec: AesGcmCodec, event: proto.temporal.api.history.v1.IHistoryEvent): Promise<string | undefined> {
+  const payload = event.userMetadata?.summary;
+  if (!payload) return undefined;
+  const [decoded] = await codec.decode([payload]);
+  return defaultPayloadConverter.fromPayload<string>(decoded!);
+}
+
 describe('stored histories replay against the current code', () => {
   it('has fixtures', () => expect(fixtures.length).toBeGreaterThan(0));
   it.each(fixtures)('%s', async (file) => {
-    const key = readFileSync(join(dir, file.replace('.history.pb', '.codec.key')), 'utf8');
+    const { codec, history } = load(file);
     await Worker.runReplayHistory(
       {
         workflowsPath,
         dataConverter: {
-          payloadCodecs: [new AesGcmCodec(parseCodecKeys(key))],
+          payloadCodecs: [codec],
           failureConverterPath: fileURLToPath(new URL('../dist/common/failure-converter.js', import.meta.url)),
         },
       },
-      temporal.api.history.v1.History.decode(readFileSync(join(dir, file))),
+      history,
       readFileSync(join(dir, file.replace('.history.pb', '.workflow-id')), 'utf8'),
     );
+  });
+});
+
+describe('stored histories read like the procedure in the Temporal UI', () => {
+  it.each(fixtures)('%s: every activity, timer and child carries a summary', async (file) => {
+    const { codec, history } = load(file);
+    const scheduled = history.events!.filter((e) => e.activityTaskScheduledEventAttributes);
+    const summaries = await Promise.all(scheduled.map((e) => summaryOf(codec, e)));
+    expect(scheduled.length).toBeGreaterThan(0);
+    expect(summaries.filter((s) => !s)).toEqual([]);
+    // The page's steps, in the words a person at the UI would look for.
+    for (const words of [/^Dites 33 on /, /^mdadm --remove md1's partition 3 of disk /, /^sfdisk: clone the partition table of /, /^mdadm --add partition 2 of \S+ to md0$/, /^grub-install on the new disk /, /is \[UU\]$/]) {
+      expect(summaries.some((s) => words.test(s!)), String(words)).toBe(true);
+    }
+    const timers = history.events!.filter((e) => e.timerStartedEventAttributes);
+    expect((await Promise.all(timers.map((e) => summaryOf(codec, e)))).filter((s) => !s)).toEqual([]);
+    const children = history.events!.filter((e) => e.startChildWorkflowExecutionInitiatedEventAttributes);
+    for (const child of children) expect(await summaryOf(codec, child)).toMatch(/^Power off \S+ for a cold disk swap/);
+    expect(children.length).toBe(file.includes('cold') ? 1 : 0);
   });
 });

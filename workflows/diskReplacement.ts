@@ -12,7 +12,7 @@ import type { ArrayResync, Diagnosis, NewDisk, Outcome } from '../activities/rai
 import { DiskReplacedAnswer, DiskReplacementInput } from '../common/inputs.js';
 import { diskReplacedUpdate } from './messages.js';
 import { rebootHost } from './rebootHost.js';
-import { Runbook, validInput } from './runbook.js';
+import { Runbook, summarized, validInput } from './runbook.js';
 
 export interface DiskReplacementResult {
   host: string;
@@ -71,19 +71,23 @@ export async function diskReplacement(input: DiskReplacementInput): Promise<Disk
     },
   );
 
-  await readOnly.lookUpHost(host);
+  await summarized(readOnly.lookUpHost, `look up ${host} in the inventory`)(host);
 
   const diagnosis = await runbook.step('Dites 33: find the failed disk', () =>
-    readOnly.findFailedDisk(host, { arrays: request.arrays, failedDisk: request.failedDisk }),
+    summarized(readOnly.findFailedDisk, `Dites 33 on ${host}: /proc/mdstat, mdadm --detail, lsblk → the failed disk by serial`)(
+      host,
+      { arrays: request.arrays, failedDisk: request.failedDisk },
+    ),
   );
   const { failed, survivor } = diagnosis;
 
   await runbook.step('Attention chérie, ça va couper: fail and remove its members', async () => {
     // "Si vous avez plusieurs md qui utilisent le disque défectueux, l'opération est à recommencer pour chaque partition."
     for (const member of diagnosis.failedMembers) {
-      const failedOutcome = await hostChange.markMemberFailed(host, member.array, failed.serial, member.partition);
+      const which = `${member.array}'s partition ${member.partition} of disk ${failed.serial ?? '(gone)'}`;
+      const failedOutcome = await summarized(hostChange.markMemberFailed, `mdadm --fail ${which}`)(host, member.array, failed.serial, member.partition);
       changes.push({ step: 'mdadm --fail', array: member.array, outcome: failedOutcome });
-      const removedOutcome = await hostChange.removeMember(host, member.array, failed.serial, member.partition);
+      const removedOutcome = await summarized(hostChange.removeMember, `mdadm --remove ${which}`)(host, member.array, failed.serial, member.partition);
       changes.push({ step: 'mdadm --remove', array: member.array, outcome: removedOutcome });
     }
   });
@@ -99,6 +103,8 @@ export async function diskReplacement(input: DiskReplacementInput): Promise<Disk
       await executeChild(rebootHost, {
         args: [{ host, action: 'poweroff', reason: `disk swap: replace ${which}`, upTimeout: request.bootTimeout }],
         workflowId: `${workflowInfo().workflowId}-poweroff`,
+        staticSummary: `Power off ${host} for a cold disk swap, wait until a person powers it on`,
+        staticDetails: `Replace ${which}.\n\n${keep}.`,
       });
     }
     const answered = await runbook.waitFor(
@@ -110,35 +116,42 @@ export async function diskReplacement(input: DiskReplacementInput): Promise<Disk
   });
 
   const newDisk = await runbook.step('Le nouveau disque: identify it by serial', () =>
-    readOnly.identifyNewDisk(host, survivor.serial, failed.serial),
+    summarized(readOnly.identifyNewDisk, `find the new disk on ${host} by serial (not ${survivor.serial}, blank, large enough)`)(
+      host,
+      survivor.serial,
+      failed.serial,
+    ),
   );
 
   await runbook.step('clone the partition table', async () => {
-    changes.push({ step: 'sfdisk (clone)', outcome: await hostChange.clonePartitionTable(host, survivor.serial, newDisk.serial) });
+    const clone = summarized(hostChange.clonePartitionTable, `sfdisk: clone the partition table of ${survivor.serial} onto ${newDisk.serial}`);
+    changes.push({ step: 'sfdisk (clone)', outcome: await clone(host, survivor.serial, newDisk.serial) });
   });
 
   await runbook.step('add the new members', async () => {
     for (const { array, partition } of diagnosis.layout) {
-      changes.push({ step: 'mdadm --add', array, outcome: await hostChange.addMember(host, array, newDisk.serial, partition) });
+      const add = summarized(hostChange.addMember, `mdadm --add partition ${partition} of ${newDisk.serial} to ${array}`);
+      changes.push({ step: 'mdadm --add', array, outcome: await add(host, array, newDisk.serial, partition) });
     }
   });
 
   await runbook.step('wait for the resync', async () => {
     // A durable loop: one look at /proc/mdstat, then a timer; hours of resync never block an activity.
     for (;;) {
-      const resync: ArrayResync[] = await readOnly.readResync(host);
+      const resync: ArrayResync[] = await summarized(readOnly.readResync, `look at the resync in /proc/mdstat on ${host}`)(host);
       runbook.detail({ resync });
       if (resync.every((a) => !a.health.includes('_'))) return;
-      await sleep(request.resyncPollInterval);
+      await sleep(request.resyncPollInterval, { summary: `resync running: next look in ${request.resyncPollInterval}` });
     }
   });
 
   await runbook.step('Grub: install the bootloader', async () => {
-    changes.push({ step: 'grub-install', outcome: await hostChange.installBootloader(host, newDisk.serial) });
+    const grub = summarized(hostChange.installBootloader, `grub-install on the new disk ${newDisk.serial}`);
+    changes.push({ step: 'grub-install', outcome: await grub(host, newDisk.serial) });
   });
 
   const arrays = await runbook.step('check every array', async () => {
-    const health = await readOnly.checkArrays(host);
+    const health = await summarized(readOnly.checkArrays, `check every array on ${host} is [UU]`)(host);
     const bad = health.filter((a) => a.health.includes('_'));
     if (bad.length > 0) throw new Error(`arrays still degraded on ${host}: ${bad.map((a) => `${a.array} [${a.health}]`).join(', ')}`);
     return health;

@@ -5,7 +5,7 @@
 import { proxyActivities } from '@temporalio/workflow';
 import type { Activities } from '../activities/index.js';
 import { RebootHostInput, type RebootHostRequest } from '../common/inputs.js';
-import { Runbook, validInput } from './runbook.js';
+import { Runbook, summarized, validInput } from './runbook.js';
 
 export interface RebootHostResult {
   host: string;
@@ -40,13 +40,22 @@ export async function rebootHost(input: RebootHostInput): Promise<RebootHostResu
     retry: { initialInterval: request.pollInterval, backoffCoefficient: 1.2, maximumInterval: '1 minute', nonRetryableErrorTypes: ['HostKeyMismatch', 'UnknownHost'] },
   });
 
-  await lookUpHost(host);
-  const bootIdBefore = await runbook.step('note the boot id', () => readBootId(host));
-  const powerCommand = await runbook.step('send the power command', () => sendPowerCommand(host, request.action, bootIdBefore));
-  await runbook.step('wait for the host to go down', () => expectDown(host, bootIdBefore));
+  await summarized(lookUpHost, `look up ${host} in the inventory`)(host);
+  const bootIdBefore = await runbook.step('note the boot id', () => summarized(readBootId, `read ${host}'s boot id`)(host));
+  const powerCommand = await runbook.step('send the power command', () =>
+    summarized(sendPowerCommand, `${request.action} ${host}: ${request.reason.replace(/\s+/g, ' ')}`)(host, request.action, bootIdBefore),
+  );
+  await runbook.step('wait for the host to go down', () =>
+    summarized(expectDown, `wait until ${host} stops answering (every ${request.pollInterval}, up to ${request.downTimeout})`)(host, bootIdBefore),
+  );
   const bootIdAfter = await runbook.step('wait for the host to answer again', async () => {
     runbook.detail({ waitingFor: request.action === 'poweroff' ? 'a person to power the host on' : 'the host to boot' });
-    return expectBack(host, 'openssh', bootIdBefore);
+    const who = request.action === 'poweroff' ? 'a person powers it on' : 'it boots';
+    return summarized(expectBack, `wait until ${host} answers SSH again with a new boot id (${who}; up to ${request.upTimeout})`)(
+      host,
+      'openssh',
+      bootIdBefore,
+    );
   });
   return { host, action: request.action, powerCommand, bootIdBefore, bootIdAfter, timeline: runbook.timeline };
 }

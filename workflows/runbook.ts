@@ -2,8 +2,8 @@
  * What every runbook shares: its steps as the procedure names them, the `progress` query, a timeline of how
  * long each step took, and the waits for people. Workflow code only: deterministic (workflow time, no I/O).
  */
-import type { Duration } from '@temporalio/common';
-import { ApplicationFailure, condition, setHandler } from '@temporalio/workflow';
+import type { ActivityFunction, Duration } from '@temporalio/common';
+import { ApplicationFailure, condition, setHandler, type ActivityFunctionWithOptions } from '@temporalio/workflow';
 import type { z } from 'zod';
 import { describeIssues } from '../common/validation.js';
 import { progressQuery, type Progress } from './messages.js';
@@ -48,7 +48,8 @@ export class Runbook {
   ): Promise<boolean> {
     this.progress.waitingFor = { ...waiting, since: new Date().toISOString() };
     try {
-      return await condition(answered, timeout);
+      // The timeout's timer carries the summary: the UI's timeline shows who is awaited, not a bare timer.
+      return await condition(answered, timeout, { summary: `waiting for ${waiting.who}: ${waiting.what}` });
     } finally {
       this.progress.waitingFor = undefined;
     }
@@ -62,6 +63,18 @@ export class Runbook {
   get timeline(): Progress['timeline'] {
     return this.progress.timeline;
   }
+}
+
+/**
+ * One activity call with a one-line summary, e.g. `summarized(act.removeMember, 'mdadm --remove md1 member')(…args)`.
+ * The summary lands on the ScheduleActivityTask event (user metadata, encrypted by our codec like any payload),
+ * so the Temporal UI's timeline reads like the procedure instead of a list of activity type names.
+ */
+export function summarized<F extends ActivityFunction>(
+  activity: ActivityFunctionWithOptions<F>,
+  summary: string,
+): (...args: Parameters<F>) => Promise<Awaited<ReturnType<F>>> {
+  return (...args) => activity.executeWithOptions({ summary }, args);
 }
 
 /** Validate a runbook's input inside the workflow: a run started from the UI gets the same clear message as our CLI. */
