@@ -81,6 +81,8 @@ export interface XenDom0State extends BaseHostState {
 
 export interface XenDom0Options {
   failedSlot?: number;
+  /** Mark failedSlot faulty only in these arrays (the page's case: md0 still [UU], so it needs --fail first). */
+  failedOnlyIn?: string[];
   missingSlot?: number;
   resyncBytesPerSecond?: number;
   bootDelayMs?: number;
@@ -126,7 +128,7 @@ export function xenDom0Preset(name: string, opts: XenDom0Options = {}): XenDom0S
     updateTime: now,
     members: disks
       .filter((d) => d.slot !== opts.missingSlot)
-      .map((d): Member => d.slot === opts.failedSlot
+      .map((d): Member => d.slot === opts.failedSlot && (!opts.failedOnlyIn || opts.failedOnlyIn.includes(a.name))
         ? { serial: d.serial, partition: part, number: d.slot, raidDevice: null, state: 'faulty' }
         : { serial: d.serial, partition: part, number: d.slot, raidDevice: d.slot, state: 'active' }),
   }));
