@@ -5,10 +5,11 @@
  * (STARTTLS is not offered, so clients talk plain SMTP): it listens on loopback only and refuses anything else.
  * With `dir`, each message is also written there as an .eml file, for a person at `npm start` to read.
  */
-import { mkdirSync, writeFileSync } from 'node:fs';
+import { mkdirSync, readFileSync, renameSync, writeFileSync } from 'node:fs';
 import { join } from 'node:path';
 import { SMTPServer, type SMTPServerOptions } from 'smtp-server';
 import { isLoopback } from '../activities/mail.js';
+import { parseInventory } from '../common/inventory.js';
 
 export interface ReceivedMail {
   /** Envelope sender (MAIL FROM). */
@@ -153,6 +154,34 @@ export const Mailbox = {
     };
   },
 };
+
+/** Where the lab's mail goes: 2525 when free, so the address stays the same across `npm start`s. */
+export const LAB_MAIL_PORT = 2525;
+export const LAB_MAIL = { from: 'runbooks@lab.invalid', admins: ['admins@lab.invalid'] };
+
+/**
+ * `npm start`'s mailbox: starts it on 127.0.0.1 (LAB_MAIL_PORT, or any free port), writing .eml files to `dir`,
+ * and adds a `mail` section pointing at it to the lab's inventory file (validated, replaced atomically).
+ */
+export async function startLabMailbox(opts: { dir: string; inventoryPath: string; log?: (line: string) => void }): Promise<Mailbox> {
+  const host = '127.0.0.1';
+  const log = opts.log ?? ((line: string) => console.log(line));
+  const box = await Mailbox.start({ host, port: LAB_MAIL_PORT, dir: opts.dir, log }).catch((error: NodeJS.ErrnoException) => {
+    if (error.code !== 'EADDRINUSE') throw error;
+    return Mailbox.start({ host, port: 0, dir: opts.dir, log });
+  });
+  try {
+    const raw = JSON.parse(readFileSync(opts.inventoryPath, 'utf8')) as Record<string, unknown>;
+    const inventory = parseInventory({ ...raw, mail: { host, port: box.port, secure: false, ...LAB_MAIL } }, opts.inventoryPath);
+    const tmp = `${opts.inventoryPath}.${process.pid}.tmp`;
+    writeFileSync(tmp, `${JSON.stringify(inventory, null, 2)}\n`);
+    renameSync(tmp, opts.inventoryPath);
+  } catch (error) {
+    await box.stop();
+    throw error;
+  }
+  return box;
+}
 
 // ---- just enough MIME to read what nodemailer (or a person's mail client) sends ----
 

@@ -5,7 +5,8 @@
  *     unless TEMPORAL_ADDRESS is set;
  *   - the payload codec key .data/codec.key (created once), unless RUNBOOK_CODEC_KEY or
  *     RUNBOOK_CODEC_KEY_FILE is set;
- *   - the simulated lab (in this process), unless RUNBOOK_INVENTORY is set;
+ *   - the simulated lab (in this process), unless RUNBOOK_INVENTORY is set, with its mailbox:
+ *     an SMTP sink on 127.0.0.1:2525 (or a free port) writing the admins' mail to .lab/mail/;
  *   - the worker (node dist/worker/main.js), restarted 2 s after it dies.
  *
  * Ctrl-C / SIGTERM stops the worker, then the lab, then the dev server, and exits 0.
@@ -19,6 +20,7 @@ import { setTimeout as sleep } from 'node:timers/promises';
 import { Connection } from '@temporalio/client';
 import { repoRoot } from './paths.js';
 import { temporalCliPath } from './temporal-bin.js';
+import { startLabMailbox, type Mailbox } from '../lab/mailbox.js';
 
 const ROOT = repoRoot();
 const DATA_DIR = join(ROOT, '.data');
@@ -50,6 +52,7 @@ let worker: ChildProcess | undefined;
 let workerRestartTimer: NodeJS.Timeout | undefined;
 let lab: RunningLab | undefined;
 let labStarting: Promise<RunningLab> | undefined;
+let mailbox: Mailbox | undefined;
 
 /** Children run in their own process group (detached), so that a terminal's Ctrl-C reaches
  *  only us and we stop them in order; signal the whole group so nothing is left behind. */
@@ -116,6 +119,7 @@ async function shutdown(code: number): Promise<never> {
       warn(`lab stop failed: ${String(err)}`);
     }
   }
+  await mailbox?.stop().catch((err: unknown) => warn(`mailbox stop failed: ${String(err)}`));
   await stopChild(devServer, 'Temporal dev server', SERVER_STOP_TIMEOUT_MS);
   log('stopped.');
   process.exit(code);
@@ -260,6 +264,10 @@ async function main(): Promise<void> {
     lab = await labStarting;
     if (stopping) return;
     env.RUNBOOK_INVENTORY = lab.inventoryPath;
+    // Before the worker reads the inventory: the lab's mail section points at a local sink.
+    const mailDir = join(LAB_DIR, 'mail');
+    mailbox = await startLabMailbox({ dir: mailDir, inventoryPath: lab.inventoryPath });
+    log(`lab mail: SMTP sink on 127.0.0.1:${mailbox.port}; mail to the admins lands in ${mailDir}/ (.eml files)`);
   }
 
   startWorker(env);

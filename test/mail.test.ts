@@ -5,8 +5,8 @@ import { ApplicationFailure } from '@temporalio/common';
 import { MockActivityEnvironment } from '@temporalio/testing';
 import { afterEach, describe, expect, it } from 'vitest';
 import { mailActivities, messageIdFor } from '../activities/mail.js';
-import { parseInventory } from '../common/inventory.js';
-import { decodeWords, Mailbox, parseMessage, type Mailbox as RunningMailbox } from '../lab/mailbox.js';
+import { loadInventory, parseInventory } from '../common/inventory.js';
+import { decodeWords, LAB_MAIL, Mailbox, parseMessage, startLabMailbox, type Mailbox as RunningMailbox } from '../lab/mailbox.js';
 import { tempDir } from './helpers/runbooks.js';
 
 const key = 'ssh-ed25519 AAAAC3NzaC1lZDI1NTE5AAAAIOMqqnkVzrm0SdG6UOoqKLsabgH5C9okWi0dh2l9GKJl';
@@ -176,6 +176,25 @@ describe('mailAdmins', () => {
 });
 
 describe('lab mailbox', () => {
+  it('for npm start: points the lab inventory at itself, and the worker\'s mail lands in .eml files', async () => {
+    const dir = tempDir('lab-mail');
+    const inventoryPath = join(dir, 'inventory.json');
+    writeFileSync(inventoryPath, JSON.stringify(inventory(undefined, true)));
+    const lines: string[] = [];
+    const box = await startLabMailbox({ dir: join(dir, 'mail'), inventoryPath, log: (line) => lines.push(line) });
+    mailboxes.push(box);
+
+    const loaded = loadInventory(inventoryPath);
+    expect(loaded.mail).toEqual({ host: '127.0.0.1', port: box.port, secure: false, ...LAB_MAIL });
+    expect(loaded.hosts.map((h) => h.name)).toEqual(['dom0-a']);
+    const result = await mailActivities(loaded).mailAdmins({ subject: 'Redémarrage planifié', text: 'dom0-a' });
+    expect(result).toMatchObject({ sent: true, to: LAB_MAIL.admins });
+    const got = await box.waitFor(() => true);
+    expect(got.file).toMatch(/\/mail\/[^/]+\.eml$/);
+    expect(parseMessage(readFileSync(got.file!)).subject).toBe('[runbook] [lab] Redémarrage planifié');
+    expect(lines).toEqual([expect.stringContaining(got.file!)]);
+  });
+
   it('refuses to listen beyond loopback', async () => {
     await expect(Mailbox.start({ host: '0.0.0.0' })).rejects.toThrow(/loopback only/);
   });
