@@ -43,6 +43,8 @@ export interface BaseHostState {
   power: 'down' | BootStage;
   bootCount: number;
   bootDelayMs: number;
+  /** After a reboot or poweroff the host stays down until the lab's power-on (which clears this). */
+  neverComesBack?: boolean;
 }
 
 export interface HostSimulator<S extends BaseHostState = BaseHostState> {
