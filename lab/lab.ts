@@ -10,18 +10,17 @@ import { createServer, type Server, type Socket } from 'node:net';
 import { join, resolve } from 'node:path';
 import { parseInventory, type Inventory } from '../common/inventory.js';
 import { simulatorFor } from './hosts/index.js';
-import type { BaseHostState, CommandResult, LabView } from './hosts/types.js';
+import { initramfsExec, luksBoot, luksExec, luksPowerOff, matchingSlot, rootVolume, type WithLuks } from './hosts/luks.js';
+import type { BaseHostState, CommandResult, LabClusterSpec, LabHostSpec, LabView, NeedStdin } from './hosts/types.js';
 import { failDisk, swapDisk, xenDom0Preset, type XenDom0Options, type XenDom0State } from './hosts/xen-dom0.js';
 import { readLines, send, type ClientMessage, type ControlReply, type ControlRequest, type ExecRequest, type Stage } from './protocol.js';
 import { splitWords, ShellSyntaxError } from './words.js';
-import { dropbearKey, ensureForcedCommand, ensureUser, killSshdSync, killStale, LAB_USER, opensshKey, startSshd, stopSshd } from './sshd.js';
+import {
+  addDropbearKey, dropbearKey, ensureForcedCommand, ensureUser, killSshdSync, killStale, LAB_USER, opensshKey,
+  removeDropbearKey, startDropbear, startSshd, stopDropbear, stopSshd,
+} from './sshd.js';
 
-export interface LabHostSpec {
-  name: string;
-  kind: 'xen-dom0';
-  state: XenDom0State;
-  location?: string;
-}
+export type { LabHostSpec, LabClusterSpec };
 
 export interface AuditEntry {
   time: string;
@@ -34,26 +33,35 @@ export interface LabOptions {
   dir: string;
   subnet: number;
   hosts: LabHostSpec[];
+  clusters?: LabClusterSpec[];
 }
 
 export const presets = {
   /** A Xen dom0, two 8 TB SATA disks in slots 0 and 1, GPT + md0 (20 GiB) + md1 (rest), both RAID1. */
-  xenDom0Raid1(name: string, opts: XenDom0Options = {}): LabHostSpec {
+  xenDom0Raid1(name: string, opts: XenDom0Options = {}): LabHostSpec<XenDom0State> {
     return { name, kind: 'xen-dom0', state: xenDom0Preset(name, opts), location: 'lab: simulated dom0, disks in slots 0 and 1' };
   },
 };
 
+/** Whatever the kind, a host may carry LUKS volumes. */
+type HostState = WithLuks;
+
 interface HostRuntime {
   spec: LabHostSpec;
-  state: XenDom0State;
+  state: HostState;
   address: string;
-  hostKeyPath: string;
-  sshd: ChildProcess | null;
-  timers: Set<NodeJS.Timeout>;
+  opensshKeyPath: string;
+  dropbearKeyPath: string;
+  /** The SSH server answering for the current stage, if any. */
+  daemon: { stage: Stage; child: ChildProcess } | null;
+  /** Pending power events, each with what to do if a reset or stop cancels it. */
+  timers: Map<NodeJS.Timeout, () => void>;
   audit: AuditEntry[];
   /** Serializes power transitions. */
   transition: Promise<void>;
 }
+
+const DEFAULT_UNLOCK_BOOT_DELAY_MS = 300;
 
 export class Lab {
   readonly inventoryPath: string;
@@ -65,7 +73,7 @@ export class Lab {
   private forceCommandScript = '';
   private authorizedKeysPath = '';
   private stopped = false;
-  private readonly onExit = () => { for (const h of this.hosts.values()) if (h.sshd) killSshdSync(h.sshd); };
+  private readonly onExit = () => { for (const h of this.hosts.values()) if (h.daemon) killSshdSync(h.daemon.child); };
 
   private constructor(dir: string, inventory: Inventory) {
     this.dir = dir;
@@ -92,20 +100,24 @@ export class Lab {
     writeFileSync(authorizedKeysPath, `${clientPub}\n`, { mode: 0o644 });
     chmodSync(authorizedKeysPath, 0o644);
     chmodSync(join(dir, 'keys'), 0o755);
+    if (opts.hosts.some((h) => rootVolume(h.state))) addDropbearKey(clientPub, dir);
 
     const runtimes: HostRuntime[] = [];
     const inventoryHosts = opts.hosts.map((spec, i) => {
-      const hostKeyPath = join(dir, 'keys', `${spec.name}_ssh_host_ed25519_key`);
-      const openssh = opensshKey(hostKeyPath, `root@${spec.name}`);
-      const dropbear = dropbearKey(join(dir, 'keys', `${spec.name}_dropbear_ed25519_host_key`));
-      runtimes.push({ spec, state: spec.state, address: addresses[i]!, hostKeyPath, sshd: null, timers: new Set(), audit: [], transition: Promise.resolve() });
+      if (spec.state.name !== spec.name || spec.state.kind !== spec.kind) throw new Error(`lab host ${spec.name}: its state names ${spec.state.name} (${spec.state.kind})`);
+      const opensshKeyPath = join(dir, 'keys', `${spec.name}_ssh_host_ed25519_key`);
+      const dropbearKeyPath = join(dir, 'keys', `${spec.name}_dropbear_ed25519_host_key`);
+      const openssh = opensshKey(opensshKeyPath, `root@${spec.name}`);
+      const dropbear = dropbearKey(dropbearKeyPath);
+      runtimes.push({ spec, state: spec.state, address: addresses[i]!, opensshKeyPath, dropbearKeyPath, daemon: null, timers: new Map(), audit: [], transition: Promise.resolve() });
       return {
         name: spec.name, address: addresses[i]!, port: 22, user: LAB_USER, kind: spec.kind,
         hostKeys: { openssh, dropbear },
         ...(spec.location ? { location: spec.location } : {}),
+        ...(spec.guests ? { guests: spec.guests } : {}),
       };
     });
-    const inventory = parseInventory({ simulated: true, ssh: { privateKeyPath: clientKey }, hosts: inventoryHosts, clusters: [] }, 'lab inventory');
+    const inventory = parseInventory({ simulated: true, ssh: { privateKeyPath: clientKey }, hosts: inventoryHosts, clusters: opts.clusters ?? [] }, 'lab inventory');
     writeFileSync(join(dir, 'inventory.json'), `${JSON.stringify(inventory, null, 2)}\n`);
 
     const lab = new Lab(dir, inventory);
@@ -136,44 +148,83 @@ export class Lab {
     return [...this.host(host).audit];
   }
 
-  state(host: string): XenDom0State {
+  /** The host's live state, settled to now. S is the caller's claim about its kind (XenDom0State, ...). */
+  state<S extends BaseHostState = BaseHostState>(host: string): S {
     const rt = this.host(host);
-    simulatorFor(rt.state).settle(rt.state, Date.now());
-    return rt.state;
+    this.settle(rt);
+    return rt.state as unknown as S;
+  }
+
+  /** Where the host is: 'down', or the stage whose SSH server is (or is about to be) answering. */
+  stage(host: string): 'down' | Stage {
+    return this.host(host).state.power;
+  }
+
+  /** Would cryptroot-unlock / luksOpen accept this passphrase for the volume (by dm name)? No state change. */
+  luksAccepts(host: string, volumeName: string, passphrase: string | Buffer): boolean {
+    const volume = this.host(host).state.luks?.volumes.find((v) => v.name === volumeName);
+    if (!volume) throw new Error(`lab host ${host} has no LUKS volume ${volumeName}`);
+    return matchingSlot(volume, passphrase) >= 0;
   }
 
   swapDisk(host: string, slot: number, opts: { sizeBytes?: number; serial?: string } = {}): void {
-    const rt = this.host(host);
+    const rt = this.xen(host);
     this.settle(rt);
-    swapDisk(rt.state, slot, Date.now(), opts);
+    swapDisk(rt.state as XenDom0State, slot, Date.now(), opts);
     this.persist(rt);
   }
 
   failDisk(host: string, slot: number): void {
-    const rt = this.host(host);
+    const rt = this.xen(host);
     this.settle(rt);
-    failDisk(rt.state, slot, Date.now());
+    failDisk(rt.state as XenDom0State, slot, Date.now());
     this.persist(rt);
   }
 
   setRenameOnNextBoot(host: string, rename: boolean): void {
-    const rt = this.host(host);
-    rt.state.renameOnNextBoot = rename;
+    const rt = this.xen(host);
+    (rt.state as XenDom0State).renameOnNextBoot = rename;
     this.persist(rt);
   }
 
-  /** Press the power button of a host that is off. Resolves once it answers SSH. */
+  /** The host will not come back by itself after its next reboot or poweroff (or power cycle). */
+  setNeverComesBack(host: string, never: boolean): void {
+    const rt = this.host(host);
+    if (never) rt.state.neverComesBack = true;
+    else delete rt.state.neverComesBack;
+    this.persist(rt);
+  }
+
+  /**
+   * Press the power button (a person repaired the host if it was never coming back): clears neverComesBack;
+   * a host that is off boots. Resolves once it answers SSH (dropbear first for a LUKS root).
+   */
   async powerOn(host: string): Promise<void> {
     const rt = this.host(host);
+    this.setNeverComesBack(host, false);
     await rt.transition;
     if (rt.state.power !== 'down') return;
-    if ([...rt.timers].length) return this.waitUp(rt); // already booting
+    if (rt.timers.size) return this.waitUp(rt); // already booting
     await this.bootAfter(rt, rt.state.bootDelayMs);
   }
 
+  /**
+   * Hard reset (also what unsticks an initramfs that gave up): the host goes down at once, whatever it was
+   * doing, and boots again unless it never comes back. Resolves once it answers SSH again (or is down for good).
+   */
+  async powerCycle(host: string): Promise<void> {
+    const rt = this.host(host);
+    this.clearTimers(rt);
+    await this.goDown(rt);
+    if (this.stopped || rt.state.neverComesBack) return;
+    await this.bootAfter(rt, rt.state.bootDelayMs);
+  }
+
+  /** The host answers SSH (in whichever stage). */
   isUp(host: string): boolean {
     const rt = this.host(host);
-    return rt.state.power !== 'down' && rt.sshd !== null && rt.sshd.exitCode === null && rt.sshd.signalCode === null;
+    const child = rt.daemon?.child;
+    return rt.state.power !== 'down' && !!child && child.exitCode === null && child.signalCode === null;
   }
 
   async stop(): Promise<void> {
@@ -181,13 +232,14 @@ export class Lab {
     this.stopped = true;
     process.off('exit', this.onExit);
     for (const rt of this.hosts.values()) {
-      for (const t of rt.timers) clearTimeout(t);
-      rt.timers.clear();
-      if (rt.sshd) await stopSshd(rt.sshd, join(this.dir, 'run'), rt.spec.name);
-      rt.sshd = null;
+      this.clearTimers(rt);
+      await this.stopDaemon(rt);
     }
     await new Promise<void>((r) => (this.server ? this.server.close(() => r()) : r()));
     rmSync(this.socketPath, { force: true });
+    if ([...this.hosts.values()].some((rt) => rootVolume(rt.state))) {
+      try { removeDropbearKey(this.dir); } catch { /* another lab holds the lock: our line goes when our dir does */ }
+    }
   }
 
   // ------------------------------------------------------------ power
@@ -195,6 +247,12 @@ export class Lab {
   private host(name: string): HostRuntime {
     const rt = this.hosts.get(name);
     if (!rt) throw new Error(`unknown lab host ${name}`);
+    return rt;
+  }
+
+  private xen(name: string): HostRuntime {
+    const rt = this.host(name);
+    if (rt.state.kind !== 'xen-dom0') throw new Error(`lab host ${name} is a ${rt.state.kind}, not a xen-dom0 with disks in slots`);
     return rt;
   }
 
@@ -206,62 +264,97 @@ export class Lab {
     writeFileSync(join(this.dir, 'state', `${rt.spec.name}.json`), `${JSON.stringify(rt.state, null, 2)}\n`);
   }
 
-  /** The boot stages a host goes through, in order. Later: 'dropbear' first for hosts with LUKS. */
-  private bootStages(_rt: HostRuntime): Stage[] {
-    return ['openssh'];
+  private persistAll(): void {
+    for (const rt of this.hosts.values()) this.persist(rt);
+  }
+
+  private clearTimers(rt: HostRuntime): void {
+    const cancelled = [...rt.timers];
+    rt.timers.clear();
+    for (const [timer, onCancel] of cancelled) { clearTimeout(timer); onCancel(); }
+  }
+
+  private later(rt: HostRuntime, delayMs: number, fn: () => void, onCancel: () => void = () => undefined): void {
+    const timer = setTimeout(() => { rt.timers.delete(timer); fn(); }, delayMs);
+    rt.timers.set(timer, onCancel);
+  }
+
+  private async stopDaemon(rt: HostRuntime): Promise<void> {
+    const daemon = rt.daemon;
+    rt.daemon = null;
+    if (!daemon) return;
+    const run = join(this.dir, 'run');
+    await (daemon.stage === 'dropbear' ? stopDropbear(daemon.child, run, rt.spec.name) : stopSshd(daemon.child, run, rt.spec.name));
   }
 
   private async enterStage(rt: HostRuntime, stage: Stage): Promise<void> {
-    if (stage === 'dropbear') throw new Error('the dropbear (initramfs) stage is not simulated yet');
-    rt.sshd = await startSshd({
-      dir: this.dir,
-      host: rt.spec.name,
-      address: rt.address,
-      hostKeyPath: rt.hostKeyPath,
-      authorizedKeysPath: this.authorizedKeysPath,
-      forceCommand: `${process.execPath} ${this.forceCommandScript} ${this.socketPath} ${rt.spec.name} ${stage}`,
-    });
+    await this.stopDaemon(rt);
+    const forceCommand = `${process.execPath} ${this.forceCommandScript} ${this.socketPath} ${rt.spec.name} ${stage}`;
+    const common = { dir: this.dir, host: rt.spec.name, address: rt.address, forceCommand };
+    const child = stage === 'dropbear'
+      ? await startDropbear({ ...common, hostKeyPath: rt.dropbearKeyPath })
+      : await startSshd({ ...common, hostKeyPath: rt.opensshKeyPath, authorizedKeysPath: this.authorizedKeysPath });
+    rt.daemon = { stage, child };
     rt.state.power = stage;
     this.persist(rt);
   }
 
+  /** Power on: the kind's devices are enumerated, the LUKS mappings are gone; a LUKS root waits in dropbear. */
   private bootNow(rt: HostRuntime): Promise<void> {
     rt.transition = rt.transition.then(async () => {
       if (this.stopped) return;
       simulatorFor(rt.state).boot(rt.state, Date.now());
-      for (const stage of this.bootStages(rt)) await this.enterStage(rt, stage);
+      luksBoot(rt.state);
+      await this.enterStage(rt, rootVolume(rt.state) ? 'dropbear' : 'openssh');
     });
     return rt.transition;
   }
 
   private bootAfter(rt: HostRuntime, delayMs: number): Promise<void> {
-    return new Promise((resolvePromise, reject) => {
-      const timer = setTimeout(() => {
-        rt.timers.delete(timer);
-        this.bootNow(rt).then(resolvePromise, reject);
-      }, delayMs);
-      rt.timers.add(timer);
-    });
+    // A reset or stop cancelling the boot settles the promise too: whoever waits looks at the state again.
+    return new Promise((resolvePromise, reject) => this.later(rt, delayMs, () => { this.bootNow(rt).then(resolvePromise, reject); }, resolvePromise));
   }
 
   private async waitUp(rt: HostRuntime): Promise<void> {
     while (!this.stopped && rt.state.power === 'down') await new Promise((r) => setTimeout(r, 50));
   }
 
+  /** Power off now: the SSH server and its sessions die, the disks lose their names, mappings close. */
+  private goDown(rt: HostRuntime): Promise<void> {
+    rt.transition = rt.transition.then(async () => {
+      this.settle(rt);
+      rt.state.power = 'down';
+      // Only kinds with disks in slots name them (xen-dom0); a name means nothing while the host is off.
+      const disks = (rt.state as Partial<XenDom0State>).disks;
+      if (Array.isArray(disks)) for (const disk of disks) disk.kname = null;
+      luksPowerOff(rt.state);
+      await this.stopDaemon(rt);
+      this.persist(rt);
+    });
+    return rt.transition;
+  }
+
+  /** `reboot` or `poweroff` ran: the reply goes out first, then the host goes down (and maybe comes back). */
   private shutdown(rt: HostRuntime, then: 'reboot' | 'poweroff'): void {
-    const timer = setTimeout(() => {
-      rt.timers.delete(timer);
-      rt.transition = rt.transition.then(async () => {
-        this.settle(rt);
-        rt.state.power = 'down';
-        for (const disk of rt.state.disks) disk.kname = null;
-        if (rt.sshd) await stopSshd(rt.sshd, join(this.dir, 'run'), rt.spec.name);
-        rt.sshd = null;
-        this.persist(rt);
+    this.later(rt, 200, () => {
+      void this.goDown(rt).then(() => {
+        if (then === 'reboot' && !this.stopped && !rt.state.neverComesBack) return this.bootAfter(rt, rt.state.bootDelayMs);
+        return undefined;
+      }).catch(() => undefined);
+    });
+  }
+
+  /** cryptroot-unlock succeeded: the initramfs ends (dropbear with it), the system boots on to OpenSSH. */
+  private continueBoot(rt: HostRuntime): void {
+    this.later(rt, 200, () => {
+      rt.transition = rt.transition.then(() => this.stopDaemon(rt));
+      const delay = rt.state.luks?.unlockBootDelayMs ?? DEFAULT_UNLOCK_BOOT_DELAY_MS;
+      this.later(rt, delay, () => {
+        rt.transition = rt.transition.then(async () => {
+          if (!this.stopped && rt.state.power === 'dropbear') await this.enterStage(rt, 'openssh');
+        }).catch(() => undefined);
       });
-      if (then === 'reboot') void rt.transition.then(() => this.stopped ? undefined : this.bootAfter(rt, rt.state.bootDelayMs)).catch(() => undefined);
-    }, 200);
-    rt.timers.add(timer);
+    });
   }
 
   // ------------------------------------------------------------ socket
@@ -296,15 +389,15 @@ export class Lab {
   }
 
   private handle(socket: Socket, message: ClientMessage, pending: ExecRequest | null, setPending: (p: ExecRequest) => void): void {
-        if (message.type === 'exec') {
-          const reply = this.exec(message, undefined);
-          if (reply === 'needStdin') { setPending(message); send(socket, { needStdin: true }); } else send(socket, reply);
-        } else if (message.type === 'stdin' && pending) {
-          const reply = this.exec(pending, Buffer.from(message.data, 'base64'));
-          send(socket, reply === 'needStdin' ? { stdout: '', stderr: 'runbook-lab: stdin loop\n', exitCode: 255 } : reply);
-        } else if (message.type === 'control') {
-          this.control(message).then((r) => send(socket, r), (e: Error) => send(socket, { ok: false, error: e.message } satisfies ControlReply));
-        }
+    if (message.type === 'exec') {
+      const reply = this.exec(message, undefined);
+      if (reply === 'needStdin') { setPending(message); send(socket, { needStdin: true }); } else send(socket, reply);
+    } else if (message.type === 'stdin' && pending) {
+      const reply = this.exec(pending, Buffer.from(message.data, 'base64'));
+      send(socket, reply === 'needStdin' ? { stdout: '', stderr: 'runbook-lab: stdin loop\n', exitCode: 255 } : reply);
+    } else if (message.type === 'control') {
+      this.control(message).then((r) => send(socket, r), (e: Error) => send(socket, { ok: false, error: e.message } satisfies ControlReply));
+    }
   }
 
   private exec(request: ExecRequest, stdin: Buffer | undefined): 'needStdin' | { stdout: string; stderr: string; exitCode: number } {
@@ -312,12 +405,15 @@ export class Lab {
     if (!rt) return { stdout: '', stderr: `runbook-lab: unknown host ${request.host}\n`, exitCode: 255 };
     const command = request.command ?? '';
     const now = Date.now();
+    const wasLocked = request.stage === 'dropbear' && !rootVolume(rt.state)?.open;
     const result = this.run(rt, command, request.stage, now, stdin);
     if (result === 'needStdin') return result;
     const entry: AuditEntry = { time: new Date(now).toISOString(), stage: request.stage, command, exitCode: result.exitCode };
     rt.audit.push(entry);
     appendFileSync(join(this.dir, 'audit', `${rt.spec.name}.jsonl`), `${JSON.stringify(entry)}\n`);
-    this.persist(rt);
+    // A command may change other hosts too (a Proxmox migration moves a guest between two nodes).
+    this.persistAll();
+    if (wasLocked && rootVolume(rt.state)?.open) this.continueBoot(rt);
     if (result.after) this.shutdown(rt, result.after);
     return { stdout: result.stdout.toString('base64'), stderr: result.stderr, exitCode: result.exitCode };
   }
@@ -331,10 +427,16 @@ export class Lab {
       if (!(error instanceof ShellSyntaxError)) throw error;
       return { stdout: Buffer.alloc(0), stderr: `${error.message}\n`, exitCode: 2 };
     }
-    const sim = simulatorFor(rt.state);
-    sim.settle(rt.state, now);
-    const lab = this.view();
-    const out = sim.exec(rt.state, argv, stdin ? { now, stage, stdin, lab } : { now, stage, lab });
+    let out: CommandResult | NeedStdin;
+    if (stage === 'dropbear') {
+      // The initramfs: BusyBox and cryptroot-unlock, nothing of the installed system.
+      out = initramfsExec(rt.state, argv, stdin ? { stdin } : {});
+    } else {
+      const sim = simulatorFor(rt.state);
+      sim.settle(rt.state, now);
+      const ctx = { now, stage, lab: this.view(), ...(stdin ? { stdin } : {}) };
+      out = luksExec(rt.state, argv, ctx) ?? sim.exec(rt.state, argv, ctx);
+    }
     return 'needStdin' in out ? 'needStdin' : out;
   }
 
@@ -358,10 +460,20 @@ export class Lab {
             inventory: this.inventoryPath,
             hosts: [...this.hosts.values()].map((rt) => {
               this.settle(rt);
+              const xen = rt.state.kind === 'xen-dom0' ? rt.state as XenDom0State : null;
               return {
                 name: rt.spec.name, kind: rt.spec.kind, address: rt.address, up: this.isUp(rt.spec.name), power: rt.state.power,
-                disks: rt.state.disks.map((d) => ({ slot: d.slot, kname: d.kname, serial: d.serial, sizeBytes: d.sizeBytes })),
-                arrays: rt.state.arrays.map((a) => ({ name: a.name, members: a.members.map((m) => ({ serial: m.serial, partition: m.partition, state: m.state, raidDevice: m.raidDevice })) })),
+                ...(rt.state.neverComesBack ? { neverComesBack: true } : {}),
+                ...(xen ? {
+                  disks: xen.disks.map((d) => ({ slot: d.slot, kname: d.kname, serial: d.serial, sizeBytes: d.sizeBytes })),
+                  arrays: xen.arrays.map((a) => ({ name: a.name, members: a.members.map((m) => ({ serial: m.serial, partition: m.partition, state: m.state, raidDevice: m.raidDevice })) })),
+                } : {}),
+                ...(rt.state.luks ? {
+                  luks: {
+                    unlockTries: rt.state.luks.unlockTries, maxUnlockTries: rt.state.luks.maxUnlockTries,
+                    volumes: rt.state.luks.volumes.map((v) => ({ name: v.name, root: v.root, open: v.open, vg: v.vg ?? null, vgActive: v.vgActive, keys: v.keySlots.filter((k) => k !== null).length })),
+                  },
+                } : {}),
               };
             }),
           },
@@ -371,13 +483,19 @@ export class Lab {
         const s = slot();
         if (request.renameOnBoot) this.setRenameOnNextBoot(host, true);
         this.swapDisk(host, s);
-        return { ok: true, result: this.state(host).disks.find((d) => d.slot === s) };
+        return { ok: true, result: this.state<XenDom0State>(host).disks.find((d) => d.slot === s) };
       }
       case 'fail-disk':
         this.failDisk(need(), slot());
         return { ok: true, result: null };
       case 'power-on':
         await this.powerOn(need());
+        return { ok: true, result: { power: this.stage(need()) } };
+      case 'power-cycle':
+        await this.powerCycle(need());
+        return { ok: true, result: { power: this.stage(need()) } };
+      case 'never-comes-back':
+        this.setNeverComesBack(need(), request.value ?? true);
         return { ok: true, result: null };
       case 'audit':
         return { ok: true, result: this.audit(need()) };

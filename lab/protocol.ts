@@ -6,7 +6,7 @@
  *   <- {needStdin:true}                 then -> {type:'stdin', data: base64}
  *   <- {stdout: base64, stderr, exitCode}
  * Control (the runbook-lab CLI):
- *   -> {type:'control', op, host?, slot?, renameOnBoot?}
+ *   -> {type:'control', op, host?, slot?, renameOnBoot?, value?}
  *   <- {ok:true, result} | {ok:false, error}
  */
 import type { Socket } from 'node:net';
@@ -15,8 +15,9 @@ export type Stage = 'openssh' | 'dropbear';
 
 export interface ExecRequest { type: 'exec'; host: string; stage: Stage; command: string | null }
 export interface StdinMessage { type: 'stdin'; data: string }
-export type ControlOp = 'status' | 'swap-disk' | 'fail-disk' | 'power-on' | 'audit';
-export interface ControlRequest { type: 'control'; op: ControlOp; host?: string; slot?: number; renameOnBoot?: boolean }
+export type ControlOp = 'status' | 'swap-disk' | 'fail-disk' | 'power-on' | 'power-cycle' | 'never-comes-back' | 'audit';
+/** `value`: for never-comes-back, set (true, the default) or clear the flag. */
+export interface ControlRequest { type: 'control'; op: ControlOp; host?: string; slot?: number; renameOnBoot?: boolean; value?: boolean }
 export type ClientMessage = ExecRequest | StdinMessage | ControlRequest;
 
 export type ExecReply = { needStdin: true } | { stdout: string; stderr: string; exitCode: number };

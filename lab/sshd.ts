@@ -1,8 +1,9 @@
 /**
- * Real OpenSSH servers for the lab hosts, plus the system plumbing they need (user, keys, forced command).
+ * Real SSH servers for the lab hosts — OpenSSH for the running system, Debian's dropbear for the initramfs —
+ * plus the system plumbing they need (user, keys, forced command).
  */
 import { execFileSync, spawn, type ChildProcess } from 'node:child_process';
-import { existsSync, mkdirSync, readFileSync, readdirSync, statSync, writeFileSync, rmSync } from 'node:fs';
+import { chmodSync, chownSync, closeSync, existsSync, mkdirSync, openSync, readFileSync, readdirSync, renameSync, statSync, writeFileSync, rmSync } from 'node:fs';
 import { connect } from 'node:net';
 import { basename, dirname, join, resolve } from 'node:path';
 import { fileURLToPath } from 'node:url';
@@ -74,27 +75,102 @@ function killGroup(pid: number): void {
 }
 
 /**
- * Kill sshd left by an earlier lab: any recorded in `runDir`, and any lab sshd (one with our forced
- * command in its config) that listens on one of `addresses`, whatever directory it came from.
+ * Kill sshd and dropbear left by an earlier lab: any recorded in `runDir`, and any lab daemon (an sshd with our
+ * forced command in its config, a dropbear with it in its -c) listening on one of `addresses`, whatever
+ * directory it came from.
  */
 export function killStale(runDir: string, addresses: string[]): void {
   if (existsSync(runDir)) {
     for (const file of readdirSync(runDir).filter((f) => f.endsWith('.pid'))) {
       const pid = Number(readFileSync(join(runDir, file), 'utf8').trim());
-      if (pid > 1 && alive(pid) && cmdline(pid).includes('sshd')) killGroup(pid);
+      const cmd = pid > 1 && alive(pid) ? cmdline(pid) : '';
+      if (cmd.includes('sshd') || cmd.includes('dropbear')) killGroup(pid);
       rmSync(join(runDir, file), { force: true });
     }
   }
   for (const entry of readdirSync('/proc')) {
     if (!/^\d+$/.test(entry)) continue;
-    const args = cmdline(Number(entry)).trim().split(' ');
-    const f = args.indexOf('-f');
-    if (!args[0]?.endsWith('sshd') || f < 0 || !args[f + 1]) continue;
+    let argv: string[];
+    try { argv = readFileSync(`/proc/${entry}/cmdline`, 'utf8').split('\0'); } catch { continue; }
+    if (argv[0]?.endsWith('dropbear')) {
+      const forced = argv[argv.indexOf('-c') + 1] ?? '';
+      const listen = argv[argv.indexOf('-p') + 1] ?? '';
+      if (forced.includes('forced-command.js') && addresses.some((a) => listen === `${a}:22`)) killGroup(Number(entry));
+      continue;
+    }
+    const f = argv.indexOf('-f');
+    if (!argv[0]?.endsWith('sshd') || f < 0 || !argv[f + 1]) continue;
     let config = '';
-    try { config = readFileSync(args[f + 1]!, 'utf8'); } catch { continue; }
+    try { config = readFileSync(argv[f + 1]!, 'utf8'); } catch { continue; }
     if (!config.includes('forced-command.js')) continue;
     if (addresses.some((a) => config.includes(`ListenAddress ${a}:22\n`))) killGroup(Number(entry));
   }
+}
+
+// ---------------------------------------------------------------- dropbear's authorized_keys
+
+/**
+ * dropbear has no AuthorizedKeysFile option: it reads ~runbook-lab/.ssh/authorized_keys, which every lab on
+ * this machine shares. Each lab's line carries `runbook-lab:<its dir>` as comment; a lab adds its own line and
+ * drops only its own, or those of labs whose directory is gone. A lock directory serializes the labs.
+ */
+function labHome(): string {
+  const line = readFileSync('/etc/passwd', 'utf8').split('\n').find((l) => l.startsWith(`${LAB_USER}:`));
+  return line?.split(':')[5] || `/var/lib/${LAB_USER}`;
+}
+
+function withKeysLock<T>(sshDir: string, fn: () => T): T {
+  const lock = join(sshDir, '.authorized_keys.lock');
+  const deadline = Date.now() + 5000;
+  for (;;) {
+    try { mkdirSync(lock); break; } catch (error) {
+      if ((error as NodeJS.ErrnoException).code !== 'EEXIST') throw error;
+      // A lock older than 10 s belongs to a lab that died holding it.
+      try { if (Date.now() - statSync(lock).mtimeMs > 10_000) rmSync(lock, { recursive: true, force: true }); } catch { /* gone */ }
+      if (Date.now() > deadline) throw new Error(`${lock} is held by another lab`);
+      Atomics.wait(new Int32Array(new SharedArrayBuffer(4)), 0, 0, 20);
+    }
+  }
+  try { return fn(); } finally { rmSync(lock, { recursive: true, force: true }); }
+}
+
+function rewriteDropbearKeys(edit: (lines: string[]) => string[]): void {
+  const home = labHome();
+  const sshDir = join(home, '.ssh');
+  const uid = Number(execFileSync('id', ['-u', LAB_USER], { encoding: 'utf8' }).trim());
+  const gid = Number(execFileSync('id', ['-g', LAB_USER], { encoding: 'utf8' }).trim());
+  mkdirSync(sshDir, { recursive: true, mode: 0o700 });
+  // dropbear refuses keys in a directory or file writable by anyone but the user (or root).
+  chownSync(sshDir, uid, gid);
+  chmodSync(sshDir, 0o700);
+  withKeysLock(sshDir, () => {
+    const file = join(sshDir, 'authorized_keys');
+    const before = existsSync(file) ? readFileSync(file, 'utf8').split('\n').filter((l) => l.trim()) : [];
+    const after = edit(before);
+    const tmp = `${file}.${process.pid}.tmp`;
+    writeFileSync(tmp, after.map((l) => `${l}\n`).join(''), { mode: 0o600 });
+    chownSync(tmp, uid, gid);
+    renameSync(tmp, file);
+  });
+}
+
+function labOf(line: string): string | null {
+  const m = / runbook-lab:(\/.*)$/.exec(line);
+  return m ? m[1]! : null;
+}
+
+/** Let `publicKey` log in to the lab's dropbears, keeping every other live lab's key. */
+export function addDropbearKey(publicKey: string, labDir: string): void {
+  const [type, blob] = publicKey.trim().split(/\s+/);
+  const line = `${type} ${blob} runbook-lab:${labDir}`;
+  rewriteDropbearKeys((lines) => [
+    ...lines.filter((l) => { const dir = labOf(l); return dir === null || (dir !== labDir && existsSync(dir)); }),
+    line,
+  ]);
+}
+
+export function removeDropbearKey(labDir: string): void {
+  rewriteDropbearKeys((lines) => lines.filter((l) => labOf(l) !== labDir));
 }
 
 export interface SshdOptions {
@@ -111,14 +187,14 @@ function waitForPort(address: string, port: number, child: ChildProcess, timeout
   return new Promise((resolvePromise, reject) => {
     const attempt = () => {
       if (child.exitCode !== null || child.signalCode !== null) {
-        reject(new Error(`sshd for ${address} exited: ${stderr().trim()}`));
+        reject(new Error(`${basename(child.spawnfile)} for ${address} exited: ${stderr().trim()}`));
         return;
       }
       const socket = connect({ host: address, port });
       socket.once('connect', () => { socket.destroy(); resolvePromise(); });
       socket.once('error', () => {
         socket.destroy();
-        if (Date.now() > deadline) reject(new Error(`sshd for ${address} did not listen within ${timeoutMs} ms: ${stderr().trim()}`));
+        if (Date.now() > deadline) reject(new Error(`${basename(child.spawnfile)} for ${address} did not listen within ${timeoutMs} ms: ${stderr().trim()}`));
         else setTimeout(attempt, 30);
       });
     };
@@ -171,10 +247,61 @@ export async function startSshd(o: SshdOptions): Promise<ChildProcess> {
   return child;
 }
 
+export interface DropbearOptions {
+  dir: string;
+  host: string;
+  address: string;
+  /** dropbear's own key format, as dropbearkey writes it. */
+  hostKeyPath: string;
+  forceCommand: string;
+}
+
+/**
+ * Start Debian's dropbear as an initramfs would: keys only, no forwarding, one forced command (it puts the
+ * client's command in SSH_ORIGINAL_COMMAND). Foreground, own process group, log in dir/sshd/HOST.dropbear.log.
+ */
+export async function startDropbear(o: DropbearOptions): Promise<ChildProcess> {
+  const sshdDir = join(o.dir, 'sshd');
+  const runDir = join(o.dir, 'run');
+  mkdirSync(sshdDir, { recursive: true });
+  mkdirSync(runDir, { recursive: true });
+  const log = join(sshdDir, `${o.host}.dropbear.log`);
+  const pidFile = join(runDir, `${o.host}.dropbear.pid`);
+  const logFd = openSync(log, 'a');
+  let child: ChildProcess;
+  try {
+    child = spawn('/usr/sbin/dropbear', [
+      '-F', '-E', '-s', '-g', '-w', '-j', '-k', '-m',
+      '-p', `${o.address}:22`, '-r', o.hostKeyPath, '-P', pidFile, '-c', o.forceCommand,
+    ], { detached: true, stdio: ['ignore', 'ignore', logFd] });
+  } finally {
+    closeSync(logFd);
+  }
+  let spawnError = '';
+  child.on('error', (e) => { spawnError = String(e); });
+  if (child.pid) writeFileSync(pidFile, `${child.pid}\n`);
+  const tail = () => { try { return spawnError + readFileSync(log, 'utf8').slice(-2000); } catch { return spawnError; } };
+  try {
+    await waitForPort(o.address, 22, child, 5000, tail);
+  } catch (error) {
+    if (child.pid) killGroup(child.pid);
+    throw error;
+  }
+  return child;
+}
+
+export function stopDropbear(child: ChildProcess, runDir: string, host: string): Promise<void> {
+  return stopDaemon(child, join(runDir, `${host}.dropbear.pid`));
+}
+
 /** Kill an sshd and every session it forked (they share its process group). */
 export function stopSshd(child: ChildProcess, runDir: string, host: string): Promise<void> {
+  return stopDaemon(child, join(runDir, `${host}.pid`));
+}
+
+function stopDaemon(child: ChildProcess, pidFile: string): Promise<void> {
   return new Promise((resolvePromise) => {
-    rmSync(join(runDir, `${host}.pid`), { force: true });
+    rmSync(pidFile, { force: true });
     if (child.exitCode !== null || child.signalCode !== null || !child.pid) { resolvePromise(); return; }
     child.once('exit', () => resolvePromise());
     killGroup(child.pid);
