@@ -4,7 +4,7 @@ import { createHash } from 'node:crypto';
  * "Remplacement de disque physique". Outputs follow test/fixtures/outputs/ byte for byte.
  */
 import { randomUUID } from 'node:crypto';
-import { ok, fail, type BaseHostState, type CommandResult, type ExecContext, type HostSimulator, type NeedStdin } from './types.js';
+import { ok, fail, type BaseHostState, type CommandResult, type ExecContext, type HostSimulator, type LabHostSpec, type NeedStdin } from './types.js';
 
 export const SECTOR = 512;
 export const DISK_8TB = 8001563222016;
@@ -77,6 +77,40 @@ export interface XenDom0State extends BaseHostState {
   /** Kernel names of disks pulled out since boot: the kernel does not hand them out again until reboot. */
   retiredNames: string[];
   lastRecoveryEnd: number;
+  /** Xen guests (domUs); absent on presets without guests. */
+  domains?: XenDomain[];
+  /** The next domain id xl hands out: ids grow during a boot and are never reused. */
+  nextDomainId?: number;
+  bootedAt?: number;
+}
+
+/** A Xen guest, running or not, and the xl configuration it starts from. */
+export interface XenDomain {
+  name: string;
+  /** `xl create CONFIG` starts it. */
+  config: string;
+  memMiB: number;
+  vcpus: number;
+  state: 'running' | 'shutting-down' | 'stopped';
+  /** Domain id while it exists (running or shutting down). */
+  id: number | null;
+  /** How long the guest takes to shut down once asked. */
+  shutdownMs: number;
+  /** The guest ignores the shutdown request: only `xl destroy` stops it. */
+  hangsOnShutdown?: boolean;
+  startedAt?: number;
+  shutdownRequestedAt?: number;
+}
+
+export interface XenDomainOptions {
+  name: string;
+  config?: string;
+  memMiB?: number;
+  vcpus?: number;
+  shutdownMs?: number;
+  hangsOnShutdown?: boolean;
+  /** Running when the lab finds the dom0 (first boot); default true. */
+  running?: boolean;
 }
 
 export interface XenDom0Options {
@@ -87,6 +121,8 @@ export interface XenDom0Options {
   resyncBytesPerSecond?: number;
   bootDelayMs?: number;
   serials?: [string, string];
+  /** Guests (domUs) of this dom0; none by default. */
+  domains?: XenDomainOptions[];
 }
 
 const SERIAL_CHARS = 'ABCDEFGHJKLMNPQRSTUVWXYZ0123456789';
@@ -144,6 +180,54 @@ export function xenDom0Preset(name: string, opts: XenDom0Options = {}): XenDom0S
     renameOnNextBoot: false,
     retiredNames: [],
     lastRecoveryEnd: 0,
+    ...(opts.domains ? {
+      domains: opts.domains.map((d): XenDomain => ({
+        name: d.name,
+        config: d.config ?? `/etc/xen/${d.name}.cfg`,
+        memMiB: d.memMiB ?? 1024,
+        vcpus: d.vcpus ?? 1,
+        // Kept as the first boot's wish: boot() gives the running ones their ids.
+        state: d.running === false ? 'stopped' : 'running',
+        id: null,
+        shutdownMs: d.shutdownMs ?? 2000,
+        ...(d.hangsOnShutdown ? { hangsOnShutdown: true } : {}),
+      })),
+    } : {}),
+  };
+}
+
+/**
+ * The guests of the Xen page's "Ordre d'arrêt des VMs", with dependencies that give its order: the passive HA
+ * firewall and the clients first, then the public server, then the private servers (NFS, LAN/DNS), the firewall
+ * last. Everything sits behind the firewall.
+ */
+export const XEN_PAGE_GUESTS: { name: string; dependsOn: string[] }[] = [
+  { name: 'firewall', dependsOn: [] },
+  { name: 'firewall-slave', dependsOn: ['firewall'] },
+  { name: 'srvnfs', dependsOn: ['firewall'] },
+  { name: 'srvlan', dependsOn: ['firewall'] },
+  { name: 'srvpub', dependsOn: ['firewall', 'srvnfs', 'srvlan'] },
+  { name: 'guest1', dependsOn: ['firewall', 'srvnfs', 'srvlan'] },
+  { name: 'guest2', dependsOn: ['firewall', 'srvnfs', 'srvlan', 'srvpub'] },
+  { name: 'machin', dependsOn: ['firewall'] },
+];
+
+/**
+ * A dom0 running the page's guests (created in the list's order, firewall first), its LabHostSpec carrying the
+ * dependency graph for the inventory. `domains` tunes single guests by name (e.g. `{ guest2: { hangsOnShutdown: true } }`).
+ */
+export function xenDom0WithGuests(
+  name: string,
+  opts: Omit<XenDom0Options, 'domains'> & { domains?: Record<string, Partial<XenDomainOptions>> } = {},
+): LabHostSpec<XenDom0State> {
+  const { domains: tweaks, ...rest } = opts;
+  const memMiB: Record<string, number> = { firewall: 512, 'firewall-slave': 512, srvnfs: 2048, srvlan: 1024, srvpub: 2048 };
+  const domains = XEN_PAGE_GUESTS.map((g): XenDomainOptions => ({ name: g.name, memMiB: memMiB[g.name] ?? 1024, ...tweaks?.[g.name] }));
+  const state = xenDom0Preset(name, { ...rest, domains });
+  return {
+    name, kind: 'xen-dom0', state,
+    location: 'lab: simulated dom0, disks in slots 0 and 1, guests of the page',
+    guests: (state.domains ?? []).map((d) => ({ name: d.name, config: d.config, dependsOn: XEN_PAGE_GUESTS.find((g) => g.name === d.name)?.dependsOn ?? [] })),
   };
 }
 
@@ -227,6 +311,9 @@ function stopRebuild(state: XenDom0State, m: Member, now: number): void {
 
 export function settle(state: XenDom0State, now: number): void {
   if (state.power === 'down') return; // md does not resync on a machine that is off
+  for (const d of state.domains ?? []) {
+    if (d.state === 'shutting-down' && !d.hangsOnShutdown && (d.shutdownRequestedAt ?? now) + d.shutdownMs <= now) stopDomain(d);
+  }
   for (;;) {
     const head = rebuildQueue(state)[0];
     if (!head) return;
@@ -610,6 +697,80 @@ function cmdGrubInstall(state: XenDom0State, args: string[]): CommandResult {
   return ok('', 'Installing for i386-pc platform.\nInstallation finished. No error reported.\n');
 }
 
+// ---------------------------------------------------------------- Xen guests (xl)
+
+function stopDomain(d: XenDomain): void {
+  d.state = 'stopped';
+  d.id = null;
+  delete d.startedAt;
+  delete d.shutdownRequestedAt;
+}
+
+/** A domain by name or id, as xl accepts either; only domains that exist (running or shutting down). */
+function findDomain(state: XenDom0State, ident: string): XenDomain | undefined {
+  return (state.domains ?? []).find((d) => d.state !== 'stopped' && (d.name === ident || String(d.id) === ident));
+}
+
+const invalidDomain = (ident: string) => fail(1, `${ident} is an invalid domain identifier (rc=-6)\n`);
+
+/** xl's list_domains: `%-40s %5d %5lu %5d     %c%c%c%c%c%c  %8.1f`, Domain-0 first, then by id. */
+function renderXlList(state: XenDom0State, now: number): string {
+  const row = (name: string, id: number, mem: number, vcpus: number, flags: string, seconds: number) =>
+    `${name.padEnd(40)} ${String(id).padStart(5)} ${String(mem).padStart(5)} ${String(vcpus).padStart(5)}     ${flags}  ${seconds.toFixed(1).padStart(8)}\n`;
+  let out = 'Name                                        ID   Mem VCPUs\tState\tTime(s)\n';
+  out += row('Domain-0', 0, 4096, 4, 'r-----', ((now - (state.bootedAt ?? now)) / 1000) * 0.05);
+  const running = (state.domains ?? []).filter((d) => d.state !== 'stopped').sort((a, b) => (a.id ?? 0) - (b.id ?? 0));
+  for (const d of running) out += row(d.name, d.id ?? 0, d.memMiB, d.vcpus, '-b----', ((now - (d.startedAt ?? now)) / 1000) * 0.01);
+  return out;
+}
+
+function cmdXl(state: XenDom0State, args: string[], now: number): CommandResult {
+  const [sub, ...rest] = args;
+  switch (sub) {
+    case 'list':
+      if (rest.length) return fail(1, 'runbook-lab: the lab simulates only "xl list" without arguments\n');
+      return ok(renderXlList(state, now));
+    case 'shutdown': {
+      const wait = rest[0] === '-w';
+      const idents = wait ? rest.slice(1) : rest;
+      if (idents.length !== 1 || idents[0]!.startsWith('-')) return fail(1, 'runbook-lab: the lab simulates "xl shutdown [-w] DOMAIN"\n');
+      const d = findDomain(state, idents[0]!);
+      if (!d) return invalidDomain(idents[0]!);
+      if (d.state === 'running') { d.state = 'shutting-down'; d.shutdownRequestedAt = now; }
+      if (!wait) return ok('', `Shutting down domain ${d.id}\n`);
+      // -w blocks until the guest is gone: the page warns it has no time limit. The lab answers at once,
+      // as if it had waited, but cannot wait for ever on a guest that never stops.
+      if (d.hangsOnShutdown) return fail(1, `Shutting down domain ${d.id}\nWaiting for 1 domains\nrunbook-lab: ${d.name} never shuts down: xl shutdown -w would wait for ever\n`);
+      const id = d.id;
+      stopDomain(d);
+      return ok('', `Shutting down domain ${id}\nWaiting for 1 domains\nDomain ${id} has been shut down, reason code 0\n`);
+    }
+    case 'destroy': {
+      if (rest.length !== 1) return fail(1, 'runbook-lab: the lab simulates "xl destroy DOMAIN"\n');
+      if (rest[0] === '0' || rest[0] === 'Domain-0') return fail(1, 'Cannot destroy privileged domain 0\n');
+      const d = findDomain(state, rest[0]!);
+      if (!d) return invalidDomain(rest[0]!);
+      stopDomain(d);
+      return ok();
+    }
+    case 'create': {
+      if (rest.length !== 1 || rest[0]!.startsWith('-')) return fail(1, 'runbook-lab: the lab simulates "xl create CONFIG"\n');
+      const path = rest[0]!;
+      const d = (state.domains ?? []).find((x) => x.config === path);
+      if (!d) return fail(1, `Failed to read config file: ${path}: No such file or directory\n`);
+      const parsing = `Parsing config from ${path}\n`;
+      if (d.state !== 'stopped') return fail(1, `${parsing}Domain ${d.name} already exists\n`);
+      d.state = 'running';
+      d.id = state.nextDomainId ?? 1;
+      state.nextDomainId = d.id + 1;
+      d.startedAt = now;
+      return ok('', parsing);
+    }
+    default:
+      return fail(1, `runbook-lab: the lab simulates only xl list, shutdown, destroy and create, not "xl ${sub ?? ''}"\n`);
+  }
+}
+
 /** The kernel's boot id: a UUID that changes at every boot (derived from the host and its boot count). */
 function bootId(state: XenDom0State): string {
   const hex = createHash('sha256').update(`${state.name}/${state.bootCount}`).digest('hex');
@@ -636,6 +797,13 @@ export const xenDom0: HostSimulator<XenDom0State> = {
       for (const m of a.members) if (isRebuilding(m)) { m.rebuildQueuedAt = now; delete m.rebuildStartedAt; }
     }
     state.lastRecoveryEnd = now;
+    // No auto-start: after a reboot every guest waits for `xl create`. The first boot keeps the preset's
+    // running guests (a dom0 found running them), created in the preset's order.
+    state.nextDomainId = 1;
+    for (const d of state.domains ?? []) {
+      if (state.bootCount === 0 && d.state === 'running') { d.id = state.nextDomainId++; d.startedAt = now; } else stopDomain(d);
+    }
+    if (state.domains) state.bootedAt = now;
     state.bootCount += 1;
   },
   exec(state, argv, ctx) {
@@ -657,6 +825,8 @@ export const xenDom0: HostSimulator<XenDom0State> = {
         return cmdDd(state, args);
       case 'grub-install':
         return cmdGrubInstall(state, args);
+      case 'xl':
+        return cmdXl(state, args, ctx.now);
       case 'hostname':
         return ok(`${state.name}\n`);
       case 'reboot':
