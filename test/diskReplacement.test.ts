@@ -17,6 +17,12 @@ import { writeTestCodecKey } from './setup/codec-key.js';
 import { startWorkerProcess, type WorkerProcess } from './setup/worker-process.js';
 import { codecClient, eventually, hostChanges, rawClient, tempDir, waitingFor } from './helpers/runbooks.js';
 
+/** The Update events of a run's history (a rejected Update must leave none). */
+async function updateEvents(handle: { fetchHistory(): Promise<proto.temporal.api.history.v1.IHistory> }): Promise<string[]> {
+  const { events } = await handle.fetchHistory();
+  return events!.flatMap((e) => Object.keys(e).filter((k) => k.startsWith('workflowExecutionUpdate') && (e as Record<string, unknown>)[k]));
+}
+
 const address = inject('temporalAddress');
 const TASK_QUEUE = 'runbooks';
 let lab: Lab;
@@ -63,6 +69,8 @@ beforeAll(async () => {
       presets.xenDom0Raid1('dom0-kill', { failedSlot: 1, resyncBytesPerSecond: 8001563222016 / 12 }),
       presets.xenDom0Raid1('dom0-evil'),
       presets.xenDom0Raid1('dom0-bad', { failedSlot: 0 }),
+      presets.xenDom0Raid1('dom0-early', { failedSlot: 0 }),
+      presets.xenDom0Raid1('dom0-page', { failedSlot: 0, failedOnlyIn: ['md1'] }),
     ],
   });
   codecKeyFile = writeTestCodecKey(dir);
@@ -139,6 +147,52 @@ describe('diskReplacement', () => {
     expect(hostChanges(afterBoot).some((c) => /\/dev\/sda/.test(c))).toBe(false);
     expect(result.arrays.every((a) => a.health === 'UU')).toBe(true);
     await recordHistory(handle, 'diskReplacement-cold');
+  });
+
+  it('refuses a diskReplaced answer sent out of turn or without an operator, leaving no Update in the history', async () => {
+    const handle = await start('early', { host: 'dom0-early', ...fast });
+    // Sent at once: the runbook is still diagnosing, not waiting for a swap.
+    const early = await handle.executeUpdate(diskReplacedUpdate, { args: [{ operator: 'camille' }] }).catch((error: Error) => error);
+    expect(rootMessage(early)).toBe('this runbook is not waiting for a disk swap now');
+    expect(await updateEvents(handle)).toEqual([]);
+
+    await waitingFor(handle, diskReplacedUpdate.name);
+    const anonymous = await handle.executeUpdate(diskReplacedUpdate, { args: [{ operator: '' }] }).catch((error: Error) => error);
+    expect(rootMessage(anonymous)).toMatch(/operator: say who swapped the disk/);
+    expect(await updateEvents(handle)).toEqual([]);
+
+    // Still waiting: the proper answer goes through, and is the only Update on record.
+    lab.swapDisk('dom0-early', 0, { serial: 'ZNEW0004' });
+    await handle.executeUpdate(diskReplacedUpdate, { args: [{ operator: 'camille' }] });
+    const result = (await handle.result()) as DiskReplacementResult;
+    expect(result.swappedBy).toEqual({ operator: 'camille' });
+    expect(await updateEvents(handle)).toEqual(['workflowExecutionUpdateAcceptedEventAttributes', 'workflowExecutionUpdateCompletedEventAttributes']);
+  });
+
+  it("fails md0's still-active member before removing it when only md1 marked the disk faulty (the page's --fail)", async () => {
+    const survivor = lab.state('dom0-page').disks.find((d) => d.slot === 1)!;
+    expect(lab.state('dom0-page').arrays.map((a) => `${a.name}:${a.members.map((m) => m.state).join(',')}`)).toEqual(['md0:active,active', 'md1:faulty,active']);
+    const handle = await start('page', { host: 'dom0-page', ...fast });
+
+    await waitingFor(handle, diskReplacedUpdate.name);
+    const changes = hostChanges(lab.audit('dom0-page'));
+    expect(changes.filter((c) => c.includes('--fail'))).toEqual(['mdadm --manage /dev/md0 --fail /dev/sda2']);
+    expect(changes.indexOf('mdadm --manage /dev/md0 --fail /dev/sda2')).toBeLessThan(changes.indexOf('mdadm --manage /dev/md0 --remove /dev/sda2'));
+    expect(changes).toContain('mdadm --manage /dev/md1 --remove /dev/sda3');
+
+    lab.swapDisk('dom0-page', 0, { serial: 'ZNEW0005' });
+    await handle.executeUpdate(diskReplacedUpdate, { args: [{ operator: 'camille' }] });
+    const result = (await handle.result()) as DiskReplacementResult;
+    expect(result.changes.filter((c) => c.step === 'mdadm --fail')).toEqual([
+      { step: 'mdadm --fail', array: 'md1', outcome: 'already done' },
+      { step: 'mdadm --fail', array: 'md0', outcome: 'done' },
+    ]);
+    expect(hostChanges(lab.audit('dom0-page')).filter((c) => c.includes('--fail'))).toHaveLength(1);
+    expect(result.arrays).toEqual([{ array: 'md1', health: 'UU' }, { array: 'md0', health: 'UU' }]);
+    expect(arraysOf('dom0-page')).toEqual([
+      { array: 'md0', members: [`${survivor.serial}:2:active`, 'ZNEW0005:2:active'].sort() },
+      { array: 'md1', members: [`${survivor.serial}:3:active`, 'ZNEW0005:3:active'].sort() },
+    ]);
   });
 
   it('completes after the worker is SIGKILLed at several points, applying each change once', async () => {
