@@ -1,0 +1,64 @@
+/**
+ * What a hypervisor says about its LUKS volumes: `blkid` lines, /etc/crypttab, and `dmsetup ls --target crypt`
+ * (the open mappings). The multipath paths of one LUN show the same UUID: group by UUID, not by path.
+ */
+import { ParseError } from './mdstat.js';
+
+export interface BlkidEntry {
+  path: string;
+  uuid?: string;
+  type?: string;
+  partuuid?: string;
+  label?: string;
+  /** Every KEY="value" of the line. */
+  fields: Record<string, string>;
+}
+
+/** `blkid` / `blkid -t TYPE=crypto_LUKS`: `/dev/sdd: UUID="…" TYPE="crypto_LUKS" PARTUUID="…"`. */
+export function parseBlkid(text: string): BlkidEntry[] {
+  return text.split('\n').filter((l) => l.trim()).map((line) => {
+    const m = /^(\/\S+?):\s*(.*)$/.exec(line.trim());
+    if (!m?.[1]) throw new ParseError(`blkid: cannot read line "${line.trim()}"`);
+    const fields: Record<string, string> = {};
+    for (const f of (m[2] ?? '').matchAll(/([A-Z_]+)="((?:[^"\\]|\\.)*)"/g)) fields[f[1]!] = f[2]!.replace(/\\(.)/g, '$1');
+    const entry: BlkidEntry = { path: m[1], fields };
+    if (fields.UUID) entry.uuid = fields.UUID;
+    if (fields.TYPE) entry.type = fields.TYPE;
+    if (fields.PARTUUID) entry.partuuid = fields.PARTUUID;
+    if (fields.LABEL) entry.label = fields.LABEL;
+    return entry;
+  });
+}
+
+export interface CrypttabEntry {
+  /** The dm-crypt name: sda5_crypt, vg_fma_luks. */
+  name: string;
+  /** As written: UUID=…, /dev/disk/by-uuid/…, or a path. */
+  source: string;
+  /** The UUID the source names; '' when the source is a plain path (match on `source` then). */
+  uuid: string;
+  /** `none` when the passphrase is asked for. */
+  keyFile: string;
+  /** luks, discard, initramfs, noauto... */
+  options: string[];
+}
+
+/** /etc/crypttab: `<target name> <source device> <key file> <options>`, comments and blank lines skipped. */
+export function parseCrypttab(text: string): CrypttabEntry[] {
+  return text.split('\n').map((l) => l.trim()).filter((l) => l && !l.startsWith('#')).map((line) => {
+    const [name, source, keyFile = 'none', options = ''] = line.split(/\s+/);
+    if (!name || !source) throw new ParseError(`crypttab: cannot read line "${line}"`);
+    const uuid = /^(?:UUID=|\/dev\/disk\/by-uuid\/)(.+)$/.exec(source)?.[1] ?? '';
+    return { name, source, uuid, keyFile, options: options.split(',').filter(Boolean) };
+  });
+}
+
+/** `dmsetup ls --target crypt`: the names of the open dm-crypt mappings ("No devices found" = none). */
+export function parseDmsetupCrypt(text: string): string[] {
+  if (/^No devices found\s*$/m.test(text)) return [];
+  return text.split('\n').filter((l) => l.trim()).map((line) => {
+    const m = /^(\S+)\s+\((\d+)[:, ]\s*(\d+)\)\s*$/.exec(line.trim());
+    if (!m?.[1]) throw new ParseError(`dmsetup ls: cannot read line "${line.trim()}"`);
+    return m[1];
+  });
+}
