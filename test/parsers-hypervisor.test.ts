@@ -1,0 +1,204 @@
+import { readFileSync } from 'node:fs';
+import { join } from 'node:path';
+import { describe, expect, it } from 'vitest';
+import { parseBlkid, parseCrypttab, parseDmsetupCrypt } from '../activities/parsers/luks.js';
+import { ParseError } from '../activities/parsers/mdstat.js';
+import {
+  parseBootFree, parseClusterResources, parseDfAvail, parseGuestConfig, parsePvecmNodes, parsePvecmStatus, parsePvesmStatus, parseStorageList,
+} from '../activities/parsers/proxmox.js';
+import { parseXlList } from '../activities/parsers/xl.js';
+
+const fixture = (name: string) => readFileSync(join(import.meta.dirname, 'fixtures', 'outputs', name), 'utf8');
+const GiB = 2 ** 30;
+
+describe('parsePvecmStatus', () => {
+  it('reads the ResEl page\'s quorate cluster (the command exited 1 there)', () => {
+    expect(parsePvecmStatus(fixture('pvecm-status.txt'))).toEqual({
+      quorate: true, nodes: 3, nodeId: 2, expectedVotes: 3, highestExpected: 3, totalVotes: 3, quorum: 2, flags: ['Quorate'],
+      members: [
+        { nodeId: 1, votes: 1, name: '172.22.2.42', local: false },
+        { nodeId: 2, votes: 1, name: '172.22.2.58', local: true },
+        { nodeId: 4, votes: 1, name: '172.22.2.63', local: false },
+      ],
+    });
+  });
+
+  it('reads a node left alone: not quorate, activity blocked', () => {
+    const s = parsePvecmStatus(fixture('pvecm-status-no-quorum.txt'));
+    expect(s).toMatchObject({ quorate: false, nodes: 1, expectedVotes: 3, totalVotes: 1, quorum: 2, flags: [] });
+    expect(s.members).toEqual([{ nodeId: 1, votes: 1, name: '10.10.10.24', local: true }]);
+  });
+
+  it('refuses an output without the Quorate line', () => {
+    expect(() => parsePvecmStatus('')).toThrow(/not in a cluster|Quorate/);
+    expect(() => parsePvecmStatus('Cannot initialize CMAP service\n')).toThrow(ParseError);
+  });
+});
+
+describe('parsePvecmNodes', () => {
+  it('reads the page\'s node list', () => {
+    expect(parsePvecmNodes(fixture('pvecm-nodes.txt'))).toEqual([
+      { nodeId: 1, votes: 1, name: 'nikita', local: false },
+      { nodeId: 2, votes: 1, name: 'camille', local: true },
+      { nodeId: 4, votes: 1, name: 'proxima', local: false },
+    ]);
+  });
+
+  it('reads the Qdevice column when there is one', () => {
+    const text = '\nMembership information\n----------------------\n    Nodeid      Votes    Qdevice Name\n         1          1    A,V,NMW pve1 (local)\n         0          1            Qdevice\n';
+    expect(parsePvecmNodes(text)).toEqual([
+      { nodeId: 1, votes: 1, name: 'pve1', local: true },
+      { nodeId: 0, votes: 1, name: 'Qdevice', local: false },
+    ]);
+  });
+});
+
+describe('parseClusterResources', () => {
+  it('reads guests, nodes and storages, an offline node and its guests included', () => {
+    const r = parseClusterResources(fixture('cluster-resources.json'));
+    expect(r.guests.find((g) => g.vmid === 1001)).toEqual({
+      vmid: 1001, type: 'qemu', name: 'web', node: 'skumenn', status: 'running', maxmem: 2 * GiB, maxcpu: 2, mem: 1288490189, template: false,
+    });
+    expect(r.guests.find((g) => g.vmid === 1101)).toMatchObject({ type: 'lxc', name: 'dns1', node: 'skumenn' });
+    expect(r.guests.filter((g) => g.node === 'kurun').map((g) => g.status)).toEqual(['unknown', 'unknown', 'unknown', 'unknown', 'unknown']);
+    expect(r.nodes.map((n) => [n.node, n.status, n.maxmem, n.maxcpu])).toEqual([
+      ['skumenn', 'online', 64 * GiB, 24], ['gueuza', 'online', 64 * GiB, 24], ['kurun', 'offline', 64 * GiB, 24],
+    ]);
+    expect(r.nodes[2]!.uptime).toBeUndefined();
+    expect(r.storages.filter((s) => s.node === 'skumenn').map((s) => [s.storage, s.status, s.shared])).toEqual([
+      ['lvm_luks_shared', 'unknown', true], ['lvm_noluks_shared', 'available', true], ['lvmthin_luks_local', 'available', false],
+    ]);
+  });
+
+  it('tolerates extra fields and other resource types, and names a bad entry', () => {
+    const text = JSON.stringify([
+      { id: 'sdn/pve1/localnetwork', type: 'sdn', sdn: 'localnetwork', node: 'pve1', status: 'ok' },
+      { id: 'qemu/100', type: 'qemu', vmid: 100, name: 'x', node: 'pve1', status: 'running', maxmem: 1, maxcpu: 1, template: 0, hastate: 'started', tags: 'a;b' },
+      { id: 'node/pve2', type: 'node', node: 'pve2', status: 'offline' },
+    ]);
+    const r = parseClusterResources(text);
+    expect(r.guests).toHaveLength(1);
+    expect(r.nodes).toEqual([{ node: 'pve2', status: 'offline', maxmem: 0, maxcpu: 0 }]);
+    expect(() => parseClusterResources('[{"id":"qemu/1","type":"qemu","node":"pve1"}]')).toThrow(/entry 0[\s\S]*vmid/);
+    expect(() => parseClusterResources('not json')).toThrow(/not JSON/);
+  });
+});
+
+describe('parseStorageList', () => {
+  it('reads storage.cfg with its shared flags', () => {
+    expect(parseStorageList(fixture('storage-list.json'))).toEqual([
+      { storage: 'lvm_luks_shared', type: 'lvm', shared: true, vgname: 'vg_fma_luks', content: ['images', 'rootdir'] },
+      { storage: 'lvm_noluks_shared', type: 'lvm', shared: true, vgname: 'vg_fma_noluks', content: ['images', 'rootdir'] },
+      { storage: 'lvmthin_luks_local', type: 'lvmthin', shared: false, vgname: 'vg_local_luks', thinpool: 'data', content: ['images', 'rootdir'] },
+    ]);
+  });
+
+  it('takes an absent shared flag as not shared, and node restrictions', () => {
+    expect(parseStorageList('[{"storage":"local","type":"dir","content":"iso,backup","nodes":"pve1,pve2","digest":"x"}]')).toEqual([
+      { storage: 'local', type: 'dir', shared: false, content: ['iso', 'backup'], nodes: ['pve1', 'pve2'] },
+    ]);
+  });
+});
+
+describe('parseGuestConfig', () => {
+  it('reads a VM: disks and their storages, the empty cdrom left out', () => {
+    const c = parseGuestConfig(fixture('qm-config.txt'));
+    expect(c).toMatchObject({ name: 'REF-VM-01', memoryMiB: 1024, cores: 1, sockets: 1, onboot: true, storages: ['lvm_noluks_shared'] });
+    expect(c.disks).toEqual([{ key: 'virtio0', storage: 'lvm_noluks_shared', volume: 'vm-2001-disk-0', size: '20G', sizeBytes: 20 * GiB }]);
+  });
+
+  it('reads a container: hostname and rootfs', () => {
+    const c = parseGuestConfig(fixture('pct-config.txt'));
+    expect(c).toMatchObject({ name: 'dns1', memoryMiB: 512, cores: 1, storages: ['lvm_luks_shared'] });
+    expect(c.disks).toEqual([{ key: 'rootfs', storage: 'lvm_luks_shared', volume: 'vm-1101-disk-0', size: '8G', sizeBytes: 8 * GiB }]);
+  });
+
+  it('counts an ISO and unused disks, skips bind mounts and snapshot sections', () => {
+    const c = parseGuestConfig([
+      'ide2: local:iso/debian-12.iso,media=cdrom,size=628M',
+      'mp0: /srv/data,mp=/data',
+      'mp1: lvmthin_luks_local:vm-1104-disk-1,mp=/backup,size=100G',
+      'scsi0: lvm_luks_shared:vm-1104-disk-0,size=32G',
+      'unused0: lvm_noluks_shared:vm-1104-disk-2',
+      '',
+      '[before-upgrade]',
+      'scsi0: other:vm-1104-disk-9,size=1G',
+    ].join('\n'));
+    expect(c.storages).toEqual(['local', 'lvmthin_luks_local', 'lvm_luks_shared', 'lvm_noluks_shared']);
+    expect(c.disks[0]).toMatchObject({ key: 'ide2', media: 'cdrom', sizeBytes: 628 * 2 ** 20 });
+    expect(c.fields.scsi0).toBe('lvm_luks_shared:vm-1104-disk-0,size=32G');
+  });
+});
+
+describe('parsePvesmStatus', () => {
+  it('reads KiB sizes and an inactive LUKS storage', () => {
+    expect(parsePvesmStatus(fixture('pvesm-status.txt'))).toEqual([
+      { name: 'lvm_luks_shared', type: 'lvm', status: 'inactive', totalBytes: 0, usedBytes: 0, availableBytes: 0, percent: 0 },
+      { name: 'lvm_noluks_shared', type: 'lvm', status: 'active', totalBytes: 10 * 2 ** 40, usedBytes: 170 * GiB, availableBytes: 10 * 2 ** 40 - 170 * GiB, percent: 1.66 },
+      { name: 'lvmthin_luks_local', type: 'lvmthin', status: 'active', totalBytes: 300 * GiB, usedBytes: 30 * GiB, availableBytes: 270 * GiB, percent: 10 },
+    ]);
+  });
+
+  it('reads a disabled storage', () => {
+    const text = 'Name         Type     Status           Total            Used       Available        %\nold           dir   disabled               0               0               0      N/A\n';
+    expect(parsePvesmStatus(text)).toEqual([{ name: 'old', type: 'dir', status: 'disabled', totalBytes: 0, usedBytes: 0, availableBytes: 0, percent: null }]);
+  });
+});
+
+describe('parseDfAvail', () => {
+  it('reads the free bytes of /boot', () => {
+    expect(parseDfAvail(fixture('df-boot.txt'))).toBe(180_000_000);
+    expect(parseBootFree('   Avail\n70123520\n')).toBe(70_123_520);
+    expect(() => parseDfAvail('df: /boot: No such file or directory\n')).toThrow(ParseError);
+  });
+});
+
+describe('LUKS listings', () => {
+  it('reads the page\'s blkid lines: the multipath paths of one LUN share a UUID', () => {
+    const entries = parseBlkid(fixture('blkid-luks.txt'));
+    expect(entries[0]).toEqual({
+      path: '/dev/sda5', uuid: '43b0c19b-977b-4fc7-838a-c38494a7681c', type: 'crypto_LUKS', partuuid: '46a561e0-05',
+      fields: { UUID: '43b0c19b-977b-4fc7-838a-c38494a7681c', TYPE: 'crypto_LUKS', PARTUUID: '46a561e0-05' },
+    });
+    expect(entries.filter((e) => e.uuid === '0c5a3449-73bd-4e2b-a00f-d807b1bb74ad').map((e) => e.path)).toEqual([
+      '/dev/sdd', '/dev/sdg', '/dev/mapper/36005076802810cce880000000000002d',
+    ]);
+    expect(entries.every((e) => e.type === 'crypto_LUKS')).toBe(true);
+    expect(() => parseBlkid('garbage\n')).toThrow(ParseError);
+  });
+
+  it('reads /etc/crypttab', () => {
+    expect(parseCrypttab(fixture('crypttab.txt'))).toEqual([
+      { name: 'sda5_crypt', source: 'UUID=43b0c19b-977b-4fc7-838a-c38494a7681c', uuid: '43b0c19b-977b-4fc7-838a-c38494a7681c', keyFile: 'none', options: ['luks', 'discard', 'initramfs'] },
+      { name: 'vg_fma_luks', source: 'UUID=0c5a3449-73bd-4e2b-a00f-d807b1bb74ad', uuid: '0c5a3449-73bd-4e2b-a00f-d807b1bb74ad', keyFile: 'none', options: ['luks', 'noauto'] },
+      { name: 'vg_local_luks', source: 'UUID=b93272fd-e26f-407f-aa3b-a85c388e89ab', uuid: 'b93272fd-e26f-407f-aa3b-a85c388e89ab', keyFile: 'none', options: ['luks', 'noauto'] },
+    ]);
+    expect(parseCrypttab('swap /dev/sda6 /dev/urandom swap\n')).toEqual([{ name: 'swap', source: '/dev/sda6', uuid: '', keyFile: '/dev/urandom', options: ['swap'] }]);
+  });
+
+  it('reads the open dm-crypt mappings', () => {
+    expect(parseDmsetupCrypt(fixture('dmsetup-crypt.txt'))).toEqual(['sda5_crypt', 'vg_local_luks']);
+    expect(parseDmsetupCrypt('No devices found\n')).toEqual([]);
+    expect(parseDmsetupCrypt('vg_fma_luks\t(254, 3)\n')).toEqual(['vg_fma_luks']);
+  });
+});
+
+describe('parseXlList', () => {
+  it('reads Domain-0 and the guests', () => {
+    const domains = parseXlList(fixture('xl-list.txt'));
+    expect(domains[0]).toEqual({
+      name: 'Domain-0', id: 0, memMiB: 4096, vcpus: 4, state: 'r-----',
+      running: true, blocked: false, paused: false, shutdown: false, dying: false, crashed: false, cpuSeconds: 270,
+    });
+    expect(domains.map((d) => [d.name, d.id])).toEqual([
+      ['Domain-0', 0], ['firewall', 1], ['firewall-slave', 2], ['srvnfs', 3], ['srvlan', 4], ['srvpub', 5], ['machin', 8], ['guest2', 9],
+    ]);
+    expect(domains.find((d) => d.name === 'srvnfs')).toMatchObject({ memMiB: 2048, blocked: true, running: false });
+  });
+
+  it('reads a domain being torn down, and refuses other text', () => {
+    const text = 'Name                                        ID   Mem VCPUs\tState\tTime(s)\n(null)                                       7     0     1     --psd-       3.2\n';
+    expect(parseXlList(text)[0]).toMatchObject({ name: '(null)', paused: true, shutdown: true, dying: true });
+    expect(() => parseXlList('xl: command not found\n')).toThrow(ParseError);
+  });
+});
