@@ -7,6 +7,10 @@
  *     RUNBOOK_CODEC_KEY_FILE is set;
  *   - the simulated lab (in this process), unless RUNBOOK_INVENTORY is set, with its mailbox:
  *     an SMTP sink on 127.0.0.1:2525 (or a free port) writing the admins' mail to .lab/mail/;
+ *   - the sealing key pair .data/sealing.key (0600, worker) and .data/sealing.pub (senders), created once,
+ *     unless RUNBOOK_SEALING_KEY_FILE and RUNBOOK_SEALING_PUBLIC_KEY_FILE are set;
+ *   - the codec server (node dist/codec-server/main.js) on 127.0.0.1:8234 (RUNBOOK_CODEC_PORT), before the dev
+ *     server, whose UI gets it as codec endpoint; its token in .data/codec.token unless RUNBOOK_CODEC_TOKEN(_FILE);
  *   - the worker (node dist/worker/main.js), restarted 2 s after it dies.
  *
  * Ctrl-C / SIGTERM stops the worker, then the lab, then the dev server, and exits 0.
@@ -20,6 +24,8 @@ import { setTimeout as sleep } from 'node:timers/promises';
 import { Connection } from '@temporalio/client';
 import { repoRoot } from './paths.js';
 import { temporalCliPath } from './temporal-bin.js';
+import { codecTokenFromEnv, DEFAULT_CODEC_PORT } from '../codec-server/main.js';
+import { devSealingKeyPaths, ensureSealingKeyFiles } from '../common/sealing.js';
 import { startLabMailbox, type Mailbox } from '../lab/mailbox.js';
 
 const ROOT = repoRoot();
@@ -53,6 +59,7 @@ let workerRestartTimer: NodeJS.Timeout | undefined;
 let lab: RunningLab | undefined;
 let labStarting: Promise<RunningLab> | undefined;
 let mailbox: Mailbox | undefined;
+let codecServer: ChildProcess | undefined;
 
 /** Children run in their own process group (detached), so that a terminal's Ctrl-C reaches
  *  only us and we stop them in order; signal the whole group so nothing is left behind. */
@@ -90,6 +97,7 @@ async function stopChild(child: ChildProcess | undefined, name: string, timeoutM
 process.on('exit', () => {
   signalGroup(worker, 'SIGKILL');
   signalGroup(devServer, 'SIGKILL');
+  signalGroup(codecServer, 'SIGKILL');
 });
 
 async function shutdown(code: number): Promise<never> {
@@ -121,6 +129,7 @@ async function shutdown(code: number): Promise<never> {
   }
   await mailbox?.stop().catch((err: unknown) => warn(`mailbox stop failed: ${String(err)}`));
   await stopChild(devServer, 'Temporal dev server', SERVER_STOP_TIMEOUT_MS);
+  await stopChild(codecServer, 'codec server', SERVER_STOP_TIMEOUT_MS);
   log('stopped.');
   process.exit(code);
 }
@@ -134,7 +143,7 @@ for (const sig of ['SIGINT', 'SIGTERM', 'SIGHUP'] as const) {
   });
 }
 
-function startDevServer(): ChildProcess {
+function startDevServer(uiCodecEndpoint: string): ChildProcess {
   mkdirSync(DATA_DIR, { recursive: true });
   const bin = temporalCliPath();
   const args = [
@@ -145,8 +154,10 @@ function startDevServer(): ChildProcess {
     '--db-filename', join(DATA_DIR, 'temporal.db'),
     '--namespace', 'default',
     '--log-level', 'warn',
+    '--ui-codec-endpoint', uiCodecEndpoint,
   ];
-  log(`starting Temporal dev server: ${bin} ${args.join(' ')}`);
+  // The endpoint carries the codec token: keep it out of the terminal.
+  log(`starting Temporal dev server: ${bin} ${args.join(' ').replace(/\/t\/[^/\s]+/, '/t/<token>')}`);
   const child = spawn(bin, args, { cwd: ROOT, stdio: ['ignore', 'inherit', 'inherit'], detached: true });
   child.on('error', (err) => warn(`Temporal dev server: ${err.message}`));
   child.on('exit', (code, signal) => {
@@ -187,6 +198,67 @@ function ensureCodecKey(env: NodeJS.ProcessEnv): void {
     log(`created payload codec key ${keyFile} (keep it: without it the stored runbook history cannot be read)`);
   }
   env.RUNBOOK_CODEC_KEY_FILE = keyFile;
+}
+
+function ensureSealingKey(env: NodeJS.ProcessEnv): void {
+  if (env.RUNBOOK_SEALING_KEY_FILE || env.RUNBOOK_SEALING_PUBLIC_KEY_FILE) {
+    // Half a pair would have senders seal for one key and the worker hold another.
+    if (!env.RUNBOOK_SEALING_KEY_FILE || !env.RUNBOOK_SEALING_PUBLIC_KEY_FILE) {
+      throw new Error('set both RUNBOOK_SEALING_KEY_FILE and RUNBOOK_SEALING_PUBLIC_KEY_FILE, or neither (npm start then uses .data/sealing.key and .data/sealing.pub)');
+    }
+    return;
+  }
+  mkdirSync(DATA_DIR, { recursive: true });
+  const { privateFile, publicFile } = devSealingKeyPaths(ROOT);
+  if (ensureSealingKeyFiles(privateFile, publicFile)) {
+    log(`created the passphrase sealing key ${privateFile} (worker only) and ${publicFile} (for senders)`);
+  }
+  env.RUNBOOK_SEALING_KEY_FILE = privateFile;
+  env.RUNBOOK_SEALING_PUBLIC_KEY_FILE = publicFile;
+}
+
+function ensureCodecToken(env: NodeJS.ProcessEnv): string {
+  if (!env.RUNBOOK_CODEC_TOKEN && !env.RUNBOOK_CODEC_TOKEN_FILE) {
+    const tokenFile = join(DATA_DIR, 'codec.token');
+    if (!existsSync(tokenFile)) writeFileSync(tokenFile, `${randomBytes(32).toString('base64url')}\n`, { mode: 0o600, flag: 'wx' });
+    env.RUNBOOK_CODEC_TOKEN_FILE = tokenFile;
+  }
+  return codecTokenFromEnv(env);
+}
+
+/** Starts the codec server as a child without the private sealing key in its environment; resolves once it listens. */
+async function startCodecServer(env: NodeJS.ProcessEnv): Promise<string> {
+  const token = ensureCodecToken(env);
+  const port = Number(env.RUNBOOK_CODEC_PORT || DEFAULT_CODEC_PORT);
+  const childEnv: NodeJS.ProcessEnv = {
+    ...env,
+    RUNBOOK_CODEC_LISTEN: env.RUNBOOK_CODEC_LISTEN || DEV_IP,
+    RUNBOOK_CODEC_PORT: String(port),
+    RUNBOOK_CODEC_ALLOWED_ORIGINS: env.RUNBOOK_CODEC_ALLOWED_ORIGINS || `http://${DEV_IP}:${UI_PORT},http://localhost:${UI_PORT}`,
+  };
+  delete childEnv.RUNBOOK_SEALING_KEY_FILE;
+  const main = join(ROOT, 'dist', 'codec-server', 'main.js');
+  const child = spawn(process.execPath, [main], { cwd: ROOT, env: childEnv, stdio: ['ignore', 'pipe', 'inherit'], detached: true });
+  codecServer = child;
+  child.stdout?.pipe(process.stdout);
+  await new Promise<void>((resolve, reject) => {
+    let out = '';
+    child.stdout?.on('data', (chunk: Buffer) => {
+      out += chunk.toString();
+      if (out.includes('codec server listening')) resolve();
+    });
+    child.once('error', reject);
+    child.once('exit', (code) => reject(new Error(`the codec server exited (code ${code}); is port ${port} in use? (RUNBOOK_CODEC_PORT)`)));
+  });
+  child.on('exit', (code, signal) => {
+    if (stopping) return;
+    warn(`codec server exited unexpectedly (code ${code}, signal ${signal})`);
+    void shutdown(1);
+  });
+  const url = `http://${DEV_IP}:${port}`;
+  log(`codec server: ${url} (the Web UI uses ${url}/t/<token>; token in ${env.RUNBOOK_CODEC_TOKEN ? 'RUNBOOK_CODEC_TOKEN' : env.RUNBOOK_CODEC_TOKEN_FILE})`);
+  log(`  temporal CLI: --codec-endpoint ${url} --codec-auth "Bearer ${env.RUNBOOK_CODEC_TOKEN ? '$RUNBOOK_CODEC_TOKEN' : `$(cat ${env.RUNBOOK_CODEC_TOKEN_FILE})`}"`);
+  return `${url}/t/${encodeURIComponent(token)}`;
 }
 
 function banner(lines: string[]): string {
@@ -244,12 +316,17 @@ async function main(): Promise<void> {
   const namespace = env.TEMPORAL_NAMESPACE || 'default';
   env.TEMPORAL_NAMESPACE = namespace;
 
+  ensureCodecKey(env);
+  ensureSealingKey(env);
+  const uiCodecEndpoint = await startCodecServer(env);
+  if (stopping) return;
+
   if (env.TEMPORAL_ADDRESS) {
     log(`using the Temporal server at ${env.TEMPORAL_ADDRESS} (TEMPORAL_ADDRESS)`);
     await waitForServer(env.TEMPORAL_ADDRESS, namespace, 60_000);
   } else {
     env.TEMPORAL_ADDRESS = `${DEV_IP}:${DEV_PORT}`;
-    devServer = startDevServer();
+    devServer = startDevServer(uiCodecEndpoint);
     await waitForServer(env.TEMPORAL_ADDRESS, 'default', 60_000);
     if (stopping) return;
     log(`Temporal dev server ready at ${env.TEMPORAL_ADDRESS}; UI: http://${DEV_IP}:${UI_PORT}`);
