@@ -1,0 +1,298 @@
+/** The Proxmox and Xen-guest simulators on their own, without SSH: exec over states shared through a LabView. */
+import { describe, expect, it } from 'vitest';
+import { parseClusterResources, parseGuestConfig, parsePvecmStatus, parsePvesmStatus } from '../activities/parsers/proxmox.js';
+import { parseXlList } from '../activities/parsers/xl.js';
+import { parseInventory } from '../common/inventory.js';
+import { matchingSlot } from '../lab/hosts/luks.js';
+import { proxmoxCluster, proxmoxNode, proxmoxPassphrase, type ProxmoxClusterOptions } from '../lab/hosts/proxmox-node.js';
+import type { LabView } from '../lab/hosts/types.js';
+import { XEN_PAGE_GUESTS, xenDom0, xenDom0Preset, xenDom0WithGuests, type XenDom0State } from '../lab/hosts/xen-dom0.js';
+import { splitWords } from '../lab/words.js';
+
+const GiB = 2 ** 30;
+const T0 = Date.UTC(2026, 0, 5, 8, 0, 0);
+
+interface Run { out: string; err: string; code: number; after?: string }
+
+function cluster(opts: ProxmoxClusterOptions = {}) {
+  const spec = proxmoxCluster(opts);
+  const states = spec.hosts.map((h) => h.state);
+  for (const s of states) { proxmoxNode.boot(s, T0); s.power = 'openssh'; }
+  const lab: LabView = { host: (n) => states.find((s) => s.name === n), hosts: () => states };
+  let now = T0 + 60_000;
+  const node = (name: string) => states.find((s) => s.name === name)!;
+  const run = (name: string, command: string): Run => {
+    now += 1000;
+    const r = proxmoxNode.exec(node(name), splitWords(command), { now, stage: 'openssh', lab });
+    if ('needStdin' in r) throw new Error(`${command} asked for stdin`);
+    return { out: r.stdout.toString(), err: r.stderr, code: r.exitCode, ...(r.after ? { after: r.after } : {}) };
+  };
+  const where = (vmid: number) => states.find((s) => s.guests.some((g) => g.vmid === vmid))?.name;
+  const guest = (vmid: number) => states.flatMap((s) => s.guests).find((g) => g.vmid === vmid)!;
+  return { spec, states, node, run, where, guest };
+}
+
+describe('Proxmox cluster preset', () => {
+  it('builds three nodes of the page with its LUNs, and an inventory-valid cluster', () => {
+    const { spec, states } = cluster();
+    expect(spec.clusters).toEqual([{ name: 'fma', kind: 'proxmox', hosts: ['skumenn', 'gueuza', 'kurun'] }]);
+    expect(states.map((s) => [s.name, s.nodeId, s.cores, s.threads, s.memBytes])).toEqual([
+      ['skumenn', 1, 12, 24, 64 * GiB], ['gueuza', 2, 12, 24, 64 * GiB], ['kurun', 3, 12, 24, 64 * GiB],
+    ]);
+    const sk = states[0]!;
+    expect(sk.luks!.volumes.map((v) => [v.name, v.root, v.vg, v.paths])).toEqual([
+      ['sda5_crypt', true, 'pve', ['/dev/sda5']],
+      ['vg_fma_luks', false, 'vg_fma_luks', ['/dev/sdd', '/dev/sdg', '/dev/mapper/36005076802810cce880000000000002d']],
+      ['vg_local_luks', false, 'vg_local_luks', ['/dev/sdb', '/dev/sde', '/dev/mapper/36005076802810cce880000000000002e']],
+    ]);
+    expect(states[2]!.luks!.volumes[2]!.paths[2]).toBe('/dev/mapper/36005076802810cce8800000000000030');
+    // One shared LUN: the same LUKS header on every node; each node's own LUN is its own.
+    expect(new Set(states.map((s) => s.luks!.volumes[1]!.uuid)).size).toBe(1);
+    expect(new Set(states.map((s) => s.luks!.volumes[2]!.uuid)).size).toBe(3);
+    expect(matchingSlot(sk.luks!.volumes[0]!, proxmoxPassphrase({}, 'root', 'skumenn'))).toBe(0);
+    expect(matchingSlot(sk.luks!.volumes[1]!, 'lab fma shared LUN passphrase')).toBe(0);
+    expect(JSON.stringify(states)).not.toContain('passphrase');
+    const inv = parseInventory({
+      ssh: { privateKeyPath: '/k' }, clusters: spec.clusters,
+      hosts: spec.hosts.map((h, i) => ({ name: h.name, address: `127.0.0.${i + 1}`, kind: h.kind, hostKeys: { openssh: 'ssh-ed25519 AAAA' } })),
+    });
+    expect(inv.clusters[0]!.hosts).toHaveLength(3);
+  });
+
+  it('keeps the page\'s id ranges and storages: association on LUKS, members in clear, one local VM per node', () => {
+    const { states } = cluster();
+    const all = states.flatMap((s) => s.guests);
+    for (const g of all.filter((x) => x.vmid < 2000)) expect(g.disks[0]!.storage).toMatch(/^lvm(thin)?_luks_(shared|local)$/);
+    expect(all.filter((g) => g.disks.some((d) => d.storage === 'lvmthin_luks_local')).map((g) => g.vmid)).toEqual([2010, 2011, 1104]);
+    expect(all.filter((g) => g.type === 'lxc').map((g) => g.vmid)).toEqual([1101, 1102, 1103, 1104]);
+  });
+});
+
+describe('Proxmox node simulator', () => {
+  it('reports quorum from the nodes that run, and exits 1 even when quorate (ResEl page)', () => {
+    const c = cluster();
+    const up = c.run('skumenn', 'pvecm status');
+    expect(up.code).toBe(1);
+    expect(parsePvecmStatus(up.out)).toMatchObject({ quorate: true, expectedVotes: 3, totalVotes: 3, quorum: 2 });
+    expect(up.out).toContain('0x00000001          1 10.10.10.24 (local)\n');
+    c.node('kurun').power = 'down';
+    expect(parsePvecmStatus(c.run('skumenn', 'pvecm status').out)).toMatchObject({ quorate: true, totalVotes: 2 });
+    c.node('gueuza').power = 'dropbear'; // still in its initramfs: not in corosync
+    const alone = c.run('skumenn', 'pvecm status');
+    expect(alone.code).toBe(1);
+    expect(parsePvecmStatus(alone.out)).toMatchObject({ quorate: false, totalVotes: 1, flags: [] });
+    expect(c.run('skumenn', 'pvecm nodes').out).toBe('\nMembership information\n----------------------\n    Nodeid      Votes Name\n         1          1 skumenn (local)\n');
+    // Without quorum nothing starts, nothing migrates.
+    c.guest(2003).status = 'stopped';
+    expect(c.run('skumenn', 'qm start 2003')).toMatchObject({ code: 255, err: 'cluster not ready - no quorum?\n' });
+    expect(c.run('skumenn', 'qm migrate 2001 gueuza --online')).toMatchObject({ code: 255, err: 'cluster not ready - no quorum?\n' });
+  });
+
+  it('migrates a VM on shared storage live: the guest object moves to the target node', () => {
+    const c = cluster();
+    const r = c.run('skumenn', 'qm migrate 1001 gueuza --online');
+    expect(r.code).toBe(0);
+    expect(r.out).toMatch(/starting migration of VM 1001 to node 'gueuza' \(10\.10\.10\.25\)\n/);
+    expect(r.out).toMatch(/migration finished successfully \(duration \d\d:\d\d:\d\d\)\n$/);
+    expect(c.where(1001)).toBe('gueuza');
+    expect(c.guest(1001).status).toBe('running');
+    expect(c.run('skumenn', 'qm status 1001')).toMatchObject({ code: 255, err: "Configuration file 'nodes/skumenn/qemu-server/1001.conf' does not exist\n" });
+    expect(c.run('gueuza', 'qm status 1001').out).toBe('status: running\n');
+    // Every node sees the move.
+    const seen = parseClusterResources(c.run('kurun', 'pvesh get /cluster/resources --output-format json').out);
+    expect(seen.guests.find((g) => g.vmid === 1001)).toMatchObject({ node: 'gueuza', status: 'running' });
+    expect(c.run('skumenn', 'qm migrate 1001 gueuza --online').code).toBe(255);
+  });
+
+  it('refuses to live-migrate a VM with a local disk, like PVE', () => {
+    const c = cluster();
+    const r = c.run('skumenn', 'qm migrate 2010 gueuza --online');
+    expect(r.code).toBe(255);
+    expect(r.out).toContain("can't migrate local disk 'lvmthin_luks_local:vm-2010-disk-0': can't live migrate attached local disks without with-local-disks option");
+    expect(r.err).toBe('migration aborted\n');
+    expect(c.where(2010)).toBe('skumenn');
+    expect(c.guest(2010).status).toBe('running');
+    // What the page does instead: shut it down, it stays on its node.
+    expect(c.run('skumenn', 'qm shutdown 2010 --timeout 180')).toMatchObject({ code: 0, out: '' });
+    expect(c.run('skumenn', 'qm status 2010').out).toBe('status: stopped\n');
+    expect(parseGuestConfig(c.run('skumenn', 'qm config 2010').out).storages).toEqual(['lvmthin_luks_local']);
+  });
+
+  it('refuses a running VM without --online, a target that is down, and a target too small', () => {
+    const c = cluster({ nodeCapacity: { kurun: { memBytes: 2 * GiB } } });
+    expect(c.run('skumenn', 'qm migrate 2001 gueuza')).toMatchObject({ code: 255, err: "can't migrate running VM without --online\n" });
+    expect(c.run('skumenn', 'qm migrate 2001 skumenn --online')).toMatchObject({ code: 255, err: 'target is local node.\n' });
+    expect(c.run('skumenn', 'qm migrate 2001 nowhere --online')).toMatchObject({ code: 255, err: "no such cluster node 'nowhere'\n" });
+    const full = c.run('skumenn', 'qm migrate 1002 kurun --online');
+    expect(full.code).toBe(255);
+    expect(full.out).toContain('Cannot allocate memory');
+    expect(c.where(1002)).toBe('skumenn');
+    c.node('gueuza').power = 'down';
+    expect(c.run('skumenn', 'qm migrate 2001 gueuza --online')).toMatchObject({ code: 255, err: "target node 'gueuza' is not online\n" });
+    expect(c.run('skumenn', 'qm migrate 2001 gueuza --frobnicate').err).toMatch(/^Unknown option: frobnicate\n/);
+  });
+
+  it('migrates a container only in restart mode: stopped, moved, started', () => {
+    const c = cluster();
+    const live = c.run('skumenn', 'pct migrate 1101 kurun');
+    expect(live.code).toBe(255);
+    expect(live.out).toContain('running container can only be migrated in restart mode');
+    expect(c.run('skumenn', 'pct migrate 1101 kurun --online').out).toContain('lxc live migration is currently not implemented');
+    expect(c.where(1101)).toBe('skumenn');
+    const r = c.run('skumenn', 'pct migrate 1101 kurun --restart');
+    expect(r.code).toBe(0);
+    expect(r.out.split('\n').map((l) => l.slice(20)).filter(Boolean)).toEqual([
+      'shutdown CT 1101',
+      "starting migration of CT 1101 to node 'kurun' (10.10.10.26)",
+      "volume 'lvm_luks_shared:vm-1101-disk-0' is on shared storage 'lvm_luks_shared'",
+      'start final cleanup',
+      'start container on target node',
+      'migration finished successfully (duration 00:00:09)',
+    ]);
+    expect(c.where(1101)).toBe('kurun');
+    expect(c.run('kurun', 'pct status 1101').out).toBe('status: running\n');
+    expect(c.run('kurun', 'pct list').out).toMatch(/^1101\s+running\s+dns1\s*$/m);
+  });
+
+  it('needs the LUKS VG of a storage to be open and active: storage, start, migration', () => {
+    const c = cluster();
+    const gueuza = c.node('gueuza');
+    const shared = gueuza.luks!.volumes.find((v) => v.vg === 'vg_fma_luks')!;
+    shared.vgActive = false;
+    const storages = parsePvesmStatus(c.run('gueuza', 'pvesm status').out);
+    expect(storages.map((s) => [s.name, s.status])).toEqual([
+      ['lvm_luks_shared', 'inactive'], ['lvm_noluks_shared', 'active'], ['lvmthin_luks_local', 'active'],
+    ]);
+    const moved = c.run('skumenn', 'qm migrate 1001 gueuza --online');
+    expect(moved.code).toBe(255);
+    expect(moved.out).toContain("storage 'lvm_luks_shared' is not available on node 'gueuza'");
+    c.guest(1102).status = 'stopped';
+    const start = c.run('gueuza', 'pct start 1102');
+    expect(start.code).toBe(255);
+    expect(start.err).toContain('Volume group "vg_fma_luks" not found');
+    // vgchange after luksOpen: through the LUKS commands every host kind shares.
+    expect(c.run('gueuza', 'vgchange -ay').code).toBe(0);
+    expect(c.run('gueuza', 'pct start 1102')).toMatchObject({ code: 0 });
+    expect(c.run('gueuza', 'pct start 1102')).toMatchObject({ code: 255, err: 'CT 1102 already running\n' });
+  });
+
+  it('gives up a shutdown on a guest that ignores it', () => {
+    const c = cluster();
+    c.guest(2002).hangsOnShutdown = true;
+    expect(c.run('skumenn', 'qm shutdown 2002 --timeout 5')).toMatchObject({ code: 255, err: 'VM quit/powerdown failed - got timeout\n' });
+    expect(c.guest(2002).status).toBe('running');
+    expect(c.run('skumenn', 'qm shutdown 2003 --timeout 5')).toMatchObject({ code: 255, err: 'VM 2003 not running\n' });
+  });
+
+  it('lists, configures and reports in the real formats', () => {
+    const c = cluster();
+    expect(c.run('skumenn', 'qm list').out.split('\n')[0]).toBe('      VMID NAME                 STATUS     MEM(MB)    BOOTDISK(GB) PID       ');
+    expect(c.run('skumenn', 'qm list').out).toContain('      2003 REF-VM-03            stopped    1024              20.00 0         \n');
+    expect(c.run('skumenn', 'pct list').out.split('\n')[0]).toBe('VMID       Status     Lock         Name                ');
+    expect(c.run('skumenn', 'qm config 1001').out).toContain('scsi0: lvm_luks_shared:vm-1001-disk-0,size=20G\n');
+    expect(c.run('skumenn', 'pct config 1101').out).toContain('rootfs: lvm_luks_shared:vm-1101-disk-0,size=8G\n');
+    expect(c.run('skumenn', 'df -B1 --output=avail /boot').out).toBe('    Avail\n180000000\n');
+    expect(JSON.parse(c.run('skumenn', 'pvesh get /storage --output-format json').out).map((s: { storage: string; shared: number }) => [s.storage, s.shared])).toEqual([
+      ['lvm_luks_shared', 1], ['lvm_noluks_shared', 1], ['lvmthin_luks_local', 0],
+    ]);
+    const res = parseClusterResources(c.run('skumenn', 'pvesh get /cluster/resources --output-format json').out);
+    expect(res.storages.filter((s) => s.storage === 'lvm_luks_shared').map((s) => [s.node, s.status])).toEqual([
+      ['skumenn', 'available'], ['gueuza', 'available'], ['kurun', 'available'],
+    ]);
+    expect(c.run('skumenn', 'hostname').out).toBe('skumenn\n');
+    expect(c.run('skumenn', 'frobnicate')).toMatchObject({ code: 127, err: 'bash: frobnicate: command not found\n' });
+    expect(c.run('skumenn', 'reboot').after).toBe('reboot');
+    expect(c.run('skumenn', 'poweroff').after).toBe('poweroff');
+  });
+
+  it('shows an offline node and its guests as the others see them, and brings the guests back stopped after a boot', () => {
+    const c = cluster();
+    const kurun = c.node('kurun');
+    const before = c.run('kurun', 'cat /proc/sys/kernel/random/boot_id').out;
+    kurun.power = 'down';
+    const res = parseClusterResources(c.run('skumenn', 'pvesh get /cluster/resources --output-format json').out);
+    expect(res.nodes.find((n) => n.node === 'kurun')).toMatchObject({ status: 'offline' });
+    expect(res.guests.filter((g) => g.node === 'kurun').every((g) => g.status === 'unknown')).toBe(true);
+    expect(res.storages.filter((s) => s.node === 'kurun').every((s) => s.status === 'unknown')).toBe(true);
+    proxmoxNode.boot(kurun, T0 + 600_000);
+    kurun.power = 'openssh';
+    expect(c.run('kurun', 'cat /proc/sys/kernel/random/boot_id').out).not.toBe(before);
+    expect(kurun.guests.every((g) => g.status === 'stopped')).toBe(true);
+    expect(kurun.luks!.volumes.every((v) => !v.open && !v.vgActive)).toBe(true);
+    expect(parsePvesmStatus(c.run('kurun', 'pvesm status').out).map((s) => s.status)).toEqual(['inactive', 'active', 'inactive']);
+  });
+});
+
+describe('Xen guests on a dom0', () => {
+  function dom0(tweaks: Parameters<typeof xenDom0WithGuests>[1] = {}) {
+    const spec = xenDom0WithGuests('dom0', tweaks);
+    const state: XenDom0State = spec.state;
+    xenDom0.boot(state, T0);
+    state.power = 'openssh';
+    const lab: LabView = { host: () => state, hosts: () => [state] };
+    const run = (command: string, now: number): Run => {
+      xenDom0.settle(state, now);
+      const r = xenDom0.exec(state, splitWords(command), { now, stage: 'openssh', lab });
+      if ('needStdin' in r) throw new Error('stdin');
+      return { out: r.stdout.toString(), err: r.stderr, code: r.exitCode };
+    };
+    const names = (now: number) => parseXlList(run('xl list', now).out).map((d) => d.name);
+    return { spec, state, run, names };
+  }
+
+  it('carries the page\'s guests and their dependencies for the inventory', () => {
+    const { spec, names } = dom0();
+    expect(spec.guests).toEqual(XEN_PAGE_GUESTS.map((g) => ({ ...g, config: `/etc/xen/${g.name}.cfg` })));
+    expect(spec.guests!.filter((g) => g.name !== 'firewall').every((g) => g.dependsOn.includes('firewall'))).toBe(true);
+    expect(names(T0 + 1000)).toEqual(['Domain-0', 'firewall', 'firewall-slave', 'srvnfs', 'srvlan', 'srvpub', 'guest1', 'guest2', 'machin']);
+    const inv = parseInventory({ ssh: { privateKeyPath: '/k' }, hosts: [{ name: 'dom0', address: '127.0.0.1', kind: 'xen-dom0', hostKeys: { openssh: 'ssh-ed25519 AAAA' }, guests: spec.guests }] });
+    expect(inv.hosts[0]!.guests).toHaveLength(8);
+  });
+
+  it('shuts a domain down after its shutdown time, not before', () => {
+    const { run, names } = dom0({ domains: { guest1: { shutdownMs: 5000 } } });
+    expect(run('xl shutdown guest1', T0 + 10_000)).toMatchObject({ code: 0, err: 'Shutting down domain 6\n' });
+    expect(names(T0 + 14_000)).toContain('guest1');
+    expect(run('xl create /etc/xen/guest1.cfg', T0 + 14_000)).toMatchObject({ code: 1, err: 'Parsing config from /etc/xen/guest1.cfg\nDomain guest1 already exists\n' });
+    expect(names(T0 + 15_000)).not.toContain('guest1');
+    expect(run('xl shutdown guest1', T0 + 16_000)).toMatchObject({ code: 1, err: 'guest1 is an invalid domain identifier (rc=-6)\n' });
+  });
+
+  it('leaves a hanging domain running until it is destroyed, then creates it again with a new id', () => {
+    const { run, names, state } = dom0({ domains: { srvpub: { hangsOnShutdown: true } } });
+    expect(run('xl shutdown srvpub', T0 + 1000).code).toBe(0);
+    expect(names(T0 + 3_600_000)).toContain('srvpub');
+    expect(run('xl shutdown -w srvpub', T0 + 3_600_000).code).toBe(1);
+    expect(run('xl destroy srvpub', T0 + 3_600_000)).toMatchObject({ code: 0, out: '', err: '' });
+    expect(names(T0 + 3_600_000)).not.toContain('srvpub');
+    expect(run('xl create /etc/xen/srvpub.cfg', T0 + 3_601_000)).toMatchObject({ code: 0, err: 'Parsing config from /etc/xen/srvpub.cfg\n' });
+    expect(parseXlList(run('xl list', T0 + 3_602_000).out).find((d) => d.name === 'srvpub')!.id).toBe(9);
+    expect(state.domains!.find((d) => d.name === 'srvpub')!.state).toBe('running');
+    expect(run('xl destroy 0', T0).code).toBe(1);
+    expect(run('xl create /etc/xen/nothere.cfg', T0).err).toBe('Failed to read config file: /etc/xen/nothere.cfg: No such file or directory\n');
+  });
+
+  it('supports xl shutdown -w, answering as if it had waited', () => {
+    const { run, names } = dom0();
+    expect(run('xl shutdown -w firewall-slave', T0 + 1000)).toMatchObject({
+      code: 0, err: 'Shutting down domain 2\nWaiting for 1 domains\nDomain 2 has been shut down, reason code 0\n',
+    });
+    expect(names(T0 + 1000)).not.toContain('firewall-slave');
+  });
+
+  it('starts no guest by itself after a dom0 reboot', () => {
+    const { state, names } = dom0();
+    xenDom0.boot(state, T0 + 60_000);
+    expect(names(T0 + 61_000)).toEqual(['Domain-0']);
+  });
+
+  it('keeps presets without guests as they were: only Domain-0', () => {
+    const plain = xenDom0Preset('x');
+    expect(plain.domains).toBeUndefined();
+    xenDom0.boot(plain, T0);
+    plain.power = 'openssh';
+    const r = xenDom0.exec(plain, ['xl', 'list'], { now: T0, stage: 'openssh', lab: { host: () => plain, hosts: () => [plain] } });
+    expect('needStdin' in r ? '' : r.stdout.toString().split('\n').filter(Boolean)).toHaveLength(2);
+  });
+});
+
