@@ -3,17 +3,21 @@
  */
 import { readFileSync } from 'node:fs';
 import { ApplicationFailure } from '@temporalio/activity';
-import { findHost, type Inventory } from '../common/inventory.js';
+import { findHost, type Guest, type Inventory } from '../common/inventory.js';
 import { SshPool } from './ssh/pool.js';
 import { remoteShell } from './ssh/remote.js';
 import { raidActivities } from './raid/activities.js';
 import { hostActivities } from './host.js';
+import { luksActivities } from './luks.js';
+import { mailActivities } from './mail.js';
+import { proxmoxActivities } from './proxmox.js';
+import { xenActivities } from './xen.js';
 
 export function createActivities(inventory: Inventory, pool = new SshPool({ privateKey: readFileSync(inventory.ssh.privateKeyPath) })) {
   const remote = remoteShell(pool, inventory);
   return {
     /** Before any SSH: is this host in the inventory? Returns what people need to know about it. */
-    async lookUpHost(host: string): Promise<{ name: string; kind: string; location?: string; simulated: boolean }> {
+    async lookUpHost(host: string): Promise<{ name: string; kind: string; location?: string; simulated: boolean; hasDropbear: boolean; guests?: Guest[] }> {
       const entry = findHost(inventory, host);
       if (!entry) {
         throw ApplicationFailure.nonRetryable(
@@ -21,10 +25,28 @@ export function createActivities(inventory: Inventory, pool = new SshPool({ priv
           'UnknownHost',
         );
       }
-      return { name: entry.name, kind: entry.kind, location: entry.location, simulated: inventory.simulated };
+      return {
+        name: entry.name, kind: entry.kind, location: entry.location, simulated: inventory.simulated,
+        hasDropbear: entry.hostKeys.dropbear !== undefined, guests: entry.guests,
+      };
+    },
+    /** A cluster of the inventory and its nodes, in the inventory's order (the order of a rolling reboot). */
+    async lookUpCluster(name: string): Promise<{ name: string; kind: string; hosts: string[] }> {
+      const cluster = inventory.clusters.find((c) => c.name === name);
+      if (!cluster) {
+        throw ApplicationFailure.nonRetryable(
+          `unknown cluster "${name}": not in the inventory (known: ${inventory.clusters.map((c) => c.name).join(', ') || 'none'})`,
+          'UnknownHost',
+        );
+      }
+      return { name: cluster.name, kind: cluster.kind, hosts: cluster.hosts };
     },
     ...raidActivities(remote),
     ...hostActivities(remote),
+    ...luksActivities(remote),
+    ...proxmoxActivities(remote),
+    ...xenActivities(remote),
+    ...mailActivities(inventory),
   };
 }
 

@@ -45,6 +45,8 @@ export const RebootHostInput = z.object({
   /** How long to wait for the host to answer again. */
   upTimeout: Duration.default('30 minutes'),
   pollInterval: Duration.default('10s'),
+  /** The stage the host answers in once back: dropbear for a host whose system disk waits for its passphrase. */
+  comesBackIn: z.enum(['openssh', 'dropbear']).default('openssh'),
 }).strict();
 export type RebootHostInput = z.input<typeof RebootHostInput>;
 export type RebootHostRequest = z.output<typeof RebootHostInput>;

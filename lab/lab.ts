@@ -303,7 +303,14 @@ export class Lab {
   private bootNow(rt: HostRuntime): Promise<void> {
     rt.transition = rt.transition.then(async () => {
       if (this.stopped) return;
+      // The first boot is the lab finding the host running as its preset says: unlocked, LUNs open, VGs active.
+      const found = rt.state.bootCount === 0;
       simulatorFor(rt.state).boot(rt.state, Date.now());
+      if (found) {
+        for (const v of rt.state.luks?.volumes ?? []) { v.open = true; v.vgActive = v.vg !== undefined; }
+        await this.enterStage(rt, 'openssh');
+        return;
+      }
       luksBoot(rt.state);
       await this.enterStage(rt, rootVolume(rt.state) ? 'dropbear' : 'openssh');
     });

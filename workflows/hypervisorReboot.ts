@@ -1,0 +1,156 @@
+/**
+ * Redémarrage planifié hyperviseur: the planned reboot of a Proxmox node or a Xen dom0, as the wiki pages do it
+ * (proxmox-faimaison-vm-creation-and-planned-reboot.txt, xen-lvm-raid1-…, "Ordre d'arrêt des VMs").
+ *
+ *   migrate the VMs and restart the containers elsewhere, stop what cannot move   (Xen: stop by dependency batches)
+ *   reboot, wait 2 to 5 minutes
+ *   dropbear: cryptroot-unlock the system disk
+ *   OpenSSH: cryptsetup luksOpen the network LUNs
+ *   validate, migrate back
+ *
+ * Safer than the page: a preflight refuses when the cluster is not quorate or the other nodes cannot take the
+ * guests; the whole plan (every command, per host) is approved before anything changes; the dropbear and OpenSSH
+ * stages are told apart by their own pinned host keys; passphrases are sealed and opened only on the worker.
+ */
+import { allHandlersFinished, ApplicationFailure, condition, executeChild, setHandler, workflowInfo } from '@temporalio/workflow';
+import { luks, power } from '../common/commands.js';
+import { HypervisorRebootInput, type Approval, type HypervisorRebootRequest } from '../common/inputs.js';
+import { planQuery, type Plan } from './messages.js';
+import { People } from './people.js';
+import { hostChange, passphraseTry, polling, readOnly } from './proxies.js';
+import { proxmoxNode, type GuestsOfHost } from './proxmoxGuests.js';
+import { rebootHost } from './rebootHost.js';
+import { Runbook, summarized, validInput } from './runbook.js';
+import { xenDom0 } from './xenGuests.js';
+
+export interface HypervisorRebootResult {
+  host: string;
+  reason: string;
+  approvedBy: Approval & { roll?: string };
+  bootIdBefore: string;
+  bootIdAfter: string;
+  /** Who typed which passphrase right, and after how many tries. */
+  unlocked: { volume: string; operator: string; tries: number }[];
+  /** Where every guest was, where it went, where it ended. */
+  guests: Record<string, unknown>[];
+  timeline: Runbook['timeline'];
+}
+
+const STEPS = [
+  'preflight',
+  'plan and approval',
+  'move or stop the guests',
+  'reboot and wait',
+  'dropbear: unlock the system disk',
+  'unlock the network disks',
+  'validate and bring the guests back',
+] as const;
+
+export async function hypervisorReboot(input: HypervisorRebootInput): Promise<HypervisorRebootResult> {
+  const request: HypervisorRebootRequest = validInput(HypervisorRebootInput, input);
+  const { host } = request;
+  const runbook = new Runbook('hypervisorReboot', STEPS, host);
+  const people = new People(runbook);
+  let plan: Plan | undefined;
+  setHandler(planQuery, () => plan);
+  if (request.approvedInRoll && !workflowInfo().parent) {
+    throw ApplicationFailure.nonRetryable('invalid input:\napprovedInRoll: only a rollingClusterReboot may pass its approval to its nodes', 'InvalidInput');
+  }
+
+  const found = await summarized(readOnly.lookUpHost, `look up ${host} in the inventory`)(host);
+  const guests: GuestsOfHost =
+    found.kind === 'proxmox-node' ? proxmoxNode(host, request, runbook, people)
+    : found.kind === 'xen-dom0' ? xenDom0(host, request, runbook, people, found.guests ?? [])
+    : refuse(`${host} is a ${found.kind}: hypervisorReboot knows Proxmox nodes and Xen dom0s`);
+
+  const preflight = await runbook.step('preflight', async () => {
+    const facts = await guests.preflight();
+    const volumes = await summarized(readOnly.listVolumes, `read the LUKS volumes of ${host} (blkid, /etc/crypttab)`)(host);
+    return { facts, volumes };
+  });
+  const networkVolumes = preflight.volumes.filter((v) => !v.root);
+  const encrypted = found.hasDropbear && preflight.volumes.some((v) => v.root);
+
+  const approvedBy = await runbook.step('plan and approval', async () => {
+    plan = {
+      summary: `Planned reboot of ${host}: ${request.reason}`,
+      steps: [
+        ...guests.drainSteps(),
+        { host, stage: 'openssh', command: power.reboot().text, why: 'only if the boot id is still the one read before (never twice)' },
+        ...(encrypted ? [{ host, stage: 'dropbear' as const, command: luks.unlockRoot().text, why: 'passphrase typed by an operator, sealed, written on stdin' }] : []),
+        ...networkVolumes.map((v) => ({ host, stage: 'openssh' as const, command: luks.open(v.device, v.name).text, why: `network LUN ${v.name}: passphrase from an operator, on stdin` })),
+        ...(networkVolumes.length ? [{ host, stage: 'openssh' as const, command: luks.activateVolumeGroups().text, why: 'activate the volume groups on the opened LUNs' }] : []),
+        ...guests.restoreSteps(),
+      ],
+      facts: preflight.facts,
+    };
+    runbook.detail({ plan: 'query "plan" shows every command, per host, in order' });
+    if (request.approvedInRoll) return request.approvedInRoll;
+    return people.approve(`approve the plan to reboot ${host} (${request.reason}); see the "plan" query`, 'an admin', request.approvalTimeout);
+  });
+
+  await runbook.step('move or stop the guests', () => guests.drain());
+
+  const reboot = await runbook.step('reboot and wait', () =>
+    executeChild(rebootHost, {
+      args: [{
+        host, action: 'reboot', reason: request.reason, comesBackIn: encrypted ? 'dropbear' : 'openssh',
+        downTimeout: request.downTimeout, upTimeout: request.upTimeout, pollInterval: request.pollInterval,
+      }],
+      workflowId: `${workflowInfo().workflowId}-reboot`,
+      staticSummary: `Reboot ${host} and wait for ${encrypted ? 'its dropbear (initramfs) stage' : 'OpenSSH'}`,
+      staticDetails: `Part of the planned reboot of ${host}: ${request.reason}`,
+    }));
+
+  const unlocked: HypervisorRebootResult['unlocked'] = [];
+  if (encrypted) {
+    await runbook.step('dropbear: unlock the system disk', async () => {
+      const root = preflight.volumes.find((v) => v.root)!;
+      await summarized(readOnly.mailAdmins, `mail the admins: ${host} waits for its root passphrase`)({
+        subject: `${host} waits in dropbear for its root passphrase`,
+        text: `${host} rebooted (${request.reason}) and waits in its initramfs for the passphrase of ${root.name}.\n\nUnlock it with:\n  npx runbook unlock ${workflowInfo().workflowId}\nor the Temporal UI (Update "submitPassphrase") with our codec endpoint.`,
+        runbook: 'hypervisorReboot', workflowId: workflowInfo().workflowId,
+      });
+      const who = await people.passphraseFor(
+        { what: `the passphrase of ${host}'s system disk (${root.name}), for cryptroot-unlock in dropbear`, who: 'an admin', tries: request.unlockTries },
+        (passphrase) => summarized(passphraseTry.unlockRoot, `cryptroot-unlock on ${host} (dropbear)`)(host, passphrase),
+      ).catch(async (error: unknown) => {
+        await readOnly.mailAdmins({
+          subject: `${host} is stuck in its initramfs`,
+          text: `Every cryptroot-unlock try on ${host} failed. The host waits in dropbear; it needs a person (power cycle, console).`,
+          runbook: 'hypervisorReboot', workflowId: workflowInfo().workflowId,
+        });
+        throw error;
+      });
+      unlocked.push({ volume: root.name, ...who });
+      runbook.detail({ waitingFor: `${host} to answer on OpenSSH after the unlock` });
+      await summarized(polling(request.pollInterval, request.upTimeout).expectBack, `wait for ${host}'s OpenSSH after the unlock`)(host, 'openssh', reboot.bootIdBefore);
+    });
+  }
+
+  await runbook.step('unlock the network disks', async () => {
+    const locked = await summarized(readOnly.findLockedVolumes, `blkid, /etc/crypttab, dmsetup: LUKS volumes of ${host} not yet open`)(host);
+    for (const volume of locked) {
+      const who = await people.passphraseFor(
+        { what: `the passphrase of the network LUN ${volume.name} on ${host} (${volume.device})`, who: 'an admin', tries: request.unlockTries },
+        (passphrase) => summarized(passphraseTry.openVolume, `cryptsetup luksOpen ${volume.device} ${volume.name} on ${host}`)(host, volume, passphrase),
+      );
+      unlocked.push({ volume: volume.name, ...who });
+    }
+    if (networkVolumes.length) await summarized(hostChange.activateVolumeGroups, `vgchange -ay on ${host}`)(host);
+  });
+
+  const guestRecord = await runbook.step('validate and bring the guests back', () => guests.restore());
+
+  // An Update handler may still be replying; finish it before the run closes.
+  await condition(allHandlersFinished);
+  return {
+    host, reason: request.reason, approvedBy,
+    bootIdBefore: reboot.bootIdBefore, bootIdAfter: reboot.bootIdAfter,
+    unlocked, guests: guestRecord, timeline: runbook.timeline,
+  };
+}
+
+function refuse(message: string): never {
+  throw ApplicationFailure.nonRetryable(message, 'InvalidInput');
+}

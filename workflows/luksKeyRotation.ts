@@ -1,0 +1,92 @@
+/**
+ * Gestion clés LUKS hyperviseurs, "Rotation de clé" (proxmox-faimaison-vm-creation-and-planned-reboot.txt):
+ *
+ *   cryptsetup luksAddKey /dev/sda5                                    (old passphrase, then the new one)
+ *   cryptsetup luksOpen --test-passphrase /dev/sda5 && echo "Passphrase OK"
+ *   cryptsetup luksRemoveKey /dev/sda5                                 (the old one)
+ *
+ * Safer than the page: both passphrases are sealed; the old one is checked before anything changes; the old key is
+ * removed only once the new one opened the volume, and the removal itself checks that again, so no retry or crash
+ * can leave the host without a working key.
+ */
+import { allHandlersFinished, ApplicationFailure, condition } from '@temporalio/workflow';
+import { LuksKeyRotationInput } from '../common/inputs.js';
+import type { SealedSecret } from '../common/sealed.js';
+import { People } from './people.js';
+import { hostChange, passphraseTry, readOnly } from './proxies.js';
+import { Runbook, summarized, validInput } from './runbook.js';
+
+export interface LuksKeyRotationResult {
+  host: string;
+  device: string;
+  oldPassphraseFrom: string;
+  newPassphraseFrom: string;
+  added: string;
+  tested: 'Passphrase OK';
+  removed: string;
+  timeline: Runbook['timeline'];
+}
+
+const STEPS = [
+  'find the volume',
+  'the current passphrase',
+  'the new passphrase',
+  'luksAddKey: add the new passphrase',
+  'test the new passphrase',
+  'luksRemoveKey: remove the old passphrase',
+] as const;
+
+export async function luksKeyRotation(input: LuksKeyRotationInput): Promise<LuksKeyRotationResult> {
+  const request = validInput(LuksKeyRotationInput, input);
+  const { host } = request;
+  const runbook = new Runbook('luksKeyRotation', STEPS, host);
+  const people = new People(runbook);
+  await summarized(readOnly.lookUpHost, `look up ${host} in the inventory`)(host);
+
+  const device = await runbook.step('find the volume', async () => {
+    if (request.device) return request.device;
+    const volumes = await summarized(readOnly.listVolumes, `read the LUKS volumes of ${host}`)(host);
+    const root = volumes.find((v) => v.root);
+    if (!root) throw ApplicationFailure.nonRetryable(`${host} has no LUKS root volume in /etc/crypttab: name the device`, 'InvalidInput');
+    return root.device;
+  });
+
+  // The sealed values stay in workflow memory (and, sealed and encrypted, in the Updates' history) only.
+  let oldPassphrase: SealedSecret | undefined;
+  const current = await runbook.step('the current passphrase', () => people.passphraseFor(
+    { what: `the CURRENT passphrase of ${device} on ${host}`, who: 'an admin', tries: 3 },
+    async (sealed) => {
+      const accepted = await summarized(passphraseTry.testPassphrase, `cryptsetup luksOpen --test-passphrase ${device} (current)`)(host, device, sealed);
+      if (accepted) oldPassphrase = sealed;
+      return { accepted, message: accepted ? 'the current passphrase opens the volume' : `that passphrase does not open ${device}` };
+    },
+  ));
+
+  let newPassphrase: SealedSecret | undefined;
+  const fresh = await runbook.step('the new passphrase', () => people.passphraseFor(
+    { what: `the NEW passphrase for ${device} on ${host}`, who: 'an admin', tries: 3 },
+    async (sealed) => {
+      const verdict = await summarized(passphraseTry.checkNewPassphrase, 'check the new passphrase on the worker')(sealed, oldPassphrase!);
+      if (verdict.accepted) newPassphrase = sealed;
+      return verdict;
+    },
+  ));
+
+  const added = await runbook.step('luksAddKey: add the new passphrase', () =>
+    summarized(hostChange.addKey, `cryptsetup luksAddKey ${device}`)(host, device, oldPassphrase!, newPassphrase!));
+
+  await runbook.step('test the new passphrase', async () => {
+    const opens = await summarized(readOnly.testPassphrase, `cryptsetup luksOpen --test-passphrase ${device} (new)`)(host, device, newPassphrase!);
+    if (!opens) throw ApplicationFailure.nonRetryable(`the new passphrase does not open ${device} on ${host}: the old key is kept`, 'NewKeyFailed');
+  });
+
+  const removed = await runbook.step('luksRemoveKey: remove the old passphrase', () =>
+    summarized(hostChange.removeKey, `cryptsetup luksRemoveKey ${device} (the old passphrase)`)(host, device, oldPassphrase!, newPassphrase!));
+
+  oldPassphrase = newPassphrase = undefined;
+  await condition(allHandlersFinished);
+  return {
+    host, device, oldPassphraseFrom: current.operator, newPassphraseFrom: fresh.operator,
+    added, tested: 'Passphrase OK', removed, timeline: runbook.timeline,
+  };
+}

@@ -1,0 +1,89 @@
+/**
+ * Reboot every node of a Proxmox cluster, one at a time, each as a child hypervisorReboot: the page's planned
+ * reboot, repeated. One approval for the whole roll, with every node's plan; the passphrases are asked per node
+ * by its child. The next node starts only when the cluster is quorate and every guest that ran before runs again;
+ * the first failure stops the roll.
+ */
+import { allHandlersFinished, ApplicationFailure, condition, executeChild, setHandler, workflowInfo } from '@temporalio/workflow';
+import { proxmox } from '../common/commands.js';
+import { DEFAULT_RULES, planDrain } from '../common/drain-plan.js';
+import { RollingClusterRebootInput } from '../common/inputs.js';
+import { hypervisorReboot, type HypervisorRebootResult } from './hypervisorReboot.js';
+import { planQuery, type Plan } from './messages.js';
+import { People } from './people.js';
+import { polling, readOnly } from './proxies.js';
+import { Runbook, summarized, validInput } from './runbook.js';
+
+export interface RollingClusterRebootResult {
+  cluster: string;
+  nodes: { node: string; workflowId: string; result: HypervisorRebootResult }[];
+  timeline: Runbook['timeline'];
+}
+
+const STEPS = ['preflight every node', 'plan and approval', 'reboot node by node'] as const;
+
+export async function rollingClusterReboot(input: RollingClusterRebootInput): Promise<RollingClusterRebootResult> {
+  const request = validInput(RollingClusterRebootInput, input);
+  const runbook = new Runbook('rollingClusterReboot', STEPS, request.cluster);
+  const people = new People(runbook);
+  let plan: Plan | undefined;
+  setHandler(planQuery, () => plan);
+
+  const cluster = await summarized(readOnly.lookUpCluster, `look up cluster ${request.cluster} in the inventory`)(request.cluster);
+  if (cluster.kind !== 'proxmox') throw ApplicationFailure.nonRetryable(`invalid input:\ncluster: ${cluster.name} is a ${cluster.kind} cluster; the rolling reboot knows Proxmox`, 'InvalidInput');
+
+  const { nodes, steps, running } = await runbook.step('preflight every node', async () => {
+    const steps: Plan['steps'] = [];
+    const refusals: string[] = [];
+    let running: number[] = [];
+    for (const node of cluster.hosts) {
+      const facts = await summarized(readOnly.readClusterFacts, `the cluster as ${node} sees it`)(node);
+      running = facts.guests.filter((g) => g.status === 'running').map((g) => g.vmid);
+      const drain = planDrain(facts, node, { ...DEFAULT_RULES, afterUpgrade: request.afterUpgrade });
+      refusals.push(...drain.refusals.map((r) => `${node}: ${r}`));
+      for (const m of drain.moves) {
+        steps.push(m.action === 'shut down'
+          ? { host: node, stage: 'openssh', command: proxmox.shutdown(m.type, m.vmid, 180).text, why: m.why }
+          : { host: node, stage: 'openssh', command: proxmox.migrate(m.type, m.vmid, m.to!).text, why: `${m.why} (placement recomputed when ${node}'s turn comes)` });
+      }
+      steps.push({ host: node, stage: 'openssh', command: 'reboot', why: `then unlock, bring its guests back (child run ${workflowInfo().workflowId}-${node})` });
+    }
+    if (refusals.length) throw ApplicationFailure.nonRetryable(`refused to roll ${cluster.name}:\n- ${[...new Set(refusals)].join('\n- ')}`, 'Refused');
+    return { nodes: cluster.hosts, steps, running };
+  });
+
+  const approval = await runbook.step('plan and approval', async () => {
+    plan = { summary: `Rolling reboot of ${cluster.name} (${nodes.join(', ')}): ${request.reason}`, steps, facts: { order: nodes, guestsRunning: running.length } };
+    return people.approve(`approve the rolling reboot of ${cluster.name}, node by node (${nodes.join(' → ')}); see the "plan" query`, 'an admin', request.approvalTimeout);
+  });
+
+  const done: RollingClusterRebootResult['nodes'] = [];
+  await runbook.step('reboot node by node', async () => {
+    const wait = polling(request.pollInterval, request.upTimeout);
+    for (const [i, node] of nodes.entries()) {
+      // Never the next node while the cluster is not whole again.
+      runbook.detail({ node: `${i + 1} of ${nodes.length}: ${node}`, waitingFor: 'quorum and every guest running' });
+      await summarized(wait.expectQuorate, `the cluster is quorate before ${node}`)(node);
+      await summarized(wait.expectGuestsRunning, `every guest that ran before the roll runs again`)(node, running);
+      const workflowId = `${workflowInfo().workflowId}-${node}`;
+      runbook.detail({ node: `${i + 1} of ${nodes.length}: ${node}`, child: workflowId, passphrases: `npx runbook unlock ${workflowId}` });
+      const result = await executeChild(hypervisorReboot, {
+        args: [{
+          host: node, reason: `${request.reason} (rolling reboot of ${cluster.name}, node ${i + 1} of ${nodes.length})`,
+          afterUpgrade: request.afterUpgrade, migrateBack: request.migrateBack, upTimeout: request.upTimeout, downTimeout: request.downTimeout,
+          pollInterval: request.pollInterval, guestShutdownTimeout: request.guestShutdownTimeout, unlockTries: request.unlockTries,
+          approvedInRoll: { approver: approval.approver, comment: approval.comment, roll: workflowInfo().workflowId },
+        }],
+        workflowId,
+        staticSummary: `Planned reboot of ${node}, node ${i + 1} of ${nodes.length} of ${cluster.name}`,
+      }).catch((error: unknown) => {
+        throw ApplicationFailure.nonRetryable(`the roll stops at ${node} (node ${i + 1} of ${nodes.length}); ${done.map((d) => d.node).join(', ') || 'no node'} rebooted before: ${(error as Error).message}`, 'RollStopped');
+      });
+      done.push({ node, workflowId, result });
+    }
+    await summarized(wait.expectQuorate, `the cluster is quorate at the end`)(nodes[nodes.length - 1]!);
+  });
+
+  await condition(allHandlersFinished);
+  return { cluster: cluster.name, nodes: done, timeline: runbook.timeline };
+}
