@@ -8,6 +8,11 @@ import { failureConverter } from '../common/failure-converter.js';
 import { SealedSecret } from '../common/sealed.js';
 import { generateSealingKey, openSealed, sealSecret } from '../common/sealing.js';
 import { startCodecServer, type RunningCodecServer } from '../codec-server/server.js';
+import { runCodecServer } from '../codec-server/main.js';
+import { mkdtempSync } from 'node:fs';
+import { tmpdir } from 'node:os';
+import { join } from 'node:path';
+import { ensureSealingKeyFiles } from '../common/sealing.js';
 import { temporalCliPath } from '../scripts/temporal-bin.js';
 
 const TOKEN = 'test-token-0123456789abcdef';
@@ -161,6 +166,27 @@ describe('codec server: access', () => {
       const body = (await res.json()) as { error: string };
       expect(body.error).toMatch(message);
       expect(JSON.stringify(body)).not.toMatch(/\n\s+at |\.ts:\d+/);
+    }
+  });
+});
+
+describe('codec server: configuration', () => {
+  it('needs a token, refuses "*" as an origin and a private sealing key file as its public key', async () => {
+    const dir = mkdtempSync(join(tmpdir(), 'runbook-codec-server-'));
+    const priv = join(dir, 'sealing.key');
+    const pub = join(dir, 'sealing.pub');
+    ensureSealingKeyFiles(priv, pub);
+    const env = { RUNBOOK_CODEC_KEY: generateCodecKey('k1'), RUNBOOK_SEALING_PUBLIC_KEY_FILE: pub, RUNBOOK_CODEC_TOKEN: TOKEN };
+    await expect(runCodecServer(['--port', '0'], { ...env, RUNBOOK_CODEC_TOKEN: undefined })).rejects.toThrow(/RUNBOOK_CODEC_TOKEN or RUNBOOK_CODEC_TOKEN_FILE/);
+    await expect(runCodecServer(['--port', '0'], { ...env, RUNBOOK_CODEC_TOKEN: 'short' })).rejects.toThrow(/at least 16/);
+    await expect(runCodecServer(['--port', '0', '--allowed-origin', '*'], env)).rejects.toThrow(/"\*" is not an allowed origin/);
+    await expect(runCodecServer(['--port', '0'], { ...env, RUNBOOK_SEALING_PUBLIC_KEY_FILE: priv })).rejects.toThrow(/PRIVATE sealing key file/);
+    const running = await runCodecServer(['--port', '0'], { ...env, RUNBOOK_SEALING_KEY_FILE: priv });
+    try {
+      const res = await fetch(`${running.url}/t/${TOKEN}/encode`, { method: 'POST', body: JSON.stringify({ payloads: [uiPayload({ passphrase: SECRET })] }) });
+      expect(res.status).toBe(200);
+    } finally {
+      await running.close();
     }
   });
 });
