@@ -13,13 +13,16 @@
  *     server, whose UI gets it as codec endpoint; its token in .data/codec.token unless RUNBOOK_CODEC_TOKEN(_FILE);
  *   - the worker (node dist/worker/main.js), restarted 2 s after it dies.
  *
+ * RUNBOOK_DATA_DIR, RUNBOOK_LAB_DIR, RUNBOOK_LAB_SUBNET (127.0.N.x), RUNBOOK_TEMPORAL_PORT and RUNBOOK_UI_PORT move
+ * the folders, the lab and the ports, e.g. to run a second stack beside this one.
+ *
  * Ctrl-C / SIGTERM stops the worker, then the lab, then the dev server, and exits 0.
  * A second Ctrl-C kills whatever is left at once.
  */
 import { spawn, type ChildProcess } from 'node:child_process';
 import { randomBytes } from 'node:crypto';
 import { existsSync, mkdirSync, writeFileSync } from 'node:fs';
-import { join } from 'node:path';
+import { join, resolve } from 'node:path';
 import { setTimeout as sleep } from 'node:timers/promises';
 import { Connection } from '@temporalio/client';
 import { repoRoot } from './paths.js';
@@ -29,11 +32,13 @@ import { devSealingKeyPaths, ensureSealingKeyFiles } from '../common/sealing.js'
 import { startLabMailbox, type Mailbox } from '../lab/mailbox.js';
 
 const ROOT = repoRoot();
-const DATA_DIR = join(ROOT, '.data');
-const LAB_DIR = join(ROOT, '.lab');
+// Overridable so that a second stack (the npm start test) can run beside a developer's own.
+const DATA_DIR = resolve(process.env.RUNBOOK_DATA_DIR || join(ROOT, '.data'));
+const LAB_DIR = resolve(process.env.RUNBOOK_LAB_DIR || join(ROOT, '.lab'));
+const LAB_SUBNET = Number(process.env.RUNBOOK_LAB_SUBNET || 10);
 const DEV_IP = '127.0.0.1';
-const DEV_PORT = 7233;
-const UI_PORT = 8233;
+const DEV_PORT = Number(process.env.RUNBOOK_TEMPORAL_PORT || 7233);
+const UI_PORT = Number(process.env.RUNBOOK_UI_PORT || 8233);
 const WORKER_RESTART_DELAY_MS = 2_000;
 const WORKER_STOP_TIMEOUT_MS = 30_000;
 const SERVER_STOP_TIMEOUT_MS = 15_000;
@@ -209,7 +214,10 @@ function ensureSealingKey(env: NodeJS.ProcessEnv): void {
     return;
   }
   mkdirSync(DATA_DIR, { recursive: true });
-  const { privateFile, publicFile } = devSealingKeyPaths(ROOT);
+  // devSealingKeyPaths(ROOT) unless RUNBOOK_DATA_DIR moved the data folder.
+  const { privateFile, publicFile } = process.env.RUNBOOK_DATA_DIR
+    ? { privateFile: join(DATA_DIR, 'sealing.key'), publicFile: join(DATA_DIR, 'sealing.pub') }
+    : devSealingKeyPaths(ROOT);
   if (ensureSealingKeyFiles(privateFile, publicFile)) {
     log(`created the passphrase sealing key ${privateFile} (worker only) and ${publicFile} (for senders)`);
   }
@@ -274,7 +282,7 @@ async function startLab(): Promise<RunningLab> {
   mkdirSync(LAB_DIR, { recursive: true });
   const started = await Lab.start({
     dir: LAB_DIR,
-    subnet: 10,
+    subnet: LAB_SUBNET,
     hosts: [presets.xenDom0Raid1('dom0-a', { failedSlot: 0 }), presets.xenDom0Raid1('dom0-b')],
   });
   console.log(
