@@ -38,7 +38,7 @@ beforeAll(async () => {
   const dir = tempDir('timeskip');
   lab = await Lab.start({
     dir,
-    subnet: 214,
+    subnet: 216,
     hosts: [
       // A resync of a few wall seconds: with hourly looks that are skipped, the loop runs several times.
       presets.xenDom0Raid1('dom0-slow', { failedSlot: 0, resyncBytesPerSecond: 8001563222016 / 4 }),
