@@ -32,11 +32,10 @@ export interface Attempt {
 export function luksActivities(remote: RemoteShell) {
   /** Every crypttab volume whose LUKS device is present, each once, with whether it is open. */
   async function volumes(host: string): Promise<LuksVolume[]> {
-    const [blkid, crypttab, open] = await Promise.all([
-      remote.run(host, luks.devices(), { allowFailure: true }), // exit 2: no LUKS device at all
-      remote.run(host, luks.crypttab()),
-      remote.run(host, luks.openVolumes()),
-    ]);
+    // blkid exits 2 when no device has a LUKS header: a host without LUKS (most Xen dom0s) has nothing more to read.
+    const blkid = await remote.run(host, luks.devices(), { allowFailure: true });
+    if (blkid.exitCode === 2 && !blkid.stdout.trim()) return [];
+    const [crypttab, open] = await Promise.all([remote.run(host, luks.crypttab()), remote.run(host, luks.openVolumes())]);
     const devices = parseBlkid(blkid.stdout);
     const openNames = new Set(parseDmsetupCrypt(open.stdout));
     return parseCrypttab(crypttab.stdout).flatMap((entry) => {
