@@ -3,7 +3,7 @@
  * Xen dom0s of the lab behind real sshd and dropbear, real SMTP. Assertions are what an admin would check: where
  * every guest ended, the audit log of each host, the mail that arrived, the history.
  */
-import { readdirSync, readFileSync, statSync, writeFileSync } from 'node:fs';
+import { copyFileSync, readdirSync, readFileSync, statSync, writeFileSync } from 'node:fs';
 import { join } from 'node:path';
 import { WorkflowFailedError, WorkflowUpdateFailedError, type Client, type WorkflowHandle } from '@temporalio/client';
 import proto from '@temporalio/proto';
@@ -88,6 +88,15 @@ function rightFor(host: string) {
   };
 }
 
+/** With RECORD_HISTORIES=1, store the finished run's history (and its lab-only key) as a replay fixture. */
+async function recordHistory(handle: WorkflowHandle, name: string): Promise<void> {
+  if (process.env.RECORD_HISTORIES !== '1') return;
+  const fixtures = join(import.meta.dirname, 'fixtures', 'histories');
+  writeFileSync(join(fixtures, `${name}.history.pb`), temporal.api.history.v1.History.encode(await handle.fetchHistory()).finish());
+  copyFileSync(codecKeyFile, join(fixtures, `${name}.codec.key`));
+  writeFileSync(join(fixtures, `${name}.workflow-id`), handle.workflowId);
+}
+
 function every(dirPath: string): string[] {
   return readdirSync(dirPath).flatMap((f) => {
     const p = join(dirPath, f);
@@ -137,6 +146,7 @@ describe('hypervisorReboot on a Proxmox node', () => {
     await approve(handle);
     const outcomes = await answerPassphrases(handle, (what) => (what.includes('system disk') ? [WRONG, ...rightFor('pve1')(what)] : rightFor('pve1')(what)));
     const result: HypervisorRebootResult = await handle.result();
+    await recordHistory(handle, 'hypervisorReboot-proxmox');
 
     expect(outcomes[0]).toBe('wrong passphrase: 2 tries left');
     expect(result.unlocked.map((u) => `${u.volume}:${u.tries}`)).toEqual(['sda5_crypt:2', 'vg_fma_luks:1', 'vg_local_luks:1']);
@@ -211,6 +221,7 @@ describe('rollingClusterReboot', () => {
         await answerPassphrases(child, rightFor(node));
       }
       const result = await handle.result();
+      await recordHistory(handle, 'rollingClusterReboot');
       expect(result.nodes.map((n: { node: string }) => n.node)).toEqual(NAMES);
     } finally {
       clearInterval(sampler);
@@ -225,6 +236,7 @@ describe('hypervisorReboot on a Xen dom0', () => {
     const handle = await startReboot('dom0-xen');
     await approve(handle);
     await handle.result();
+    await recordHistory(handle, 'hypervisorReboot-xen');
     const audit = lab.audit('dom0-xen').filter((e) => /^xl (shutdown|create) /.test(e.command)).map((e) => e.command);
     const stopAt = (name: string) => audit.indexOf(`xl shutdown ${name}`);
     const startAt = (name: string) => audit.indexOf(`xl create /etc/xen/${name}.cfg`);
@@ -276,6 +288,7 @@ describe('luksKeyRotation', () => {
     const outcomes = await answerPassphrases(handle, (what) => (what.includes('CURRENT') ? [WRONG, PASSPHRASES.root.pve1] : [NEW_ROOT]));
     expect(outcomes[0]).toContain('does not open /dev/sda5');
     const result = await handle.result();
+    await recordHistory(handle, 'luksKeyRotation');
     expect(result).toMatchObject({ device: '/dev/sda5', added: 'done', removed: 'done' });
     const steps = lab.audit('pve1').filter((e) => /^cryptsetup (luksAddKey|luksRemoveKey)/.test(e.command)).map((e) => e.command);
     expect(steps).toEqual(['cryptsetup luksAddKey /dev/sda5', 'cryptsetup luksRemoveKey --key-file=- /dev/sda5']);

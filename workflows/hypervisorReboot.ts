@@ -115,7 +115,7 @@ export async function hypervisorReboot(input: HypervisorRebootInput): Promise<Hy
         { what: `the passphrase of ${host}'s system disk (${root.name}), for cryptroot-unlock in dropbear`, who: 'an admin', tries: request.unlockTries },
         (passphrase) => summarized(passphraseTry.unlockRoot, `cryptroot-unlock on ${host} (dropbear)`)(host, passphrase),
       ).catch(async (error: unknown) => {
-        await readOnly.mailAdmins({
+        await summarized(readOnly.mailAdmins, `mail the admins: ${host} is stuck in its initramfs`)({
           subject: `${host} is stuck in its initramfs`,
           text: `Every cryptroot-unlock try on ${host} failed. The host waits in dropbear; it needs a person (power cycle, console).`,
           runbook: 'hypervisorReboot', workflowId: workflowInfo().workflowId,

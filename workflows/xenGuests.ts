@@ -52,7 +52,7 @@ export function xenDom0(host: string, request: HypervisorRebootRequest, runbook:
         throw ApplicationFailure.nonRetryable(`aborted by ${decision.operator} while guests of ${host} were stopping${decision.comment ? `: ${decision.comment}` : ''}; stopped so far: ${[...record.keys()].join(', ') || 'none'}`, 'Aborted');
       }
       if (decision.decision === 'force') {
-        const running = new Set((await readOnly.readDomains(host)).map((d) => d.name));
+        const running = new Set((await summarized(readOnly.readDomains, `xl list on ${host}`)(host)).map((d) => d.name));
         const forced = batch.filter((name) => running.has(name));
         await summarized(hostChange.destroyDomains, `xl destroy ${forced.join(', ')} on ${host}`)(host, forced);
         forced.forEach((name) => record.set(name, { ...record.get(name), destroyedBy: decision.operator }));
@@ -91,7 +91,7 @@ export function xenDom0(host: string, request: HypervisorRebootRequest, runbook:
         const outcomes = await summarized(hostChange.startDomains, `xl create ${batch.join(' ')} on ${host}`)(host, batch.map((name) => ({ name, config: configOf(guests, name) })));
         batch.forEach((name) => record.set(name, { ...record.get(name), started: outcomes[name] }));
       }
-      const running = new Set((await readOnly.readDomains(host)).map((d) => d.name));
+      const running = new Set((await summarized(readOnly.readDomains, `xl list on ${host}: every guest back?`)(host)).map((d) => d.name));
       const missing = batches.flat().filter((name) => !running.has(name));
       if (missing.length) throw ApplicationFailure.nonRetryable(`${host} is back but these guests do not run: ${missing.join(', ')}`, 'GuestsNotBack');
       return [...record.values()];
