@@ -3,6 +3,9 @@
  *
  *   runbook start disk-replacement --host dom0-a [--array md1] [--failed-disk sda] [--swap cold] [--id ID]
  *   runbook start diskReplacement --input request.json
+ *   runbook start hypervisor-reboot --host pve1 --reason TEXT [--after-upgrade] [--no-migrate-back] [--up-timeout 15m]
+ *   runbook start rolling-cluster-reboot --cluster fma --reason TEXT
+ *   runbook start luks-key-rotation --host pve1 [--device /dev/sda5]
  *   runbook list                          running runbooks and what each waits for
  *   runbook progress <workflow-id>
  *   runbook disk-replaced <workflow-id> --operator NAME [--comment TEXT]
@@ -20,7 +23,10 @@ import { readFileSync } from 'node:fs';
 import { parseArgs } from 'node:util';
 import { WorkflowUpdateFailedError, type Client, type WorkflowHandle } from '@temporalio/client';
 import type { z } from 'zod';
-import { Approval, Decision, DiskReplacedAnswer, DiskReplacementInput, PassphraseAnswer, RebootHostInput } from '../common/inputs.js';
+import {
+  Approval, Decision, DiskReplacedAnswer, DiskReplacementInput, HypervisorRebootInput, LuksKeyRotationInput, PassphraseAnswer,
+  RebootHostInput, RollingClusterRebootInput,
+} from '../common/inputs.js';
 import { passphraseProblem, sealSecret, sealingPublicKeyFromEnv, type SealingPublicKey } from '../common/sealing.js';
 import { TASK_QUEUE, connectClient } from '../common/temporal.js';
 import { describeIssues } from '../common/validation.js';
@@ -43,6 +49,21 @@ const RUNBOOKS: Record<string, { type: string; schema: z.ZodType; summary: (inpu
     type: 'rebootHost',
     schema: RebootHostInput,
     summary: (i) => `${i.action} ${i.host}: ${i.reason}`,
+  },
+  'hypervisor-reboot': {
+    type: 'hypervisorReboot',
+    schema: HypervisorRebootInput,
+    summary: (i) => `Planned reboot of ${i.host}: ${i.reason}`,
+  },
+  'rolling-cluster-reboot': {
+    type: 'rollingClusterReboot',
+    schema: RollingClusterRebootInput,
+    summary: (i) => `Rolling reboot of cluster ${i.cluster}: ${i.reason}`,
+  },
+  'luks-key-rotation': {
+    type: 'luksKeyRotation',
+    schema: LuksKeyRotationInput,
+    summary: (i) => `LUKS key rotation on ${i.host}${i.device ? ` (${i.device})` : ''}`,
   },
 };
 
@@ -71,7 +92,8 @@ async function start(client: Client, args: string[]): Promise<void> {
     options: {
       input: { type: 'string' }, id: { type: 'string' }, host: { type: 'string' }, array: { type: 'string', multiple: true },
       'failed-disk': { type: 'string' }, swap: { type: 'string' }, action: { type: 'string' }, reason: { type: 'string' },
-      'resync-poll-interval': { type: 'string' },
+      'resync-poll-interval': { type: 'string' }, cluster: { type: 'string' }, device: { type: 'string' },
+      'after-upgrade': { type: 'boolean' }, 'no-migrate-back': { type: 'boolean' }, 'up-timeout': { type: 'string' },
     },
   });
   const runbook = runbookNamed(positionals[0] ?? '');
@@ -81,10 +103,13 @@ async function start(client: Client, args: string[]): Promise<void> {
         Object.entries({
           host: values.host, arrays: values.array, failedDisk: values['failed-disk'], swap: values.swap,
           action: values.action, reason: values.reason, resyncPollInterval: values['resync-poll-interval'],
+          cluster: values.cluster, device: values.device, afterUpgrade: values['after-upgrade'],
+          migrateBack: values['no-migrate-back'] ? false : undefined, upTimeout: values['up-timeout'],
         }).filter(([, v]) => v !== undefined),
       );
   const input = validated(runbook.schema, raw, 'the runbook input');
-  const workflowId = values.id ?? `${positionals[0]}-${(input as { host?: string }).host ?? 'run'}-${Date.now()}`;
+  const target = input as { host?: string; cluster?: string };
+  const workflowId = values.id ?? `${positionals[0]}-${target.host ?? target.cluster ?? 'run'}-${Date.now()}`;
   await client.workflow.start(runbook.type, {
     taskQueue: process.env.RUNBOOK_TASK_QUEUE || TASK_QUEUE,
     workflowId,

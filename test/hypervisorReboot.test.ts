@@ -3,12 +3,13 @@
  * Xen dom0s of the lab behind real sshd and dropbear, real SMTP. Assertions are what an admin would check: where
  * every guest ended, the audit log of each host, the mail that arrived, the history.
  */
+import { execFile } from 'node:child_process';
 import { copyFileSync, readdirSync, readFileSync, statSync, writeFileSync } from 'node:fs';
 import { join } from 'node:path';
 import { WorkflowFailedError, WorkflowUpdateFailedError, type Client, type WorkflowHandle } from '@temporalio/client';
 import proto from '@temporalio/proto';
 import { afterAll, beforeAll, describe, expect, inject, it } from 'vitest';
-import { formatPrivateKeyFile, generateSealingKey, sealSecret, type SealingKey } from '../common/sealing.js';
+import { formatPrivateKeyFile, formatPublicKeyFile, generateSealingKey, sealSecret, type SealingKey } from '../common/sealing.js';
 import { Lab, type AuditEntry } from '../lab/lab.js';
 import { Mailbox, startLabMailbox } from '../lab/mailbox.js';
 import { proxmoxCluster, proxmoxPassphrase, type ProxmoxNodeState } from '../lab/hosts/proxmox-node.js';
@@ -97,6 +98,17 @@ async function recordHistory(handle: WorkflowHandle, name: string): Promise<void
   writeFileSync(join(fixtures, `${name}.workflow-id`), handle.workflowId);
 }
 
+/** Our CLI, as an operator runs it; stdin is not a terminal, so it reads one passphrase per line. */
+function runbookCli(args: string[], stdin: string): Promise<{ code: number; stdout: string; stderr: string }> {
+  const bin = join(import.meta.dirname, '..', 'bin', 'runbook.js');
+  const env = { ...process.env, TEMPORAL_ADDRESS: address, RUNBOOK_CODEC_KEY_FILE: codecKeyFile, RUNBOOK_SEALING_PUBLIC_KEY_FILE: join(dir, 'sealing.pub') };
+  return new Promise((resolve) => {
+    const child = execFile(process.execPath, [bin, ...args], { env, timeout: 90_000 }, (error, stdout, stderr) =>
+      resolve({ code: error ? (typeof error.code === 'number' ? error.code : -1) : 0, stdout, stderr }));
+    child.stdin!.end(stdin);
+  });
+}
+
 function every(dirPath: string): string[] {
   return readdirSync(dirPath).flatMap((f) => {
     const p = join(dirPath, f);
@@ -127,6 +139,7 @@ beforeAll(async () => {
   sealingKey = generateSealingKey();
   const sealingKeyFile = join(dir, 'sealing.key');
   writeFileSync(sealingKeyFile, formatPrivateKeyFile([sealingKey]), { mode: 0o600 });
+  writeFileSync(join(dir, 'sealing.pub'), formatPublicKeyFile(sealingKey));
   worker = await startWorkerProcess({ address, inventoryPath: lab.inventoryPath, codecKeyFile, env: { RUNBOOK_SEALING_KEY_FILE: sealingKeyFile }, logFile: join(dir, 'worker.log') });
   client = await codecClient(address, codecKeyFile);
 });
@@ -172,12 +185,19 @@ describe('hypervisorReboot on a Proxmox node', () => {
     await expect(handle.executeUpdate(submitPassphraseUpdate, { args: [{ operator: 'eve', passphrase: 'plain text secret 1234' as never }] }))
       .rejects.toThrow(WorkflowUpdateFailedError);
     await approve(handle);
+    // The operator's way: `npx runbook unlock`, a wrong passphrase first, then the right one on the next line.
+    await waitingFor(handle, 'submitPassphrase');
+    await expect(handle.executeUpdate(approveUpdate, { args: [{ approver: 'mallory' }] })).rejects.toThrow(WorkflowUpdateFailedError);
+    const unlock = await runbookCli(['unlock', handle.workflowId, '--operator', 'erin'], `${WRONG}\n${PASSPHRASES.root.pve2}\n`);
+    expect(unlock.stdout + unlock.stderr).toContain('wrong passphrase: 2 tries left');
+    expect(unlock.code).toBe(0);
+    expect(unlock.stdout + unlock.stderr).not.toContain(PASSPHRASES.root.pve2);
     await answerPassphrases(handle, rightFor('pve2'));
     await handle.result();
     const raw = Buffer.from(temporal.api.history.v1.History.encode(await (await rawClient(address)).workflow.getHandle(handle.workflowId).fetchHistory()).finish());
     expect(raw.includes('plain text secret 1234')).toBe(false);
     const kinds = (await handle.fetchHistory()).events!.filter((e) => e.workflowExecutionUpdateAcceptedEventAttributes).length;
-    expect(kinds).toBe(4); // approve + root + two LUNs: the refused Update left nothing
+    expect(kinds).toBe(5); // approve, root wrong then right, two LUNs: the refused Updates left nothing
   });
 
   it('survives the worker killed while the host is down and while it waits for the passphrase, each change applied once', async () => {
