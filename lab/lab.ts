@@ -12,7 +12,8 @@ import { parseInventory, type Inventory } from '../common/inventory.js';
 import { simulatorFor } from './hosts/index.js';
 import { initramfsExec, luksBoot, luksExec, luksPowerOff, matchingSlot, rootVolume, type WithLuks } from './hosts/luks.js';
 import type { BaseHostState, CommandResult, LabClusterSpec, LabHostSpec, LabView, NeedStdin } from './hosts/types.js';
-import { failDisk, swapDisk, xenDom0Preset, type XenDom0Options, type XenDom0State } from './hosts/xen-dom0.js';
+import { proxmoxCluster } from './hosts/proxmox-node.js';
+import { failDisk, swapDisk, xenDom0Preset, xenDom0WithGuests, type XenDom0Options, type XenDom0State } from './hosts/xen-dom0.js';
 import { readLines, send, type ClientMessage, type ControlReply, type ControlRequest, type ExecRequest, type Stage } from './protocol.js';
 import { splitWords, ShellSyntaxError } from './words.js';
 import {
@@ -42,6 +43,24 @@ export const presets = {
     return { name, kind: 'xen-dom0', state: xenDom0Preset(name, opts), location: 'lab: simulated dom0, disks in slots 0 and 1' };
   },
 };
+
+/**
+ * The lab `npm start` runs: dom0-a with a failed disk and dom0-b (disk replacement), dom0-c running the Xen page's
+ * guests (ordered shutdown), and the Proxmox cluster "fma" of pve1, pve2, pve3 with encrypted roots and LUNs
+ * (planned reboot, rolling reboot, key rotation). Passphrases are the lab's defaults: proxmoxPassphrase().
+ */
+export function demoLab(): { hosts: LabHostSpec[]; clusters: LabClusterSpec[] } {
+  const cluster = proxmoxCluster({ names: ['pve1', 'pve2', 'pve3'], bootDelayMs: 5_000 });
+  return {
+    hosts: [
+      presets.xenDom0Raid1('dom0-a', { failedSlot: 0 }),
+      presets.xenDom0Raid1('dom0-b'),
+      xenDom0WithGuests('dom0-c'),
+      ...cluster.hosts,
+    ],
+    clusters: cluster.clusters,
+  };
+}
 
 /** Whatever the kind, a host may carry LUKS volumes. */
 type HostState = WithLuks;

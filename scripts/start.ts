@@ -50,8 +50,8 @@ interface RunningLab {
   stop(): Promise<void> | void;
 }
 interface LabModule {
-  Lab: { start(opts: { dir: string; subnet: number; hosts: unknown[] }): Promise<RunningLab> | RunningLab };
-  presets: { xenDom0Raid1(name: string, opts?: { failedSlot?: number }): unknown };
+  Lab: { start(opts: { dir: string; subnet: number; hosts: unknown[]; clusters: unknown[] }): Promise<RunningLab> | RunningLab };
+  demoLab(): { hosts: unknown[]; clusters: unknown[] };
 }
 
 const log = (msg: string): void => console.log(`[start] ${msg}`);
@@ -278,20 +278,19 @@ function banner(lines: string[]): string {
 async function startLab(): Promise<RunningLab> {
   // A computed specifier: this file must build even before lab/ exists.
   const spec = new URL('../lab/lab.js', import.meta.url).href;
-  const { Lab, presets } = (await import(spec)) as LabModule;
+  const { Lab, demoLab } = (await import(spec)) as LabModule;
   mkdirSync(LAB_DIR, { recursive: true });
-  const started = await Lab.start({
-    dir: LAB_DIR,
-    subnet: LAB_SUBNET,
-    hosts: [presets.xenDom0Raid1('dom0-a', { failedSlot: 0 }), presets.xenDom0Raid1('dom0-b')],
-  });
+  const started = await Lab.start({ dir: LAB_DIR, subnet: LAB_SUBNET, ...demoLab() });
   console.log(
     '\n' +
       banner([
         'THE HOSTS ARE SIMULATED: THIS IS THE LAB, NOT YOUR INFRASTRUCTURE.',
         '',
-        'dom0-a and dom0-b are fake Xen dom0s (software RAID1) living on 127.0.0.0/8;',
-        'dom0-a has a failed disk in slot 0. Nothing real is touched.',
+        'dom0-a, dom0-b, dom0-c are fake Xen dom0s (software RAID1; dom0-c runs the page\'s guests)',
+        'and pve1, pve2, pve3 a fake Proxmox cluster "fma" with encrypted roots and LUNs, all on',
+        '127.0.0.0/8. dom0-a has a failed disk in slot 0. Nothing real is touched.',
+        'Lab passphrases: "lab pve1 root passphrase", "lab fma shared LUN passphrase",',
+        '"lab pve1 local passphrase" (and the same for pve2, pve3).',
         `Inventory: ${started.inventoryPath}`,
         '',
         'Play the part of the people on site, in another terminal:',

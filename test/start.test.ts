@@ -121,9 +121,10 @@ describe('npm start', () => {
     expect(ui.status).toBe(200);
 
     const inventory = JSON.parse(readFileSync(join(dir, 'lab', 'inventory.json'), 'utf8')) as Inventory;
-    expect(inventory.hosts.map((h) => `${h.name} ${h.address}`)).toEqual(['dom0-a 127.0.214.10', 'dom0-b 127.0.214.11']);
+    expect(inventory.hosts.map((h) => `${h.name} ${h.address}`)).toEqual(['dom0-a 127.0.214.10', 'dom0-b 127.0.214.11', 'dom0-c 127.0.214.12', 'pve1 127.0.214.13', 'pve2 127.0.214.14', 'pve3 127.0.214.15']);
     const key = readFileSync(inventory.ssh.privateKeyPath);
-    for (const host of inventory.hosts) expect(await sshExec(host, key, 'cat /proc/mdstat')).toMatch(/^md\d : active raid1 /m);
+    for (const host of inventory.hosts) expect((await sshExec(host, key, 'hostname')).trim()).toBe(host.name);
+    expect(await sshExec(inventory.hosts[0]!, key, 'cat /proc/mdstat')).toMatch(/^md\d : active raid1 /m);
     expect(readFileSync(join(dir, 'lab', 'audit', 'dom0-a.jsonl'), 'utf8')).toContain('"command":"cat /proc/mdstat"');
     expect(existsSync(join(dir, 'data', 'temporal.db'))).toBe(true);
 
@@ -131,7 +132,7 @@ describe('npm start', () => {
     expect(processes.some((p) => /temporal\S* server start-dev/.test(p.cmd)), JSON.stringify(processes)).toBe(true);
     expect(processes.some((p) => p.cmd.includes('dist/worker/main.js'))).toBe(true);
     expect(processes.some((p) => p.cmd.includes('dist/codec-server/main.js'))).toBe(true);
-    expect(processes.filter((p) => p.cmd.includes('/usr/sbin/sshd -D'))).toHaveLength(2);
+    expect(processes.filter((p) => p.cmd.includes('/usr/sbin/sshd -D'))).toHaveLength(inventory.hosts.length);
 
     child.kill('SIGINT');
     expect(await exited).toBe(0);
