@@ -322,11 +322,11 @@ export class Lab {
   private bootNow(rt: HostRuntime): Promise<void> {
     rt.transition = rt.transition.then(async () => {
       if (this.stopped) return;
-      // The first boot is the lab finding the host running as its preset says: unlocked, LUNs open, VGs active.
-      const found = rt.state.bootCount === 0;
+      // A preset whose root is already open describes a host the lab finds running (a Proxmox node in service):
+      // its first boot keeps the volumes as they are. Otherwise the first boot is a real one, through dropbear.
+      const foundRunning = rt.state.bootCount === 0 && rootVolume(rt.state)?.open === true;
       simulatorFor(rt.state).boot(rt.state, Date.now());
-      if (found) {
-        for (const v of rt.state.luks?.volumes ?? []) { v.open = true; v.vgActive = v.vg !== undefined; }
+      if (foundRunning) {
         await this.enterStage(rt, 'openssh');
         return;
       }
