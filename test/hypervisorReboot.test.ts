@@ -15,7 +15,7 @@ import { Mailbox, startLabMailbox } from '../lab/mailbox.js';
 import { proxmoxCluster, proxmoxPassphrase, type ProxmoxNodeState } from '../lab/hosts/proxmox-node.js';
 import { xenDom0WithGuests, type XenDom0State } from '../lab/hosts/xen-dom0.js';
 import type { HypervisorRebootResult } from '../workflows/hypervisorReboot.js';
-import { approveUpdate, decideUpdate, progressQuery, submitPassphraseUpdate } from '../workflows/messages.js';
+import { approveUpdate, decideUpdate, planQuery, progressQuery, submitPassphraseUpdate } from '../workflows/messages.js';
 import { writeTestCodecKey } from './setup/codec-key.js';
 import { startWorkerProcess, type WorkerProcess } from './setup/worker-process.js';
 import { codecClient, eventually, rawClient, tempDir, waitingFor } from './helpers/runbooks.js';
@@ -156,6 +156,16 @@ describe('hypervisorReboot on a Proxmox node', () => {
   it('drains, reboots through dropbear, takes a wrong then a right passphrase, opens the LUNs and brings every guest back', async () => {
     const before = placement();
     const handle = await startReboot('pve1');
+    await waitingFor(handle, 'approve');
+    // Nothing has changed yet, and the plan shows every command, per host, in order.
+    expect(lab.audit('pve1').filter((e) => HOST_CHANGES.test(e.command))).toEqual([]);
+    const plan = (await handle.query(planQuery))!;
+    const commands = plan.steps.map((s) => `${s.host} ${s.stage}: ${s.command}`);
+    expect(commands).toEqual(expect.arrayContaining([
+      'pve1 openssh: qm migrate 1002 pve2 --online', 'pve1 openssh: pct migrate 1101 pve3 --restart', 'pve1 openssh: qm shutdown 2010 --timeout 180',
+      'pve1 openssh: reboot', 'pve1 dropbear: cryptroot-unlock', 'pve1 openssh: vgchange -ay', 'pve1 openssh: qm start 2010', 'pve2 openssh: qm migrate 1002 pve1 --online',
+    ]));
+    expect(commands.indexOf('pve1 openssh: reboot')).toBeLessThan(commands.indexOf('pve1 dropbear: cryptroot-unlock'));
     await approve(handle);
     const outcomes = await answerPassphrases(handle, (what) => (what.includes('system disk') ? [WRONG, ...rightFor('pve1')(what)] : rightFor('pve1')(what)));
     const result: HypervisorRebootResult = await handle.result();
