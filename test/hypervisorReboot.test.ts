@@ -120,6 +120,9 @@ function every(dirPath: string): string[] {
 beforeAll(async () => {
   dir = tempDir('hypervisor');
   const cluster = proxmoxCluster({ names: NAMES, passphrases: PASSPHRASES, bootDelayMs: 800, unlockBootDelayMs: 300 });
+  // A second cluster whose other nodes are too small to take tiny1's guests: the preflight must refuse.
+  const GiB = 1024 ** 3;
+  const tiny = proxmoxCluster({ cluster: 'tiny', names: ['tiny1', 'tiny2', 'tiny3'], nodeCapacity: { tiny2: { memBytes: 4 * GiB }, tiny3: { memBytes: 4 * GiB } } });
   const cyclic = xenDom0WithGuests('dom0-cycle');
   cyclic.guests = [{ name: 'firewall', dependsOn: ['srvlan'] }, { name: 'srvlan', dependsOn: ['srvnfs'] }, { name: 'srvnfs', dependsOn: ['firewall'] }];
   lab = await Lab.start({
@@ -127,12 +130,13 @@ beforeAll(async () => {
     subnet: 220,
     hosts: [
       ...cluster.hosts,
+      ...tiny.hosts,
       xenDom0WithGuests('dom0-xen', { bootDelayMs: 800 }),
       xenDom0WithGuests('dom0-hang', { bootDelayMs: 800, domains: { guest2: { hangsOnShutdown: true } } }),
       cyclic,
       xenDom0WithGuests('dom0-gone', { bootDelayMs: 800 }),
     ],
-    clusters: cluster.clusters,
+    clusters: [...cluster.clusters, ...tiny.clusters],
   });
   mailbox = await startLabMailbox({ dir: join(dir, 'mail'), inventoryPath: lab.inventoryPath, log: () => undefined });
   codecKeyFile = writeTestCodecKey(dir);
@@ -229,6 +233,20 @@ describe('hypervisorReboot on a Proxmox node', () => {
     const mine = all.filter((c) => c.startsWith('pve3: ') || /(migrate|start|shutdown) (1004|1103|1104|2006|2007) /.test(c));
     expect(new Set(mine).size).toBe(mine.length); // nothing twice
     expect(changes(lab.audit('pve3'), /^reboot$/)).toHaveLength(1);
+  });
+});
+
+describe('hypervisorReboot preflight', () => {
+  it('refuses with the numbers when the other nodes cannot take the guests, before anything changes', async () => {
+    const handle = await startReboot('tiny1');
+    const error = await handle.result().catch((e: unknown) => e) as WorkflowFailedError;
+    expect(error).toBeInstanceOf(WorkflowFailedError);
+    let cause: { cause?: unknown; message?: string } | undefined = error;
+    while (cause?.cause) cause = cause.cause as typeof cause;
+    expect(cause?.message).toContain('refused to reboot tiny1');
+    expect(cause?.message).toMatch(/no node can take VM \d+ \(\S+, [\d.]+ GiB, \d vCPU\) without overcommitting RAM/);
+    const audit = ['tiny1', 'tiny2', 'tiny3'].flatMap((n) => lab.audit(n));
+    expect(audit.filter((e) => HOST_CHANGES.test(e.command))).toEqual([]);
   });
 });
 
