@@ -59,7 +59,7 @@ export async function hypervisorReboot(input: HypervisorRebootInput): Promise<Hy
 
   const found = await summarized(readOnly.lookUpHost, `look up ${host} in the inventory`)(host);
   const guests: GuestsOfHost =
-    found.kind === 'proxmox-node' ? proxmoxNode(host, request, runbook, people)
+    found.kind === 'proxmox-node' ? proxmoxNode(host, request, runbook)
     : found.kind === 'xen-dom0' ? xenDom0(host, request, runbook, people, found.guests ?? [])
     : refuse(`${host} is a ${found.kind}: hypervisorReboot knows Proxmox nodes and Xen dom0s`);
 

@@ -90,7 +90,7 @@ export class People {
   async decide(what: string, who: string, choices: readonly Decision['decision'][]): Promise<Decision> {
     this.decision = undefined;
     this.decisionChoices = choices;
-    await this.runbook.waitFor({ what: `${what} (choices: ${choices.join(', ')})`, who, answerWith: 'decide' }, () => this.decision !== undefined, undefined as unknown as Duration);
+    await this.runbook.waitFor({ what: `${what} (choices: ${choices.join(', ')})`, who, answerWith: 'decide' }, () => this.decision !== undefined);
     const decision = this.decision!;
     this.decisionChoices = [];
     return decision;
@@ -103,7 +103,7 @@ export class People {
   async passphraseFor(request: PassphraseRequest, attempt: (passphrase: SealedSecret) => Promise<Attempt>): Promise<{ operator: string; tries: number }> {
     for (let tries = 1; ; tries++) {
       this.passphrase = undefined;
-      await this.runbook.waitFor({ what: request.what, who: request.who, answerWith: 'submitPassphrase' }, () => this.passphrase !== undefined, undefined as unknown as Duration);
+      await this.runbook.waitFor({ what: request.what, who: request.who, answerWith: 'submitPassphrase' }, () => this.passphrase !== undefined);
       const pending = this.passphrase!;
       const result = await attempt(pending.answer.passphrase);
       const triesLeft = result.exhausted ? 0 : Math.max(0, request.tries - tries);

@@ -8,7 +8,6 @@ import { proxmox } from '../common/commands.js';
 import { DEFAULT_RULES, gib, planDrain, type DrainPlan, type GuestMove } from '../common/drain-plan.js';
 import type { HypervisorRebootRequest } from '../common/inputs.js';
 import type { Plan } from './messages.js';
-import type { People } from './people.js';
 import { hostChange, polling, readOnly } from './proxies.js';
 import { summarized, type Runbook } from './runbook.js';
 
@@ -25,7 +24,7 @@ export interface GuestsOfHost {
 
 const SHUTDOWN_SECONDS = 180;
 
-export function proxmoxNode(host: string, request: HypervisorRebootRequest, runbook: Runbook, _people: People): GuestsOfHost {
+export function proxmoxNode(host: string, request: HypervisorRebootRequest, runbook: Runbook): GuestsOfHost {
   let plan: DrainPlan | undefined;
   const moves = (): GuestMove[] => plan?.moves ?? [];
   const label = (m: GuestMove) => `${m.type === 'lxc' ? 'container' : 'VM'} ${m.vmid} (${m.name})`;

@@ -44,10 +44,15 @@ export class Runbook {
   async waitFor(
     waiting: { what: string; who: string; answerWith?: string },
     answered: () => boolean,
-    timeout: Duration,
+    /** Without one, as long as it takes (a host stuck in its initramfs waits for a person, however late). */
+    timeout?: Duration,
   ): Promise<boolean> {
     this.progress.waitingFor = { ...waiting, since: new Date().toISOString() };
     try {
+      if (timeout === undefined) {
+        await condition(answered);
+        return true;
+      }
       // The timeout's timer carries the summary: the UI's timeline shows who is awaited, not a bare timer.
       return await condition(answered, timeout, { summary: `waiting for ${waiting.who}: ${waiting.what}` });
     } finally {
