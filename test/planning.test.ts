@@ -1,20 +1,9 @@
 import { describe, expect, it } from 'vitest';
 import { DEFAULT_RULES, planDrain, type ClusterFacts } from '../common/drain-plan.js';
 import { checkDependencies, findCycle, shutdownBatches } from '../common/shutdown-order.js';
+import { XEN_PAGE_GUESTS as PAGE_GUESTS } from '../lab/hosts/xen-dom0.js';
 
 const GiB = 1024 ** 3;
-
-/** The page's guests: everything behind the firewall, clients on NFS and the LAN server, the public server on the private ones. */
-const PAGE_GUESTS = [
-  { name: 'firewall', dependsOn: [] },
-  { name: 'firewall-slave', dependsOn: [] },
-  { name: 'srvnfs', dependsOn: ['firewall'] },
-  { name: 'srvlan', dependsOn: ['firewall'] },
-  { name: 'srvpub', dependsOn: ['firewall', 'srvnfs', 'srvlan'] },
-  { name: 'guest1', dependsOn: ['firewall', 'srvnfs', 'srvlan'] },
-  { name: 'guest2', dependsOn: ['firewall', 'srvnfs', 'srvlan', 'srvpub'] },
-  { name: 'machin', dependsOn: ['firewall'] },
-];
 
 describe('Xen shutdown order', () => {
   it('stops every guest after the guests that depend on it, the firewall last', () => {

@@ -114,7 +114,7 @@ export function luksBoot(state: WithLuks): void {
   if (state.luks) state.luks.unlockTries = 0;
 }
 
-/** The kernel's boot id: a UUID per boot, from the host and its boot count (the formula xen-dom0 uses). */
+/** The kernel's boot id: a UUID per boot, from the host and its boot count; every host kind answers with it. */
 export function kernelBootId(state: BaseHostState): string {
   const hex = createHash('sha256').update(`${state.name}/${state.bootCount}`).digest('hex');
   return `${hex.slice(0, 8)}-${hex.slice(8, 12)}-4${hex.slice(13, 16)}-a${hex.slice(17, 20)}-${hex.slice(20, 32)}`;

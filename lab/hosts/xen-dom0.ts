@@ -1,9 +1,9 @@
-import { createHash } from 'node:crypto';
 /**
  * A simulated Xen dom0 with software RAID1 (mdadm) over two SATA disks, as in the wiki page
  * "Remplacement de disque physique". Outputs follow test/fixtures/outputs/ byte for byte.
  */
 import { randomUUID } from 'node:crypto';
+import { kernelBootId } from './luks.js';
 import { ok, fail, type BaseHostState, type CommandResult, type ExecContext, type HostSimulator, type LabHostSpec, type NeedStdin } from './types.js';
 
 export const SECTOR = 512;
@@ -771,12 +771,6 @@ function cmdXl(state: XenDom0State, args: string[], now: number): CommandResult 
   }
 }
 
-/** The kernel's boot id: a UUID that changes at every boot (derived from the host and its boot count). */
-function bootId(state: XenDom0State): string {
-  const hex = createHash('sha256').update(`${state.name}/${state.bootCount}`).digest('hex');
-  return `${hex.slice(0, 8)}-${hex.slice(8, 12)}-4${hex.slice(13, 16)}-a${hex.slice(17, 20)}-${hex.slice(20, 32)}`;
-}
-
 export const LSBLK_ARGS = ['--json', '--bytes', '--output', 'NAME,KNAME,PKNAME,TYPE,SIZE,SERIAL,MODEL,FSTYPE'];
 
 export const xenDom0: HostSimulator<XenDom0State> = {
@@ -812,7 +806,7 @@ export const xenDom0: HostSimulator<XenDom0State> = {
     switch (cmd) {
       case 'cat':
         if (args.length === 1 && args[0] === '/proc/mdstat') return ok(renderMdstat(state, ctx.now));
-        if (args.length === 1 && args[0] === '/proc/sys/kernel/random/boot_id') return ok(`${bootId(state)}\n`);
+        if (args.length === 1 && args[0] === '/proc/sys/kernel/random/boot_id') return ok(`${kernelBootId(state)}\n`);
         return fail(1, `cat: ${args.join(' ')}: the lab only simulates /proc/mdstat\n`);
       case 'mdadm':
         return cmdMdadm(state, args, ctx.now);
