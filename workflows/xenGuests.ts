@@ -3,6 +3,7 @@
  * graph of the inventory (clients, then public servers, then private servers, then the firewall), each batch with
  * a bound the page misses (`xl shutdown -w` waits forever), then start them again in the reverse order.
  */
+import { msToNumber } from '@temporalio/common/lib/time.js';
 import { ApplicationFailure, sleep, workflowInfo } from '@temporalio/workflow';
 import { xen } from '../common/commands.js';
 import type { HypervisorRebootRequest } from '../common/inputs.js';
@@ -32,16 +33,16 @@ export function xenDom0(host: string, request: HypervisorRebootRequest, runbook:
   /** Wait, bounded, until none of `batch` runs; past the bound a person decides. */
   async function untilStopped(batch: string[], index: number): Promise<void> {
     for (;;) {
-      const deadline = Date.now() + durationMs(request.guestShutdownTimeout);
+      const deadline = Date.now() + msToNumber(request.guestShutdownTimeout);
+      let left: string[];
       for (;;) {
         const running = new Set((await summarized(readOnly.readDomains, `xl list on ${host}`)(host)).map((d) => d.name));
-        const left = batch.filter((name) => running.has(name));
+        left = batch.filter((name) => running.has(name));
         runbook.detail({ batch: `${index + 1} of ${batches.length}`, stopping: batch, stillRunning: left });
         if (!left.length) return;
         if (Date.now() >= deadline) break;
         await sleep(request.pollInterval, { summary: `waiting for ${left.join(', ')} to stop` });
       }
-      const left = batch.filter((name) => !record.get(name)?.stoppedAt);
       await summarized(readOnly.mailAdmins, `mail the admins: guests of ${host} do not stop`)({
         subject: `${host}: guests do not stop`,
         text: `Guests of ${host} still run ${request.guestShutdownTimeout} after xl shutdown: ${left.join(', ')}.\nDecide with: npx runbook decide ${workflowInfo().workflowId} --decision retry|force|abort`,
@@ -52,10 +53,9 @@ export function xenDom0(host: string, request: HypervisorRebootRequest, runbook:
         throw ApplicationFailure.nonRetryable(`aborted by ${decision.operator} while guests of ${host} were stopping${decision.comment ? `: ${decision.comment}` : ''}; stopped so far: ${[...record.keys()].join(', ') || 'none'}`, 'Aborted');
       }
       if (decision.decision === 'force') {
-        const running = new Set((await summarized(readOnly.readDomains, `xl list on ${host}`)(host)).map((d) => d.name));
-        const forced = batch.filter((name) => running.has(name));
-        await summarized(hostChange.destroyDomains, `xl destroy ${forced.join(', ')} on ${host}`)(host, forced);
-        forced.forEach((name) => record.set(name, { ...record.get(name), destroyedBy: decision.operator }));
+        // destroyDomains skips a guest that stopped while the person decided.
+        const outcomes = await summarized(hostChange.destroyDomains, `xl destroy ${left.join(', ')} on ${host}`)(host, left);
+        left.filter((name) => outcomes[name] === 'done').forEach((name) => record.set(name, { ...record.get(name), destroyedBy: decision.operator }));
       }
     }
   }
@@ -97,13 +97,4 @@ export function xenDom0(host: string, request: HypervisorRebootRequest, runbook:
       return [...record.values()];
     },
   };
-}
-
-/** Workflow-side duration arithmetic for our Duration strings ("5 minutes", "30s", "2h"). */
-function durationMs(duration: string): number {
-  const match = /^(\d+(?:\.\d+)?)\s*(ms|s|m|h|d|seconds?|minutes?|hours?|days?)$/.exec(duration.trim());
-  if (!match) throw new Error(`not a duration: ${duration}`);
-  const unit = match[2]!;
-  const factor = unit === 'ms' ? 1 : unit.startsWith('s') ? 1e3 : unit === 'm' || unit.startsWith('minute') ? 6e4 : unit.startsWith('h') ? 3.6e6 : 8.64e7;
-  return Number(match[1]) * factor;
 }
