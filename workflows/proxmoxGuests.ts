@@ -24,6 +24,12 @@ export interface GuestsOfHost {
 
 const SHUTDOWN_SECONDS = 180;
 
+/** The command that moves or stops one guest of `host`, as the plan shows it and the drain runs it. */
+export function drainStep(host: string, m: GuestMove, why = m.why): Plan['steps'][number] {
+  const command = m.action === 'shut down' ? proxmox.shutdown(m.type, m.vmid, SHUTDOWN_SECONDS) : proxmox.migrate(m.type, m.vmid, m.to!);
+  return { host, stage: 'openssh', command: command.text, why };
+}
+
 export function proxmoxNode(host: string, request: HypervisorRebootRequest, runbook: Runbook): GuestsOfHost {
   let plan: DrainPlan | undefined;
   const moves = (): GuestMove[] => plan?.moves ?? [];
@@ -48,9 +54,7 @@ export function proxmoxNode(host: string, request: HypervisorRebootRequest, runb
       return numbers;
     },
 
-    drainSteps: () => moves().map((m) => m.action === 'shut down'
-      ? { host, stage: 'openssh' as const, command: proxmox.shutdown(m.type, m.vmid, SHUTDOWN_SECONDS).text, why: m.why }
-      : { host, stage: 'openssh' as const, command: proxmox.migrate(m.type, m.vmid, m.to!).text, why: m.why }),
+    drainSteps: () => moves().map((m) => drainStep(host, m)),
 
     async drain() {
       for (const m of moves()) {

@@ -5,12 +5,13 @@
  * the first failure stops the roll.
  */
 import { allHandlersFinished, ApplicationFailure, condition, executeChild, setHandler, workflowInfo } from '@temporalio/workflow';
-import { proxmox } from '../common/commands.js';
+import { power } from '../common/commands.js';
 import { DEFAULT_RULES, planDrain } from '../common/drain-plan.js';
 import { RollingClusterRebootInput } from '../common/inputs.js';
 import { hypervisorReboot, type HypervisorRebootResult } from './hypervisorReboot.js';
 import { planQuery, type Plan } from './messages.js';
 import { People } from './people.js';
+import { drainStep } from './proxmoxGuests.js';
 import { polling, readOnly } from './proxies.js';
 import { Runbook, summarized, validInput } from './runbook.js';
 
@@ -41,12 +42,8 @@ export async function rollingClusterReboot(input: RollingClusterRebootInput): Pr
       running = facts.guests.filter((g) => g.status === 'running').map((g) => g.vmid);
       const drain = planDrain(facts, node, { ...DEFAULT_RULES, afterUpgrade: request.afterUpgrade });
       refusals.push(...drain.refusals.map((r) => `${node}: ${r}`));
-      for (const m of drain.moves) {
-        steps.push(m.action === 'shut down'
-          ? { host: node, stage: 'openssh', command: proxmox.shutdown(m.type, m.vmid, 180).text, why: m.why }
-          : { host: node, stage: 'openssh', command: proxmox.migrate(m.type, m.vmid, m.to!).text, why: `${m.why} (placement recomputed when ${node}'s turn comes)` });
-      }
-      steps.push({ host: node, stage: 'openssh', command: 'reboot', why: `then unlock, bring its guests back (child run ${workflowInfo().workflowId}-${node})` });
+      for (const m of drain.moves) steps.push(drainStep(node, m, m.to ? `${m.why} (placement recomputed when ${node}'s turn comes)` : m.why));
+      steps.push({ host: node, stage: 'openssh', command: power.reboot().text, why: `then unlock, bring its guests back (child run ${workflowInfo().workflowId}-${node})` });
     }
     if (refusals.length) throw ApplicationFailure.nonRetryable(`refused to roll ${cluster.name}:\n- ${[...new Set(refusals)].join('\n- ')}`, 'Refused');
     return { nodes: cluster.hosts, steps, running };
