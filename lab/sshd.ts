@@ -3,7 +3,7 @@
  * plus the system plumbing they need (user, keys, forced command).
  */
 import { execFileSync, spawn, type ChildProcess } from 'node:child_process';
-import { chmodSync, chownSync, closeSync, existsSync, mkdirSync, openSync, readFileSync, readdirSync, renameSync, statSync, writeFileSync, rmSync } from 'node:fs';
+import { chmodSync, chownSync, closeSync, existsSync, mkdirSync, openSync, readFileSync, readdirSync, readlinkSync, renameSync, statSync, writeFileSync, rmSync } from 'node:fs';
 import { connect } from 'node:net';
 import { basename, dirname, join, resolve } from 'node:path';
 import { fileURLToPath } from 'node:url';
@@ -69,6 +69,10 @@ function cmdline(pid: number): string {
   try { return readFileSync(`/proc/${pid}/cmdline`, 'utf8').replaceAll('\0', ' '); } catch { return ''; }
 }
 
+function netNamespace(pid: string): string {
+  try { return readlinkSync(`/proc/${pid}/ns/net`); } catch { return ''; }
+}
+
 function killGroup(pid: number): void {
   try { process.kill(-pid, 'SIGKILL'); } catch { /* gone */ }
   try { process.kill(pid, 'SIGKILL'); } catch { /* gone */ }
@@ -88,8 +92,11 @@ export function killStale(runDir: string, addresses: string[]): void {
       rmSync(join(runDir, file), { force: true });
     }
   }
+  // A daemon in another network namespace (another lab run in its own sandbox) does not hold our addresses.
+  const ourNet = netNamespace('self');
   for (const entry of readdirSync('/proc')) {
     if (!/^\d+$/.test(entry)) continue;
+    if (netNamespace(entry) !== ourNet) continue;
     let argv: string[];
     try { argv = readFileSync(`/proc/${entry}/cmdline`, 'utf8').split('\0'); } catch { continue; }
     if (argv[0]?.endsWith('dropbear')) {
