@@ -5,10 +5,11 @@
  * already went through the reboot we asked for. Waiting is polling: one short probe per attempt, the retry
  * policy's backoff between attempts (durable server-side timers; no activity blocks for minutes).
  */
-import { ApplicationFailure, Context } from '@temporalio/activity';
+import { Context } from '@temporalio/activity';
 import { sh } from '../common/shell.js';
 import type { BootStage } from '../common/inventory.js';
 import type { RemoteShell } from './ssh/remote.js';
+import { failure } from '../common/failures.js';
 
 const BOOT_ID = sh`cat /proc/sys/kernel/random/boot_id`;
 
@@ -29,7 +30,7 @@ export function hostActivities(remote: RemoteShell) {
       // The connection may drop before the exit status arrives: that is the command working.
       const result = await remote.run(host, action === 'reboot' ? sh`reboot` : sh`poweroff`, { allowFailure: true, timeoutMs: 15_000 }).catch(() => undefined);
       if (result && result.exitCode !== 0 && result.exitCode !== null) {
-        throw ApplicationFailure.retryable(`${action} on ${host} exited ${result.exitCode}: ${result.stderr.trim()}`, 'CommandFailed');
+        throw failure('CommandFailed', `${action} on ${host} exited ${result.exitCode}: ${result.stderr.trim()}`);
       }
       return 'sent';
     },
@@ -39,16 +40,16 @@ export function hostActivities(remote: RemoteShell) {
       if ((await remote.probe(host, 'openssh')) !== 'up') return;
       // A fast reboot may have gone down and come back between two probes.
       const now = await bootId(host).catch(() => undefined);
-      if (now === bootIdBefore) throw ApplicationFailure.retryable(`${host} still answers`, 'StillUp');
+      if (now === bootIdBefore) throw failure('StillUp', `${host} still answers`);
     },
 
     /** One probe: fails (and is retried) until the host answers in the expected stage, in a new boot. */
     async expectBack(host: string, stage: BootStage, bootIdBefore: string): Promise<string> {
       const probe = await remote.probe(host, stage);
       Context.current().heartbeat({ probe });
-      if (probe !== 'up') throw ApplicationFailure.retryable(`${host} does not answer on ${stage} yet`, 'NotBack');
+      if (probe !== 'up') throw failure('NotBack', `${host} does not answer on ${stage} yet`);
       const now = await bootId(host, stage);
-      if (now === bootIdBefore) throw ApplicationFailure.retryable(`${host} answers but has not rebooted yet`, 'NotBack');
+      if (now === bootIdBefore) throw failure('NotBack', `${host} answers but has not rebooted yet`);
       return now;
     },
   };

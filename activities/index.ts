@@ -2,7 +2,6 @@
  * All activities, built over one SSH pool per worker. Workflows import the *type* only.
  */
 import { readFileSync } from 'node:fs';
-import { ApplicationFailure } from '@temporalio/activity';
 import { findHost, type Guest, type Inventory } from '../common/inventory.js';
 import { SshPool } from './ssh/pool.js';
 import { remoteShell } from './ssh/remote.js';
@@ -12,6 +11,7 @@ import { luksActivities } from './luks.js';
 import { mailActivities } from './mail.js';
 import { proxmoxActivities } from './proxmox.js';
 import { xenActivities } from './xen.js';
+import { failure } from '../common/failures.js';
 
 export function createActivities(inventory: Inventory, pool = new SshPool({ privateKey: readFileSync(inventory.ssh.privateKeyPath) })) {
   const remote = remoteShell(pool, inventory);
@@ -20,10 +20,7 @@ export function createActivities(inventory: Inventory, pool = new SshPool({ priv
     async lookUpHost(host: string): Promise<{ name: string; kind: string; location?: string; simulated: boolean; hasDropbear: boolean; guests?: Guest[] }> {
       const entry = findHost(inventory, host);
       if (!entry) {
-        throw ApplicationFailure.nonRetryable(
-          `unknown host "${host}": not in the inventory (known: ${inventory.hosts.map((h) => h.name).join(', ')})`,
-          'UnknownHost',
-        );
+        throw failure('UnknownHost', `unknown host "${host}": not in the inventory (known: ${inventory.hosts.map((h) => h.name).join(', ')})`);
       }
       return {
         name: entry.name, kind: entry.kind, location: entry.location, simulated: inventory.simulated,
@@ -34,10 +31,7 @@ export function createActivities(inventory: Inventory, pool = new SshPool({ priv
     async lookUpCluster(name: string): Promise<{ name: string; kind: string; hosts: string[] }> {
       const cluster = inventory.clusters.find((c) => c.name === name);
       if (!cluster) {
-        throw ApplicationFailure.nonRetryable(
-          `unknown cluster "${name}": not in the inventory (known: ${inventory.clusters.map((c) => c.name).join(', ') || 'none'})`,
-          'UnknownHost',
-        );
+        throw failure('UnknownHost', `unknown cluster "${name}": not in the inventory (known: ${inventory.clusters.map((c) => c.name).join(', ') || 'none'})`);
       }
       return { name: cluster.name, kind: cluster.kind, hosts: cluster.hosts };
     },

@@ -3,13 +3,13 @@
  * page's key rotation. A passphrase is opened only inside `withPassphrase`, written on stdin (redacted everywhere
  * by the SSH layer) and dropped when the command ends. Every change checks first whether it is already made.
  */
-import { ApplicationFailure } from '@temporalio/activity';
 import { luks } from '../common/commands.js';
 import type { SealedSecret } from '../common/sealed.js';
 import { parseBlkid, parseCrypttab, parseDmsetupCrypt } from './parsers/luks.js';
 import { withPassphrase } from './secrets.js';
 import type { RemoteShell } from './ssh/remote.js';
 import type { Outcome } from './raid/activities.js';
+import { failure } from '../common/failures.js';
 
 export interface LuksVolume {
   /** The dm-crypt name from /etc/crypttab. */
@@ -50,7 +50,7 @@ export function luksActivities(remote: RemoteShell) {
     const result = await remote.run(host, luks.testPassphrase(device), { stdin: passphrase, allowFailure: true });
     if (result.exitCode === 0) return true;
     if (result.exitCode === 2) return false; // "No key available with this passphrase."
-    throw ApplicationFailure.retryable(`${host}: cryptsetup --test-passphrase on ${device} exited ${result.exitCode}: ${result.stderr.trim()}`, 'CommandFailed');
+    throw failure('CommandFailed', `${host}: cryptsetup --test-passphrase on ${device} exited ${result.exitCode}: ${result.stderr.trim()}`);
   }
 
   return {
@@ -67,7 +67,7 @@ export function luksActivities(remote: RemoteShell) {
       const probe = await remote.probe(host, 'dropbear');
       if (probe !== 'up') {
         if (typeof probe === 'object' && probe.stage === 'openssh') return { accepted: true, message: `${host}'s system disk is already unlocked: it answers on OpenSSH` };
-        throw ApplicationFailure.retryable(`${host} does not answer in dropbear`, 'NotBack');
+        throw failure('NotBack', `${host} does not answer in dropbear`);
       }
       const result = await withPassphrase(sealed, (passphrase) => remote.run(host, luks.unlockRoot(), { stage: 'dropbear', stdin: passphrase, allowFailure: true }));
       if (result.exitCode === 0) return { accepted: true, message: `${host}: ${result.stdout.trim() || 'system disk unlocked'}` };
@@ -83,7 +83,7 @@ export function luksActivities(remote: RemoteShell) {
       if (result.exitCode === 0) return { accepted: true, message: `${volume.name} opened on ${host}` };
       if (result.exitCode === 2) return { accepted: false, message: `wrong passphrase for ${volume.name}` };
       if (result.exitCode === 5) return { accepted: true, message: `${volume.name} is already open` };
-      throw ApplicationFailure.nonRetryable(`${host}: cryptsetup luksOpen ${volume.device} exited ${result.exitCode}: ${result.stderr.trim()}`, 'CommandFailed');
+      throw failure('CommandFailed', `${host}: cryptsetup luksOpen ${volume.device} exited ${result.exitCode}: ${result.stderr.trim()}`);
     },
 
     async activateVolumeGroups(host: string): Promise<string> {
@@ -122,7 +122,7 @@ export function luksActivities(remote: RemoteShell) {
     async removeKey(host: string, device: string, old: SealedSecret, fresh: SealedSecret): Promise<Outcome> {
       return withPassphrase(old, (o) => withPassphrase(fresh, async (n) => {
         if (!(await opens(host, device, n))) {
-          throw ApplicationFailure.nonRetryable(`the new passphrase does not open ${device} on ${host}: the old key is NOT removed`, 'NewKeyFailed');
+          throw failure('NewKeyFailed', `the new passphrase does not open ${device} on ${host}: the old key is NOT removed`);
         }
         if (!(await opens(host, device, o))) return 'already done';
         await remote.run(host, luks.removeKey(device), { stdin: o });

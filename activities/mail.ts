@@ -9,10 +9,11 @@
 import { createHash } from 'node:crypto';
 import { readFile } from 'node:fs/promises';
 import { isIP } from 'node:net';
-import { ApplicationFailure, asyncLocalStorage, log, type Context } from '@temporalio/activity';
+import { asyncLocalStorage, log, type Context } from '@temporalio/activity';
 import { createTransport } from 'nodemailer';
 import type { Inventory } from '../common/inventory.js';
 import { sh } from '../common/shell.js';
+import { failure } from '../common/failures.js';
 
 export interface AdminMessage {
   subject: string;
@@ -125,9 +126,9 @@ export function mailActivities(inventory: Inventory) {
     try {
       pass = (await readFile(passFile, 'utf8')).replace(/\r?\n$/, '');
     } catch (error) {
-      throw ApplicationFailure.retryable(`cannot read the SMTP password file ${passFile}: ${(error as Error).message}`, 'MailPassFileUnreadable');
+      throw failure('MailPassFileUnreadable', `cannot read the SMTP password file ${passFile}: ${(error as Error).message}`);
     }
-    if (!pass) throw ApplicationFailure.retryable(`the SMTP password file ${passFile} is empty`, 'MailPassFileUnreadable');
+    if (!pass) throw failure('MailPassFileUnreadable', `the SMTP password file ${passFile} is empty`);
     return pass;
   }
 
@@ -190,12 +191,9 @@ export function mailActivities(inventory: Inventory) {
       } catch (error) {
         const err = error as SmtpError;
         const detail = [err.message, err.command && `(command ${err.command})`].filter(Boolean).join(' ');
-        const failure = `SMTP ${mail.host}:${mail.port}: ${detail}`;
+        const what = `SMTP ${mail.host}:${mail.port}: ${detail}`;
         // Retryable even on a refused login: the password file is read again at the next attempt.
-        throw ApplicationFailure.retryable(
-          auth ? redact(failure, auth.user, auth.pass) : failure,
-          err.code === 'EAUTH' ? 'MailAuthFailed' : 'MailTransportFailed',
-        );
+        throw failure(err.code === 'EAUTH' ? 'MailAuthFailed' : 'MailTransportFailed', auth ? redact(what, auth.user, auth.pass) : what);
       }
     },
   };

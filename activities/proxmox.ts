@@ -2,12 +2,13 @@
  * A Proxmox cluster as one of its nodes sees it, and the guest moves of a planned reboot. Each move first reads
  * where the guest is now, so a retry after a crash finds it moved (or stopped, or started) and does nothing.
  */
-import { ApplicationFailure, Context } from '@temporalio/activity';
+import { Context } from '@temporalio/activity';
 import { proxmox, type GuestType } from '../common/commands.js';
 import type { ClusterFacts, GuestFacts } from '../common/drain-plan.js';
 import { parseBootFree, parseClusterResources, parseGuestConfig, parsePvecmStatus, parsePvesmStatus, parseStorageList } from './parsers/proxmox.js';
 import type { Outcome } from './raid/activities.js';
 import type { RemoteShell } from './ssh/remote.js';
+import { failure } from '../common/failures.js';
 
 export interface GuestRef {
   vmid: number;
@@ -59,7 +60,7 @@ export function proxmoxActivities(remote: RemoteShell) {
       const where = await whereIs(move.from, move);
       if (where?.node === move.to) return 'already done';
       if (!where || where.node !== move.from) {
-        throw ApplicationFailure.nonRetryable(`guest ${move.vmid} is on ${where?.node ?? 'no node'}, not on ${move.from}: someone moved it; nothing done`, 'GuestElsewhere');
+        throw failure('GuestElsewhere', `guest ${move.vmid} is on ${where?.node ?? 'no node'}, not on ${move.from}: someone moved it; nothing done`);
       }
       Context.current().heartbeat({ migrating: move.vmid });
       await remote.run(move.from, proxmox.migrate(move.type, move.vmid, move.to), { timeoutMs: 14 * 60_000 });
@@ -68,7 +69,7 @@ export function proxmoxActivities(remote: RemoteShell) {
 
     async shutdownGuest(guest: GuestRef & { node: string; timeoutSeconds: number }): Promise<Outcome> {
       const where = await whereIs(guest.node, guest);
-      if (where?.node !== guest.node) throw ApplicationFailure.nonRetryable(`guest ${guest.vmid} is not on ${guest.node}`, 'GuestElsewhere');
+      if (where?.node !== guest.node) throw failure('GuestElsewhere', `guest ${guest.vmid} is not on ${guest.node}`);
       if (where.status === 'stopped') return 'already done';
       await remote.run(guest.node, proxmox.shutdown(guest.type, guest.vmid, guest.timeoutSeconds), { timeoutMs: (guest.timeoutSeconds + 60) * 1000 });
       return 'done';
@@ -76,7 +77,7 @@ export function proxmoxActivities(remote: RemoteShell) {
 
     async startGuest(guest: GuestRef & { node: string }): Promise<Outcome> {
       const where = await whereIs(guest.node, guest);
-      if (where?.node !== guest.node) throw ApplicationFailure.nonRetryable(`guest ${guest.vmid} is not on ${guest.node}`, 'GuestElsewhere');
+      if (where?.node !== guest.node) throw failure('GuestElsewhere', `guest ${guest.vmid} is not on ${guest.node}`);
       if (where.status === 'running') return 'already done';
       await remote.run(guest.node, proxmox.start(guest.type, guest.vmid));
       return 'done';
@@ -84,21 +85,21 @@ export function proxmoxActivities(remote: RemoteShell) {
 
     /** One look: fails (and is retried by the policy) until the cluster is quorate. */
     async expectQuorate(host: string): Promise<void> {
-      if (!(await quorate(host))) throw ApplicationFailure.retryable(`the cluster is not quorate as ${host} sees it`, 'NotQuorate');
+      if (!(await quorate(host))) throw failure('NotQuorate', `the cluster is not quorate as ${host} sees it`);
     },
 
     /** One look: fails until every storage of the node is active (the LUNs opened, their VGs active). */
     async expectStoragesActive(host: string): Promise<void> {
       const storages = parsePvesmStatus((await remote.run(host, proxmox.storageStatus())).stdout);
       const inactive = storages.filter((s) => s.status !== 'active').map((s) => s.name);
-      if (inactive.length) throw ApplicationFailure.retryable(`storages not active on ${host}: ${inactive.join(', ')}`, 'StorageInactive');
+      if (inactive.length) throw failure('StorageInactive', `storages not active on ${host}: ${inactive.join(', ')}`);
     },
 
     /** One look: fails until every guest in `vmids` runs, wherever it is. */
     async expectGuestsRunning(host: string, vmids: number[]): Promise<void> {
       const guests = (await resources(host)).guests;
       const notRunning = vmids.filter((id) => guests.find((g) => g.vmid === id)?.status !== 'running');
-      if (notRunning.length) throw ApplicationFailure.retryable(`guests not running yet: ${notRunning.join(', ')}`, 'GuestsNotBack');
+      if (notRunning.length) throw failure('GuestsNotRunningYet', `guests not running yet: ${notRunning.join(', ')}`);
     },
   };
 }

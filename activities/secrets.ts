@@ -7,7 +7,6 @@
  * The Buffer lives for the duration of `fn` and is zeroed afterwards; whatever `fn` throws is scrubbed of the
  * passphrase before it can reach a log, the history or an operator's screen.
  */
-import { ApplicationFailure } from '@temporalio/common';
 import { REDACTED } from './ssh/pool.js';
 import {
   SealedSecretError,
@@ -17,6 +16,7 @@ import {
   PRIVATE_KEY_ENV,
   type SealingKeyring,
 } from '../common/sealing.js';
+import { failure } from '../common/failures.js';
 
 let keyring: SealingKeyring | undefined;
 
@@ -34,10 +34,7 @@ export function setSealingKeys(keys: SealingKeyring): void {
 /** The keys set by the worker; throws (non-retryable: a restart with the key is needed) when there are none. */
 export function sealingKeys(): SealingKeyring {
   if (!keyring) {
-    throw ApplicationFailure.nonRetryable(
-      `this worker has no sealing key, so it cannot open passphrases: start it with ${PRIVATE_KEY_ENV}`,
-      'NoSealingKey',
-    );
+    throw failure('NoSealingKey', `this worker has no sealing key, so it cannot open passphrases: start it with ${PRIVATE_KEY_ENV}`);
   }
   return keyring;
 }
@@ -57,11 +54,11 @@ export async function withPassphrase<T>(
   } catch (error) {
     // Opening again gives the same answer: no retry. SealedSecretError messages never hold plaintext.
     const message = error instanceof SealedSecretError ? error.message : 'sealed secret cannot be opened';
-    throw ApplicationFailure.nonRetryable(message, 'SealedSecretRefused');
+    throw failure('SealedSecretRefused', message);
   }
   try {
     const problem = passphraseProblem(passphrase);
-    if (problem) throw ApplicationFailure.nonRetryable(`${problem}; type it again without it`, 'PassphraseRefused');
+    if (problem) throw failure('PassphraseRefused', `${problem}; type it again without it`);
     return await fn(passphrase);
   } catch (error) {
     throw scrubbed(error, passphrase);

@@ -12,7 +12,7 @@
  * guests; the whole plan (every command, per host) is approved before anything changes; the dropbear and OpenSSH
  * stages are told apart by their own pinned host keys; passphrases are sealed and opened only on the worker.
  */
-import { allHandlersFinished, ApplicationFailure, condition, executeChild, setHandler, workflowInfo } from '@temporalio/workflow';
+import { allHandlersFinished, condition, executeChild, setHandler, workflowInfo } from '@temporalio/workflow';
 import { luks, power } from '../common/commands.js';
 import { HypervisorRebootInput, type Approval, type HypervisorRebootRequest } from '../common/inputs.js';
 import { planQuery, type Plan } from './messages.js';
@@ -22,6 +22,7 @@ import { proxmoxNode, type GuestsOfHost } from './proxmoxGuests.js';
 import { rebootHost } from './rebootHost.js';
 import { Runbook, summarized, validInput } from './runbook.js';
 import { xenDom0 } from './xenGuests.js';
+import { failure } from '../common/failures.js';
 
 export interface HypervisorRebootResult {
   host: string;
@@ -54,7 +55,7 @@ export async function hypervisorReboot(input: HypervisorRebootInput): Promise<Hy
   let plan: Plan | undefined;
   setHandler(planQuery, () => plan);
   if (request.approvedInRoll && !workflowInfo().parent) {
-    throw ApplicationFailure.nonRetryable('invalid input:\napprovedInRoll: only a rollingClusterReboot may pass its approval to its nodes', 'InvalidInput');
+    throw failure('InvalidInput', 'invalid input:\napprovedInRoll: only a rollingClusterReboot may pass its approval to its nodes');
   }
 
   const found = await summarized(readOnly.lookUpHost, `look up ${host} in the inventory`)(host);
@@ -152,5 +153,5 @@ export async function hypervisorReboot(input: HypervisorRebootInput): Promise<Hy
 }
 
 function refuse(message: string): never {
-  throw ApplicationFailure.nonRetryable(message, 'InvalidInput');
+  throw failure('InvalidInput', message);
 }

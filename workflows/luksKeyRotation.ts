@@ -9,12 +9,13 @@
  * removed only once the new one opened the volume, and the removal itself checks that again, so no retry or crash
  * can leave the host without a working key.
  */
-import { allHandlersFinished, ApplicationFailure, condition } from '@temporalio/workflow';
+import { allHandlersFinished, condition } from '@temporalio/workflow';
 import { LuksKeyRotationInput } from '../common/inputs.js';
 import type { SealedSecret } from '../common/sealed.js';
 import { People } from './people.js';
 import { hostChange, passphraseTry, readOnly } from './proxies.js';
 import { Runbook, summarized, validInput } from './runbook.js';
+import { failure } from '../common/failures.js';
 
 export interface LuksKeyRotationResult {
   host: string;
@@ -47,7 +48,7 @@ export async function luksKeyRotation(input: LuksKeyRotationInput): Promise<Luks
     if (request.device) return request.device;
     const volumes = await summarized(readOnly.listVolumes, `read the LUKS volumes of ${host}`)(host);
     const root = volumes.find((v) => v.root);
-    if (!root) throw ApplicationFailure.nonRetryable(`${host} has no LUKS root volume in /etc/crypttab: name the device`, 'InvalidInput');
+    if (!root) throw failure('InvalidInput', `${host} has no LUKS root volume in /etc/crypttab: name the device`);
     return root.device;
   });
 
@@ -77,7 +78,7 @@ export async function luksKeyRotation(input: LuksKeyRotationInput): Promise<Luks
 
   await runbook.step('test the new passphrase', async () => {
     const opens = await summarized(readOnly.testPassphrase, `cryptsetup luksOpen --test-passphrase ${device} (new)`)(host, device, newPassphrase!);
-    if (!opens) throw ApplicationFailure.nonRetryable(`the new passphrase does not open ${device} on ${host}: the old key is kept`, 'NewKeyFailed');
+    if (!opens) throw failure('NewKeyFailed', `the new passphrase does not open ${device} on ${host}: the old key is kept`);
   });
 
   const removed = await runbook.step('luksRemoveKey: remove the old passphrase', () =>

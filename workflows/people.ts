@@ -5,13 +5,14 @@
  * recorded in history.
  */
 import type { Duration } from '@temporalio/common';
-import { ApplicationFailure, condition, setHandler } from '@temporalio/workflow';
+import { condition, setHandler } from '@temporalio/workflow';
 import type { z } from 'zod';
 import { Approval, Decision, PassphraseAnswer } from '../common/inputs.js';
 import type { SealedSecret } from '../common/sealed.js';
 import { describeIssues } from '../common/validation.js';
 import { approveUpdate, decideUpdate, submitPassphraseUpdate, type PassphraseOutcome } from './messages.js';
 import type { Runbook } from './runbook.js';
+import { failure } from '../common/failures.js';
 
 /** Validate an Update's argument; the message names fields only, never values (a passphrase could be one). */
 function parsed<S extends z.ZodType>(schema: S, value: unknown): z.output<S> {
@@ -82,7 +83,7 @@ export class People {
   /** Wait for the Update `approve`: nothing on a host changes before. */
   async approve(what: string, who: string, timeout: Duration): Promise<Approval> {
     const approved = await this.runbook.waitFor({ what, who, answerWith: 'approve' }, () => this.approval !== undefined, timeout);
-    if (!approved) throw ApplicationFailure.nonRetryable(`nobody approved within ${String(timeout)}: nothing was changed`, 'NotApproved');
+    if (!approved) throw failure('NotApproved', `nobody approved within ${String(timeout)}: nothing was changed`);
     return this.approval!;
   }
 
@@ -116,7 +117,7 @@ export class People {
       this.passphrase = undefined;
       if (result.accepted) return { operator, tries };
       if (triesLeft === 0) {
-        throw ApplicationFailure.nonRetryable(`${request.what}: ${tries} wrong ${tries === 1 ? 'passphrase' : 'passphrases'}, no tries left`, 'PassphraseTriesSpent');
+        throw failure('PassphraseTriesSpent', `${request.what}: ${tries} wrong ${tries === 1 ? 'passphrase' : 'passphrases'}, no tries left`);
       }
     }
   }

@@ -3,13 +3,13 @@
  * hyperviseur", "Arrêt VM non migrables", and after the reboot "Validation retour de l'hyperviseur, migration
  * retour éventuelle des VMs". The plan is computed once (common/drain-plan.ts), shown for approval, then run.
  */
-import { ApplicationFailure } from '@temporalio/workflow';
 import { proxmox } from '../common/commands.js';
 import { DEFAULT_RULES, gib, planDrain, type DrainPlan, type GuestMove } from '../common/drain-plan.js';
 import type { HypervisorRebootRequest } from '../common/inputs.js';
 import type { Plan } from './messages.js';
 import { hostChange, polling, readOnly } from './proxies.js';
 import { summarized, type Runbook } from './runbook.js';
+import { failure } from '../common/failures.js';
 
 /** What a hypervisor kind does with its guests around the reboot. */
 export interface GuestsOfHost {
@@ -49,7 +49,7 @@ export function proxmoxNode(host: string, request: HypervisorRebootRequest, runb
       };
       runbook.detail(numbers);
       if (plan.refusals.length) {
-        throw ApplicationFailure.nonRetryable(`refused to reboot ${host}:\n- ${plan.refusals.join('\n- ')}`, 'Refused', numbers);
+        throw failure('Refused', `refused to reboot ${host}:\n- ${plan.refusals.join('\n- ')}`, numbers);
       }
       return numbers;
     },

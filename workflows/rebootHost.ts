@@ -7,6 +7,7 @@ import type { Activities } from '../activities/index.js';
 import { RebootHostInput, type RebootHostRequest } from '../common/inputs.js';
 import { People } from './people.js';
 import { Runbook, summarized, validInput } from './runbook.js';
+import { failure } from '../common/failures.js';
 
 export interface RebootHostResult {
   host: string;
@@ -73,10 +74,7 @@ export async function rebootHost(input: RebootHostInput): Promise<RebootHostResu
       });
       const decision = await people.decide(`${host} has not come back ${request.upTimeout} after ${request.action}: wait again (retry) or stop (abort)`, 'an admin at the console', ['retry', 'abort']);
       if (decision.decision === 'abort') {
-        throw ApplicationFailure.nonRetryable(
-          `${host} did not come back after ${request.action}; ${decision.operator} aborted the wait${decision.comment ? `: ${decision.comment}` : ''}. The host was last seen with boot id ${bootIdBefore}; nothing else was done.`,
-          'HostNotBack',
-        );
+        throw failure('HostNotBack', `${host} did not come back after ${request.action}; ${decision.operator} aborted the wait${decision.comment ? `: ${decision.comment}` : ''}. The host was last seen with boot id ${bootIdBefore}; nothing else was done.`);
       }
     }
   });

@@ -4,7 +4,7 @@
  * by its child. The next node starts only when the cluster is quorate and every guest that ran before runs again;
  * the first failure stops the roll.
  */
-import { allHandlersFinished, ApplicationFailure, condition, executeChild, setHandler, workflowInfo } from '@temporalio/workflow';
+import { allHandlersFinished, condition, executeChild, setHandler, workflowInfo } from '@temporalio/workflow';
 import { power } from '../common/commands.js';
 import { DEFAULT_RULES, planDrain } from '../common/drain-plan.js';
 import { RollingClusterRebootInput } from '../common/inputs.js';
@@ -14,6 +14,7 @@ import { People } from './people.js';
 import { drainStep } from './proxmoxGuests.js';
 import { polling, readOnly } from './proxies.js';
 import { Runbook, summarized, validInput } from './runbook.js';
+import { failure } from '../common/failures.js';
 
 export interface RollingClusterRebootResult {
   cluster: string;
@@ -31,7 +32,7 @@ export async function rollingClusterReboot(input: RollingClusterRebootInput): Pr
   setHandler(planQuery, () => plan);
 
   const cluster = await summarized(readOnly.lookUpCluster, `look up cluster ${request.cluster} in the inventory`)(request.cluster);
-  if (cluster.kind !== 'proxmox') throw ApplicationFailure.nonRetryable(`invalid input:\ncluster: ${cluster.name} is a ${cluster.kind} cluster; the rolling reboot knows Proxmox`, 'InvalidInput');
+  if (cluster.kind !== 'proxmox') throw failure('InvalidInput', `invalid input:\ncluster: ${cluster.name} is a ${cluster.kind} cluster; the rolling reboot knows Proxmox`);
 
   const { nodes, steps, running } = await runbook.step('preflight every node', async () => {
     const steps: Plan['steps'] = [];
@@ -45,7 +46,7 @@ export async function rollingClusterReboot(input: RollingClusterRebootInput): Pr
       for (const m of drain.moves) steps.push(drainStep(node, m, m.to ? `${m.why} (placement recomputed when ${node}'s turn comes)` : m.why));
       steps.push({ host: node, stage: 'openssh', command: power.reboot().text, why: `then unlock, bring its guests back (child run ${workflowInfo().workflowId}-${node})` });
     }
-    if (refusals.length) throw ApplicationFailure.nonRetryable(`refused to roll ${cluster.name}:\n- ${[...new Set(refusals)].join('\n- ')}`, 'Refused');
+    if (refusals.length) throw failure('Refused', `refused to roll ${cluster.name}:\n- ${[...new Set(refusals)].join('\n- ')}`);
     return { nodes: cluster.hosts, steps, running };
   });
 
@@ -74,7 +75,7 @@ export async function rollingClusterReboot(input: RollingClusterRebootInput): Pr
         workflowId,
         staticSummary: `Planned reboot of ${node}, node ${i + 1} of ${nodes.length} of ${cluster.name}`,
       }).catch((error: unknown) => {
-        throw ApplicationFailure.nonRetryable(`the roll stops at ${node} (node ${i + 1} of ${nodes.length}); ${done.map((d) => d.node).join(', ') || 'no node'} rebooted before: ${(error as Error).message}`, 'RollStopped');
+        throw failure('RollStopped', `the roll stops at ${node} (node ${i + 1} of ${nodes.length}); ${done.map((d) => d.node).join(', ') || 'no node'} rebooted before: ${(error as Error).message}`);
       });
       done.push({ node, workflowId, result });
     }

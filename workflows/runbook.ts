@@ -3,10 +3,11 @@
  * long each step took, and the waits for people. Workflow code only: deterministic (workflow time, no I/O).
  */
 import type { ActivityFunction, Duration } from '@temporalio/common';
-import { ApplicationFailure, condition, setHandler, type ActivityFunctionWithOptions } from '@temporalio/workflow';
+import { condition, setHandler, type ActivityFunctionWithOptions } from '@temporalio/workflow';
 import type { z } from 'zod';
 import { describeIssues } from '../common/validation.js';
 import { progressQuery, type Progress } from './messages.js';
+import { failure } from '../common/failures.js';
 
 export class Runbook {
   private readonly progress: Progress;
@@ -86,7 +87,7 @@ export function summarized<F extends ActivityFunction>(
 export function validInput<S extends z.ZodType>(schema: S, input: unknown): z.output<S> {
   const parsed = schema.safeParse(input);
   if (!parsed.success) {
-    throw ApplicationFailure.nonRetryable(`invalid input:\n${describeIssues(parsed.error)}`, 'InvalidInput');
+    throw failure('InvalidInput', `invalid input:\n${describeIssues(parsed.error)}`);
   }
   return parsed.data;
 }

@@ -4,7 +4,7 @@
  * a bound the page misses (`xl shutdown -w` waits forever), then start them again in the reverse order.
  */
 import { msToNumber } from '@temporalio/common/lib/time.js';
-import { ApplicationFailure, sleep, workflowInfo } from '@temporalio/workflow';
+import { sleep, workflowInfo } from '@temporalio/workflow';
 import { xen } from '../common/commands.js';
 import type { HypervisorRebootRequest } from '../common/inputs.js';
 import { checkDependencies, DependencyError, shutdownBatches, type GuestDependencies } from '../common/shutdown-order.js';
@@ -12,6 +12,7 @@ import type { People } from './people.js';
 import { hostChange, readOnly } from './proxies.js';
 import type { GuestsOfHost } from './proxmoxGuests.js';
 import { summarized, type Runbook } from './runbook.js';
+import { failure } from '../common/failures.js';
 
 export interface XenGuest extends GuestDependencies {
   config?: string;
@@ -24,7 +25,7 @@ export function xenDom0(host: string, request: HypervisorRebootRequest, runbook:
   try {
     checkDependencies(guests);
   } catch (error) {
-    if (error instanceof DependencyError) throw ApplicationFailure.nonRetryable(`invalid input:\nguests of ${host} in the inventory: ${error.message}`, 'InvalidInput');
+    if (error instanceof DependencyError) throw failure('InvalidInput', `invalid input:\nguests of ${host} in the inventory: ${error.message}`);
     throw error;
   }
   let batches: string[][] = [];
@@ -50,7 +51,7 @@ export function xenDom0(host: string, request: HypervisorRebootRequest, runbook:
       });
       const decision = await people.decide(`guests of ${host} still run after ${request.guestShutdownTimeout}: wait again (retry), xl destroy them (force), or stop the runbook (abort)`, 'an admin', ['retry', 'force', 'abort']);
       if (decision.decision === 'abort') {
-        throw ApplicationFailure.nonRetryable(`aborted by ${decision.operator} while guests of ${host} were stopping${decision.comment ? `: ${decision.comment}` : ''}; stopped so far: ${[...record.keys()].join(', ') || 'none'}`, 'Aborted');
+        throw failure('Aborted', `aborted by ${decision.operator} while guests of ${host} were stopping${decision.comment ? `: ${decision.comment}` : ''}; stopped so far: ${[...record.keys()].join(', ') || 'none'}`);
       }
       if (decision.decision === 'force') {
         // destroyDomains skips a guest that stopped while the person decided.
@@ -93,7 +94,7 @@ export function xenDom0(host: string, request: HypervisorRebootRequest, runbook:
       }
       const running = new Set((await summarized(readOnly.readDomains, `xl list on ${host}: every guest back?`)(host)).map((d) => d.name));
       const missing = batches.flat().filter((name) => !running.has(name));
-      if (missing.length) throw ApplicationFailure.nonRetryable(`${host} is back but these guests do not run: ${missing.join(', ')}`, 'GuestsNotBack');
+      if (missing.length) throw failure('GuestsNotBack', `${host} is back but these guests do not run: ${missing.join(', ')}`);
       return [...record.values()];
     },
   };

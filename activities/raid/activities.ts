@@ -3,7 +3,7 @@
  * (is the member already faulty? already removed? the table already cloned? grub already there?), so a
  * worker killed at any point resumes without applying a change twice.
  */
-import { ApplicationFailure, Context, log } from '@temporalio/activity';
+import { Context, log } from '@temporalio/activity';
 import { sh } from '../../common/shell.js';
 import type { RemoteShell } from '../ssh/remote.js';
 import { parseLsblk, type LsblkDisk } from '../parsers/lsblk.js';
@@ -11,6 +11,7 @@ import { parseMdstat, type MdstatArray } from '../parsers/mdstat.js';
 import { parseMdadmDetail } from '../parsers/mdadm-detail.js';
 import { parseSfdiskDump, renderSfdiskScript, sameLayout } from '../parsers/sfdisk.js';
 import { diagnose, DiagnosisError, partitionOf, type Diagnosis } from './diagnose.js';
+import { failure } from '../../common/failures.js';
 
 export type { Diagnosis } from './diagnose.js';
 
@@ -52,7 +53,7 @@ export function raidActivities(remote: RemoteShell) {
 
   async function requireDisk(host: string, serial: string, role: string): Promise<LsblkDisk> {
     const disk = await diskBySerial(host, serial);
-    if (!disk) throw ApplicationFailure.nonRetryable(`the ${role} disk (serial ${serial}) is not visible on ${host}`, 'DiskNotFound');
+    if (!disk) throw failure('DiskNotFound', `the ${role} disk (serial ${serial}) is not visible on ${host}`);
     return disk;
   }
 
@@ -78,7 +79,7 @@ export function raidActivities(remote: RemoteShell) {
       try {
         return diagnose(arrays, disks, request);
       } catch (error) {
-        if (error instanceof DiagnosisError) throw ApplicationFailure.nonRetryable(`${host}: ${error.message}`, 'Diagnosis');
+        if (error instanceof DiagnosisError) throw failure('Diagnosis', `${host}: ${error.message}`);
         throw error;
       }
     },
@@ -96,7 +97,7 @@ export function raidActivities(remote: RemoteShell) {
       const member = await failedMember(host, array, diskSerial, partition);
       if (!member) return 'already done';
       if (!member.state.includes('faulty')) {
-        throw ApplicationFailure.nonRetryable(`/dev/${member.device} is ${member.state.join(' ')} in ${array}, not faulty: refusing to remove it`, 'UnsafeRemove');
+        throw failure('UnsafeRemove', `/dev/${member.device} is ${member.state.join(' ')} in ${array}, not faulty: refusing to remove it`);
       }
       await remote.run(host, sh`mdadm --manage ${`/dev/${array}`} --remove ${`/dev/${member.device}`}`);
       return 'done';
@@ -110,23 +111,20 @@ export function raidActivities(remote: RemoteShell) {
     async identifyNewDisk(host: string, survivorSerial: string, failedSerial: string | null): Promise<NewDisk> {
       const disks = await readDisks(host);
       const survivor = disks.find((d) => d.serial === survivorSerial);
-      if (!survivor) throw ApplicationFailure.nonRetryable(`the surviving disk (serial ${survivorSerial}) is missing on ${host}: stop and look`, 'SurvivorMissing');
+      if (!survivor) throw failure('SurvivorMissing', `the surviving disk (serial ${survivorSerial}) is missing on ${host}: stop and look`);
       if (failedSerial && disks.some((d) => d.serial === failedSerial)) {
-        throw ApplicationFailure.nonRetryable(`the failed disk (serial ${failedSerial}) is still in ${host}: swap it first`, 'FailedDiskStillThere');
+        throw failure('FailedDiskStillThere', `the failed disk (serial ${failedSerial}) is still in ${host}: swap it first`);
       }
       const candidates = disks.filter((d) => d.serial !== survivorSerial && !d.partitions.some((p) => p.arrays.length > 0));
       if (candidates.length !== 1) {
-        throw ApplicationFailure.nonRetryable(
-          candidates.length === 0
+        throw failure('NewDiskUnclear', candidates.length === 0
             ? `no new disk on ${host}: only ${disks.map((d) => `${d.name} (${d.serial})`).join(', ')}`
-            : `several candidate new disks on ${host}: ${candidates.map((d) => `${d.name} (${d.serial})`).join(', ')}`,
-          'NewDiskUnclear',
-        );
+            : `several candidate new disks on ${host}: ${candidates.map((d) => `${d.name} (${d.serial})`).join(', ')}`);
       }
       const fresh = candidates[0]!;
-      if (!fresh.serial) throw ApplicationFailure.nonRetryable(`the new disk ${fresh.name} reports no serial number`, 'NewDiskUnclear');
+      if (!fresh.serial) throw failure('NewDiskUnclear', `the new disk ${fresh.name} reports no serial number`);
       if (fresh.sizeBytes < survivor.sizeBytes) {
-        throw ApplicationFailure.nonRetryable(`the new disk ${fresh.serial} (${fresh.sizeBytes} bytes) is smaller than the survivor (${survivor.sizeBytes} bytes)`, 'NewDiskTooSmall');
+        throw failure('NewDiskTooSmall', `the new disk ${fresh.serial} (${fresh.sizeBytes} bytes) is smaller than the survivor (${survivor.sizeBytes} bytes)`);
       }
       const table = await remote.run(host, sh`sfdisk --dump ${`/dev/${fresh.name}`}`, { allowFailure: true });
       let alreadyPartitioned = false;
@@ -134,7 +132,7 @@ export function raidActivities(remote: RemoteShell) {
         const survivorTable = parseSfdiskDump((await remote.run(host, sh`sfdisk --dump ${`/dev/${survivor.name}`}`)).stdout);
         alreadyPartitioned = sameLayout(parseSfdiskDump(table.stdout), survivorTable);
         if (!alreadyPartitioned) {
-          throw ApplicationFailure.nonRetryable(`the new disk ${fresh.serial} (${fresh.name}) is not blank: it has a partition table of its own. Refusing to overwrite it`, 'NewDiskNotBlank');
+          throw failure('NewDiskNotBlank', `the new disk ${fresh.serial} (${fresh.name}) is not blank: it has a partition table of its own. Refusing to overwrite it`);
         }
       }
       return { serial: fresh.serial, model: fresh.model, sizeBytes: fresh.sizeBytes, seenAs: fresh.name, alreadyPartitioned };
@@ -151,7 +149,7 @@ export function raidActivities(remote: RemoteShell) {
       const current = await remote.run(host, sh`sfdisk --dump ${`/dev/${fresh.name}`}`, { allowFailure: true });
       if (current.exitCode === 0) {
         if (sameLayout(parseSfdiskDump(current.stdout), source)) return 'already done';
-        throw ApplicationFailure.nonRetryable(`the new disk ${newSerial} (${fresh.name}) gained a different partition table: stop and look`, 'NewDiskNotBlank');
+        throw failure('NewDiskNotBlank', `the new disk ${newSerial} (${fresh.name}) gained a different partition table: stop and look`);
       }
       await remote.run(host, sh`sfdisk ${`/dev/${fresh.name}`}`, { stdin: renderSfdiskScript(source, { forDisk: `/dev/${fresh.name}` }) });
       return 'done';

@@ -1,10 +1,11 @@
 /**
  * The Temporal-facing face of the SSH pool: host lookup, heartbeats, cancellation, failures typed for retry policies.
  */
-import { ApplicationFailure, asyncLocalStorage, log, type Context } from '@temporalio/activity';
+import { asyncLocalStorage, log, type Context } from '@temporalio/activity';
 import { findHost, type BootStage, type Host, type Inventory } from '../../common/inventory.js';
 import type { Command } from '../../common/shell.js';
 import { HostKeyMismatchError, redact, type ExecResult, type ProbeResult, type SshPool } from './pool.js';
+import { failure } from '../../common/failures.js';
 
 export interface RunOptions {
   stage?: BootStage;
@@ -30,13 +31,13 @@ function activityContext(): Context | undefined {
 
 function lookup(inventory: Inventory, hostName: string): Host {
   const host = findHost(inventory, hostName);
-  if (!host) throw ApplicationFailure.nonRetryable(`unknown host "${hostName}": not in the inventory`, 'UnknownHost');
+  if (!host) throw failure('UnknownHost', `unknown host "${hostName}": not in the inventory`);
   return host;
 }
 
 function asFailure(error: unknown): unknown {
   if (error instanceof HostKeyMismatchError) {
-    return ApplicationFailure.nonRetryable(error.message, 'HostKeyMismatch');
+    return failure('HostKeyMismatch', error.message);
   }
   return error;
 }
@@ -70,11 +71,7 @@ export function remoteShell(pool: SshPool, inventory: Inventory): RemoteShell {
       if (result.exitCode !== 0 && !opts.allowFailure) {
         const status = result.exitCode === null ? `signal ${result.signal ?? 'unknown'}` : `exit code ${result.exitCode}`;
         const tail = result.stderr.trimEnd().slice(-STDERR_TAIL_CHARS);
-        throw ApplicationFailure.retryable(
-          `${hostName}: command failed with ${status}: ${safeText}${tail ? `\nstderr: ${tail}` : ''}`,
-          'CommandFailed',
-          { host: hostName, exitCode: result.exitCode, signal: result.signal ?? null },
-        );
+        throw failure('CommandFailed', `${hostName}: command failed with ${status}: ${safeText}${tail ? `\nstderr: ${tail}` : ''}`, { host: hostName, exitCode: result.exitCode, signal: result.signal ?? null });
       }
       return result;
     },
