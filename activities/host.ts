@@ -6,31 +6,30 @@
  * policy's backoff between attempts (durable server-side timers; no activity blocks for minutes).
  */
 import { Context } from '@temporalio/activity';
-import { sh } from '../common/shell.js';
+import { power, type Command } from '../common/commands.js';
 import type { BootStage } from '../common/inventory.js';
 import type { RemoteShell } from './ssh/remote.js';
 import { failure } from '../common/failures.js';
 
-const BOOT_ID = sh`cat /proc/sys/kernel/random/boot_id`;
 
 export function hostActivities(remote: RemoteShell) {
   /** The kernel's boot id: changes at every boot. */
   async function bootId(host: string, stage: BootStage = 'openssh'): Promise<string> {
-    return (await remote.run(host, BOOT_ID, { stage })).stdout.trim();
+    return (await remote.run(host, power.bootId(), { stage })).stdout.trim();
   }
 
   return {
     readBootId: (host: string): Promise<string> => bootId(host),
 
     /** `reboot` or `poweroff`, unless the host already left the boot we saw (a retried activity). */
-    async sendPowerCommand(host: string, action: 'reboot' | 'poweroff', bootIdBefore: string): Promise<'sent' | 'already down' | 'already rebooted'> {
+    async sendPowerCommand(host: string, command: Command, bootIdBefore: string): Promise<'sent' | 'already down' | 'already rebooted'> {
       const probe = await remote.probe(host, 'openssh');
       if (probe !== 'up') return 'already down';
       if ((await bootId(host)) !== bootIdBefore) return 'already rebooted';
       // The connection may drop before the exit status arrives: that is the command working.
-      const result = await remote.run(host, action === 'reboot' ? sh`reboot` : sh`poweroff`, { allowFailure: true, timeoutMs: 15_000 }).catch(() => undefined);
+      const result = await remote.run(host, command, { allowFailure: true, timeoutMs: 15_000 }).catch(() => undefined);
       if (result && result.exitCode !== 0 && result.exitCode !== null) {
-        throw failure('CommandFailed', `${action} on ${host} exited ${result.exitCode}: ${result.stderr.trim()}`);
+        throw failure('CommandFailed', `${command.text} on ${host} exited ${result.exitCode}: ${result.stderr.trim()}`);
       }
       return 'sent';
     },

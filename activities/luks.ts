@@ -3,7 +3,7 @@
  * page's key rotation. A passphrase is opened only inside `withPassphrase`, written on stdin (redacted everywhere
  * by the SSH layer) and dropped when the command ends. Every change checks first whether it is already made.
  */
-import { luks } from '../common/commands.js';
+import { luks, type Command } from '../common/commands.js';
 import type { SealedSecret } from '../common/sealed.js';
 import { parseBlkid, parseCrypttab, parseDmsetupCrypt } from './parsers/luks.js';
 import { withPassphrase } from './secrets.js';
@@ -62,32 +62,32 @@ export function luksActivities(remote: RemoteShell) {
     },
 
     /** cryptroot-unlock in the initramfs, the passphrase on stdin without a newline. Never retried by Temporal. */
-    async unlockRoot(host: string, sealed: SealedSecret): Promise<Attempt> {
+    async unlockRoot(host: string, command: Command, sealed: SealedSecret): Promise<Attempt> {
       // A try whose answer was lost: the host may already have left dropbear for OpenSSH.
       const probe = await remote.probe(host, 'dropbear');
       if (probe !== 'up') {
         if (typeof probe === 'object' && probe.stage === 'openssh') return { accepted: true, message: `${host}'s system disk is already unlocked: it answers on OpenSSH` };
         throw failure('NotBack', `${host} does not answer in dropbear`);
       }
-      const result = await withPassphrase(sealed, (passphrase) => remote.run(host, luks.unlockRoot(), { stage: 'dropbear', stdin: passphrase, allowFailure: true }));
+      const result = await withPassphrase(sealed, (passphrase) => remote.run(host, command, { stage: 'dropbear', stdin: passphrase, allowFailure: true }));
       if (result.exitCode === 0) return { accepted: true, message: `${host}: ${result.stdout.trim() || 'system disk unlocked'}` };
       const exhausted = /maximum number of tries/i.test(result.stderr + result.stdout);
       return { accepted: false, exhausted, message: exhausted ? `${host}'s initramfs gave up: no tries left` : 'wrong passphrase' };
     },
 
     /** cryptsetup luksOpen of one network LUN, unless it is open already. */
-    async openVolume(host: string, volume: Pick<LuksVolume, 'name' | 'device'>, sealed: SealedSecret): Promise<Attempt> {
+    async openVolume(host: string, volume: Pick<LuksVolume, 'name' | 'device'>, command: Command, sealed: SealedSecret): Promise<Attempt> {
       const open = parseDmsetupCrypt((await remote.run(host, luks.openVolumes())).stdout);
       if (open.includes(volume.name)) return { accepted: true, message: `${volume.name} is already open` };
-      const result = await withPassphrase(sealed, (passphrase) => remote.run(host, luks.open(volume.device, volume.name), { stdin: passphrase, allowFailure: true }));
+      const result = await withPassphrase(sealed, (passphrase) => remote.run(host, command, { stdin: passphrase, allowFailure: true }));
       if (result.exitCode === 0) return { accepted: true, message: `${volume.name} opened on ${host}` };
       if (result.exitCode === 2) return { accepted: false, message: `wrong passphrase for ${volume.name}` };
       if (result.exitCode === 5) return { accepted: true, message: `${volume.name} is already open` };
       throw failure('CommandFailed', `${host}: cryptsetup luksOpen ${volume.device} exited ${result.exitCode}: ${result.stderr.trim()}`);
     },
 
-    async activateVolumeGroups(host: string): Promise<string> {
-      return (await remote.run(host, luks.activateVolumeGroups())).stdout.trim();
+    async activateVolumeGroups(host: string, command: Command): Promise<string> {
+      return (await remote.run(host, command)).stdout.trim();
     },
 
     /** `cryptsetup luksOpen --test-passphrase`: does this passphrase open the device? Changes nothing. */
@@ -105,12 +105,12 @@ export function luksActivities(remote: RemoteShell) {
     },
 
     /** luksAddKey (old, newline, new, newline on stdin), unless the new passphrase already opens the device. */
-    async addKey(host: string, device: string, old: SealedSecret, fresh: SealedSecret): Promise<Outcome> {
+    async addKey(host: string, device: string, command: Command, old: SealedSecret, fresh: SealedSecret): Promise<Outcome> {
       return withPassphrase(old, (o) => withPassphrase(fresh, async (n) => {
         if (await opens(host, device, n)) return 'already done';
         const stdin = Buffer.concat([o, Buffer.from('\n'), n, Buffer.from('\n')]);
         try {
-          await remote.run(host, luks.addKey(device), { stdin, secrets: [o, n] });
+          await remote.run(host, command, { stdin, secrets: [o, n] });
         } finally {
           stdin.fill(0);
         }
@@ -119,13 +119,13 @@ export function luksActivities(remote: RemoteShell) {
     },
 
     /** luksRemoveKey of the old passphrase, only while the new one opens the device; done if the old one no longer does. */
-    async removeKey(host: string, device: string, old: SealedSecret, fresh: SealedSecret): Promise<Outcome> {
+    async removeKey(host: string, device: string, command: Command, old: SealedSecret, fresh: SealedSecret): Promise<Outcome> {
       return withPassphrase(old, (o) => withPassphrase(fresh, async (n) => {
         if (!(await opens(host, device, n))) {
           throw failure('NewKeyFailed', `the new passphrase does not open ${device} on ${host}: the old key is NOT removed`);
         }
         if (!(await opens(host, device, o))) return 'already done';
-        await remote.run(host, luks.removeKey(device), { stdin: o });
+        await remote.run(host, command, { stdin: o });
         return 'done';
       }));
     },

@@ -3,7 +3,7 @@
  * where the guest is now, so a retry after a crash finds it moved (or stopped, or started) and does nothing.
  */
 import { Context } from '@temporalio/activity';
-import { proxmox, type GuestType } from '../common/commands.js';
+import { proxmox, type Command, type GuestType } from '../common/commands.js';
 import type { ClusterFacts, GuestFacts } from '../common/drain-plan.js';
 import { parseBootFree, parseClusterResources, parseGuestConfig, parsePvecmStatus, parsePvesmStatus, parseStorageList } from './parsers/proxmox.js';
 import type { Outcome } from './raid/activities.js';
@@ -56,30 +56,30 @@ export function proxmoxActivities(remote: RemoteShell) {
     },
 
     /** Live migration (VM) or restart migration (container), run on the node it leaves. */
-    async migrateGuest(move: GuestRef & { from: string; to: string }): Promise<Outcome> {
+    async migrateGuest(move: GuestRef & { from: string; to: string }, command: Command): Promise<Outcome> {
       const where = await whereIs(move.from, move);
       if (where?.node === move.to) return 'already done';
       if (!where || where.node !== move.from) {
         throw failure('GuestElsewhere', `guest ${move.vmid} is on ${where?.node ?? 'no node'}, not on ${move.from}: someone moved it; nothing done`);
       }
       Context.current().heartbeat({ migrating: move.vmid });
-      await remote.run(move.from, proxmox.migrate(move.type, move.vmid, move.to), { timeoutMs: 14 * 60_000 });
+      await remote.run(move.from, command, { timeoutMs: 14 * 60_000 });
       return 'done';
     },
 
-    async shutdownGuest(guest: GuestRef & { node: string; timeoutSeconds: number }): Promise<Outcome> {
+    async shutdownGuest(guest: GuestRef & { node: string; timeoutSeconds: number }, command: Command): Promise<Outcome> {
       const where = await whereIs(guest.node, guest);
       if (where?.node !== guest.node) throw failure('GuestElsewhere', `guest ${guest.vmid} is not on ${guest.node}`);
       if (where.status === 'stopped') return 'already done';
-      await remote.run(guest.node, proxmox.shutdown(guest.type, guest.vmid, guest.timeoutSeconds), { timeoutMs: (guest.timeoutSeconds + 60) * 1000 });
+      await remote.run(guest.node, command, { timeoutMs: (guest.timeoutSeconds + 60) * 1000 });
       return 'done';
     },
 
-    async startGuest(guest: GuestRef & { node: string }): Promise<Outcome> {
+    async startGuest(guest: GuestRef & { node: string }, command: Command): Promise<Outcome> {
       const where = await whereIs(guest.node, guest);
       if (where?.node !== guest.node) throw failure('GuestElsewhere', `guest ${guest.vmid} is not on ${guest.node}`);
       if (where.status === 'running') return 'already done';
-      await remote.run(guest.node, proxmox.start(guest.type, guest.vmid));
+      await remote.run(guest.node, command);
       return 'done';
     },
 

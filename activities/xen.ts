@@ -13,29 +13,25 @@ export function xenActivities(remote: RemoteShell) {
   }
 
   /**
-   * Run `command` for each guest unless it is already where we want it (a retried activity finds the earlier
-   * attempt's work done): `wantRunning` false acts only on running domains, true only on stopped ones.
+   * Run the planned `command` unless the guest is already where we want it (a retried activity finds the earlier
+   * attempt's work done): `wantRunning` false acts only on a running domain, true only on a stopped one.
    */
-  async function each<T extends { name: string }>(host: string, guests: T[], wantRunning: boolean, command: (guest: T) => Command): Promise<Record<string, Outcome>> {
-    const running = new Set((await domains(host)).map((d) => d.name));
-    const outcomes: Record<string, Outcome> = {};
-    for (const guest of guests) {
-      if (running.has(guest.name) === wantRunning) { outcomes[guest.name] = 'already done'; continue; }
-      await remote.run(host, command(guest));
-      outcomes[guest.name] = 'done';
-    }
-    return outcomes;
+  async function unless(host: string, name: string, wantRunning: boolean, command: Command): Promise<Outcome> {
+    const running = (await domains(host)).some((d) => d.name === name);
+    if (running === wantRunning) return 'already done';
+    await remote.run(host, command);
+    return 'done';
   }
-  const named = (names: string[]) => names.map((name) => ({ name }));
 
   return {
     readDomains: domains,
 
-    /** Ask each running domain to shut down (one already shutting down takes the request again harmlessly). */
-    shutdownDomains: (host: string, names: string[]) => each(host, named(names), false, (g) => xen.shutdown(g.name)),
+    /** `xl shutdown` a running domain (one already shutting down takes the request again harmlessly). */
+    shutdownDomain: (host: string, name: string, command: Command) => unless(host, name, false, command),
 
-    destroyDomains: (host: string, names: string[]) => each(host, named(names), false, (g) => xen.destroy(g.name)),
+    destroyDomain: (host: string, name: string, command: Command) => unless(host, name, false, command),
 
-    startDomains: (host: string, guests: { name: string; config: string }[]) => each(host, guests, true, (g) => xen.create(g.config)),
+    /** `xl create` of a stopped domain's config. */
+    startDomain: (host: string, name: string, command: Command) => unless(host, name, true, command),
   };
 }

@@ -46,8 +46,37 @@ export const xen = {
   create: (config: string) => sh`xl create ${config}`,
 };
 
+/** The partition's kernel name on a disk: `sdc` + 3 → `sdc3`, `nvme0n1` + 3 → `nvme0n1p3`. */
+export function partitionOf(disk: string, partition: number): string {
+  return /\d$/.test(disk) ? `${disk}p${partition}` : `${disk}${partition}`;
+}
+
+/** mdadm RAID1, "Remplacement de disque physique". Arrays and disks by kernel name (`md1`, `sdb`, `sdb3`). */
+export const raid = {
+  status: () => sh`cat /proc/mdstat`,
+  detail: (array: string) => sh`mdadm --detail ${`/dev/${array}`}`,
+  fail: (array: string, partition: string) => sh`mdadm --manage ${`/dev/${array}`} --fail ${`/dev/${partition}`}`,
+  remove: (array: string, partition: string) => sh`mdadm --manage ${`/dev/${array}`} --remove ${`/dev/${partition}`}`,
+  add: (array: string, partition: string) => sh`mdadm --manage ${`/dev/${array}`} --add ${`/dev/${partition}`}`,
+};
+
+/** The LSBLK columns the disk runbook reads (the lab answers exactly this command). */
+export const LSBLK_COLUMNS = 'NAME,KNAME,PKNAME,TYPE,SIZE,SERIAL,MODEL,FSTYPE';
+
+export const disks = {
+  list: () => sh`lsblk --json --bytes --output ${LSBLK_COLUMNS}`,
+  dumpTable: (name: string) => sh`sfdisk --dump ${`/dev/${name}`}`,
+  /** The partition table script on stdin (the survivor's, without its GUIDs). */
+  writeTable: (name: string) => sh`sfdisk ${`/dev/${name}`}`,
+  bootCode: (name: string) => sh`dd ${`if=/dev/${name}`} bs=440 count=1 status=none`,
+  installBootloader: (name: string) => sh`grub-install ${`/dev/${name}`}`,
+};
+
 export const power = {
+  bootId: () => sh`cat /proc/sys/kernel/random/boot_id`,
   reboot: () => sh`reboot`,
+  off: () => sh`poweroff`,
+  command: (action: 'reboot' | 'poweroff') => (action === 'reboot' ? power.reboot() : power.off()),
 };
 
 export type { Command };

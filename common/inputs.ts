@@ -68,9 +68,13 @@ export type Approval = z.infer<typeof Approval>;
 /** A person's decision when a runbook cannot go on by itself (a host that does not come back, a guest that does not stop). */
 export const Decision = z.object({
   operator: z.string().min(1, { message: 'say who decides' }).max(100),
-  decision: z.enum(['retry', 'abort', 'force']),
+  /** retry: try again; abort: stop the runbook here; force: the harder way (xl destroy); skip: go on without this step. */
+  decision: z.enum(['retry', 'abort', 'force', 'skip']),
   comment: z.string().max(500).optional(),
-}).strict();
+}).strict().refine((d) => d.decision !== 'skip' || Boolean(d.comment?.trim()), {
+  message: 'say why the step may be skipped (a comment is required with skip)',
+  path: ['comment'],
+});
 export type Decision = z.infer<typeof Decision>;
 
 /** A passphrase, sealed with the worker's public key by the sender: a plaintext one is refused before it reaches history. */
@@ -98,7 +102,13 @@ export const HypervisorRebootInput = z.object({
   /** Cryptroot-unlock tries the host's initramfs allows. */
   unlockTries: z.number().int().min(1).max(10).default(3),
   /** Set by rollingClusterReboot for its children: the roll's one approval. Refused on a run that is not a child. */
-  approvedInRoll: z.object({ approver: z.string().min(1).max(100), comment: z.string().max(500).optional(), roll: z.string().min(1) }).strict().optional(),
+  approvedInRoll: z.object({
+    approver: z.string().min(1).max(100),
+    comment: z.string().max(500).optional(),
+    roll: z.string().min(1).max(300),
+    /** The node's commands as the roll's plan showed them: a node whose own plan differs asks for its own approval. */
+    commands: z.array(z.string().max(1000)).max(500),
+  }).strict().optional(),
 }).strict();
 export type HypervisorRebootInput = z.input<typeof HypervisorRebootInput>;
 export type HypervisorRebootRequest = z.output<typeof HypervisorRebootInput>;

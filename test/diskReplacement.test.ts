@@ -11,11 +11,11 @@ import proto from '@temporalio/proto'; // CommonJS: no named exports under Node'
 const { temporal } = proto;
 import { afterAll, beforeAll, describe, expect, inject, it } from 'vitest';
 import type { DiskReplacementResult } from '../workflows/diskReplacement.js';
-import { diskReplacedUpdate } from '../workflows/messages.js';
+import { diskReplacedUpdate, planQuery } from '../workflows/messages.js';
 import { Lab, presets } from '../lab/lab.js';
 import { writeTestCodecKey } from './setup/codec-key.js';
 import { startWorkerProcess, type WorkerProcess } from './setup/worker-process.js';
-import { codecClient, eventually, hostChanges, rawClient, tempDir, waitingFor } from './helpers/runbooks.js';
+import { changesByHost, codecClient, recordHistory, eventually, hostChanges, planByHost, rawClient, tempDir, waitingFor } from './helpers/runbooks.js';
 
 /** The Update events of a run's history (a rejected Update must leave none). */
 async function updateEvents(handle: { fetchHistory(): Promise<proto.temporal.api.history.v1.IHistory> }): Promise<string[]> {
@@ -45,14 +45,6 @@ function rootMessage(error: unknown): string {
   return String(current?.message);
 }
 
-/** With RECORD_HISTORIES=1, store the finished run's history (and its lab-only key) as a replay fixture. */
-async function recordHistory(handle: { workflowId: string; fetchHistory(): Promise<unknown> }, name: string): Promise<void> {
-  if (process.env.RECORD_HISTORIES !== '1') return;
-  const fixtures = fileURLToPath(new URL('./fixtures/histories/', import.meta.url));
-  writeFileSync(join(fixtures, `${name}.history.pb`), temporal.api.history.v1.History.encode((await handle.fetchHistory()) as never).finish());
-  copyFileSync(codecKeyFile, join(fixtures, `${name}.codec.key`));
-  writeFileSync(join(fixtures, `${name}.workflow-id`), handle.workflowId); // child ids derive from it
-}
 
 function start(workflowId: string, input: Record<string, unknown>, taskQueue = TASK_QUEUE) {
   return client.workflow.start('diskReplacement', { taskQueue, workflowId: `${workflowId}-${Date.now()}`, args: [input] });
@@ -117,7 +109,9 @@ describe('diskReplacement', () => {
     ]);
     expect(lab.state('dom0-hot').disks.find((d) => d.serial === 'ZNEW0001')!.bootCode).toBe('grub');
     expect(result.timeline.map((t) => t.step)).toHaveLength(9);
-    await recordHistory(handle, 'diskReplacement-hot');
+    // What the plan says is what ran: every command that changed the host, in order, reads aside.
+    expect(changesByHost({ 'dom0-hot': lab.audit('dom0-hot') })).toEqual(planByHost((await handle.query(planQuery))!));
+    await recordHistory(handle, 'diskReplacement-hot', codecKeyFile);
   });
 
   it('powers the host off for a cold swap and follows the new disk by serial when the kernel names swap', async () => {
@@ -146,14 +140,15 @@ describe('diskReplacement', () => {
     ]);
     expect(hostChanges(afterBoot).some((c) => /\/dev\/sda/.test(c))).toBe(false);
     expect(result.arrays.every((a) => a.health === 'UU')).toBe(true);
-    await recordHistory(handle, 'diskReplacement-cold');
+    await recordHistory(handle, 'diskReplacement-cold', codecKeyFile);
+    await recordHistory(client.workflow.getHandle(`${handle.workflowId}-poweroff`), 'rebootHost-poweroff', codecKeyFile);
   });
 
   it('refuses a diskReplaced answer sent out of turn or without an operator, leaving no Update in the history', async () => {
     const handle = await start('early', { host: 'dom0-early', ...fast });
     // Sent at once: the runbook is still diagnosing, not waiting for a swap.
     const early = await handle.executeUpdate(diskReplacedUpdate, { args: [{ operator: 'camille' }] }).catch((error: Error) => error);
-    expect(rootMessage(early)).toBe('this runbook is not waiting for a disk swap now');
+    expect(rootMessage(early)).toBe('the runbook is not waiting for "diskReplaced" now');
     expect(await updateEvents(handle)).toEqual([]);
 
     await waitingFor(handle, diskReplacedUpdate.name);
@@ -183,10 +178,8 @@ describe('diskReplacement', () => {
     lab.swapDisk('dom0-page', 0, { serial: 'ZNEW0005' });
     await handle.executeUpdate(diskReplacedUpdate, { args: [{ operator: 'camille' }] });
     const result = (await handle.result()) as DiskReplacementResult;
-    expect(result.changes.filter((c) => c.step === 'mdadm --fail')).toEqual([
-      { step: 'mdadm --fail', array: 'md1', outcome: 'already done' },
-      { step: 'mdadm --fail', array: 'md0', outcome: 'done' },
-    ]);
+    // md1's member is already faulty: only md0's still-active member is failed (and the plan says so).
+    expect(result.changes.filter((c) => c.step === 'mdadm --fail')).toEqual([{ step: 'mdadm --fail', array: 'md0', outcome: 'done' }]);
     expect(hostChanges(lab.audit('dom0-page')).filter((c) => c.includes('--fail'))).toHaveLength(1);
     expect(result.arrays).toEqual([{ array: 'md1', health: 'UU' }, { array: 'md0', health: 'UU' }]);
     expect(arraysOf('dom0-page')).toEqual([

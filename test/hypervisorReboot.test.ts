@@ -18,7 +18,7 @@ import type { HypervisorRebootResult } from '../workflows/hypervisorReboot.js';
 import { approveUpdate, decideUpdate, planQuery, progressQuery, submitPassphraseUpdate } from '../workflows/messages.js';
 import { writeTestCodecKey } from './setup/codec-key.js';
 import { startWorkerProcess, type WorkerProcess } from './setup/worker-process.js';
-import { codecClient, eventually, rawClient, tempDir, waitingFor } from './helpers/runbooks.js';
+import { changesByHost, codecClient, recordHistory, eventually, planByHost, rawClient, tempDir, waitingFor } from './helpers/runbooks.js';
 
 const { temporal } = proto;
 const address = inject('temporalAddress');
@@ -89,14 +89,6 @@ function rightFor(host: string) {
   };
 }
 
-/** With RECORD_HISTORIES=1, store the finished run's history (and its lab-only key) as a replay fixture. */
-async function recordHistory(handle: WorkflowHandle, name: string): Promise<void> {
-  if (process.env.RECORD_HISTORIES !== '1') return;
-  const fixtures = join(import.meta.dirname, 'fixtures', 'histories');
-  writeFileSync(join(fixtures, `${name}.history.pb`), temporal.api.history.v1.History.encode(await handle.fetchHistory()).finish());
-  copyFileSync(codecKeyFile, join(fixtures, `${name}.codec.key`));
-  writeFileSync(join(fixtures, `${name}.workflow-id`), handle.workflowId);
-}
 
 /** Our CLI, as an operator runs it; stdin is not a terminal, so it reads one passphrase per line. */
 function runbookCli(args: string[], stdin: string): Promise<{ code: number; stdout: string; stderr: string }> {
@@ -107,6 +99,14 @@ function runbookCli(args: string[], stdin: string): Promise<{ code: number; stdo
       resolve({ code: error ? (typeof error.code === 'number' ? error.code : -1) : 0, stdout, stderr }));
     child.stdin!.end(stdin);
   });
+}
+
+/** Where each host's audit stands now: `auditSince(mark)` is what the hosts received after. */
+function auditMark(hosts: string[]): Record<string, number> {
+  return Object.fromEntries(hosts.map((h) => [h, lab.audit(h).length]));
+}
+function auditSince(mark: Record<string, number>): Record<string, AuditEntry[]> {
+  return Object.fromEntries(Object.entries(mark).map(([h, n]) => [h, lab.audit(h).slice(n)]));
 }
 
 function every(dirPath: string): string[] {
@@ -159,6 +159,7 @@ afterAll(async () => {
 describe('hypervisorReboot on a Proxmox node', () => {
   it('drains, reboots through dropbear, takes a wrong then a right passphrase, opens the LUNs and brings every guest back', async () => {
     const before = placement();
+    const mark = auditMark(NAMES);
     const handle = await startReboot('pve1');
     await waitingFor(handle, 'approve');
     // Nothing has changed yet, and the plan shows every command, per host, in order.
@@ -173,7 +174,8 @@ describe('hypervisorReboot on a Proxmox node', () => {
     await approve(handle);
     const outcomes = await answerPassphrases(handle, (what) => (what.includes('system disk') ? [WRONG, ...rightFor('pve1')(what)] : rightFor('pve1')(what)));
     const result: HypervisorRebootResult = await handle.result();
-    await recordHistory(handle, 'hypervisorReboot-proxmox');
+    await recordHistory(handle, 'hypervisorReboot-proxmox', codecKeyFile);
+    await recordHistory(client.workflow.getHandle(`${handle.workflowId}-reboot`), 'rebootHost-dropbear', codecKeyFile);
 
     expect(outcomes[0]).toBe('wrong passphrase: 2 tries left');
     expect(result.unlocked.map((u) => `${u.volume}:${u.tries}`)).toEqual(['sda5_crypt:2', 'vg_fma_luks:1', 'vg_local_luks:1']);
@@ -192,6 +194,10 @@ describe('hypervisorReboot on a Proxmox node', () => {
       expect.stringMatching(/^cryptsetup luksOpen --key-file=- \/dev\/mapper\/3600\S+ vg_local_luks$/),
     ]);
     expect(mailbox.messages().some((m) => m.subject.includes('pve1 waits in dropbear'))).toBe(true);
+    // What was approved is what ran: per host, every command that changed it, in order, reads aside.
+    expect(changesByHost(auditSince(mark))).toEqual(planByHost(plan));
+    // No network LUN was skipped, the root unlock was a step of its own: every step done, none skipped.
+    expect(await handle.query(progressQuery)).toMatchObject({ stepsDone: 7, stepsSkipped: 0, stepsTotal: 7 });
   });
 
   it('refuses a plaintext passphrase without recording it, and an approval out of turn', async () => {
@@ -258,6 +264,7 @@ describe('rollingClusterReboot', () => {
       const up = NAMES.filter((n) => lab.stage(n) === 'openssh').length;
       if (up < 2) lost++;
     }, 50);
+    const mark = auditMark(NAMES);
     const handle = await client.workflow.start('rollingClusterReboot', {
       taskQueue: TASK_QUEUE, workflowId: `roll-${Date.now()}`, args: [{ cluster: 'fma', reason: 'monthly updates', ...fast }],
     });
@@ -269,8 +276,11 @@ describe('rollingClusterReboot', () => {
         await answerPassphrases(child, rightFor(node));
       }
       const result = await handle.result();
-      await recordHistory(handle, 'rollingClusterReboot');
+      await recordHistory(handle, 'rollingClusterReboot', codecKeyFile);
       expect(result.nodes.map((n: { node: string }) => n.node)).toEqual(NAMES);
+      // Each node ran its own approved plan, node after node: together, every command that changed a host.
+      const plans = await Promise.all(NAMES.map((n) => client.workflow.getHandle(`${handle.workflowId}-${n}`).query(planQuery)));
+      expect(changesByHost(auditSince(mark))).toEqual(planByHost(...plans.map((p) => p!)));
     } finally {
       clearInterval(sampler);
     }
@@ -281,10 +291,15 @@ describe('rollingClusterReboot', () => {
 
 describe('hypervisorReboot on a Xen dom0', () => {
   it('stops the guests in batches from the dependency graph and starts them in the reverse order', async () => {
+    const mark = auditMark(['dom0-xen']);
     const handle = await startReboot('dom0-xen');
     await approve(handle);
-    await handle.result();
-    await recordHistory(handle, 'hypervisorReboot-xen');
+    const result: HypervisorRebootResult = await handle.result();
+    await recordHistory(handle, 'hypervisorReboot-xen', codecKeyFile);
+    expect(changesByHost(auditSince(mark))).toEqual(planByHost((await handle.query(planQuery))!));
+    // A dom0 without LUKS skips both unlock steps, and says so.
+    expect(result.timeline.filter((t) => t.skipped).map((t) => t.step)).toEqual(['dropbear: unlock the system disk', 'unlock the network disks']);
+    expect(await handle.query(progressQuery)).toMatchObject({ stepsDone: 5, stepsSkipped: 2, stepsTotal: 7 });
     const audit = lab.audit('dom0-xen').filter((e) => /^xl (shutdown|create) /.test(e.command)).map((e) => e.command);
     const stopAt = (name: string) => audit.indexOf(`xl shutdown ${name}`);
     const startAt = (name: string) => audit.indexOf(`xl create /etc/xen/${name}.cfg`);
@@ -332,14 +347,16 @@ describe('hypervisorReboot on a Xen dom0', () => {
 
 describe('luksKeyRotation', () => {
   it('adds the new passphrase, tests it, and only then removes the old one; the host always has a working key', async () => {
+    const mark = auditMark(['pve1']);
     const handle = await client.workflow.start('luksKeyRotation', { taskQueue: TASK_QUEUE, workflowId: `rotate-${Date.now()}`, args: [{ host: 'pve1' }] });
     const outcomes = await answerPassphrases(handle, (what) => (what.includes('CURRENT') ? [WRONG, PASSPHRASES.root.pve1] : [NEW_ROOT]));
     expect(outcomes[0]).toContain('does not open /dev/sda5');
     const result = await handle.result();
-    await recordHistory(handle, 'luksKeyRotation');
+    await recordHistory(handle, 'luksKeyRotation', codecKeyFile);
     expect(result).toMatchObject({ device: '/dev/sda5', added: 'done', removed: 'done' });
     const steps = lab.audit('pve1').filter((e) => /^cryptsetup (luksAddKey|luksRemoveKey)/.test(e.command)).map((e) => e.command);
     expect(steps).toEqual(['cryptsetup luksAddKey /dev/sda5', 'cryptsetup luksRemoveKey --key-file=- /dev/sda5']);
+    expect(changesByHost(auditSince(mark))).toEqual(planByHost((await handle.query(planQuery))!));
     expect(lab.luksAccepts('pve1', 'sda5_crypt', NEW_ROOT)).toBe(true);
     expect(lab.luksAccepts('pve1', 'sda5_crypt', PASSPHRASES.root.pve1)).toBe(false);
   });

@@ -6,13 +6,17 @@
  * sdb can swap after the change); the new disk must be blank and large enough; the partition table is cloned
  * without the survivor's GUIDs; every change checks first whether it was already made.
  */
-import { executeChild, proxyActivities, setHandler, sleep, workflowInfo } from '@temporalio/workflow';
-import type { Activities } from '../activities/index.js';
-import type { ArrayResync, Diagnosis, NewDisk, Outcome } from '../activities/raid/activities.js';
+import { allHandlersFinished, condition, executeChild, setHandler, sleep, workflowInfo } from '@temporalio/workflow';
+import type { ArrayMember, ArrayResync, Diagnosis, NewDisk, Outcome } from '../activities/raid/activities.js';
+import { disks, partitionOf, raid } from '../common/commands.js';
+import { failure } from '../common/failures.js';
 import { DiskReplacedAnswer, DiskReplacementInput } from '../common/inputs.js';
-import { diskReplacedUpdate } from './messages.js';
+import { diskReplacedUpdate, planQuery, type DecisionRecord, type Plan } from './messages.js';
+import { People } from './people.js';
+import { hostChange, readOnly } from './proxies.js';
 import { rebootHost } from './rebootHost.js';
 import { Runbook, summarized, validInput } from './runbook.js';
+import { isSkipped, persist, planOf, runStep, type HostStep, type Skipped } from './steps.js';
 
 export interface DiskReplacementResult {
   host: string;
@@ -20,9 +24,10 @@ export interface DiskReplacementResult {
   survivor: Diagnosis['survivor'];
   newDisk: NewDisk;
   swappedBy: DiskReplacedAnswer;
-  /** What each host-changing step did: "done", or "already done" when a resumed run found it made. */
-  changes: { step: string; array?: string; outcome: Outcome }[];
+  /** What each host-changing step did: "done", "already done" when a resumed run found it made, or skipped by a person. */
+  changes: { step: string; array?: string; outcome: Outcome | Skipped }[];
   arrays: { array: string; health: string }[];
+  decisions: DecisionRecord[];
   timeline: Runbook['timeline'];
 }
 
@@ -38,38 +43,31 @@ const STEPS = [
   'check every array',
 ] as const;
 
-// Heartbeats (sent with every SSH command) let a retry start within seconds when a worker dies mid-step.
-const readOnly = proxyActivities<Activities>({
-  startToCloseTimeout: '1 minute',
-  heartbeatTimeout: '15s',
-  retry: { maximumAttempts: 10, nonRetryableErrorTypes: ['HostKeyMismatch', 'UnknownHost'] },
-});
-const hostChange = proxyActivities<Activities>({
-  startToCloseTimeout: '5 minutes',
-  heartbeatTimeout: '15s',
-  retry: { maximumAttempts: 5, nonRetryableErrorTypes: ['HostKeyMismatch', 'UnknownHost'] },
-});
+/** How long an operator has to swap the disk before the runbook stops waiting (and tells the admins). */
+const SWAP_TIMEOUT = '30 days';
+
+type ChangeStep = HostStep<Outcome> & { label: string; array?: string };
 
 export async function diskReplacement(input: DiskReplacementInput): Promise<DiskReplacementResult> {
   const request = validInput(DiskReplacementInput, input);
   const { host } = request;
   const runbook = new Runbook('diskReplacement', STEPS, host);
+  // What people answer in this runbook: the disk swap, and decisions when a step cannot go on.
+  const people = new People(runbook).accepts(diskReplacedUpdate, DiskReplacedAnswer).acceptsDecisions();
+  let plan: Plan | undefined;
+  setHandler(planQuery, () => plan);
   const changes: DiskReplacementResult['changes'] = [];
+  const doneSoFar = () => changes.map((c) => `${c.step}${c.array ? ` ${c.array}` : ''}: ${isSkipped(c.outcome) ? `skipped by ${c.outcome.by}` : c.outcome}`).join('; ') || 'nothing changed';
 
-  let swappedBy: DiskReplacedAnswer | undefined;
-  setHandler(
-    diskReplacedUpdate,
-    (answer) => {
-      swappedBy = answer;
-      return `thanks ${answer.operator}: checking the new disk on ${host} by its serial number`;
-    },
-    {
-      validator: (answer) => {
-        if (runbook.waitingForUpdate !== diskReplacedUpdate.name) throw new Error('this runbook is not waiting for a disk swap now');
-        validInput(DiskReplacedAnswer, answer);
-      },
-    },
-  );
+  /** Run planned steps in order, each recorded; a step that cannot be done asks a person. */
+  async function run(steps: ChangeStep[]): Promise<void> {
+    for (const step of steps) {
+      changes.push({ step: step.label, array: step.array, outcome: await runStep(people, step, doneSoFar) });
+    }
+  }
+  const showPlan = (steps: ChangeStep[]) => {
+    plan = { summary: `Disk replacement on ${host}: the commands that change it, in order (the later ones once the new disk is known)`, steps: planOf(steps) };
+  };
 
   await summarized(readOnly.lookUpHost, `look up ${host} in the inventory`)(host);
 
@@ -81,18 +79,29 @@ export async function diskReplacement(input: DiskReplacementInput): Promise<Disk
   );
   const { failed, survivor } = diagnosis;
 
-  await runbook.step('Attention chérie, ça va couper: fail and remove its members', async () => {
-    // "Si vous avez plusieurs md qui utilisent le disque défectueux, l'opération est à recommencer pour chaque partition."
-    for (const member of diagnosis.failedMembers) {
-      const which = `${member.array}'s partition ${member.partition} of disk ${failed.serial ?? '(gone)'}`;
-      const failedOutcome = await summarized(hostChange.markMemberFailed, `mdadm --fail ${which}`)(host, member.array, failed.serial, member.partition);
-      changes.push({ step: 'mdadm --fail', array: member.array, outcome: failedOutcome });
-      const removedOutcome = await summarized(hostChange.removeMember, `mdadm --remove ${which}`)(host, member.array, failed.serial, member.partition);
-      changes.push({ step: 'mdadm --remove', array: member.array, outcome: removedOutcome });
-    }
+  // "Si vous avez plusieurs md qui utilisent le disque défectueux, l'opération est à recommencer pour chaque partition."
+  // --fail only where mdadm still sees the member active; --remove wherever it is still in the array.
+  const removal: ChangeStep[] = failed.seenAs === null ? [] : diagnosis.failedMembers.filter((m) => m.state !== 'gone').flatMap((m) => {
+    const member: ArrayMember = { array: m.array, serial: failed.serial, partition: m.partition, device: partitionOf(failed.seenAs!, m.partition) };
+    const which = `${m.array}'s partition ${m.partition} of disk ${failed.serial ?? '(gone)'}`;
+    return [
+      ...(m.state === 'active' ? [{
+        label: 'mdadm --fail', array: m.array, host, stage: 'openssh' as const, command: raid.fail(m.array, member.device),
+        why: `mark ${which} faulty: mdadm still sees it active`,
+        run: (command) => summarized(hostChange.markMemberFailed, `mdadm --fail ${which}`)(host, member, command),
+      } satisfies ChangeStep] : []),
+      {
+        label: 'mdadm --remove', array: m.array, host, stage: 'openssh' as const, command: raid.remove(m.array, member.device),
+        why: `take ${which} out of the array`,
+        run: (command) => summarized(hostChange.removeMember, `mdadm --remove ${which}`)(host, member, command),
+      } satisfies ChangeStep,
+    ];
   });
+  showPlan(removal);
 
-  await runbook.step('swap the disk', async () => {
+  await runbook.step('Attention chérie, ça va couper: fail and remove its members', () => run(removal));
+
+  const swappedBy = await runbook.step('swap the disk', async () => {
     const which = failed.serial
       ? `the disk with serial ${failed.serial} (${failed.model ?? 'unknown model'}, ${failed.sizeBytes} bytes, seen as ${failed.seenAs})`
       : `the disk that is NOT serial ${survivor.serial} (the failed one is no longer visible)`;
@@ -107,33 +116,53 @@ export async function diskReplacement(input: DiskReplacementInput): Promise<Disk
         staticDetails: `Replace ${which}.\n\n${keep}.`,
       });
     }
-    const answered = await runbook.waitFor(
-      { what: `replace ${which} on ${host}; ${keep}`, who: 'an operator at the machine', answerWith: diskReplacedUpdate.name },
-      () => swappedBy !== undefined,
-      '30 days',
+    const answered = await people.ask(
+      diskReplacedUpdate,
+      { what: `replace ${which} on ${host}; ${keep}`, who: 'an operator at the machine', timeout: SWAP_TIMEOUT },
+      (answer) => `thanks ${answer.operator}: checking the new disk on ${host} by its serial number`,
     );
-    if (!answered) throw new Error(`nobody confirmed the disk swap on ${host} within 30 days`);
-  });
-
-  const newDisk = await runbook.step('Le nouveau disque: identify it by serial', () =>
-    summarized(readOnly.identifyNewDisk, `find the new disk on ${host} by serial (not ${survivor.serial}, blank, large enough)`)(
-      host,
-      survivor.serial,
-      failed.serial,
-    ),
-  );
-
-  await runbook.step('clone the partition table', async () => {
-    const clone = summarized(hostChange.clonePartitionTable, `sfdisk: clone the partition table of ${survivor.serial} onto ${newDisk.serial}`);
-    changes.push({ step: 'sfdisk (clone)', outcome: await clone(host, survivor.serial, newDisk.serial) });
-  });
-
-  await runbook.step('add the new members', async () => {
-    for (const { array, partition } of diagnosis.layout) {
-      const add = summarized(hostChange.addMember, `mdadm --add partition ${partition} of ${newDisk.serial} to ${array}`);
-      changes.push({ step: 'mdadm --add', array, outcome: await add(host, array, newDisk.serial, partition) });
+    if (!answered) {
+      const message = `nobody confirmed the disk swap on ${host} within ${SWAP_TIMEOUT}; its arrays run on one disk (serial ${survivor.serial}). Done so far: ${doneSoFar()}`;
+      await summarized(readOnly.mailAdmins, `mail the admins: the disk swap on ${host} was never confirmed`)({
+        subject: `${host}: the disk swap was never confirmed`, text: message, runbook: 'diskReplacement', workflowId: workflowInfo().workflowId,
+      });
+      throw failure('NotSwapped', message);
     }
+    return answered.answer;
   });
+
+  // The page warns that sda and sdb can swap: the new disk is found by serial, after the swap (and any reboot).
+  const newDisk = await runbook.step('Le nouveau disque: identify it by serial', async () => {
+    const found = await persist(people, { host, title: 'identify the new disk by serial', doneSoFar }, () =>
+      summarized(readOnly.identifyNewDisk, `find the new disk on ${host} by serial (not ${survivor.serial}, blank, large enough)`)(host, survivor.serial, failed.serial));
+    return found as NewDisk;
+  });
+
+  const fresh = { serial: newDisk.serial, name: newDisk.seenAs };
+  const clone: ChangeStep = {
+    label: 'sfdisk (clone)', host, stage: 'openssh', command: disks.writeTable(fresh.name),
+    why: `the partition table of ${survivor.serial} (read with sfdisk --dump, without its GUIDs) onto the new disk ${fresh.serial}`,
+    run: (command) => summarized(hostChange.clonePartitionTable, `sfdisk: clone the partition table of ${survivor.serial} onto ${fresh.serial}`)(
+      host, { survivorSerial: survivor.serial, newSerial: fresh.serial, newName: fresh.name }, command),
+  };
+  const additions: ChangeStep[] = diagnosis.layout.map(({ array, partition }) => {
+    const member = { array, serial: fresh.serial, partition, device: partitionOf(fresh.name, partition) };
+    return {
+      label: 'mdadm --add', array, host, stage: 'openssh', command: raid.add(array, member.device),
+      why: `partition ${partition} of the new disk ${fresh.serial} rejoins ${array}`,
+      run: (command) => summarized(hostChange.addMember, `mdadm --add partition ${partition} of ${fresh.serial} to ${array}`)(host, member, command),
+    };
+  });
+  const grub: ChangeStep = {
+    label: 'grub-install', host, stage: 'openssh', command: disks.installBootloader(fresh.name),
+    why: `the new disk ${fresh.serial} can boot the host too`,
+    run: (command) => summarized(hostChange.installBootloader, `grub-install on the new disk ${fresh.serial}`)(host, fresh, command),
+  };
+  showPlan([...removal, clone, ...additions, grub]);
+
+  await runbook.step('clone the partition table', () => run([clone]));
+
+  await runbook.step('add the new members', () => run(additions));
 
   await runbook.step('wait for the resync', async () => {
     // A durable loop: one look at /proc/mdstat, then a timer; hours of resync never block an activity.
@@ -145,17 +174,21 @@ export async function diskReplacement(input: DiskReplacementInput): Promise<Disk
     }
   });
 
-  await runbook.step('Grub: install the bootloader', async () => {
-    const grub = summarized(hostChange.installBootloader, `grub-install on the new disk ${newDisk.serial}`);
-    changes.push({ step: 'grub-install', outcome: await grub(host, newDisk.serial) });
-  });
+  await runbook.step('Grub: install the bootloader', () => run([grub]));
 
   const arrays = await runbook.step('check every array', async () => {
     const health = await summarized(readOnly.checkArrays, `check every array on ${host} is [UU]`)(host);
     const bad = health.filter((a) => a.health.includes('_'));
-    if (bad.length > 0) throw new Error(`arrays still degraded on ${host}: ${bad.map((a) => `${a.array} [${a.health}]`).join(', ')}`);
+    if (bad.length > 0) {
+      const message = `arrays still degraded on ${host}: ${bad.map((a) => `${a.array} [${a.health}]`).join(', ')}. Done so far: ${doneSoFar()}`;
+      await summarized(readOnly.mailAdmins, `mail the admins: arrays still degraded on ${host}`)({
+        subject: `${host}: arrays still degraded after the disk replacement`, text: message, runbook: 'diskReplacement', workflowId: workflowInfo().workflowId,
+      });
+      throw failure('ArraysDegraded', message);
+    }
     return health;
   });
 
-  return { host, failedDisk: failed, survivor, newDisk, swappedBy: swappedBy!, changes, arrays, timeline: runbook.timeline };
+  await condition(allHandlersFinished);
+  return { host, failedDisk: failed, survivor, newDisk, swappedBy, changes, arrays, decisions: runbook.decisions, timeline: runbook.timeline };
 }

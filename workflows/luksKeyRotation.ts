@@ -9,12 +9,18 @@
  * removed only once the new one opened the volume, and the removal itself checks that again, so no retry or crash
  * can leave the host without a working key.
  */
-import { allHandlersFinished, condition } from '@temporalio/workflow';
+import { allHandlersFinished, condition, setHandler } from '@temporalio/workflow';
+import type { Outcome } from '../activities/raid/activities.js';
+import { luks } from '../common/commands.js';
 import { LuksKeyRotationInput } from '../common/inputs.js';
 import type { SealedSecret } from '../common/sealed.js';
+import { planQuery, type DecisionRecord, type Plan } from './messages.js';
 import { People } from './people.js';
 import { hostChange, passphraseTry, readOnly } from './proxies.js';
 import { Runbook, summarized, validInput } from './runbook.js';
+import { isSkipped, planOf, runStep, type HostStep, type Skipped } from './steps.js';
+
+const outcomeText = (outcome: Outcome | Skipped) => (isSkipped(outcome) ? `skipped by ${outcome.by}: ${outcome.skipped}` : outcome);
 import { failure } from '../common/failures.js';
 
 export interface LuksKeyRotationResult {
@@ -25,6 +31,7 @@ export interface LuksKeyRotationResult {
   added: string;
   tested: 'Passphrase OK';
   removed: string;
+  decisions: DecisionRecord[];
   timeline: Runbook['timeline'];
 }
 
@@ -41,7 +48,10 @@ export async function luksKeyRotation(input: LuksKeyRotationInput): Promise<Luks
   const request = validInput(LuksKeyRotationInput, input);
   const { host } = request;
   const runbook = new Runbook('luksKeyRotation', STEPS, host);
-  const people = new People(runbook);
+  // What people answer in this runbook: passphrases, and decisions when a key change cannot be made.
+  const people = new People(runbook).acceptsPassphrases().acceptsDecisions();
+  let plan: Plan | undefined;
+  setHandler(planQuery, () => plan);
   await summarized(readOnly.lookUpHost, `look up ${host} in the inventory`)(host);
 
   const device = await runbook.step('find the volume', async () => {
@@ -73,21 +83,33 @@ export async function luksKeyRotation(input: LuksKeyRotationInput): Promise<Luks
     },
   ));
 
-  const added = await runbook.step('luksAddKey: add the new passphrase', () =>
-    summarized(hostChange.addKey, `cryptsetup luksAddKey ${device}`)(host, device, oldPassphrase!, newPassphrase!));
+  // The two changes, built once: the plan shows them, the steps run them.
+  const addKey: HostStep<Outcome> = {
+    host, stage: 'openssh', command: luks.addKey(device), why: 'the current passphrase, then the new one, on stdin; skipped when the new one already opens the volume',
+    run: (command) => summarized(hostChange.addKey, `cryptsetup luksAddKey ${device}`)(host, device, command, oldPassphrase!, newPassphrase!),
+  };
+  const removeKey: HostStep<Outcome> = {
+    host, stage: 'openssh', command: luks.removeKey(device), why: 'the old passphrase on stdin; only while the new one opens the volume',
+    run: (command) => summarized(hostChange.removeKey, `cryptsetup luksRemoveKey ${device} (the old passphrase)`)(host, device, command, oldPassphrase!, newPassphrase!),
+  };
+  plan = { summary: `Key rotation of ${device} on ${host}: ${request.reason}`, steps: planOf([addKey, removeKey]) };
+  const changes: string[] = [];
+  const doneSoFar = () => changes.join('; ') || 'nothing changed';
+
+  const added = await runbook.step('luksAddKey: add the new passphrase', () => runStep(people, addKey, doneSoFar));
+  changes.push(`luksAddKey: ${outcomeText(added)}`);
 
   await runbook.step('test the new passphrase', async () => {
     const opens = await summarized(readOnly.testPassphrase, `cryptsetup luksOpen --test-passphrase ${device} (new)`)(host, device, newPassphrase!);
     if (!opens) throw failure('NewKeyFailed', `the new passphrase does not open ${device} on ${host}: the old key is kept`);
   });
 
-  const removed = await runbook.step('luksRemoveKey: remove the old passphrase', () =>
-    summarized(hostChange.removeKey, `cryptsetup luksRemoveKey ${device} (the old passphrase)`)(host, device, oldPassphrase!, newPassphrase!));
+  const removed = await runbook.step('luksRemoveKey: remove the old passphrase', () => runStep(people, removeKey, doneSoFar));
 
   oldPassphrase = newPassphrase = undefined;
   await condition(allHandlersFinished);
   return {
     host, device, oldPassphraseFrom: current.operator, newPassphraseFrom: fresh.operator,
-    added, tested: 'Passphrase OK', removed, timeline: runbook.timeline,
+    added: outcomeText(added), tested: 'Passphrase OK', removed: outcomeText(removed), decisions: runbook.decisions, timeline: runbook.timeline,
   };
 }

@@ -11,13 +11,29 @@ export interface Progress {
   host?: string;
   step: string;
   stepsDone: number;
+  /** Steps this run did not need (e.g. no encrypted disk): done + skipped = total at the end. */
+  stepsSkipped: number;
   stepsTotal: number;
   /** Set while the runbook waits for a person or for the host. */
   waitingFor?: { what: string; who: string; since: string; answerWith?: string };
   /** Step-specific facts, e.g. the resync's percent, speed and ETA per array. */
   detail?: Record<string, unknown>;
-  /** The steps done so far, with how long each took. */
-  timeline: { step: string; startedAt: string; seconds: number }[];
+  /** The steps done so far, with how long each took, or why it was skipped. */
+  timeline: { step: string; startedAt: string; seconds: number; skipped?: string }[];
+  /** What people decided when the runbook could not go on by itself, and why it asked. */
+  decisions: DecisionRecord[];
+}
+
+/** A person's decision on an escalation, as the result and `progress` keep it. */
+export interface DecisionRecord {
+  /** What could not go on, e.g. "mdadm --manage /dev/md1 --add /dev/sdc3 on dom0-a". */
+  about: string;
+  /** Why the runbook asked (the failure's message). */
+  why: string;
+  decision: Decision['decision'];
+  operator: string;
+  comment?: string;
+  at: string;
 }
 
 export const progressQuery = defineQuery<Progress>('progress');
@@ -41,10 +57,18 @@ export interface PassphraseOutcome {
 /** An operator answers a passphrase request; the passphrase must be sealed (see common/sealed.ts). */
 export const submitPassphraseUpdate = defineUpdate<PassphraseOutcome, [PassphraseAnswer]>('submitPassphrase');
 
+/** One host-changing command of a plan: what a person approves, and exactly what the runbook then runs. */
+export interface PlanStep {
+  host: string;
+  stage: 'openssh' | 'dropbear';
+  command: string;
+  why: string;
+}
+
 /** Every command a runbook will run, per host and in order, before anything is run: shown for approval. */
 export interface Plan {
   summary: string;
-  steps: { host: string; stage: 'openssh' | 'dropbear'; command: string; why: string }[];
+  steps: PlanStep[];
   /** Numbers behind the preflight decision (capacity, quorum, /boot space). */
   facts?: Record<string, unknown>;
 }

@@ -1,35 +1,47 @@
 /**
- * The runbook waits for people: an approval before anything changes, a decision when it cannot go on by itself,
- * a passphrase when a disk must be unlocked. Each answer is a Workflow Update whose validator accepts it only
- * while the runbook asks for it, so an answer out of turn (or a plaintext passphrase) is refused and never
- * recorded in history.
+ * The runbook waits for people, one way: `ask` a question that one Workflow Update answers. Each runbook says at
+ * its top which Updates it takes (`accepts`); an Update's validator accepts it only while the runbook asks that
+ * question, so an answer out of turn (or a plaintext passphrase) is refused and never recorded in history. The
+ * Update completes with the runbook's reply to the answer (for a passphrase: whether it was right).
+ *
+ * On top of `ask`: `approve` before anything changes, `escalate` (mail the admins, wait for `decide`) when a step
+ * cannot go on by itself, and `passphraseFor` (ask until a try is accepted or the tries are spent).
  */
-import type { Duration } from '@temporalio/common';
-import { condition, setHandler } from '@temporalio/workflow';
+import type { Duration, UpdateDefinition } from '@temporalio/common';
+import { condition, setHandler, workflowInfo } from '@temporalio/workflow';
 import type { z } from 'zod';
+import { failure } from '../common/failures.js';
 import { Approval, Decision, PassphraseAnswer } from '../common/inputs.js';
 import type { SealedSecret } from '../common/sealed.js';
 import { describeIssues } from '../common/validation.js';
 import { approveUpdate, decideUpdate, submitPassphraseUpdate, type PassphraseOutcome } from './messages.js';
-import type { Runbook } from './runbook.js';
-import { failure } from '../common/failures.js';
+import { readOnly } from './proxies.js';
+import { summarized, type Runbook } from './runbook.js';
+
+/**
+ * Refuse an Update in its validator: the only place workflow code throws a plain Error, because Temporal turns a
+ * validator's throw into the Update's rejection (nothing is recorded) and never into a failed workflow task.
+ */
+export function refuseUpdate(message: string): never {
+  throw new Error(message);
+}
 
 /** Validate an Update's argument; the message names fields only, never values (a passphrase could be one). */
 function parsed<S extends z.ZodType>(schema: S, value: unknown): z.output<S> {
   const result = schema.safeParse(value);
-  if (!result.success) throw new Error(`refused:\n${describeIssues(result.error)}`);
+  if (!result.success) refuseUpdate(`refused:\n${describeIssues(result.error)}`);
   return result.data;
 }
 
-export interface PassphraseRequest {
-  /** What is asked, for the operator: which host, which disk. */
+export interface Question {
+  /** What is asked, for the person: which host, which disk, what to check. */
   what: string;
   who: string;
-  /** How many tries before the runbook stops and escalates. */
-  tries: number;
+  /** Without one, as long as it takes. */
+  timeout?: Duration;
 }
 
-/** What one try did with the sealed passphrase. */
+/** What one passphrase try did with the sealed passphrase. */
 export interface Attempt {
   accepted: boolean;
   message: string;
@@ -37,63 +49,124 @@ export interface Attempt {
   exhausted?: boolean;
 }
 
+export interface Escalation {
+  /** The mail's subject, e.g. "dom0-a: mdadm --add failed". */
+  subject: string;
+  /** What happened and what is at stake, for the admins' mail. */
+  text: string;
+  /** The question, as `progress` shows it. */
+  what: string;
+  choices: readonly Decision['decision'][];
+  who?: string;
+}
+
+interface Pending {
+  update: string;
+  answer: unknown;
+  settled: boolean;
+  reply?: unknown;
+  error?: unknown;
+}
+
 export class People {
-  private approval?: Approval;
-  private decision?: Decision;
-  private decisionChoices: readonly Decision['decision'][] = [];
-  private passphrase?: { answer: PassphraseAnswer; outcome?: PassphraseOutcome };
+  private readonly accepted = new Set<string>();
+  private pending?: Pending;
+  private choices: readonly Decision['decision'][] = [];
 
-  constructor(private readonly runbook: Runbook) {
-    const asked = (update: string) => {
-      if (runbook.waitingForUpdate !== update) {
-        throw new Error(`the runbook is not waiting for "${update}" now${runbook.waitingForUpdate ? ` (it waits for "${runbook.waitingForUpdate}")` : ''}`);
-      }
-    };
-    setHandler(approveUpdate, (answer) => {
-      this.approval = answer;
-      return `approved by ${answer.approver}`;
-    }, { validator: (answer) => { asked('approve'); parsed(Approval, answer); } });
+  constructor(private readonly runbook: Runbook) {}
 
-    setHandler(decideUpdate, (answer) => {
-      this.decision = answer;
-      return `${answer.decision}, decided by ${answer.operator}`;
+  /**
+   * This runbook takes answers through `update`, validated by `schema` (and `check`), only while it asks.
+   * Call once per Update at the runbook's top: the list of `accepts` is the list of what people can answer.
+   */
+  accepts<A, R>(update: UpdateDefinition<R, [A]>, schema: z.ZodType<A>, check?: (answer: A) => void): this {
+    this.accepted.add(update.name);
+    setHandler(update, async (answer: A) => {
+      const pending: Pending = { update: update.name, answer, settled: false };
+      this.pending = pending;
+      await condition(() => pending.settled);
+      // The runbook's own failure (a try that could not run): the Update fails with it, the sender reads why.
+      if (pending.error !== undefined) throw pending.error;
+      return pending.reply as R;
     }, {
-      validator: (answer) => {
-        asked('decide');
-        const decision = parsed(Decision, answer);
-        if (!this.decisionChoices.includes(decision.decision)) throw new Error(`refused: the choices now are ${this.decisionChoices.join(', ')}`);
+      validator: (answer: A) => {
+        const waiting = this.runbook.waitingForUpdate;
+        if (waiting !== update.name) refuseUpdate(`the runbook is not waiting for "${update.name}" now${waiting ? ` (it waits for "${waiting}")` : ''}`);
+        if (this.pending && !this.pending.settled) refuseUpdate(`an answer to "${update.name}" is being handled now: wait for its outcome`);
+        const value = parsed(schema, answer); // (not inside `check?.(…)`: an absent check would skip the parse)
+        check?.(value);
       },
     });
+    return this;
+  }
 
-    // The Update completes with what became of the passphrase, so the operator learns at once whether it was right.
-    setHandler(submitPassphraseUpdate, async (answer) => {
-      const pending = { answer };
-      this.passphrase = pending;
-      await condition(() => (pending as { outcome?: PassphraseOutcome }).outcome !== undefined);
-      return (pending as { outcome?: PassphraseOutcome }).outcome!;
-    }, {
-      validator: (answer) => {
-        asked('submitPassphrase');
-        if (this.passphrase && !this.passphrase.outcome) throw new Error('a passphrase is being tried now: wait for its outcome');
-        parsed(PassphraseAnswer, answer);
-      },
+  /** The Updates of `approve`, `decide` and `submitPassphrase`, for the runbooks that use them. */
+  acceptsApproval(): this {
+    return this.accepts(approveUpdate, Approval);
+  }
+
+  acceptsDecisions(): this {
+    return this.accepts(decideUpdate, Decision, (d) => {
+      if (!this.choices.includes(d.decision)) refuseUpdate(`refused: the choices now are ${this.choices.join(', ')}`);
     });
   }
 
-  /** Wait for the Update `approve`: nothing on a host changes before. */
+  acceptsPassphrases(): this {
+    return this.accepts(submitPassphraseUpdate, PassphraseAnswer);
+  }
+
+  /**
+   * Ask `question`, answered by `update`; `reply` turns the answer into the Update's result (it may run activities,
+   * e.g. try a passphrase). Returns undefined when the timeout passes first.
+   */
+  async ask<A, R>(update: UpdateDefinition<R, [A]>, question: Question, reply: (answer: A) => R | Promise<R>): Promise<{ answer: A; reply: R } | undefined> {
+    if (!this.accepted.has(update.name)) throw failure('InvalidInput', `this runbook asks for "${update.name}" without accepting it`);
+    this.pending = undefined;
+    const answered = await this.runbook.waitFor({ what: question.what, who: question.who, answerWith: update.name }, () => this.pending?.update === update.name, question.timeout);
+    if (!answered) return undefined;
+    const pending = this.pending!;
+    try {
+      pending.reply = await reply(pending.answer as A);
+      return { answer: pending.answer as A, reply: pending.reply as R };
+    } catch (error) {
+      pending.error = error;
+      throw error;
+    } finally {
+      pending.settled = true;
+      pending.answer = undefined; // a sealed passphrase is not kept past its try
+      if (this.pending === pending) this.pending = undefined;
+    }
+  }
+
+  /** Wait for `approve`: nothing on a host changes before. */
   async approve(what: string, who: string, timeout: Duration): Promise<Approval> {
-    const approved = await this.runbook.waitFor({ what, who, answerWith: 'approve' }, () => this.approval !== undefined, timeout);
+    const approved = await this.ask(approveUpdate, { what, who, timeout }, (a) => `approved by ${a.approver}`);
     if (!approved) throw failure('NotApproved', `nobody approved within ${String(timeout)}: nothing was changed`);
-    return this.approval!;
+    return approved.answer;
   }
 
   /** Wait as long as it takes for a person's decision among `choices`. */
   async decide(what: string, who: string, choices: readonly Decision['decision'][]): Promise<Decision> {
-    this.decision = undefined;
-    this.decisionChoices = choices;
-    await this.runbook.waitFor({ what: `${what} (choices: ${choices.join(', ')})`, who, answerWith: 'decide' }, () => this.decision !== undefined);
-    const decision = this.decision!;
-    this.decisionChoices = [];
+    this.choices = choices;
+    try {
+      const decided = await this.ask(decideUpdate, { what: `${what} (choices: ${choices.join(', ')})`, who }, (d) => `${d.decision}, decided by ${d.operator}`);
+      return decided!.answer;
+    } finally {
+      this.choices = [];
+    }
+  }
+
+  /** The runbook cannot go on by itself: mail the admins how to answer, then wait for their decision, kept in the record. */
+  async escalate(escalation: Escalation, about: string, why: string): Promise<Decision> {
+    const id = workflowInfo().workflowId;
+    const choices = escalation.choices.join('|');
+    await summarized(readOnly.mailAdmins, `mail the admins: ${escalation.subject}`)({
+      subject: escalation.subject,
+      text: `${escalation.text}\n\nDecide with:\n  npx runbook decide ${id} --operator NAME --decision ${choices}${escalation.choices.includes('skip') ? ' [--comment WHY]' : ''}\nor the Temporal UI (Update "decide").`,
+      runbook: workflowInfo().workflowType, workflowId: id,
+    });
+    const decision = await this.decide(escalation.what, escalation.who ?? 'an admin', escalation.choices);
+    this.runbook.decided({ about, why, decision: decision.decision, operator: decision.operator, comment: decision.comment, at: new Date().toISOString() });
     return decision;
   }
 
@@ -101,23 +174,18 @@ export class People {
    * Ask for a passphrase until `attempt` accepts one. Each try's outcome is the Update's result. Returns the operator
    * who typed the right one; throws when the tries are spent. The sealed value is dropped as soon as it was tried.
    */
-  async passphraseFor(request: PassphraseRequest, attempt: (passphrase: SealedSecret) => Promise<Attempt>): Promise<{ operator: string; tries: number }> {
+  async passphraseFor(question: Question & { tries: number }, attempt: (passphrase: SealedSecret) => Promise<Attempt>): Promise<{ operator: string; tries: number }> {
     for (let tries = 1; ; tries++) {
-      this.passphrase = undefined;
-      await this.runbook.waitFor({ what: request.what, who: request.who, answerWith: 'submitPassphrase' }, () => this.passphrase !== undefined);
-      const pending = this.passphrase!;
-      const result = await attempt(pending.answer.passphrase);
-      const triesLeft = result.exhausted ? 0 : Math.max(0, request.tries - tries);
-      pending.outcome = {
-        accepted: result.accepted,
-        message: result.accepted ? result.message : `${result.message}${triesLeft ? `: ${triesLeft} ${triesLeft === 1 ? 'try' : 'tries'} left` : ': no tries left, the runbook stops'}`,
-        triesLeft,
-      };
-      const operator = pending.answer.operator;
-      this.passphrase = undefined;
-      if (result.accepted) return { operator, tries };
-      if (triesLeft === 0) {
-        throw failure('PassphraseTriesSpent', `${request.what}: ${tries} wrong ${tries === 1 ? 'passphrase' : 'passphrases'}, no tries left`);
+      const { answer, reply } = (await this.ask(submitPassphraseUpdate, question, async (a): Promise<PassphraseOutcome> => {
+        const result = await attempt(a.passphrase);
+        const triesLeft = result.exhausted ? 0 : Math.max(0, question.tries - tries);
+        const message = result.accepted ? result.message
+          : `${result.message}${triesLeft ? `: ${triesLeft} ${triesLeft === 1 ? 'try' : 'tries'} left` : ': no tries left, the runbook stops'}`;
+        return { accepted: result.accepted, message, triesLeft };
+      }))!;
+      if (reply.accepted) return { operator: answer.operator, tries };
+      if (reply.triesLeft === 0) {
+        throw failure('PassphraseTriesSpent', `${question.what}: ${tries} wrong ${tries === 1 ? 'passphrase' : 'passphrases'}, no tries left`);
       }
     }
   }

@@ -1,24 +1,25 @@
 /**
- * How the hypervisor runbooks call their activities. Reads retry freely; host changes retry a few times (each is
- * guarded, so a retry finds the change made); a passphrase try never retries (it would spend a try unseen);
- * polling is one probe per attempt with the retry policy's backoff between them, bounded by the caller's timeout.
+ * How every runbook calls its activities: the one module of activity options. Reads retry freely; host changes
+ * retry a few times (each is guarded, so a retry finds the change made), then a person is asked; a passphrase try
+ * never retries (it would spend a try unseen); polling is one probe per attempt with the retry policy's backoff
+ * between them, bounded by the caller's timeout. What is never retried comes from the failure catalogue.
+ * Heartbeats (sent with every SSH command) let a retry start within seconds when a worker dies mid-step.
  */
 import type { Duration } from '@temporalio/common';
 import { proxyActivities } from '@temporalio/workflow';
 import type { Activities } from '../activities/index.js';
-
-const NOT_RETRYABLE = ['HostKeyMismatch', 'UnknownHost', 'InvalidInput', 'Refused', 'GuestElsewhere', 'NotConfigured'];
+import { NON_RETRYABLE } from '../common/failures.js';
 
 export const readOnly = proxyActivities<Activities>({
   startToCloseTimeout: '2 minutes',
   heartbeatTimeout: '30s',
-  retry: { maximumAttempts: 10, nonRetryableErrorTypes: NOT_RETRYABLE },
+  retry: { maximumAttempts: 10, nonRetryableErrorTypes: NON_RETRYABLE },
 });
 
 export const hostChange = proxyActivities<Activities>({
   startToCloseTimeout: '15 minutes',
   heartbeatTimeout: '30s',
-  retry: { maximumAttempts: 5, nonRetryableErrorTypes: NOT_RETRYABLE },
+  retry: { maximumAttempts: 5, nonRetryableErrorTypes: NON_RETRYABLE },
 });
 
 export const passphraseTry = proxyActivities<Activities>({
@@ -27,12 +28,17 @@ export const passphraseTry = proxyActivities<Activities>({
   retry: { maximumAttempts: 1 },
 });
 
-/** Activities that fail until what they wait for is true, retried every `every` until `within` has passed. */
-export function polling(every: Duration, within: Duration) {
+/**
+ * Activities that fail (benign) until what they wait for is true, retried every `every` until `within` has passed.
+ * `steady` keeps the interval fixed (waiting for a host to go down); otherwise it grows to at most a minute.
+ */
+export function polling(every: Duration, within: Duration, { steady = false } = {}) {
   return proxyActivities<Activities>({
     startToCloseTimeout: '1 minute',
     heartbeatTimeout: '30s',
     scheduleToCloseTimeout: within,
-    retry: { initialInterval: every, backoffCoefficient: 1.2, maximumInterval: '1 minute', nonRetryableErrorTypes: NOT_RETRYABLE },
+    retry: steady
+      ? { initialInterval: every, backoffCoefficient: 1, nonRetryableErrorTypes: NON_RETRYABLE }
+      : { initialInterval: every, backoffCoefficient: 1.2, maximumInterval: '1 minute', nonRetryableErrorTypes: NON_RETRYABLE },
   });
 }

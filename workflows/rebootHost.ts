@@ -1,13 +1,19 @@
 /**
  * Reboot (or power off) a host and wait until it answers again: the reusable child of every runbook that takes
- * a host down (a cold disk swap today, the planned hypervisor reboot next).
+ * a host down (a cold disk swap, the planned hypervisor reboot).
+ *
+ * Safer than a bare `reboot`: the command is sent only while the boot id is the one read before, so a retried
+ * activity never reboots twice; past the timeout the admins are mailed and a person decides (wait again or stop).
  */
-import { ActivityFailure, allHandlersFinished, ApplicationFailure, condition, proxyActivities, workflowInfo } from '@temporalio/workflow';
-import type { Activities } from '../activities/index.js';
+import { ActivityFailure, allHandlersFinished, condition, setHandler } from '@temporalio/workflow';
+import { power } from '../common/commands.js';
+import { failure, failureType } from '../common/failures.js';
 import { RebootHostInput, type RebootHostRequest } from '../common/inputs.js';
+import { planQuery, type DecisionRecord, type Plan } from './messages.js';
 import { People } from './people.js';
+import { hostChange, polling, readOnly } from './proxies.js';
 import { Runbook, summarized, validInput } from './runbook.js';
-import { failure } from '../common/failures.js';
+import { isSkipped, planOf, runStep, type HostStep } from './steps.js';
 
 export interface RebootHostResult {
   host: string;
@@ -15,6 +21,7 @@ export interface RebootHostResult {
   powerCommand: string;
   bootIdBefore: string;
   bootIdAfter: string;
+  decisions: DecisionRecord[];
   timeline: Runbook['timeline'];
 }
 
@@ -24,34 +31,26 @@ export async function rebootHost(input: RebootHostInput): Promise<RebootHostResu
   const request = validInput(RebootHostInput, input);
   const { host } = request;
   const runbook = new Runbook('rebootHost', STEPS, host);
-  const people = new People(runbook);
+  const people = new People(runbook).acceptsDecisions();
+  let plan: Plan | undefined;
+  setHandler(planQuery, () => plan);
 
-  const { lookUpHost, readBootId, sendPowerCommand, mailAdmins } = proxyActivities<Activities>({
-    startToCloseTimeout: '1 minute',
-    retry: { maximumAttempts: 5 },
-  });
-  // Polling: one probe per attempt, the retry policy's backoff between them.
-  const { expectDown } = proxyActivities<Activities>({
-    startToCloseTimeout: '30s',
-    scheduleToCloseTimeout: request.downTimeout,
-    retry: { initialInterval: request.pollInterval, backoffCoefficient: 1, nonRetryableErrorTypes: ['HostKeyMismatch', 'UnknownHost'] },
-  });
-  const { expectBack } = proxyActivities<Activities>({
-    startToCloseTimeout: '30s',
-    heartbeatTimeout: '30s',
-    scheduleToCloseTimeout: request.upTimeout,
-    retry: { initialInterval: request.pollInterval, backoffCoefficient: 1.2, maximumInterval: '1 minute', nonRetryableErrorTypes: ['HostKeyMismatch', 'UnknownHost'] },
-  });
-
-  await summarized(lookUpHost, `look up ${host} in the inventory`)(host);
-  const bootIdBefore = await runbook.step('note the boot id', () => summarized(readBootId, `read ${host}'s boot id`)(host));
-  const powerCommand = await runbook.step('send the power command', () =>
-    summarized(sendPowerCommand, `${request.action} ${host}: ${request.reason.replace(/\s+/g, ' ')}`)(host, request.action, bootIdBefore),
-  );
+  await summarized(readOnly.lookUpHost, `look up ${host} in the inventory`)(host);
+  const bootIdBefore = await runbook.step('note the boot id', () => summarized(readOnly.readBootId, `read ${host}'s boot id`)(host));
+  // The parent's plan shows the same command: power.command().
+  const step: HostStep<string> = {
+    host, stage: 'openssh', command: power.command(request.action),
+    why: `only while the boot id is still ${bootIdBefore} (never twice)`,
+    run: (command) => summarized(hostChange.sendPowerCommand, `${request.action} ${host}: ${request.reason.replace(/\s+/g, ' ')}`)(host, command, bootIdBefore),
+  };
+  plan = { summary: `${request.action} ${host}: ${request.reason}`, steps: planOf([step]) };
+  const sent = await runbook.step('send the power command', () => runStep(people, step, () => 'nothing changed yet'));
+  const powerCommand = isSkipped(sent) ? `skipped by ${sent.by}: ${sent.skipped}` : sent;
   await runbook.step('wait for the host to go down', () =>
-    summarized(expectDown, `wait until ${host} stops answering (every ${request.pollInterval}, up to ${request.downTimeout})`)(host, bootIdBefore),
+    summarized(polling(request.pollInterval, request.downTimeout, { steady: true }).expectDown, `wait until ${host} stops answering (every ${request.pollInterval}, up to ${request.downTimeout})`)(host, bootIdBefore),
   );
   const stage = request.comesBackIn;
+  const expectBack = polling(request.pollInterval, request.upTimeout).expectBack;
   const bootIdAfter = await runbook.step('wait for the host to answer again', async () => {
     runbook.detail({ waitingFor: request.action === 'poweroff' ? 'a person to power the host on' : 'the host to boot', stage });
     const who = request.action === 'poweroff' ? 'a person powers it on' : 'it boots';
@@ -63,21 +62,22 @@ export async function rebootHost(input: RebootHostInput): Promise<RebootHostResu
           bootIdBefore,
         );
       } catch (error) {
-        if (!(error instanceof ActivityFailure) || (error.cause instanceof ApplicationFailure && ['HostKeyMismatch', 'UnknownHost'].includes(error.cause.type ?? ''))) throw error;
+        if (!(error instanceof ActivityFailure) || failureType(error) === 'HostKeyMismatch' || failureType(error) === 'UnknownHost') throw error;
       }
-      // Past the timeout a person must look at the machine: mail the admins, keep waiting for their decision.
-      const id = workflowInfo().workflowId;
-      await summarized(mailAdmins, `mail the admins: ${host} has not come back`)({
+      // Past the timeout a person must look at the machine.
+      const decision = await people.escalate({
         subject: `${host} has not come back after ${request.action}`,
-        text: `${host} does not answer${stage === 'dropbear' ? ' in dropbear' : ''} ${request.upTimeout} after ${request.action} (${request.reason}).\n\nLook at its console, then tell the runbook:\n  npx runbook decide ${id} --operator NAME --decision retry   (wait again)\n  npx runbook decide ${id} --operator NAME --decision abort   (stop here)`,
-        runbook: 'rebootHost', workflowId: id,
-      });
-      const decision = await people.decide(`${host} has not come back ${request.upTimeout} after ${request.action}: wait again (retry) or stop (abort)`, 'an admin at the console', ['retry', 'abort']);
+        text: `${host} does not answer${stage === 'dropbear' ? ' in dropbear' : ''} ${request.upTimeout} after ${request.action} (${request.reason}).\n\nLook at its console, then retry (wait again) or abort (stop here).`,
+        what: `${host} has not come back ${request.upTimeout} after ${request.action}: wait again (retry) or stop (abort)`,
+        who: 'an admin at the console',
+        choices: ['retry', 'abort'],
+      }, `${host} coming back after ${request.action}`, `no answer${stage === 'dropbear' ? ' in dropbear' : ''} within ${request.upTimeout}`);
       if (decision.decision === 'abort') {
-        throw failure('HostNotBack', `${host} did not come back after ${request.action}; ${decision.operator} aborted the wait${decision.comment ? `: ${decision.comment}` : ''}. The host was last seen with boot id ${bootIdBefore}; nothing else was done.`);
+        throw failure('HostNotBack',
+          `${host} did not come back after ${request.action}; ${decision.operator} aborted the wait${decision.comment ? `: ${decision.comment}` : ''}. The host was last seen with boot id ${bootIdBefore}; nothing else was done.`);
       }
     }
   });
   await condition(allHandlersFinished);
-  return { host, action: request.action, powerCommand, bootIdBefore, bootIdAfter, timeline: runbook.timeline };
+  return { host, action: request.action, powerCommand, bootIdBefore, bootIdAfter, decisions: runbook.decisions, timeline: runbook.timeline };
 }

@@ -12,6 +12,7 @@ import { hypervisorReboot, type HypervisorRebootResult } from './hypervisorReboo
 import { planQuery, type Plan } from './messages.js';
 import { People } from './people.js';
 import { drainStep } from './proxmoxGuests.js';
+import { planOf } from './steps.js';
 import { polling, readOnly } from './proxies.js';
 import { Runbook, summarized, validInput } from './runbook.js';
 import { failure } from '../common/failures.js';
@@ -27,7 +28,7 @@ const STEPS = ['preflight every node', 'plan and approval', 'reboot node by node
 export async function rollingClusterReboot(input: RollingClusterRebootInput): Promise<RollingClusterRebootResult> {
   const request = validInput(RollingClusterRebootInput, input);
   const runbook = new Runbook('rollingClusterReboot', STEPS, request.cluster);
-  const people = new People(runbook);
+  const people = new People(runbook).acceptsApproval();
   let plan: Plan | undefined;
   setHandler(planQuery, () => plan);
 
@@ -43,7 +44,8 @@ export async function rollingClusterReboot(input: RollingClusterRebootInput): Pr
       running = facts.guests.filter((g) => g.status === 'running').map((g) => g.vmid);
       const drain = planDrain(facts, node, { ...DEFAULT_RULES, afterUpgrade: request.afterUpgrade });
       refusals.push(...drain.refusals.map((r) => `${node}: ${r}`));
-      for (const m of drain.moves) steps.push(drainStep(node, m, m.to ? `${m.why} (placement recomputed when ${node}'s turn comes)` : m.why));
+      // The node's own run recomputes its drain when its turn comes; a drain other than this one asks for its own approval.
+      steps.push(...planOf(drain.moves.map((m) => drainStep(node, m))));
       steps.push({ host: node, stage: 'openssh', command: power.reboot().text, why: `then unlock, bring its guests back (child run ${workflowInfo().workflowId}-${node})` });
     }
     if (refusals.length) throw failure('Refused', `refused to roll ${cluster.name}:\n- ${[...new Set(refusals)].join('\n- ')}`);
@@ -70,7 +72,10 @@ export async function rollingClusterReboot(input: RollingClusterRebootInput): Pr
           host: node, reason: `${request.reason} (rolling reboot of ${cluster.name}, node ${i + 1} of ${nodes.length})`,
           afterUpgrade: request.afterUpgrade, migrateBack: request.migrateBack, upTimeout: request.upTimeout, downTimeout: request.downTimeout,
           pollInterval: request.pollInterval, guestShutdownTimeout: request.guestShutdownTimeout, unlockTries: request.unlockTries,
-          approvedInRoll: { approver: approval.approver, comment: approval.comment, roll: workflowInfo().workflowId },
+          approvedInRoll: {
+            approver: approval.approver, comment: approval.comment, roll: workflowInfo().workflowId,
+            commands: steps.filter((step) => step.host === node).map((step) => step.command),
+          },
         }],
         workflowId,
         staticSummary: `Planned reboot of ${node}, node ${i + 1} of ${nodes.length} of ${cluster.name}`,

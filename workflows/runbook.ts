@@ -1,25 +1,27 @@
 /**
  * What every runbook shares: its steps as the procedure names them, the `progress` query, a timeline of how
- * long each step took, and the waits for people. Workflow code only: deterministic (workflow time, no I/O).
+ * long each step took (or why it was skipped), the decisions people made, and the waits for people.
+ * Workflow code only: deterministic (workflow time, no I/O).
  */
 import type { ActivityFunction, Duration } from '@temporalio/common';
 import { condition, setHandler, type ActivityFunctionWithOptions } from '@temporalio/workflow';
 import type { z } from 'zod';
+import { failure } from '../common/failures.js';
 import { describeIssues } from '../common/validation.js';
 import { progressQuery, type Progress } from './messages.js';
-import { failure } from '../common/failures.js';
 
-export class Runbook {
+/** A runbook's steps as its page names them. `Title` is the union of their titles: another title does not compile. */
+export class Runbook<Title extends string = string> {
   private readonly progress: Progress;
   private stepStartedAt = Date.now();
 
-  constructor(runbook: string, private readonly steps: readonly string[], host?: string) {
-    this.progress = { runbook, host, step: 'starting', stepsDone: 0, stepsTotal: steps.length, timeline: [] };
+  constructor(runbook: string, steps: readonly Title[], host?: string) {
+    this.progress = { runbook, host, step: 'starting', stepsDone: 0, stepsSkipped: 0, stepsTotal: steps.length, timeline: [], decisions: [] };
     setHandler(progressQuery, () => this.progress);
   }
 
-  /** Run one step of the procedure; the title is one of the steps given to the constructor. */
-  async step<T>(title: (typeof this.steps)[number], body: () => Promise<T>): Promise<T> {
+  /** Run one step of the procedure. */
+  async step<T>(title: Title, body: () => Promise<T>): Promise<T> {
     this.progress.step = title;
     this.progress.detail = undefined;
     this.stepStartedAt = Date.now();
@@ -33,9 +35,20 @@ export class Runbook {
     return result;
   }
 
+  /** A step this run does not need (e.g. no encrypted system disk): counted as skipped, with the reason. */
+  skip(title: Title, reason: string): void {
+    this.progress.timeline.push({ step: title, startedAt: new Date().toISOString(), seconds: 0, skipped: reason });
+    this.progress.stepsSkipped += 1;
+  }
+
   /** Facts about the current step, shown by the `progress` query. */
   detail(detail: Record<string, unknown>): void {
     this.progress.detail = detail;
+  }
+
+  /** A person's decision when the runbook could not go on by itself: kept in `progress` and in the result. */
+  decided(decision: Progress['decisions'][number]): void {
+    this.progress.decisions.push(decision);
   }
 
   /**
@@ -69,6 +82,10 @@ export class Runbook {
   get timeline(): Progress['timeline'] {
     return this.progress.timeline;
   }
+
+  get decisions(): Progress['decisions'] {
+    return this.progress.decisions;
+  }
 }
 
 /**
@@ -86,8 +103,6 @@ export function summarized<F extends ActivityFunction>(
 /** Validate a runbook's input inside the workflow: a run started from the UI gets the same clear message as our CLI. */
 export function validInput<S extends z.ZodType>(schema: S, input: unknown): z.output<S> {
   const parsed = schema.safeParse(input);
-  if (!parsed.success) {
-    throw failure('InvalidInput', `invalid input:\n${describeIssues(parsed.error)}`);
-  }
+  if (!parsed.success) throw failure('InvalidInput', `invalid input:\n${describeIssues(parsed.error)}`);
   return parsed.data;
 }

@@ -4,7 +4,7 @@
  * worker killed at any point resumes without applying a change twice.
  */
 import { Context, log } from '@temporalio/activity';
-import { sh } from '../../common/shell.js';
+import { disks, raid, type Command } from '../../common/commands.js';
 import type { RemoteShell } from '../ssh/remote.js';
 import { parseLsblk, type LsblkDisk } from '../parsers/lsblk.js';
 import { parseMdstat, type MdstatArray } from '../parsers/mdstat.js';
@@ -35,15 +35,25 @@ export interface ArrayResync {
 
 export type Outcome = 'done' | 'already done';
 
-const LSBLK = sh`lsblk --json --bytes --output NAME,KNAME,PKNAME,TYPE,SIZE,SERIAL,MODEL,FSTYPE`;
+/** A partition of a disk tracked by serial: its number, and its kernel name when the plan was made. */
+export interface DiskPartition {
+  serial: string | null;
+  partition: number;
+  device: string;
+}
+
+/** A member of an array, as a planned step targets it. */
+export interface ArrayMember extends DiskPartition {
+  array: string;
+}
 
 export function raidActivities(remote: RemoteShell) {
   async function readArrays(host: string): Promise<MdstatArray[]> {
-    return parseMdstat((await remote.run(host, sh`cat /proc/mdstat`)).stdout).arrays;
+    return parseMdstat((await remote.run(host, raid.status())).stdout).arrays;
   }
 
   async function readDisks(host: string): Promise<LsblkDisk[]> {
-    return parseLsblk((await remote.run(host, LSBLK)).stdout).disks;
+    return parseLsblk((await remote.run(host, disks.list())).stdout).disks;
   }
 
   /** The disk's kernel name right now, from its serial number. */
@@ -59,17 +69,28 @@ export function raidActivities(remote: RemoteShell) {
 
   /** mdadm's own view of a member: is this partition in the array, and how. */
   async function memberState(host: string, array: string, partition: string): Promise<string[] | undefined> {
-    const detail = parseMdadmDetail((await remote.run(host, sh`mdadm --detail ${`/dev/${array}`}`)).stdout);
+    const detail = parseMdadmDetail((await remote.run(host, raid.detail(array))).stdout);
     return detail.members.find((m) => m.device === `/dev/${partition}`)?.state;
   }
 
-  /** The failed disk's member of an array as mdadm sees it now; undefined when the disk or the member is gone. */
-  async function failedMember(host: string, array: string, diskSerial: string | null, partition: number) {
-    const disk = diskSerial ? await diskBySerial(host, diskSerial) : undefined;
-    if (!disk) return undefined; // the disk is gone: the kernel dropped its members already
-    const device = partitionOf(disk.name, partition);
-    const state = await memberState(host, array, device);
-    return state && { device, state };
+  /**
+   * The planned partition, if its disk is still there: the disk found by serial must still carry the kernel name
+   * the plan was built with, or the plan no longer says what would run.
+   */
+  async function plannedPartition(host: string, target: DiskPartition): Promise<string | undefined> {
+    const disk = target.serial ? await diskBySerial(host, target.serial) : undefined;
+    if (!disk) return undefined;
+    const now = partitionOf(disk.name, target.partition);
+    if (now !== target.device) {
+      throw failure('PlanChanged', `the disk with serial ${target.serial} is ${disk.name} now: its partition ${target.partition} is ${now}, not ${target.device} as planned`);
+    }
+    return now;
+  }
+
+  /** The planned disk's kernel name, checked against its serial. */
+  async function plannedDisk(host: string, serial: string, name: string, role: string): Promise<void> {
+    const disk = await requireDisk(host, serial, role);
+    if (disk.name !== name) throw failure('PlanChanged', `the ${role} disk (serial ${serial}) is ${disk.name} now, not ${name} as planned`);
   }
 
   return {
@@ -85,21 +106,23 @@ export function raidActivities(remote: RemoteShell) {
     },
 
     /** `mdadm --manage /dev/mdN --fail` the failed disk's member, unless mdadm already sees it faulty or gone. */
-    async markMemberFailed(host: string, array: string, diskSerial: string | null, partition: number): Promise<Outcome> {
-      const member = await failedMember(host, array, diskSerial, partition);
-      if (!member || member.state.includes('faulty')) return 'already done';
-      await remote.run(host, sh`mdadm --manage ${`/dev/${array}`} --fail ${`/dev/${member.device}`}`);
+    async markMemberFailed(host: string, member: ArrayMember, command: Command): Promise<Outcome> {
+      const device = await plannedPartition(host, member);
+      const state = device && (await memberState(host, member.array, device));
+      if (!state || state.includes('faulty')) return 'already done';
+      await remote.run(host, command);
       return 'done';
     },
 
     /** `mdadm --manage /dev/mdN --remove` the member, unless it is no longer in the array. */
-    async removeMember(host: string, array: string, diskSerial: string | null, partition: number): Promise<Outcome> {
-      const member = await failedMember(host, array, diskSerial, partition);
-      if (!member) return 'already done';
-      if (!member.state.includes('faulty')) {
-        throw failure('UnsafeRemove', `/dev/${member.device} is ${member.state.join(' ')} in ${array}, not faulty: refusing to remove it`);
+    async removeMember(host: string, member: ArrayMember, command: Command): Promise<Outcome> {
+      const device = await plannedPartition(host, member);
+      const state = device && (await memberState(host, member.array, device));
+      if (!state) return 'already done';
+      if (!state.includes('faulty')) {
+        throw failure('UnsafeRemove', `/dev/${device} is ${state.join(' ')} in ${member.array}, not faulty: refusing to remove it`);
       }
-      await remote.run(host, sh`mdadm --manage ${`/dev/${array}`} --remove ${`/dev/${member.device}`}`);
+      await remote.run(host, command);
       return 'done';
     },
 
@@ -109,16 +132,16 @@ export function raidActivities(remote: RemoteShell) {
      * blank (or already cloned by this runbook) and at least as large as the survivor.
      */
     async identifyNewDisk(host: string, survivorSerial: string, failedSerial: string | null): Promise<NewDisk> {
-      const disks = await readDisks(host);
-      const survivor = disks.find((d) => d.serial === survivorSerial);
+      const seen = await readDisks(host);
+      const survivor = seen.find((d) => d.serial === survivorSerial);
       if (!survivor) throw failure('SurvivorMissing', `the surviving disk (serial ${survivorSerial}) is missing on ${host}: stop and look`);
-      if (failedSerial && disks.some((d) => d.serial === failedSerial)) {
+      if (failedSerial && seen.some((d) => d.serial === failedSerial)) {
         throw failure('FailedDiskStillThere', `the failed disk (serial ${failedSerial}) is still in ${host}: swap it first`);
       }
-      const candidates = disks.filter((d) => d.serial !== survivorSerial && !d.partitions.some((p) => p.arrays.length > 0));
+      const candidates = seen.filter((d) => d.serial !== survivorSerial && !d.partitions.some((p) => p.arrays.length > 0));
       if (candidates.length !== 1) {
         throw failure('NewDiskUnclear', candidates.length === 0
-            ? `no new disk on ${host}: only ${disks.map((d) => `${d.name} (${d.serial})`).join(', ')}`
+            ? `no new disk on ${host}: only ${seen.map((d) => `${d.name} (${d.serial})`).join(', ')}`
             : `several candidate new disks on ${host}: ${candidates.map((d) => `${d.name} (${d.serial})`).join(', ')}`);
       }
       const fresh = candidates[0]!;
@@ -126,10 +149,10 @@ export function raidActivities(remote: RemoteShell) {
       if (fresh.sizeBytes < survivor.sizeBytes) {
         throw failure('NewDiskTooSmall', `the new disk ${fresh.serial} (${fresh.sizeBytes} bytes) is smaller than the survivor (${survivor.sizeBytes} bytes)`);
       }
-      const table = await remote.run(host, sh`sfdisk --dump ${`/dev/${fresh.name}`}`, { allowFailure: true });
+      const table = await remote.run(host, disks.dumpTable(fresh.name), { allowFailure: true });
       let alreadyPartitioned = false;
       if (table.exitCode === 0) {
-        const survivorTable = parseSfdiskDump((await remote.run(host, sh`sfdisk --dump ${`/dev/${survivor.name}`}`)).stdout);
+        const survivorTable = parseSfdiskDump((await remote.run(host, disks.dumpTable(survivor.name))).stdout);
         alreadyPartitioned = sameLayout(parseSfdiskDump(table.stdout), survivorTable);
         if (!alreadyPartitioned) {
           throw failure('NewDiskNotBlank', `the new disk ${fresh.serial} (${fresh.name}) is not blank: it has a partition table of its own. Refusing to overwrite it`);
@@ -142,25 +165,25 @@ export function raidActivities(remote: RemoteShell) {
      * The page's `sfdisk -d SURVIVOR | sfdisk NEW`, in two steps so the script can be checked, and without the
      * label and partition GUIDs, so the clone does not share them with the survivor.
      */
-    async clonePartitionTable(host: string, survivorSerial: string, newSerial: string): Promise<Outcome> {
-      const survivor = await requireDisk(host, survivorSerial, 'surviving');
-      const fresh = await requireDisk(host, newSerial, 'new');
-      const source = parseSfdiskDump((await remote.run(host, sh`sfdisk --dump ${`/dev/${survivor.name}`}`)).stdout);
-      const current = await remote.run(host, sh`sfdisk --dump ${`/dev/${fresh.name}`}`, { allowFailure: true });
+    async clonePartitionTable(host: string, which: { survivorSerial: string; newSerial: string; newName: string }, command: Command): Promise<Outcome> {
+      const survivor = await requireDisk(host, which.survivorSerial, 'surviving');
+      await plannedDisk(host, which.newSerial, which.newName, 'new');
+      const source = parseSfdiskDump((await remote.run(host, disks.dumpTable(survivor.name))).stdout);
+      const current = await remote.run(host, disks.dumpTable(which.newName), { allowFailure: true });
       if (current.exitCode === 0) {
         if (sameLayout(parseSfdiskDump(current.stdout), source)) return 'already done';
-        throw failure('NewDiskNotBlank', `the new disk ${newSerial} (${fresh.name}) gained a different partition table: stop and look`);
+        throw failure('NewDiskNotBlank', `the new disk ${which.newSerial} (${which.newName}) gained a different partition table: stop and look`);
       }
-      await remote.run(host, sh`sfdisk ${`/dev/${fresh.name}`}`, { stdin: renderSfdiskScript(source, { forDisk: `/dev/${fresh.name}` }) });
+      await remote.run(host, command, { stdin: renderSfdiskScript(source, { forDisk: `/dev/${which.newName}` }) });
       return 'done';
     },
 
     /** `mdadm --manage /dev/mdN --add` the new disk's partition, unless it is already in the array. */
-    async addMember(host: string, array: string, newSerial: string, partition: number): Promise<Outcome> {
-      const disk = await requireDisk(host, newSerial, 'new');
-      const device = partitionOf(disk.name, partition);
-      if (await memberState(host, array, device)) return 'already done';
-      await remote.run(host, sh`mdadm --manage ${`/dev/${array}`} --add ${`/dev/${device}`}`);
+    async addMember(host: string, member: ArrayMember & { serial: string }, command: Command): Promise<Outcome> {
+      const device = await plannedPartition(host, member);
+      if (!device) throw failure('DiskNotFound', `the new disk (serial ${member.serial}) is not visible on ${host}`);
+      if (await memberState(host, member.array, device)) return 'already done';
+      await remote.run(host, command);
       return 'done';
     },
 
@@ -179,11 +202,11 @@ export function raidActivities(remote: RemoteShell) {
     },
 
     /** `grub-install` on the new disk, unless its boot code is already GRUB's (a resumed run). */
-    async installBootloader(host: string, newSerial: string): Promise<Outcome> {
-      const disk = await requireDisk(host, newSerial, 'new');
-      const bootCode = await remote.run(host, sh`dd ${`if=/dev/${disk.name}`} bs=440 count=1 status=none`);
+    async installBootloader(host: string, target: { serial: string; name: string }, command: Command): Promise<Outcome> {
+      await plannedDisk(host, target.serial, target.name, 'new');
+      const bootCode = await remote.run(host, disks.bootCode(target.name));
       if (bootCode.stdout.includes('GRUB')) return 'already done';
-      await remote.run(host, sh`grub-install ${`/dev/${disk.name}`}`);
+      await remote.run(host, command);
       return 'done';
     },
 

@@ -5,6 +5,7 @@
  * Disks are named by serial number from here on: the page warns that sda and sdb can swap after the change,
  * so kernel names are only looked up at the moment a command needs one.
  */
+import { partitionOf } from '../../common/commands.js';
 import type { LsblkDisk } from '../parsers/lsblk.js';
 import type { MdstatArray } from '../parsers/mdstat.js';
 
@@ -43,10 +44,7 @@ export function partitionNumber(partition: string): number {
   return Number(/(\d+)$/.exec(partition)?.[1] ?? NaN);
 }
 
-/** The partition's kernel name on a disk: `sdc` + 3 → `sdc3`, `nvme0n1` + 3 → `nvme0n1p3`. */
-export function partitionOf(disk: string, partition: number): string {
-  return /\d$/.test(disk) ? `${disk}p${partition}` : `${disk}${partition}`;
-}
+export { partitionOf };
 
 function diskOfPartition(disks: LsblkDisk[], partition: string): LsblkDisk | undefined {
   return disks.find((disk) => disk.partitions.some((p) => p.name === partition));

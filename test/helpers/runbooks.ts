@@ -1,10 +1,12 @@
 // What the end-to-end tests share: a client with our codec, a lab, a worker process, and patient polling.
-import { mkdtempSync } from 'node:fs';
+import { copyFileSync, mkdtempSync, writeFileSync } from 'node:fs';
 import { tmpdir } from 'node:os';
 import { join } from 'node:path';
+import { fileURLToPath } from 'node:url';
+import proto from '@temporalio/proto';
 import { Client, Connection, type WorkflowHandle } from '@temporalio/client';
 import { clientDataConverter } from '../../common/temporal.js';
-import { progressQuery, type Progress } from '../../workflows/messages.js';
+import { progressQuery, type Plan, type Progress } from '../../workflows/messages.js';
 import type { AuditEntry } from '../../lab/lab.js';
 
 export function tempDir(prefix: string): string {
@@ -44,4 +46,36 @@ export const HOST_CHANGES = [/^mdadm --manage \S+ --fail /, /^mdadm --manage \S+
 
 export function hostChanges(audit: AuditEntry[]): string[] {
   return audit.filter((e) => e.exitCode === 0 && HOST_CHANGES.some((re) => re.test(e.command))).map((e) => e.command);
+}
+
+/** What only reads a host: the plans list the commands that change one, and the audit's reads are set aside. */
+const READS = [
+  /^cat /, /^lsblk /, /^mdadm --detail /, /^sfdisk --dump /, /^dd if=\S+ bs=440 /, /^xl list$/, /^pvecm (status|nodes)$/, /^pvesh get /,
+  /^(qm|pct) config /, /^pvesm status$/, /^df /, /^blkid /, /^dmsetup ls /, /^cryptsetup luksOpen --test-passphrase /, /^hostname$/,
+];
+
+/** Per host, in order: the commands that changed it and succeeded, as the lab's audit recorded them. */
+export function changesByHost(audits: Record<string, AuditEntry[]>): Record<string, string[]> {
+  return Object.fromEntries(Object.entries(audits)
+    .map(([host, audit]) => [host, audit.filter((e) => e.exitCode === 0 && !READS.some((re) => re.test(e.command))).map((e) => e.command)] as const)
+    .filter(([, commands]) => commands.length > 0));
+}
+
+/** Per host, in order: the plan's commands. */
+export function planByHost(...plans: Plan[]): Record<string, string[]> {
+  const byHost: Record<string, string[]> = {};
+  for (const step of plans.flatMap((p) => p.steps)) (byHost[step.host] ??= []).push(step.command);
+  return byHost;
+}
+
+/**
+ * With RECORD_HISTORIES=1, store the finished run's history (and its lab-only key) as a replay fixture
+ * (test/replay.test.ts replays every one). The workflow id is kept: child ids derive from it.
+ */
+export async function recordHistory(handle: { workflowId: string; fetchHistory(): Promise<unknown> }, name: string, codecKeyFile: string): Promise<void> {
+  if (process.env.RECORD_HISTORIES !== '1') return;
+  const fixtures = fileURLToPath(new URL('../fixtures/histories/', import.meta.url));
+  writeFileSync(join(fixtures, `${name}.history.pb`), proto.temporal.api.history.v1.History.encode((await handle.fetchHistory()) as never).finish());
+  copyFileSync(codecKeyFile, join(fixtures, `${name}.codec.key`));
+  writeFileSync(join(fixtures, `${name}.workflow-id`), handle.workflowId);
 }

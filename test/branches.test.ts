@@ -1,0 +1,283 @@
+/**
+ * The runbooks' branches, in seconds: the real workflow code on Temporal's time-skipping test server, with mocked
+ * activities (no SSH, no lab). Days of waiting for an approval or a disk swap, and the backoff of spent retries,
+ * are skipped. The lab stays for the end-to-end and crash tests; these prove the decisions taken at each branch:
+ * approval timeout, retry/force/abort, passphrase tries spent, escalation after spent retries, the disk runbook's
+ * 30-day swap timeout and arrays still degraded.
+ */
+import { fileURLToPath } from 'node:url';
+import { WorkflowFailedError, type WorkflowHandle } from '@temporalio/client';
+import { TestWorkflowEnvironment } from '@temporalio/testing';
+import { DefaultLogger, Runtime, Worker } from '@temporalio/worker';
+import { afterAll, beforeAll, beforeEach, describe, expect, it } from 'vitest';
+import type { Activities } from '../activities/index.js';
+import type { Diagnosis } from '../activities/raid/activities.js';
+import type { ClusterFacts } from '../common/drain-plan.js';
+import { failure } from '../common/failures.js';
+import { generateSealingKey, sealSecret } from '../common/sealing.js';
+import { testServerPath } from '../scripts/temporal-bin.js';
+import { decideUpdate, diskReplacedUpdate, progressQuery, submitPassphraseUpdate, approveUpdate } from '../workflows/messages.js';
+import type { DiskReplacementResult } from '../workflows/diskReplacement.js';
+import { eventually, waitingFor } from './helpers/runbooks.js';
+
+const TASK_QUEUE = 'runbooks-branches';
+let env: TestWorkflowEnvironment;
+let worker: Worker;
+let running: Promise<void>;
+
+/** What the mocked activities were asked to do, in order: `name(first argument)`. */
+let calls: string[];
+let mails: { subject: string; text: string }[];
+/** Per test: the activities that behave otherwise than the defaults below. */
+let overrides: Partial<Record<keyof Activities, (...args: never[]) => unknown>>;
+
+const GiB = 1024 ** 3;
+const diagnosis: Diagnosis = {
+  failed: { serial: 'FAILED01', model: 'disk', sizeBytes: 4 * GiB, seenAs: 'sda' },
+  survivor: { serial: 'SURVIV01', model: 'disk', sizeBytes: 4 * GiB, seenAs: 'sdb' },
+  failedMembers: [{ array: 'md0', partition: 2, state: 'faulty' }],
+  layout: [{ array: 'md0', partition: 2 }],
+};
+const pveFacts: ClusterFacts = {
+  quorate: true,
+  nodes: ['pve1', 'pve2', 'pve3'].map((node) => ({ node, online: true, memBytes: 64 * GiB, cpus: 16 })),
+  guests: [{ vmid: 1002, type: 'qemu', name: 'shared', node: 'pve1', status: 'running', memBytes: 2 * GiB, cpus: 2, storages: ['ceph'] }],
+  sharedStorages: ['ceph'],
+  bootFreeBytes: GiB,
+};
+
+/** Defaults: a healthy host where every change works; tests override what their branch needs. */
+function activities(): Record<string, (...args: unknown[]) => Promise<unknown>> {
+  const defaults: Record<string, (...args: never[]) => unknown> = {
+    lookUpHost: (host: string) => ({
+      name: host, kind: host.startsWith('pve') ? 'proxmox-node' : 'xen-dom0', simulated: true, hasDropbear: host.startsWith('pve'),
+      guests: [{ name: 'guest1', dependsOn: [] }],
+    }),
+    mailAdmins: (m: { subject: string; text: string }) => { mails.push(m); return { sent: true, to: ['admin@lab'] }; },
+    findFailedDisk: () => diagnosis,
+    removeMember: () => 'done',
+    identifyNewDisk: () => ({ serial: 'NEWDISK1', model: 'disk', sizeBytes: 4 * GiB, seenAs: 'sdc', alreadyPartitioned: false }),
+    clonePartitionTable: () => 'done',
+    addMember: () => 'done',
+    readResync: () => [{ array: 'md0', health: 'UU', percent: null, speedKps: null, finishMinutes: null, waiting: false }],
+    installBootloader: () => 'done',
+    checkArrays: () => [{ array: 'md0', health: 'UU' }],
+    readClusterFacts: () => pveFacts,
+    listVolumes: (host: string) => [{ name: 'sda5_crypt', uuid: 'u1', device: '/dev/sda5', root: true, open: host === 'never' }],
+    migrateGuest: () => 'done',
+    readBootId: () => 'boot-1',
+    sendPowerCommand: () => 'sent',
+    expectDown: () => undefined,
+    expectBack: () => 'boot-2',
+    unlockRoot: () => ({ accepted: false, message: 'wrong passphrase' }),
+    readDomains: () => [{ name: 'guest1', id: 1, memMiB: 512, vcpus: 1, state: '-b----', timeSeconds: 1 }],
+    shutdownDomain: () => 'done',
+    destroyDomain: () => 'done',
+    startDomain: () => 'done',
+  };
+  // Every activity the runbooks may call: a mocked one answers, another fails the test loudly.
+  const names = [...Object.keys(defaults), 'markMemberFailed', 'shutdownGuest', 'startGuest', 'expectQuorate', 'expectStoragesActive', 'findLockedVolumes', 'openVolume', 'activateVolumeGroups'];
+  return Object.fromEntries(names.map((name) => [name, async (...args: unknown[]) => {
+    calls.push(`${name}(${typeof args[0] === 'string' ? args[0] : ''})`);
+    const impl = (overrides as Record<string, (...a: unknown[]) => unknown>)[name] ?? (defaults as Record<string, (...a: unknown[]) => unknown>)[name];
+    if (!impl) throw failure('InvalidInput', `activity ${name} is not mocked`);
+    return impl(...args);
+  }]));
+}
+
+beforeAll(async () => {
+  Runtime.install({ logger: new DefaultLogger('ERROR') });
+  env = await TestWorkflowEnvironment.createTimeSkipping({ server: { executable: { type: 'existing-path', path: testServerPath() } } });
+  worker = await Worker.create({
+    connection: env.nativeConnection,
+    taskQueue: TASK_QUEUE,
+    workflowsPath: fileURLToPath(new URL('../dist/workflows/index.js', import.meta.url)),
+    activities: activities(),
+  });
+  running = worker.run();
+});
+
+afterAll(async () => {
+  if (worker?.getState() === 'RUNNING') worker.shutdown();
+  await running;
+  await env?.teardown();
+});
+
+beforeEach(() => {
+  calls = [];
+  mails = [];
+  overrides = {};
+});
+
+let n = 0;
+function start(type: string, input: Record<string, unknown>): Promise<WorkflowHandle> {
+  return env.client.workflow.start(type, { taskQueue: TASK_QUEUE, workflowId: `${type}-${++n}`, args: [input] });
+}
+
+/** The run's failure: its type and message, as a person reads it. */
+async function failureOf(handle: WorkflowHandle): Promise<{ type?: string; message: string }> {
+  const error = await handle.result().then(() => undefined, (e: unknown) => e);
+  expect(error).toBeInstanceOf(WorkflowFailedError);
+  const cause = (error as WorkflowFailedError).cause as { type?: string; message: string };
+  return { type: cause.type, message: cause.message };
+}
+
+const decide = (handle: WorkflowHandle, decision: string, comment?: string) =>
+  handle.executeUpdate(decideUpdate, { args: [{ operator: 'alice', decision: decision as 'retry', comment }] });
+
+describe('diskReplacement branches', () => {
+  it('nobody confirms the swap within 30 days: the run fails with that message, and the admins are mailed', async () => {
+    const handle = await start('diskReplacement', { host: 'dom0-a' });
+    const { type, message } = await failureOf(handle);
+    expect(type).toBe('NotSwapped');
+    expect(message).toMatch(/^nobody confirmed the disk swap on dom0-a within 30 days; its arrays run on one disk \(serial SURVIV01\)/);
+    expect(message).toContain('mdadm --remove md0: done');
+    expect(mails.map((m) => m.subject)).toEqual(['dom0-a: the disk swap was never confirmed']);
+    expect(calls).not.toContain('identifyNewDisk(dom0-a)');
+  });
+
+  it('arrays still degraded at the end: the run fails with that message, and the admins are mailed', async () => {
+    overrides.checkArrays = () => [{ array: 'md0', health: 'U_' }];
+    const handle = await start('diskReplacement', { host: 'dom0-b' });
+    await waitingFor(handle, diskReplacedUpdate.name);
+    await handle.executeUpdate(diskReplacedUpdate, { args: [{ operator: 'camille' }] });
+    const { type, message } = await failureOf(handle);
+    expect(type).toBe('ArraysDegraded');
+    expect(message).toMatch(/^arrays still degraded on dom0-b: md0 \[U_\]/);
+    expect(mails.map((m) => m.subject)).toEqual(['dom0-b: arrays still degraded after the disk replacement']);
+  });
+
+  it('a host change whose retries are spent asks a person instead of failing; retry goes on, and the decision is in the result', async () => {
+    let adds = 0;
+    overrides.addMember = () => {
+      if (++adds <= 5) throw failure('CommandFailed', 'dom0-c: command failed with exit code 1: mdadm --manage /dev/md0 --add /dev/sdc2');
+      return 'done';
+    };
+    const handle = await start('diskReplacement', { host: 'dom0-c' });
+    await waitingFor(handle, diskReplacedUpdate.name);
+    await handle.executeUpdate(diskReplacedUpdate, { args: [{ operator: 'camille' }] });
+    await env.sleep('10 minutes'); // the retries' backoff
+    const progress = await waitingFor(handle, 'decide');
+    expect(progress.waitingFor!.what).toContain('mdadm --manage /dev/md0 --add /dev/sdc2 on dom0-c failed');
+    expect(progress.waitingFor!.what).toContain('choices: retry, abort');
+    expect(adds).toBe(5);
+    expect(mails.map((m) => m.subject)).toEqual(['dom0-c: mdadm --manage /dev/md0 --add /dev/sdc2 failed']);
+    expect(mails[0]!.text).toContain('--decision retry|abort');
+    // Out of the choices: refused, nothing recorded.
+    await expect(decide(handle, 'force')).rejects.toThrow();
+    await decide(handle, 'retry', 'cable reseated');
+    const result = (await handle.result()) as DiskReplacementResult;
+    expect(result.changes.map((c) => `${c.step}:${String(c.outcome)}`)).toEqual(['mdadm --remove:done', 'sfdisk (clone):done', 'mdadm --add:done', 'grub-install:done']);
+    expect(result.decisions).toMatchObject([{ about: 'mdadm --manage /dev/md0 --add /dev/sdc2 on dom0-c', decision: 'retry', operator: 'alice', comment: 'cable reseated' }]);
+  });
+
+  it('abort after spent retries ends the run with what was done so far, and nothing more runs', async () => {
+    overrides.clonePartitionTable = () => { throw failure('NewDiskNotBlank', 'the new disk NEWDISK1 (sdc) gained a different partition table: stop and look'); };
+    const handle = await start('diskReplacement', { host: 'dom0-d' });
+    await waitingFor(handle, diskReplacedUpdate.name);
+    await handle.executeUpdate(diskReplacedUpdate, { args: [{ operator: 'camille' }] });
+    await waitingFor(handle, 'decide');
+    await decide(handle, 'abort', 'will look on site');
+    const { type, message } = await failureOf(handle);
+    expect(type).toBe('Aborted');
+    expect(message).toContain('sfdisk /dev/sdc on dom0-d failed (the new disk NEWDISK1 (sdc) gained a different partition table: stop and look); alice aborted the runbook: will look on site');
+    expect(message).toContain('Done so far: mdadm --remove md0: done');
+    expect(calls.filter((c) => c.startsWith('addMember') || c.startsWith('installBootloader'))).toEqual([]);
+  });
+});
+
+describe('hypervisorReboot branches', () => {
+  it('nobody approves within the approval timeout: nothing changes', async () => {
+    const handle = await start('hypervisorReboot', { host: 'pve1', reason: 'kernel', approvalTimeout: '2 days' });
+    const { type, message } = await failureOf(handle);
+    expect(type).toBe('NotApproved');
+    expect(message).toBe('nobody approved within 2 days: nothing was changed');
+    expect(calls.filter((c) => /^(migrateGuest|sendPowerCommand)/.test(c))).toEqual([]);
+  });
+
+  it('passphrase tries spent: each try says how many are left, then the run stops and the admins are mailed', async () => {
+    const key = generateSealingKey();
+    const handle = await start('hypervisorReboot', { host: 'pve1', reason: 'kernel', unlockTries: 2 });
+    await waitingFor(handle, 'approve');
+    await handle.executeUpdate(approveUpdate, { args: [{ approver: 'bob' }] });
+    // A plaintext passphrase is refused while the runbook waits for one, and nothing is recorded.
+    await waitingFor(handle, 'submitPassphrase');
+    await expect(handle.executeUpdate(submitPassphraseUpdate, { args: [{ operator: 'eve', passphrase: 'plain text secret' as never }] })).rejects.toThrow();
+    const outcomes: string[] = [];
+    for (let i = 0; i < 2; i++) {
+      await waitingFor(handle, 'submitPassphrase');
+      const outcome = await handle.executeUpdate(submitPassphraseUpdate, { args: [{ operator: 'camille', passphrase: sealSecret(key, `wrong ${i}`) }] });
+      outcomes.push(outcome.message);
+    }
+    expect(outcomes).toEqual(['wrong passphrase: 1 try left', 'wrong passphrase: no tries left, the runbook stops']);
+    const { type, message } = await failureOf(handle);
+    expect(type).toBe('PassphraseTriesSpent');
+    expect(message).toContain('2 wrong passphrases, no tries left');
+    expect(mails.map((m) => m.subject)).toEqual(['pve1 waits in dropbear for its root passphrase', 'pve1 is stuck in its initramfs']);
+  });
+
+  it('a host that never comes back: the admins are mailed, retry waits again, abort stops with the record', async () => {
+    let probes = 0;
+    overrides.expectBack = () => { probes++; throw failure('NotBack', 'pve2 does not answer on dropbear yet'); };
+    const handle = await start('hypervisorReboot', { host: 'pve2', reason: 'kernel', upTimeout: '10 minutes' });
+    await waitingFor(handle, 'approve');
+    await handle.executeUpdate(approveUpdate, { args: [{ approver: 'bob' }] });
+    const child = env.client.workflow.getHandle(`${handle.workflowId}-reboot`);
+    await eventually('the child', () => child.describe().then(() => true).catch(() => undefined));
+    await env.sleep('15 minutes');
+    await waitingFor(child, 'decide');
+    await decide(child, 'retry');
+    await env.sleep('15 minutes');
+    await eventually('a second escalation', () => mails.length === 2 || undefined);
+    await waitingFor(child, 'decide');
+    await decide(child, 'abort', 'PSU dead');
+    await failureOf(handle); // the parent ends with its child
+    const childFailure = await failureOf(child);
+    expect(childFailure.type).toBe('HostNotBack');
+    expect(childFailure.message).toContain('alice aborted the wait: PSU dead');
+    expect(mails.map((m) => m.subject)).toEqual(['pve2 has not come back after reboot', 'pve2 has not come back after reboot']);
+    expect(probes).toBeGreaterThan(2);
+  });
+});
+
+describe('Xen guests that do not stop', () => {
+  it('retry waits again, force destroys them, and the decisions are in the result', async () => {
+    let destroyed = false;
+    overrides.readDomains = () => (destroyed ? [] : [{ name: 'guest1', id: 1, memMiB: 512, vcpus: 1, state: '-b----', timeSeconds: 1 }]);
+    overrides.destroyDomain = () => { destroyed = true; return 'done'; };
+    let started = false;
+    // Once the dom0 is back the guest runs again.
+    overrides.startDomain = () => { started = true; destroyed = false; return 'done'; };
+    const handle = await start('hypervisorReboot', { host: 'dom0-x', reason: 'xen update', guestShutdownTimeout: '5 minutes', pollInterval: '1 minute' });
+    await waitingFor(handle, 'approve');
+    await handle.executeUpdate(approveUpdate, { args: [{ approver: 'bob' }] });
+    await env.sleep('10 minutes');
+    await waitingFor(handle, 'decide');
+    await decide(handle, 'retry');
+    await env.sleep('10 minutes');
+    await eventually('a second escalation', () => mails.length === 2 || undefined);
+    await waitingFor(handle, 'decide');
+    await decide(handle, 'force', 'hung in its shutdown');
+    const result = await handle.result();
+    expect(started).toBe(true);
+    expect(calls.filter((c) => c.startsWith('destroyDomain'))).toEqual(['destroyDomain(dom0-x)']);
+    expect(result.decisions.map((d: { decision: string }) => d.decision)).toEqual(['retry', 'force']);
+    expect(result.guests).toMatchObject([{ name: 'guest1', destroyedBy: 'alice' }]);
+  });
+
+  it('abort stops the runbook before the reboot', async () => {
+    overrides.readDomains = () => [{ name: 'guest1', id: 1, memMiB: 512, vcpus: 1, state: '-b----', timeSeconds: 1 }];
+    const handle = await start('hypervisorReboot', { host: 'dom0-y', reason: 'xen update', guestShutdownTimeout: '5 minutes', pollInterval: '1 minute' });
+    await waitingFor(handle, 'approve');
+    await handle.executeUpdate(approveUpdate, { args: [{ approver: 'bob' }] });
+    await env.sleep('10 minutes');
+    await waitingFor(handle, 'decide');
+    await decide(handle, 'abort');
+    const { type, message } = await failureOf(handle);
+    expect(type).toBe('Aborted');
+    expect(message).toMatch(/^aborted by alice while guests of dom0-y were stopping/);
+    expect(calls.filter((c) => c.startsWith('sendPowerCommand'))).toEqual([]);
+    const progress = await handle.query(progressQuery);
+    expect(progress.decisions).toMatchObject([{ decision: 'abort', operator: 'alice' }]);
+  });
+});
