@@ -28,7 +28,10 @@ import {
   RebootHostInput, RollingClusterRebootInput,
 } from '../common/inputs.js';
 import { passphraseProblem, sealSecret, sealingPublicKeyFromEnv, type SealingPublicKey } from '../common/sealing.js';
-import { TASK_QUEUE, connectClient } from '../common/temporal.js';
+import { readSettings } from '../common/settings.js';
+import { connectClient, temporalSettings } from '../common/temporal.js';
+
+const settings = readSettings(['taskQueue', 'codecKey', 'codecKeyFile']);
 import { describeIssues } from '../common/validation.js';
 import {
   approveUpdate, decideUpdate, diskReplacedUpdate, planQuery, progressQuery, submitPassphraseUpdate, type Plan, type Progress,
@@ -111,7 +114,7 @@ async function start(client: Client, args: string[]): Promise<void> {
   const target = input as { host?: string; cluster?: string };
   const workflowId = values.id ?? `${positionals[0]}-${target.host ?? target.cluster ?? 'run'}-${Date.now()}`;
   await client.workflow.start(runbook.type, {
-    taskQueue: process.env.RUNBOOK_TASK_QUEUE || TASK_QUEUE,
+    taskQueue: settings.taskQueue,
     workflowId,
     args: [input],
     staticSummary: runbook.summary(input),
@@ -308,7 +311,7 @@ async function main(argv: string[]): Promise<void> {
     console.log(readFileSync(new URL(import.meta.url), 'utf8').split('*/')[0]!.replace(/^\/\*\*|^ \* ?/gm, '').trim());
     return;
   }
-  const client = await connectClient();
+  const client = await connectClient(temporalSettings(), settings);
   try {
     const id = rest[0];
     const needId = () => {
