@@ -1,0 +1,14 @@
+/** How the CLI prints what a runbook tells: its progress and its plan. */
+import type { Plan, Progress } from '../workflows/messages.js';
+
+export function describeProgress(p: Progress): string {
+  const waiting = p.waitingFor ? `\n  waiting for ${p.waitingFor.who}: ${p.waitingFor.what}${p.waitingFor.answerWith ? ` (answer: ${p.waitingFor.answerWith})` : ''}` : '';
+  const detail = p.detail ? `\n  ${JSON.stringify(p.detail)}` : '';
+  return `${p.runbook}${p.host ? ` on ${p.host}` : ''}: step ${p.stepsDone + 1}/${p.stepsTotal} "${p.step}"${waiting}${detail}`;
+}
+
+export function describePlan(plan: Plan | undefined): string {
+  if (!plan) return 'no plan yet: the runbook has not worked it out (see its progress)';
+  const steps = plan.steps.map((s, i) => `  ${String(i + 1).padStart(2)}. [${s.host} ${s.stage}] ${s.command}\n      why: ${s.why}`);
+  return [plan.summary, ...steps, ...(plan.facts ? [`facts: ${JSON.stringify(plan.facts)}`] : [])].join('\n');
+}
