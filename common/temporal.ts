@@ -45,7 +45,13 @@ export function temporalSettings(env: NodeJS.ProcessEnv = process.env): Temporal
   }
   // An empty variable counts as unset, as for our own settings (envconfig would take "" as a value).
   const vars = Object.fromEntries(Object.entries(env).filter((entry): entry is [string, string] => entry[1] !== undefined && (entry[1] !== '' || entry[0].startsWith('TEMPORAL_GRPC_META_'))));
-  const { connectionOptions: options, namespace } = loadClientConnectConfig({ overrideEnvVars: vars });
+  let loaded: ReturnType<typeof loadClientConnectConfig>;
+  try {
+    loaded = loadClientConnectConfig({ overrideEnvVars: vars });
+  } catch (error) {
+    throw new Error(`Temporal connection settings (TEMPORAL_* variables, temporal CLI profile): ${(error as Error).message}`);
+  }
+  const { connectionOptions: options, namespace } = loaded;
   return {
     address: options.address || DEFAULT_ADDRESS,
     namespace: namespace || DEFAULT_NAMESPACE,

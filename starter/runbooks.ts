@@ -57,7 +57,7 @@ export const RUNBOOKS: readonly Runbook[] = [
     schema: DiskReplacementInput,
     flags: {
       host: 'the host with the failed disk',
-      arrays: 'only this array (by default every array that uses the failed disk)',
+      arrays: 'only these arrays, one flag each (by default every array that uses the failed disk)',
       failedDisk: 'the failed disk (kernel name or serial), when mdadm cannot tell; by default read from /proc/mdstat',
       swap: 'hot: swapped while the host runs; cold: the host is powered off for the swap',
       resyncPollInterval: 'how often the resync is looked at',
@@ -114,7 +114,7 @@ export const RUNBOOKS: readonly Runbook[] = [
     title: 'reboot every node of a Proxmox cluster, one at a time (child hypervisor-reboot runs ID-NODE)',
     schema: RollingClusterRebootInput,
     flags: {
-      cluster: 'the cluster (as named in the inventory)',
+      cluster: { help: 'the cluster, as named in the inventory', value: 'CLUSTER' },
       reason: 'why the nodes reboot',
       afterUpgrade: 'after an upgrade: check each node\'s /boot first',
       migrateBack: { negate: true, help: 'leave the guests where they were migrated to' },

@@ -1,5 +1,5 @@
 /** Configuration: our RUNBOOK_* settings (common/settings.ts) and the Temporal connection through envconfig (common/temporal.ts). */
-import { writeFileSync } from 'node:fs';
+import { readFileSync, writeFileSync } from 'node:fs';
 import { join, resolve } from 'node:path';
 import { describe, expect, it } from 'vitest';
 import { readSettings, SETTINGS } from '../common/settings.js';
@@ -11,6 +11,12 @@ describe('our settings', () => {
     const names = Object.values(SETTINGS).map((s) => s.env);
     expect(new Set(names).size).toBe(names.length);
     for (const name of names) expect(name).toMatch(/^RUNBOOK_[A-Z_]+$/);
+  });
+
+  it('README\'s configuration table lists every one', () => {
+    const readme = readFileSync(new URL('../README.md', import.meta.url), 'utf8');
+    const table = readme.slice(readme.indexOf('## Configuration'), readme.indexOf('## Real hosts'));
+    for (const { env } of Object.values(SETTINGS)) expect(table, env).toMatch(new RegExp(`^\\|[^\\n]*\`${env}\``, 'm'));
   });
 
   it('fills defaults, takes an empty variable as unset, resolves paths, and parses numbers and lists', () => {
@@ -63,6 +69,11 @@ describe('the Temporal connection (envconfig)', () => {
     expect(temporalSettings({ TEMPORAL_CONFIG_FILE: file })).toMatchObject({ address: 'a.example.org:7233', namespace: 'one', addressConfigured: true });
     expect(temporalSettings({ TEMPORAL_CONFIG_FILE: file, TEMPORAL_PROFILE: 'prod' })).toMatchObject({ address: 'p.example.org:7233', namespace: 'two', apiKey: 'pk', tls: true });
     expect(temporalSettings({ TEMPORAL_CONFIG_FILE: file, TEMPORAL_NAMESPACE: 'three' }).namespace).toBe('three');
+  });
+
+  it('names the settings when a file they name cannot be read', () => {
+    expect(() => temporalSettings({ ...noFile, TEMPORAL_TLS_SERVER_CA_CERT_PATH: '/nonexistent/ca.pem' }))
+      .toThrow(/^Temporal connection settings \(TEMPORAL_\* variables, temporal CLI profile\): ENOENT.*\/nonexistent\/ca\.pem/);
   });
 
   it('refuses the names this project used before, naming the standard one', () => {
