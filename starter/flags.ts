@@ -10,7 +10,7 @@
  * error wording and exit codes, which we would have to override to keep ours (exit 2, "runbook: …" messages).
  */
 import { parseArgs } from 'node:util';
-import type { z } from 'zod';
+import { z } from 'zod';
 import { ArrayName, DiskRef, Duration } from '../common/inputs.js';
 import { HostName, describeIssues } from '../common/validation.js';
 
@@ -41,7 +41,6 @@ export interface Flag {
   required: boolean;
   value: string;
   help: string;
-  choices?: readonly string[];
   default?: unknown;
 }
 
@@ -50,15 +49,6 @@ const kebab = (field: string) => field.replace(/[A-Z]/g, (c) => `-${c.toLowerCas
 /** Placeholders for the shared field schemas (common/inputs.ts, common/validation.ts). */
 const PLACEHOLDERS = new Map<z.ZodType, string>([[Duration, 'DURATION'], [HostName, 'HOST'], [ArrayName, 'ARRAY'], [DiskRef, 'DISK']]);
 
-interface Def {
-  type: string;
-  innerType?: z.ZodType;
-  defaultValue?: unknown;
-  element?: z.ZodType;
-  entries?: Record<string, string>;
-}
-const defOf = (schema: z.ZodType) => (schema as unknown as { _zod: { def: Def } })._zod.def;
-
 /** The flags of a schema's fields, in the schema's order. */
 export function flagsOf<S extends z.ZodObject>(schema: S, specs: FieldFlags<S>): Flag[] {
   const flags: Flag[] = [];
@@ -66,18 +56,21 @@ export function flagsOf<S extends z.ZodObject>(schema: S, specs: FieldFlags<S>):
     const given = (specs as Record<string, FlagSpec | string | undefined>)[field];
     const spec: FlagSpec = typeof given === 'string' ? { help: given } : (given ?? {});
     if (spec.hidden) continue;
-    let inner = fieldSchema;
+    let inner: z.ZodType = fieldSchema;
     let required = true;
     let defaultValue: unknown;
-    for (let def = defOf(inner); def.type === 'optional' || def.type === 'default'; def = defOf(inner)) {
+    while (inner instanceof z.ZodOptional || inner instanceof z.ZodDefault) {
       required = false;
-      if (def.type === 'default') defaultValue = def.defaultValue;
-      inner = def.innerType!;
+      if (inner instanceof z.ZodDefault) defaultValue = inner.def.defaultValue;
+      inner = inner.unwrap() as z.ZodType;
     }
-    const def = defOf(inner);
-    const element = def.type === 'array' ? def.element! : inner;
-    const choices = defOf(element).type === 'enum' ? Object.values(defOf(element).entries!) : undefined;
-    const kind = def.type === 'boolean' ? 'boolean' : def.type === 'number' ? 'number' : def.type === 'array' ? 'list' : def.type === 'string' || def.type === 'enum' ? 'string' : undefined;
+    const element: z.ZodType = inner instanceof z.ZodArray ? (inner.element as z.ZodType) : inner;
+    const choices = element instanceof z.ZodEnum ? element.options.map(String) : undefined;
+    const kind = inner instanceof z.ZodBoolean ? 'boolean'
+      : inner instanceof z.ZodNumber ? 'number'
+      : inner instanceof z.ZodArray ? 'list'
+      : inner instanceof z.ZodString || inner instanceof z.ZodEnum ? 'string'
+      : undefined;
     if (!kind) continue; // nested objects and the like: only through --input FILE
     if (spec.negate && kind !== 'boolean') throw new Error(`flag for ${field}: only a boolean can be negated`);
     flags.push({
@@ -88,7 +81,6 @@ export function flagsOf<S extends z.ZodObject>(schema: S, specs: FieldFlags<S>):
       required,
       value: spec.value ?? choices?.join('|') ?? PLACEHOLDERS.get(element) ?? (kind === 'number' ? 'N' : 'TEXT'),
       help: spec.help ?? '',
-      ...(choices ? { choices } : {}),
       ...(defaultValue !== undefined ? { default: defaultValue } : {}),
     });
   }
