@@ -57,8 +57,11 @@ beforeAll(async () => {
     RUNBOOK_INVENTORY: lab.inventoryPath,
     RUNBOOK_CODEC_KEY_FILE: codecKeyFile,
     RUNBOOK_TASK_QUEUE: TASK_QUEUE,
+    // Hermetic: a temporal CLI profile of the person running the suite (~/.config/temporalio) must not apply.
+    TEMPORAL_CONFIG_FILE: join(dir, 'no-temporal-profile.toml'),
   };
   delete cliEnv.RUNBOOK_CODEC_KEY;
+  delete cliEnv.TEMPORAL_PROFILE;
 });
 
 afterAll(async () => {
