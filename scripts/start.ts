@@ -36,11 +36,18 @@ import { startLabMailbox, type Mailbox } from '../lab/mailbox.js';
 
 const ROOT = repoRoot();
 // Overridable so that a second stack (the npm start test) can run beside a developer's own.
-const SETTINGS = readSettings([
-  'dataDir', 'labDir', 'labSubnet', 'temporalPort', 'uiPort', 'inventory',
-  'codecKey', 'codecKeyFile', 'sealingKeyFile', 'sealingPublicKeyFile', 'codecToken', 'codecTokenFile',
-  'codecListen', 'codecPort', 'codecAllowedOrigins',
-]);
+const SETTINGS = (() => {
+  try {
+    return readSettings([
+      'dataDir', 'labDir', 'labSubnet', 'temporalPort', 'uiPort', 'inventory',
+      'codecKey', 'codecKeyFile', 'sealingKeyFile', 'sealingPublicKeyFile', 'codecToken', 'codecTokenFile',
+      'codecListen', 'codecPort', 'codecAllowedOrigins',
+    ]);
+  } catch (error) {
+    console.error(`[start] ${(error as Error).message}`); // before anything started: nothing to stop
+    process.exit(2);
+  }
+})();
 const DATA_DIR = SETTINGS.dataDir;
 const LAB_DIR = SETTINGS.labDir;
 const LAB_SUBNET = SETTINGS.labSubnet;
