@@ -113,7 +113,7 @@ const COMMANDS: readonly Command[] = [
     usage: 'help [RUNBOOK | COMMAND]',
     help: 'this text; or one runbook\'s flags and answers; or one command\'s flags',
     async run(args) {
-      console.log(args[0] ? helpOn(args[0]) : overview());
+      console.log(args[0] && !args[0].startsWith('-') ? helpOn(args[0]) : overview());
     },
   },
 ];
