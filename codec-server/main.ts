@@ -6,28 +6,33 @@
  *   --allowed-origin URL   RUNBOOK_CODEC_ALLOWED_ORIGINS   comma-separated; default http://127.0.0.1:8233,http://localhost:8233
  *   --token-file FILE      RUNBOOK_CODEC_TOKEN_FILE, or the token itself in RUNBOOK_CODEC_TOKEN (required)
  *   payload keys:          RUNBOOK_CODEC_KEY or RUNBOOK_CODEC_KEY_FILE (as the worker)
- *   public sealing key:    RUNBOOK_SEALING_PUBLIC_KEY_FILE (default .data/sealing.pub when it exists)
+ *   public sealing key:    RUNBOOK_SEALING_PUBLIC_KEY_FILE (default <RUNBOOK_DATA_DIR, else .data>/sealing.pub when it exists)
  *
  * It never reads RUNBOOK_SEALING_KEY_FILE: sealed passphrases stay sealed here.
  */
 import { readFileSync } from 'node:fs';
 import { fileURLToPath } from 'node:url';
 import { parseArgs } from 'node:util';
-import { AesGcmCodec, codecKeysFromEnv } from '../common/codec.js';
-import { sealingPublicKeyFromEnv } from '../common/sealing.js';
+import { AesGcmCodec, codecKeys } from '../common/codec.js';
+import { sealingPublicKeyFromFile, sealingPublicKeyPath } from '../common/sealing.js';
+import { parseSetting, readSettings, type Settings } from '../common/settings.js';
 import { startCodecServer, type RunningCodecServer } from './server.js';
 
-export const DEFAULT_CODEC_PORT = 8234;
 export const DEFAULT_ALLOWED_ORIGINS = ['http://127.0.0.1:8233', 'http://localhost:8233'];
 
+/** What the codec server reads (common/settings.ts); never sealingKeyFile. */
+const SETTING_NAMES = [
+  'codecListen', 'codecPort', 'codecAllowedOrigins', 'codecToken', 'codecTokenFile', 'codecKey', 'codecKeyFile', 'sealingPublicKeyFile', 'dataDir',
+] as const;
+
 /** The token: RUNBOOK_CODEC_TOKEN, else the first line of RUNBOOK_CODEC_TOKEN_FILE (or --token-file). */
-export function codecTokenFromEnv(env = process.env, tokenFile = env.RUNBOOK_CODEC_TOKEN_FILE): string {
-  if (env.RUNBOOK_CODEC_TOKEN) return env.RUNBOOK_CODEC_TOKEN.trim();
-  if (tokenFile) {
+export function codecToken(settings: Pick<Settings, 'codecToken' | 'codecTokenFile'>): string {
+  if (settings.codecToken) return settings.codecToken;
+  if (settings.codecTokenFile) {
     try {
-      return readFileSync(tokenFile, 'utf8').split('\n')[0]!.trim();
+      return readFileSync(settings.codecTokenFile, 'utf8').split('\n')[0]!.trim();
     } catch (error) {
-      throw new Error(`codec server token file ${tokenFile}: cannot read it (${(error as NodeJS.ErrnoException).code ?? 'error'})`);
+      throw new Error(`codec server token file ${settings.codecTokenFile}: cannot read it (${(error as NodeJS.ErrnoException).code ?? 'error'})`);
     }
   }
   throw new Error('no codec server token: set RUNBOOK_CODEC_TOKEN or RUNBOOK_CODEC_TOKEN_FILE (npm start creates .data/codec.token)');
@@ -41,17 +46,18 @@ export async function runCodecServer(argv: string[], env = process.env): Promise
       'token-file': { type: 'string' }, help: { type: 'boolean' },
     },
   });
-  const portText = values.port ?? env.RUNBOOK_CODEC_PORT ?? String(DEFAULT_CODEC_PORT);
-  const port = Number(portText);
-  if (!Number.isInteger(port) || port < 0 || port > 65535) throw new Error(`codec server port "${portText}" is not a port number`);
-  const allowedOrigins = values['allowed-origin'] ?? (env.RUNBOOK_CODEC_ALLOWED_ORIGINS ? env.RUNBOOK_CODEC_ALLOWED_ORIGINS.split(',').map((o) => o.trim()).filter(Boolean) : DEFAULT_ALLOWED_ORIGINS);
+  const settings = readSettings(SETTING_NAMES, env);
+  // Flags override the settings of the same meaning.
+  const port = values.port !== undefined ? parseSetting('codecPort', values.port, '--port') : settings.codecPort;
+  const allowedOrigins = values['allowed-origin'] ?? settings.codecAllowedOrigins ?? DEFAULT_ALLOWED_ORIGINS;
+  const tokenFile = values['token-file'] !== undefined ? parseSetting('codecTokenFile', values['token-file'], '--token-file') : settings.codecTokenFile;
   const running = await startCodecServer({
-    host: values.listen ?? env.RUNBOOK_CODEC_LISTEN ?? '127.0.0.1',
+    host: values.listen ?? settings.codecListen,
     port,
     allowedOrigins,
-    token: codecTokenFromEnv(env, values['token-file'] ?? env.RUNBOOK_CODEC_TOKEN_FILE),
-    codec: new AesGcmCodec(codecKeysFromEnv(env)),
-    sealFor: sealingPublicKeyFromEnv(env),
+    token: codecToken({ codecToken: settings.codecToken, codecTokenFile: tokenFile }),
+    codec: new AesGcmCodec(codecKeys(settings)),
+    sealFor: sealingPublicKeyFromFile(sealingPublicKeyPath(settings)),
   });
   console.log(`codec server listening on ${running.url} (browsers allowed from: ${allowedOrigins.join(', ')})`);
   return running;

@@ -10,6 +10,7 @@ import { createCipheriv, createDecipheriv, randomBytes } from 'node:crypto';
 import { readFileSync } from 'node:fs';
 import { type Payload, type PayloadCodec, METADATA_ENCODING_KEY } from '@temporalio/common';
 import proto from '@temporalio/proto'; // CommonJS: no named exports under Node's ESM loader
+import type { CodecKeySettings } from './settings.js';
 
 const { temporal } = proto;
 
@@ -82,9 +83,9 @@ export function generateCodecKey(id = 'k1'): string {
   return `${id}:${randomBytes(32).toString('base64')}`;
 }
 
-/** The keys named by the environment. */
-export function codecKeysFromEnv(env = process.env): CodecKey[] {
-  if (env.RUNBOOK_CODEC_KEY) return parseCodecKeys(env.RUNBOOK_CODEC_KEY);
-  if (env.RUNBOOK_CODEC_KEY_FILE) return parseCodecKeys(readFileSync(env.RUNBOOK_CODEC_KEY_FILE, 'utf8'));
+/** The keys named by the settings (RUNBOOK_CODEC_KEY, else RUNBOOK_CODEC_KEY_FILE; see common/settings.ts). */
+export function codecKeys(settings: CodecKeySettings): CodecKey[] {
+  if (settings.codecKey) return parseCodecKeys(settings.codecKey);
+  if (settings.codecKeyFile) return parseCodecKeys(readFileSync(settings.codecKeyFile, 'utf8'));
   throw new Error('no payload codec key: set RUNBOOK_CODEC_KEY or RUNBOOK_CODEC_KEY_FILE (npm start creates .data/codec.key)');
 }

@@ -96,7 +96,8 @@ export function parseInventory(raw: unknown, source = 'inventory'): Inventory {
   return parsed.data;
 }
 
-export function loadInventory(path = process.env.RUNBOOK_INVENTORY): Inventory {
+/** The inventory file named by RUNBOOK_INVENTORY (common/settings.ts). */
+export function loadInventory(path: string | undefined): Inventory {
   if (!path) throw new InventoryError('RUNBOOK_INVENTORY is not set: name the inventory JSON file (see README, "Inventory").');
   let raw: unknown;
   try {

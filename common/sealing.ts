@@ -28,8 +28,8 @@ import {
 } from 'node:crypto';
 import { existsSync, readFileSync, writeFileSync } from 'node:fs';
 import { join } from 'node:path';
-import { repoRoot } from '../scripts/paths.js';
 import { SealedSecret } from './sealed.js';
+import { readSettings, SETTINGS, type Settings } from './settings.js';
 
 export const SCHEME = 'x25519-hkdf-sha256-aes-256-gcm' as const;
 const INFO = Buffer.from('runbooks sealed-secret v1 x25519-hkdf-sha256-aes-256-gcm');
@@ -40,8 +40,8 @@ const IV_BYTES = 12;
 const TAG_BYTES = 16;
 const KEY_ID_RE = /^[A-Za-z0-9][A-Za-z0-9._-]{0,63}$/;
 
-export const PRIVATE_KEY_ENV = 'RUNBOOK_SEALING_KEY_FILE';
-export const PUBLIC_KEY_ENV = 'RUNBOOK_SEALING_PUBLIC_KEY_FILE';
+export const PRIVATE_KEY_ENV = SETTINGS.sealingKeyFile.env;
+export const PUBLIC_KEY_ENV = SETTINGS.sealingPublicKeyFile.env;
 
 /** The public half: all a sender needs. */
 export interface SealingPublicKey {
@@ -167,9 +167,16 @@ export function parsePublicKeyFile(text: string, where = 'sealing public key fil
   return { keyId: doc.keyId, publicKey: decodeRaw(doc.publicKey, `${where}: publicKey`) };
 }
 
-/** The dev files `npm start` creates: <repo>/.data/sealing.key and .data/sealing.pub. */
-export function devSealingKeyPaths(root = repoRoot()): { privateFile: string; publicFile: string } {
-  return { privateFile: join(root, '.data', 'sealing.key'), publicFile: join(root, '.data', 'sealing.pub') };
+/** The key files `npm start` creates in its data folder (RUNBOOK_DATA_DIR, default .data). */
+export function sealingKeyPaths(dataDir: string): { privateFile: string; publicFile: string } {
+  return { privateFile: join(dataDir, 'sealing.key'), publicFile: join(dataDir, 'sealing.pub') };
+}
+
+/** The public key file a sender uses: RUNBOOK_SEALING_PUBLIC_KEY_FILE, else <data dir>/sealing.pub when it exists. */
+export function sealingPublicKeyPath(settings: Pick<Settings, 'sealingPublicKeyFile' | 'dataDir'>): string | undefined {
+  if (settings.sealingPublicKeyFile) return settings.sealingPublicKeyFile;
+  const { publicFile } = sealingKeyPaths(settings.dataDir);
+  return existsSync(publicFile) ? publicFile : undefined;
 }
 
 /**
@@ -187,9 +194,8 @@ export function ensureSealingKeyFiles(privateFile: string, publicFile: string): 
   return true;
 }
 
-/** The worker's keys, from RUNBOOK_SEALING_KEY_FILE. */
-export function sealingKeysFromEnv(env = process.env): SealingKey[] {
-  const file = env[PRIVATE_KEY_ENV];
+/** The worker's keys, from the file named by RUNBOOK_SEALING_KEY_FILE. */
+export function sealingKeysFromFile(file: string | undefined): SealingKey[] {
   if (!file) throw new Error(`no sealing key: set ${PRIVATE_KEY_ENV} to the worker's private sealing key file (npm start creates .data/sealing.key)`);
   let text: string;
   try {
@@ -200,10 +206,9 @@ export function sealingKeysFromEnv(env = process.env): SealingKey[] {
   return parsePrivateKeyFile(text, `${PRIVATE_KEY_ENV}=${file}`);
 }
 
-/** A sender's public key: RUNBOOK_SEALING_PUBLIC_KEY_FILE, else the dev file .data/sealing.pub when it exists. */
-export function sealingPublicKeyFromEnv(env = process.env): SealingPublicKey {
-  const file = env[PUBLIC_KEY_ENV] || devSealingKeyPaths().publicFile;
-  if (!env[PUBLIC_KEY_ENV] && !existsSync(file)) {
+/** A sender's public key, from `sealingPublicKeyPath(settings)`: RUNBOOK_SEALING_PUBLIC_KEY_FILE, else <data dir>/sealing.pub. */
+export function sealingPublicKeyFromFile(file: string | undefined): SealingPublicKey {
+  if (!file) {
     throw new Error(`no sealing public key: set ${PUBLIC_KEY_ENV} to the worker's public sealing key file (npm start creates .data/sealing.pub)`);
   }
   let text: string;
@@ -213,6 +218,16 @@ export function sealingPublicKeyFromEnv(env = process.env): SealingPublicKey {
     throw new Error(`${PUBLIC_KEY_ENV}=${file}: cannot read it (${(error as NodeJS.ErrnoException).code ?? 'error'})`);
   }
   return parsePublicKeyFile(text, `${PUBLIC_KEY_ENV}=${file}`);
+}
+
+/** sealingKeysFromFile with the file named in `env` (for callers that hold only an environment). */
+export function sealingKeysFromEnv(env = process.env): SealingKey[] {
+  return sealingKeysFromFile(readSettings(['sealingKeyFile'], env).sealingKeyFile);
+}
+
+/** sealingPublicKeyFromFile with the file named in `env` (for callers that hold only an environment). */
+export function sealingPublicKeyFromEnv(env = process.env): SealingPublicKey {
+  return sealingPublicKeyFromFile(sealingPublicKeyPath(readSettings(['sealingPublicKeyFile', 'dataDir'], env)));
 }
 
 // --- seal / open -----------------------------------------------------------------------------------------

@@ -2,7 +2,7 @@
  * `npm start` (node dist/scripts/start.js): the whole stack in the foreground.
  *
  *   - a Temporal dev server on 127.0.0.1:7233 (UI on :8233, data in .data/temporal.db),
- *     unless TEMPORAL_ADDRESS is set;
+ *     unless an address is configured (TEMPORAL_ADDRESS, or the temporal CLI's TOML profile: common/temporal.ts);
  *   - the payload codec key .data/codec.key (created once), unless RUNBOOK_CODEC_KEY or
  *     RUNBOOK_CODEC_KEY_FILE is set;
  *   - the simulated lab (in this process), unless RUNBOOK_INVENTORY is set, with its mailbox:
@@ -14,7 +14,8 @@
  *   - the worker (node dist/worker/main.js), restarted 2 s after it dies.
  *
  * RUNBOOK_DATA_DIR, RUNBOOK_LAB_DIR, RUNBOOK_LAB_SUBNET (127.0.N.x), RUNBOOK_TEMPORAL_PORT and RUNBOOK_UI_PORT move
- * the folders, the lab and the ports, e.g. to run a second stack beside this one.
+ * the folders, the lab and the ports, e.g. to run a second stack beside this one. Every RUNBOOK_* name is parsed
+ * once, below, by common/settings.ts; the children get theirs through their environment.
  *
  * Ctrl-C / SIGTERM stops the worker, then the lab, then the dev server, and exits 0.
  * A second Ctrl-C kills whatever is left at once.
@@ -22,23 +23,37 @@
 import { spawn, type ChildProcess } from 'node:child_process';
 import { randomBytes } from 'node:crypto';
 import { existsSync, mkdirSync, writeFileSync } from 'node:fs';
-import { join, resolve } from 'node:path';
+import { join } from 'node:path';
 import { setTimeout as sleep } from 'node:timers/promises';
 import { Connection } from '@temporalio/client';
 import { repoRoot } from './paths.js';
 import { temporalCliPath } from './temporal-bin.js';
-import { codecTokenFromEnv, DEFAULT_CODEC_PORT } from '../codec-server/main.js';
-import { devSealingKeyPaths, ensureSealingKeyFiles } from '../common/sealing.js';
+import { codecToken } from '../codec-server/main.js';
+import { ensureSealingKeyFiles, sealingKeyPaths } from '../common/sealing.js';
+import { readSettings } from '../common/settings.js';
+import { connectionOptions, DEFAULT_NAMESPACE, temporalSettings, type TemporalSettings } from '../common/temporal.js';
 import { startLabMailbox, type Mailbox } from '../lab/mailbox.js';
 
 const ROOT = repoRoot();
 // Overridable so that a second stack (the npm start test) can run beside a developer's own.
-const DATA_DIR = resolve(process.env.RUNBOOK_DATA_DIR || join(ROOT, '.data'));
-const LAB_DIR = resolve(process.env.RUNBOOK_LAB_DIR || join(ROOT, '.lab'));
-const LAB_SUBNET = Number(process.env.RUNBOOK_LAB_SUBNET || 10);
+const SETTINGS = (() => {
+  try {
+    return readSettings([
+      'dataDir', 'labDir', 'labSubnet', 'temporalPort', 'uiPort', 'inventory',
+      'codecKey', 'codecKeyFile', 'sealingKeyFile', 'sealingPublicKeyFile', 'codecToken', 'codecTokenFile',
+      'codecListen', 'codecPort', 'codecAllowedOrigins',
+    ]);
+  } catch (error) {
+    console.error(`[start] ${(error as Error).message}`); // before anything started: nothing to stop
+    process.exit(2);
+  }
+})();
+const DATA_DIR = SETTINGS.dataDir;
+const LAB_DIR = SETTINGS.labDir;
+const LAB_SUBNET = SETTINGS.labSubnet;
 const DEV_IP = '127.0.0.1';
-const DEV_PORT = Number(process.env.RUNBOOK_TEMPORAL_PORT || 7233);
-const UI_PORT = Number(process.env.RUNBOOK_UI_PORT || 8233);
+const DEV_PORT = SETTINGS.temporalPort;
+const UI_PORT = SETTINGS.uiPort;
 const WORKER_RESTART_DELAY_MS = 2_000;
 const WORKER_STOP_TIMEOUT_MS = 30_000;
 const SERVER_STOP_TIMEOUT_MS = 15_000;
@@ -173,13 +188,14 @@ function startDevServer(uiCodecEndpoint: string): ChildProcess {
   return child;
 }
 
-async function waitForServer(address: string, namespace: string, timeoutMs: number): Promise<void> {
+async function waitForServer(temporal: TemporalSettings, timeoutMs: number): Promise<void> {
+  const { address, namespace } = temporal;
   const deadline = Date.now() + timeoutMs;
   let lastErr: unknown;
   while (Date.now() < deadline) {
     if (stopping) return;
     try {
-      const connection = await Connection.connect({ address, connectTimeout: 2_000 });
+      const connection = await Connection.connect({ ...connectionOptions(temporal), connectTimeout: 2_000 });
       try {
         await connection.workflowService.describeNamespace({ namespace });
         return;
@@ -195,7 +211,7 @@ async function waitForServer(address: string, namespace: string, timeoutMs: numb
 }
 
 function ensureCodecKey(env: NodeJS.ProcessEnv): void {
-  if (env.RUNBOOK_CODEC_KEY || env.RUNBOOK_CODEC_KEY_FILE) return;
+  if (SETTINGS.codecKey || SETTINGS.codecKeyFile) return;
   mkdirSync(DATA_DIR, { recursive: true });
   const keyFile = join(DATA_DIR, 'codec.key');
   if (!existsSync(keyFile)) {
@@ -206,18 +222,15 @@ function ensureCodecKey(env: NodeJS.ProcessEnv): void {
 }
 
 function ensureSealingKey(env: NodeJS.ProcessEnv): void {
-  if (env.RUNBOOK_SEALING_KEY_FILE || env.RUNBOOK_SEALING_PUBLIC_KEY_FILE) {
+  if (SETTINGS.sealingKeyFile || SETTINGS.sealingPublicKeyFile) {
     // Half a pair would have senders seal for one key and the worker hold another.
-    if (!env.RUNBOOK_SEALING_KEY_FILE || !env.RUNBOOK_SEALING_PUBLIC_KEY_FILE) {
+    if (!SETTINGS.sealingKeyFile || !SETTINGS.sealingPublicKeyFile) {
       throw new Error('set both RUNBOOK_SEALING_KEY_FILE and RUNBOOK_SEALING_PUBLIC_KEY_FILE, or neither (npm start then uses .data/sealing.key and .data/sealing.pub)');
     }
     return;
   }
   mkdirSync(DATA_DIR, { recursive: true });
-  // devSealingKeyPaths(ROOT) unless RUNBOOK_DATA_DIR moved the data folder.
-  const { privateFile, publicFile } = process.env.RUNBOOK_DATA_DIR
-    ? { privateFile: join(DATA_DIR, 'sealing.key'), publicFile: join(DATA_DIR, 'sealing.pub') }
-    : devSealingKeyPaths(ROOT);
+  const { privateFile, publicFile } = sealingKeyPaths(DATA_DIR);
   if (ensureSealingKeyFiles(privateFile, publicFile)) {
     log(`created the passphrase sealing key ${privateFile} (worker only) and ${publicFile} (for senders)`);
   }
@@ -226,23 +239,24 @@ function ensureSealingKey(env: NodeJS.ProcessEnv): void {
 }
 
 function ensureCodecToken(env: NodeJS.ProcessEnv): string {
-  if (!env.RUNBOOK_CODEC_TOKEN && !env.RUNBOOK_CODEC_TOKEN_FILE) {
+  if (!SETTINGS.codecToken && !SETTINGS.codecTokenFile) {
     const tokenFile = join(DATA_DIR, 'codec.token');
     if (!existsSync(tokenFile)) writeFileSync(tokenFile, `${randomBytes(32).toString('base64url')}\n`, { mode: 0o600, flag: 'wx' });
     env.RUNBOOK_CODEC_TOKEN_FILE = tokenFile;
+    return codecToken({ codecTokenFile: tokenFile, codecToken: undefined });
   }
-  return codecTokenFromEnv(env);
+  return codecToken(SETTINGS);
 }
 
 /** Starts the codec server as a child without the private sealing key in its environment; resolves once it listens. */
 async function startCodecServer(env: NodeJS.ProcessEnv): Promise<string> {
   const token = ensureCodecToken(env);
-  const port = Number(env.RUNBOOK_CODEC_PORT || DEFAULT_CODEC_PORT);
+  const port = SETTINGS.codecPort;
   const childEnv: NodeJS.ProcessEnv = {
     ...env,
-    RUNBOOK_CODEC_LISTEN: env.RUNBOOK_CODEC_LISTEN || DEV_IP,
+    RUNBOOK_CODEC_LISTEN: SETTINGS.codecListen,
     RUNBOOK_CODEC_PORT: String(port),
-    RUNBOOK_CODEC_ALLOWED_ORIGINS: env.RUNBOOK_CODEC_ALLOWED_ORIGINS || `http://${DEV_IP}:${UI_PORT},http://localhost:${UI_PORT}`,
+    RUNBOOK_CODEC_ALLOWED_ORIGINS: (SETTINGS.codecAllowedOrigins ?? [`http://${DEV_IP}:${UI_PORT}`, `http://localhost:${UI_PORT}`]).join(','),
   };
   delete childEnv.RUNBOOK_SEALING_KEY_FILE;
   const main = join(ROOT, 'dist', 'codec-server', 'main.js');
@@ -264,8 +278,8 @@ async function startCodecServer(env: NodeJS.ProcessEnv): Promise<string> {
     void shutdown(1);
   });
   const url = `http://${DEV_IP}:${port}`;
-  log(`codec server: ${url} (the Web UI uses ${url}/t/<token>; token in ${env.RUNBOOK_CODEC_TOKEN ? 'RUNBOOK_CODEC_TOKEN' : env.RUNBOOK_CODEC_TOKEN_FILE})`);
-  log(`  temporal CLI: --codec-endpoint ${url} --codec-auth "Bearer ${env.RUNBOOK_CODEC_TOKEN ? '$RUNBOOK_CODEC_TOKEN' : `$(cat ${env.RUNBOOK_CODEC_TOKEN_FILE})`}"`);
+  log(`codec server: ${url} (the Web UI uses ${url}/t/<token>; token in ${SETTINGS.codecToken ? 'RUNBOOK_CODEC_TOKEN' : env.RUNBOOK_CODEC_TOKEN_FILE})`);
+  log(`  temporal CLI: --codec-endpoint ${url} --codec-auth "Bearer ${SETTINGS.codecToken ? '$RUNBOOK_CODEC_TOKEN' : `$(cat ${env.RUNBOOK_CODEC_TOKEN_FILE})`}"`);
   return `${url}/t/${encodeURIComponent(token)}`;
 }
 
@@ -320,29 +334,28 @@ function startWorker(env: NodeJS.ProcessEnv): void {
 
 async function main(): Promise<void> {
   const env: NodeJS.ProcessEnv = { ...process.env };
-  const namespace = env.TEMPORAL_NAMESPACE || 'default';
-  env.TEMPORAL_NAMESPACE = namespace;
+  const temporal = temporalSettings(env);
 
   ensureCodecKey(env);
   ensureSealingKey(env);
   const uiCodecEndpoint = await startCodecServer(env);
   if (stopping) return;
 
-  if (env.TEMPORAL_ADDRESS) {
-    log(`using the Temporal server at ${env.TEMPORAL_ADDRESS} (TEMPORAL_ADDRESS)`);
-    await waitForServer(env.TEMPORAL_ADDRESS, namespace, 60_000);
+  if (temporal.addressConfigured) {
+    log(`using the Temporal server at ${temporal.address}, namespace ${temporal.namespace} (TEMPORAL_ADDRESS or the temporal CLI's profile)`);
+    await waitForServer(temporal, 60_000);
   } else {
+    // The children find the dev server the standard way.
     env.TEMPORAL_ADDRESS = `${DEV_IP}:${DEV_PORT}`;
+    env.TEMPORAL_NAMESPACE = DEFAULT_NAMESPACE;
     devServer = startDevServer(uiCodecEndpoint);
-    await waitForServer(env.TEMPORAL_ADDRESS, 'default', 60_000);
+    await waitForServer({ ...temporal, address: env.TEMPORAL_ADDRESS, namespace: DEFAULT_NAMESPACE }, 60_000);
     if (stopping) return;
     log(`Temporal dev server ready at ${env.TEMPORAL_ADDRESS}; UI: http://${DEV_IP}:${UI_PORT}`);
   }
 
-  ensureCodecKey(env);
-
-  if (env.RUNBOOK_INVENTORY) {
-    log(`using the inventory ${env.RUNBOOK_INVENTORY} (RUNBOOK_INVENTORY)`);
+  if (SETTINGS.inventory) {
+    log(`using the inventory ${SETTINGS.inventory} (RUNBOOK_INVENTORY)`);
   } else {
     labStarting = startLab();
     lab = await labStarting;

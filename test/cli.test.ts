@@ -3,9 +3,14 @@
  * server, a real worker and a lab host. What is checked is what the person reads and what happened on the host.
  */
 import { execFile } from 'node:child_process';
+import { writeFileSync } from 'node:fs';
+import { join } from 'node:path';
 import { fileURLToPath } from 'node:url';
 import type { Client } from '@temporalio/client';
 import { afterAll, beforeAll, describe, expect, inject, it } from 'vitest';
+import { Decision, HypervisorRebootInput } from '../common/inputs.js';
+import { ANSWERS } from '../starter/answers.js';
+import { RUNBOOKS } from '../starter/runbooks.js';
 import { Lab, presets } from '../lab/lab.js';
 import type { DiskReplacementResult } from '../workflows/diskReplacement.js';
 import { diskReplacedUpdate } from '../workflows/messages.js';
@@ -20,11 +25,16 @@ let lab: Lab;
 let client: Client;
 let worker: WorkerProcess;
 let cliEnv: NodeJS.ProcessEnv;
+let dir: string;
 
 /** Runs `runbook ARGS…` without blocking this process (the lab answers the worker's SSH from here). */
 function runbook(...args: string[]): Promise<{ code: number; stdout: string; stderr: string }> {
+  return runbookWith(cliEnv, ...args);
+}
+
+function runbookWith(env: NodeJS.ProcessEnv, ...args: string[]): Promise<{ code: number; stdout: string; stderr: string }> {
   return new Promise((resolve) => {
-    execFile(process.execPath, [BIN, ...args], { env: cliEnv, timeout: 90_000 }, (error, stdout, stderr) => {
+    execFile(process.execPath, [BIN, ...args], { env, timeout: 90_000 }, (error, stdout, stderr) => {
       resolve({ code: error ? (typeof error.code === 'number' ? error.code : -1) : 0, stdout, stderr });
     });
   });
@@ -35,7 +45,7 @@ async function exists(workflowId: string): Promise<boolean> {
 }
 
 beforeAll(async () => {
-  const dir = tempDir('cli');
+  dir = tempDir('cli');
   lab = await Lab.start({ dir, subnet: 215, hosts: [presets.xenDom0Raid1('dom0-cli', { failedSlot: 0 }), presets.xenDom0Raid1('dom0-typo', { failedSlot: 0 })] });
   const codecKeyFile = writeTestCodecKey(dir);
   worker = await startWorkerProcess({ address, inventoryPath: lab.inventoryPath, codecKeyFile, taskQueue: TASK_QUEUE });
@@ -47,8 +57,11 @@ beforeAll(async () => {
     RUNBOOK_INVENTORY: lab.inventoryPath,
     RUNBOOK_CODEC_KEY_FILE: codecKeyFile,
     RUNBOOK_TASK_QUEUE: TASK_QUEUE,
+    // Hermetic: a temporal CLI profile of the person running the suite (~/.config/temporalio) must not apply.
+    TEMPORAL_CONFIG_FILE: join(dir, 'no-temporal-profile.toml'),
   };
   delete cliEnv.RUNBOOK_CODEC_KEY;
+  delete cliEnv.TEMPORAL_PROFILE;
 });
 
 afterAll(async () => {
@@ -127,5 +140,90 @@ describe('npx runbook', () => {
     const noId = await runbook('progress');
     expect(noId.code).toBe(2);
     expect(noId.stderr).toContain('"runbook progress" needs a workflow id');
+  });
+});
+
+describe('npx runbook help, from the descriptors', () => {
+  // Help must not need a server: pointed at a port nobody listens on, it still answers.
+  const offline = () => ({ ...cliEnv, TEMPORAL_ADDRESS: '127.0.0.1:1' });
+
+  it('`start hypervisor-reboot --help` lists every input field as a flag, with defaults, and the answers the runbook takes', async () => {
+    const out = await runbookWith(offline(), 'start', 'hypervisor-reboot', '--help');
+    expect(out).toMatchObject({ code: 0, stderr: '' });
+    expect(out.stdout).toContain('usage: npx runbook start hypervisor-reboot --host HOST --reason TEXT [flags]');
+    for (const field of Object.keys(HypervisorRebootInput.shape)) {
+      if (field === 'approvedInRoll') continue; // set by the roll for its children only
+      const flag = field === 'migrateBack' ? 'no-migrate-back' : field.replace(/[A-Z]/g, (c) => `-${c.toLowerCase()}`);
+      expect(out.stdout, field).toMatch(new RegExp(`^  --${flag}\\b`, 'm'));
+    }
+    expect(out.stdout).not.toContain('approved-in-roll');
+    expect(out.stdout).toMatch(/--up-timeout DURATION .*\(default 15 minutes\)/);
+    expect(out.stdout).toMatch(/--unlock-tries N .*\(default 3\)/);
+    expect(out.stdout).toContain('npx runbook approve ID --approver NAME [--comment TEXT]');
+    expect(out.stdout).toContain(`npx runbook decide ID [--operator NAME] --decision ${Decision.shape.decision.options.join('|')} [--comment TEXT]`);
+    expect(out.stdout).toContain('npx runbook unlock ID [--operator NAME]');
+    expect(out.stdout).not.toContain('disk-replaced');
+    expect(out.stdout).toContain('npx runbook progress ID, npx runbook plan ID, npx runbook result ID');
+  });
+
+  it('`help` lists every runbook and every command; `COMMAND --help` its flags', async () => {
+    const out = await runbookWith(offline(), 'help');
+    expect(out.code).toBe(0);
+    for (const r of RUNBOOKS) expect(out.stdout).toMatch(new RegExp(`^  ${r.name} `, 'm'));
+    for (const c of ['start RUNBOOK', 'list', 'progress ID', 'plan ID', 'result ID', 'approve ID', 'decide ID', 'disk-replaced ID', 'unlock ID', 'help']) {
+      expect(out.stdout).toMatch(new RegExp(`^  ${c}`, 'm'));
+    }
+    expect(out.stdout).toContain('RUNBOOK_TASK_QUEUE');
+    expect(out.stdout).toContain('TEMPORAL_ADDRESS');
+
+    const decide = await runbookWith(offline(), 'decide', '--help');
+    expect(decide.code).toBe(0);
+    expect(decide.stdout).toContain('sends the Update "decide"');
+    expect(decide.stdout).toMatch(/--decision retry\|abort\|force/);
+  });
+
+  it('every runbook\'s answers have a command, and every field of its input is a flag unless hidden', () => {
+    for (const r of RUNBOOKS) {
+      for (const update of r.answers) expect(ANSWERS.map((a) => a.update), `${r.name}: ${update.name}`).toContain(update.name);
+      const fields = new Set(r.flags.map((f) => f.field));
+      const missing = Object.keys(r.schema.shape).filter((field) => !fields.has(field));
+      expect(missing, r.name).toEqual(r.name === 'hypervisor-reboot' ? ['approvedInRoll'] : []);
+    }
+  });
+
+  it('refuses an unknown flag and a missing required one, naming the flag, before connecting', async () => {
+    const unknown = await runbookWith(offline(), 'start', 'hypervisor-reboot', '--host', 'pve1', '--reason', 'x', '--reboot-now');
+    expect(unknown.code).toBe(2);
+    expect(unknown.stderr).toContain('runbook: unknown flag --reboot-now (see: npx runbook start hypervisor-reboot --help)');
+    const missing = await runbookWith(offline(), 'start', 'hypervisor-reboot', '--host', 'pve1');
+    expect(missing.code).toBe(2);
+    expect(missing.stderr).toContain('reason: required (--reason TEXT)');
+    const notANumber = await runbookWith(offline(), 'start', 'hypervisor-reboot', '--host', 'pve1', '--reason', 'x', '--unlock-tries', 'many');
+    expect(notANumber.code).toBe(2);
+    expect(notANumber.stderr).toMatch(/unlockTries: /);
+  });
+});
+
+describe('npx runbook configuration', () => {
+  it('reaches Temporal through a temporal CLI TOML profile (TEMPORAL_CONFIG_FILE, TEMPORAL_PROFILE), as the temporal CLI does', async () => {
+    const config = join(dir, 'temporal.toml');
+    writeFileSync(config, `[profile.lab]\naddress = "${address}"\nnamespace = "default"\n`);
+    const env: NodeJS.ProcessEnv = { ...cliEnv, TEMPORAL_CONFIG_FILE: config, TEMPORAL_PROFILE: 'lab' };
+    delete env.TEMPORAL_ADDRESS;
+    delete env.TEMPORAL_NAMESPACE;
+    const listed = await runbookWith(env, 'list');
+    expect(listed).toMatchObject({ code: 0, stderr: '' });
+
+    const unknownProfile = await runbookWith({ ...env, TEMPORAL_PROFILE: 'nope' }, 'list');
+    expect(unknownProfile.code).toBe(1);
+    expect(unknownProfile.stderr).toContain("Profile 'nope' not found");
+  });
+
+  it('refuses the TLS variable names it used to read, naming the standard ones; an empty setting counts as unset', async () => {
+    const old = await runbookWith({ ...cliEnv, TEMPORAL_TLS_CERT: '/etc/runbooks/client.pem' }, 'list');
+    expect(old.code).toBe(1);
+    expect(old.stderr).toContain('TEMPORAL_TLS_CERT is no longer read: use TEMPORAL_TLS_CLIENT_CERT_PATH');
+    const empty = await runbookWith({ ...cliEnv, RUNBOOK_TASK_QUEUE: '', TEMPORAL_NAMESPACE: '' }, 'list');
+    expect(empty).toMatchObject({ code: 0, stderr: '' });
   });
 });

@@ -103,6 +103,7 @@ describe('npm start', () => {
     for (const name of Object.keys(env)) {
       if (/^(TEMPORAL_|RUNBOOK_(INVENTORY|CODEC_KEY|CODEC_TOKEN|SEALING|TASK_QUEUE))/.test(name)) delete env[name];
     }
+    env.TEMPORAL_CONFIG_FILE = join(dir, 'no-temporal-profile.toml'); // nor a temporal CLI profile in ~/.config
     const child = spawn(process.execPath, [START], { env, stdio: ['ignore', 'pipe', 'pipe'] });
     stack = child;
     let output = '';

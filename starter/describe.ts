@@ -1,0 +1,17 @@
+/** How the CLI prints what a runbook tells: its progress and its plan. */
+import type { Plan, Progress } from '../workflows/messages.js';
+
+export function describeProgress(p: Progress): string {
+  const waiting = p.waitingFor ? `\n  waiting for ${p.waitingFor.who}: ${p.waitingFor.what}${p.waitingFor.answerWith ? ` (answer: ${p.waitingFor.answerWith})` : ''}` : '';
+  const detail = p.detail ? `\n  ${JSON.stringify(p.detail)}` : '';
+  const skipped = p.stepsSkipped ? ` (${p.stepsSkipped} skipped: ${p.timeline.filter((t) => t.skipped).map((t) => `"${t.step}": ${t.skipped}`).join('; ')})` : '';
+  const decided = p.decisions.map((d) => `\n  decided: ${d.decision} by ${d.operator} (${d.about}: ${d.why.split('\n')[0]})${d.comment ? `: ${d.comment}` : ''}`).join('');
+  const at = Math.min(p.stepsDone + p.stepsSkipped + 1, p.stepsTotal);
+  return `${p.runbook}${p.host ? ` on ${p.host}` : ''}: step ${at}/${p.stepsTotal} "${p.step}"${skipped}${waiting}${decided}${detail}`;
+}
+
+export function describePlan(plan: Plan | undefined): string {
+  if (!plan) return 'no plan yet: the runbook has not worked it out (see its progress)';
+  const steps = plan.steps.map((s, i) => `  ${String(i + 1).padStart(2)}. [${s.host} ${s.stage}] ${s.command}\n      why: ${s.why}`);
+  return [plan.summary, ...steps, ...(plan.facts ? [`facts: ${JSON.stringify(plan.facts)}`] : [])].join('\n');
+}

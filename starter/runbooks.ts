@@ -1,0 +1,153 @@
+/**
+ * The runbooks `npx runbook start` knows, one descriptor each: its name, workflow type, input schema (from
+ * common/inputs.ts), what its flags mean, the summary its run shows in the UI, and the answers (Updates) and
+ * queries it takes while it runs. Adding a runbook to the CLI is adding one entry here; its flags and its
+ * `--help` come from the schema (starter/flags.ts).
+ */
+import type { QueryDefinition } from '@temporalio/common';
+import type { z } from 'zod';
+import {
+  DiskReplacementInput, HypervisorRebootInput, LuksKeyRotationInput, RebootHostInput, RollingClusterRebootInput,
+} from '../common/inputs.js';
+import {
+  approveUpdate, decideUpdate, diskReplacedUpdate, planQuery, progressQuery, submitPassphraseUpdate,
+} from '../workflows/messages.js';
+import { flagsOf, type FieldFlags, type Flag } from './flags.js';
+
+export interface Runbook {
+  /** As people type it: `npx runbook start <name>`. */
+  name: string;
+  /** The workflow type (also accepted as the name). */
+  type: string;
+  /** One line for `npx runbook help`. */
+  title: string;
+  schema: z.ZodObject;
+  flags: readonly Flag[];
+  /** The run's summary in the Web UI and `list`. */
+  summary(input: Record<string, unknown>): string;
+  /** The Updates people answer this runbook with while it runs (by name, as in workflows/messages.ts). */
+  answers: readonly { name: string }[];
+  /** The queries it answers. */
+  queries: readonly QueryDefinition<unknown, []>[];
+  /** Where the default workflow id comes from: `<name>-<value of this field>-<time>`. */
+  target: string;
+}
+
+interface RunbookSpec<S extends z.ZodObject> extends Omit<Runbook, 'schema' | 'flags' | 'summary' | 'target'> {
+  schema: S;
+  flags: FieldFlags<S>;
+  summary(input: z.output<S>): string;
+  target: keyof z.output<S> & string;
+}
+
+function runbook<S extends z.ZodObject>(spec: RunbookSpec<S>): Runbook {
+  return { ...spec, flags: flagsOf(spec.schema, spec.flags), summary: (input) => spec.summary(input as z.output<S>) };
+}
+
+const durations = {
+  downTimeout: 'how long the host may take to stop answering after the reboot command',
+  pollInterval: 'how often the host is probed while it reboots',
+} as const;
+
+export const RUNBOOKS: readonly Runbook[] = [
+  runbook({
+    name: 'disk-replacement',
+    type: 'diskReplacement',
+    title: 'replace a failed disk of an mdadm RAID1 (Xen page "Remplacement de disque physique")',
+    schema: DiskReplacementInput,
+    flags: {
+      host: 'the host with the failed disk',
+      arrays: 'only these arrays, one flag each (by default every array that uses the failed disk)',
+      failedDisk: 'the failed disk (kernel name or serial), when mdadm cannot tell; by default read from /proc/mdstat',
+      swap: 'hot: swapped while the host runs; cold: the host is powered off for the swap',
+      resyncPollInterval: 'how often the resync is looked at',
+      bootTimeout: 'how long the host may take to come back after a cold swap',
+    },
+    summary: (i) => `Disk replacement on ${i.host}`,
+    answers: [diskReplacedUpdate, decideUpdate],
+    queries: [progressQuery, planQuery],
+    target: 'host',
+  }),
+  runbook({
+    name: 'reboot-host',
+    type: 'rebootHost',
+    title: 'reboot or power off a host and wait until it answers again',
+    schema: RebootHostInput,
+    flags: {
+      host: 'the host',
+      action: 'reboot: it comes back by itself; poweroff: a person powers it on again',
+      reason: 'why (kept in the record)',
+      upTimeout: 'how long the host may take to answer again; past it a person decides',
+      comesBackIn: 'the SSH server the host answers in once back (dropbear: it waits for its disk passphrase)',
+      ...durations,
+    },
+    summary: (i) => `${i.action} ${i.host}: ${i.reason}`,
+    answers: [decideUpdate],
+    queries: [progressQuery],
+    target: 'host',
+  }),
+  runbook({
+    name: 'hypervisor-reboot',
+    type: 'hypervisorReboot',
+    title: 'planned reboot of a Proxmox node or Xen dom0 ("Redémarrage planifié hyperviseur")',
+    schema: HypervisorRebootInput,
+    flags: {
+      host: 'the Proxmox node or Xen dom0 to reboot',
+      reason: 'why it reboots (kept in the record and the admins\' mail)',
+      afterUpgrade: 'after an upgrade: check that /boot has ~70 MB free first',
+      migrateBack: { negate: true, help: 'Proxmox: leave the guests where they were migrated to' },
+      upTimeout: 'how long the host may take to answer again (the page says 2-5 minutes); past it a person decides',
+      guestShutdownTimeout: 'how long a Xen guest may take to shut down before a person decides',
+      approvalTimeout: 'how long the plan waits for its approval; past it nothing was changed and the run ends',
+      unlockTries: 'passphrase tries the host\'s initramfs allows; when they are spent the run stops',
+      approvedInRoll: { hidden: true }, // set by rolling-cluster-reboot for its children only
+      ...durations,
+    },
+    summary: (i) => `Planned reboot of ${i.host}: ${i.reason}`,
+    answers: [approveUpdate, decideUpdate, submitPassphraseUpdate],
+    queries: [progressQuery, planQuery],
+    target: 'host',
+  }),
+  runbook({
+    name: 'rolling-cluster-reboot',
+    type: 'rollingClusterReboot',
+    title: 'reboot every node of a Proxmox cluster, one at a time (child hypervisor-reboot runs ID-NODE)',
+    schema: RollingClusterRebootInput,
+    flags: {
+      cluster: { help: 'the cluster, as named in the inventory', value: 'CLUSTER' },
+      reason: 'why the nodes reboot',
+      afterUpgrade: 'after an upgrade: check each node\'s /boot first',
+      migrateBack: { negate: true, help: 'leave the guests where they were migrated to' },
+      upTimeout: 'how long each node may take to answer again',
+      guestShutdownTimeout: 'how long a guest may take to shut down before a person decides',
+      approvalTimeout: 'how long the roll waits for its one approval',
+      unlockTries: 'passphrase tries each node\'s initramfs allows',
+      ...durations,
+    },
+    summary: (i) => `Rolling reboot of cluster ${i.cluster}: ${i.reason}`,
+    // The nodes' decisions and passphrases go to the children: `npx runbook unlock ID-NODE`.
+    answers: [approveUpdate],
+    queries: [progressQuery, planQuery],
+    target: 'cluster',
+  }),
+  runbook({
+    name: 'luks-key-rotation',
+    type: 'luksKeyRotation',
+    title: 'rotate a LUKS passphrase: add the new one, test it, only then remove the old one ("Rotation de clé")',
+    schema: LuksKeyRotationInput,
+    flags: {
+      host: 'the host',
+      device: { help: 'the LUKS device; by default the root volume from /etc/crypttab', value: 'PATH' },
+      reason: 'why (kept in the record)',
+    },
+    summary: (i) => `LUKS key rotation on ${i.host}${i.device ? ` (${i.device})` : ''}`,
+    answers: [submitPassphraseUpdate, decideUpdate],
+    queries: [progressQuery, planQuery],
+    target: 'host',
+  }),
+];
+
+/** By name, or by workflow type (`start diskReplacement --input request.json`). */
+export function runbookNamed(name: string): Runbook | undefined {
+  return RUNBOOKS.find((r) => r.name === name) ?? RUNBOOKS.find((r) => r.type === name);
+}
