@@ -225,16 +225,14 @@ describe('lab over real sshd', () => {
   }, 15_000);
 
   it('is driven by the runbook-lab CLI over the same socket', async () => {
+    // The CLI loads every host kind of lab/hosts/ (each registers its capabilities' operations): build the project.
     const out = join(dir, 'cli-build');
-    execFileSync(join(import.meta.dirname, '..', 'node_modules', '.bin', 'tsc'), [
-      join(import.meta.dirname, '..', 'lab', 'cli.ts'), join(import.meta.dirname, '..', 'lab', 'protocol.ts'),
-      '--outDir', out, '--rootDir', join(import.meta.dirname, '..', 'lab'), '--module', 'nodenext', '--moduleResolution', 'nodenext',
-      '--target', 'es2022', '--types', 'node', '--skipLibCheck', '--ignoreConfig',
-    ]);
+    const root = join(import.meta.dirname, '..');
+    execFileSync(join(root, 'node_modules', '.bin', 'tsc'), ['-p', join(root, 'tsconfig.json'), '--outDir', out]);
     writeFileSync(join(out, 'package.json'), '{"type":"module"}\n');
     // Asynchronous: the lab answering the CLI lives in this very process.
     const cli = (args: string[], labDir = dir) => new Promise<{ status: number | null; stdout: string; stderr: string }>((resolve) => {
-      const child = spawn(process.execPath, [join(out, 'cli.js'), ...args], { env: { ...process.env, LAB_DIR: labDir } });
+      const child = spawn(process.execPath, [join(out, 'lab', 'cli.js'), ...args], { env: { ...process.env, LAB_DIR: labDir } });
       let stdout = '';
       let stderr = '';
       child.stdout.on('data', (c: Buffer) => { stdout += c.toString(); });
