@@ -1,7 +1,7 @@
 /**
  * runbook-lab: play the people on site for a running lab (started by `npm start` or a test).
- * Talks to the lab over its socket: $LAB_DIR/lab.sock, else
- * ./.lab/lab.sock. The commands are the lab's control operations (control.ts and each capability's).
+ * Talks to the lab over its socket: $RUNBOOK_LAB_DIR/lab.sock (the name npm start reads, so a second stack's lab
+ * is found), else ./.lab/lab.sock. The commands are the lab's control operations (control.ts and each capability's).
  */
 import { existsSync } from 'node:fs';
 import { connect } from 'node:net';
@@ -22,12 +22,12 @@ function usage(): string {
     else lines.push(head);
     for (const more of help) lines.push(`${' '.repeat(HELP_COLUMN)}${more}`);
   }
-  lines.push('', 'The lab is found at $LAB_DIR/lab.sock, else ./.lab/lab.sock.', '');
+  lines.push('', 'The lab is found at $RUNBOOK_LAB_DIR/lab.sock, else ./.lab/lab.sock.', '');
   return lines.join('\n');
 }
 
 function socketPath(): string {
-  const dir = process.env.LAB_DIR ? resolve(process.env.LAB_DIR) : resolve('.lab');
+  const dir = process.env.RUNBOOK_LAB_DIR ? resolve(process.env.RUNBOOK_LAB_DIR) : resolve('.lab');
   return join(dir, 'lab.sock');
 }
 
@@ -82,12 +82,12 @@ async function main(): Promise<void> {
   if (argv.includes('--help') || argv.includes('-h') || argv[0] === 'help') { process.stdout.write(usage()); return; }
   const { op, message } = parse(argv);
   const path = socketPath();
-  if (!existsSync(path)) die(`no lab is running (no socket at ${path}): start one with \`npm start\`, or set LAB_DIR to its directory`);
+  if (!existsSync(path)) die(`no lab is running (no socket at ${path}): start one with \`npm start\`, or set RUNBOOK_LAB_DIR to its directory`);
   let reply: ControlReply;
   try {
     reply = await request(path, message);
   } catch (error) {
-    die(`no lab is answering at ${path} (${(error as Error).message}): start one with \`npm start\`, or set LAB_DIR`);
+    die(`no lab is answering at ${path} (${(error as Error).message}): start one with \`npm start\`, or set RUNBOOK_LAB_DIR`);
   }
   if (!reply.ok) die(reply.error);
   const text = op.print ? op.print(reply.result) : 'done';

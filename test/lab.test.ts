@@ -232,7 +232,7 @@ describe('lab over real sshd', () => {
     writeFileSync(join(out, 'package.json'), '{"type":"module"}\n');
     // Asynchronous: the lab answering the CLI lives in this very process.
     const cli = (args: string[], labDir = dir) => new Promise<{ status: number | null; stdout: string; stderr: string }>((resolve) => {
-      const child = spawn(process.execPath, [join(out, 'lab', 'cli.js'), ...args], { env: { ...process.env, LAB_DIR: labDir } });
+      const child = spawn(process.execPath, [join(out, 'lab', 'cli.js'), ...args], { env: { ...process.env, RUNBOOK_LAB_DIR: labDir } });
       let stdout = '';
       let stderr = '';
       child.stdout.on('data', (c: Buffer) => { stdout += c.toString(); });
