@@ -185,10 +185,9 @@ export class Lab implements LabControl {
 
   /** Would cryptroot-unlock / luksOpen accept this passphrase for the volume (by dm name)? No state change. */
   luksAccepts(host: string, volumeName: string, passphrase: string | Buffer): boolean {
-    const volume = this.host(host).state as WithLuks;
-    const found = volume.luks?.volumes.find((v) => v.name === volumeName);
-    if (!found) throw new Error(`lab host ${host} has no LUKS volume ${volumeName}`);
-    return matchingSlot(found, passphrase) >= 0;
+    const volume = (this.host(host).state as WithLuks).luks?.volumes.find((v) => v.name === volumeName);
+    if (!volume) throw new Error(`lab host ${host} has no LUKS volume ${volumeName}`);
+    return matchingSlot(volume, passphrase) >= 0;
   }
 
   async stop(): Promise<void> {
