@@ -97,15 +97,15 @@ export function checkCall(op: ControlOperation, request: Pick<ControlRequest, 'h
   const takesHost = op.params[0]?.name === 'HOST';
   if (takesHost && !request.host) throw new Error(`${op.name} needs a HOST`);
   const values = [...(takesHost ? [request.host!] : []), ...(request.args ?? [])];
-  if (values.length !== op.params.length) {
-    throw new Error(`${op.name} ${values.length < op.params.length ? 'needs' : 'takes only'} ${op.params.map((p) => p.name).join(' ') || 'no argument'}`);
-  }
+  const names = op.params.map((p) => p.name).join(' ');
+  if (values.length < op.params.length) throw new Error(`${op.name} needs ${names}`);
+  if (values.length > op.params.length) throw new Error(names ? `${op.name} takes only ${names}` : `${op.name} takes no argument`);
   op.params.forEach((param, i) => {
     const why = param.check?.(values[i]!);
     if (why) throw new Error(why);
   });
   const flags = request.flags ?? [];
-  const unknown = flags.find((f) => !(f in (op.flags ?? {})));
+  const unknown = flags.find((f) => !Object.hasOwn(op.flags ?? {}, f));
   if (unknown) throw new Error(`${op.name} has no option --${unknown}`);
   return { host: takesHost ? values[0]! : '', args: values.slice(takesHost ? 1 : 0), flags };
 }

@@ -250,6 +250,10 @@ describe('lab over real sshd', () => {
     const swap = await cli(['swap-disk', 'dom0', '1', '--rename-on-boot']);
     expect(swap.stdout).toMatch(/slot 1: new blank disk, serial Z\w+, now sdc/);
     expect((await cli(['power-on', 'nosuch'])).stderr).toContain('unknown lab host nosuch');
+    const badSlot = await cli(['fail-disk', 'dom0', 'x']);
+    expect([badSlot.status, badSlot.stderr.split('\n')[0]]).toEqual([2, 'runbook-lab: SLOT must be a disk slot number, got x']);
+    expect((await cli(['swap-disk', 'dom0', '1', '--bogus'])).status).toBe(2);
+    expect((await cli(['--help'])).stdout).toMatch(/^ {2}swap-disk HOST SLOT \[--rename-on-boot\]\n {39}replace the disk in SLOT/m);
     const none = await cli(['status'], join(dir, 'nowhere'));
     expect(none.status).toBe(1);
     expect(none.stderr).toContain('no lab is running');
