@@ -13,6 +13,13 @@ const folder = new URL('./', import.meta.url);
 const modules = readdirSync(folder)
   .filter((file) => file.endsWith(ext) && !file.endsWith(`.d${ext}`) && file !== basename(self))
   .sort();
-for (const file of modules) await import(new URL(file, folder).href);
+for (const file of modules) {
+  try {
+    await import(new URL(file, folder).href);
+  } catch (error) {
+    // e.g. a kind registered twice by a module left behind in dist/ after a rename: name the file.
+    throw new Error(`lab host kind module ${fileURLToPath(new URL(file, folder))}: ${(error as Error).message}`, { cause: error });
+  }
+}
 
 export { capabilityOperations, registeredKinds, simulatorFor } from '../core/registry.js';
