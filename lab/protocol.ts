@@ -5,8 +5,8 @@
  *   -> {type:'exec', host, stage, command}
  *   <- {needStdin:true}                 then -> {type:'stdin', data: base64}
  *   <- {stdout: base64, stderr, exitCode}
- * Control (the runbook-lab CLI):
- *   -> {type:'control', op, host?, slot?, renameOnBoot?, value?}
+ * Control (the runbook-lab CLI; the operations are in control.ts and the capabilities):
+ *   -> {type:'control', op, host?, args?, flags?}
  *   <- {ok:true, result} | {ok:false, error}
  */
 import type { Socket } from 'node:net';
@@ -15,9 +15,8 @@ export type Stage = 'openssh' | 'dropbear';
 
 export interface ExecRequest { type: 'exec'; host: string; stage: Stage; command: string | null }
 export interface StdinMessage { type: 'stdin'; data: string }
-export type ControlOp = 'status' | 'swap-disk' | 'fail-disk' | 'power-on' | 'power-cycle' | 'never-comes-back' | 'audit';
-/** `value`: for never-comes-back, set (true, the default) or clear the flag. */
-export interface ControlRequest { type: 'control'; op: ControlOp; host?: string; slot?: number; renameOnBoot?: boolean; value?: boolean }
+/** A control operation: `op` its name, `host` the lab host it acts on, `args` its other parameters, `flags` its options given. */
+export interface ControlRequest { type: 'control'; op: string; host?: string; args?: string[]; flags?: string[] }
 export type ClientMessage = ExecRequest | StdinMessage | ControlRequest;
 
 export type ExecReply = { needStdin: true } | { stdout: string; stderr: string; exitCode: number };

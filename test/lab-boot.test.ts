@@ -11,7 +11,7 @@ import { join } from 'node:path';
 import { afterAll, beforeAll, describe, expect, it } from 'vitest';
 import { parseInventory } from '../common/inventory.js';
 import { Lab, presets } from '../lab/lab.js';
-import { luksState, luksVolume, type LuksState, type WithLuks } from '../lab/hosts/luks.js';
+import { luksState, luksVolume, type LuksState, type WithLuks } from '../lab/capabilities/luks/index.js';
 import { readLines, send, type ControlReply, type ControlRequest } from '../lab/protocol.js';
 
 const ROOT_KEY = 'root passphrase 1';

@@ -225,16 +225,14 @@ describe('lab over real sshd', () => {
   }, 15_000);
 
   it('is driven by the runbook-lab CLI over the same socket', async () => {
+    // The CLI loads every host kind of lab/hosts/ (each registers its capabilities' operations): build the project.
     const out = join(dir, 'cli-build');
-    execFileSync(join(import.meta.dirname, '..', 'node_modules', '.bin', 'tsc'), [
-      join(import.meta.dirname, '..', 'lab', 'cli.ts'), join(import.meta.dirname, '..', 'lab', 'protocol.ts'),
-      '--outDir', out, '--rootDir', join(import.meta.dirname, '..', 'lab'), '--module', 'nodenext', '--moduleResolution', 'nodenext',
-      '--target', 'es2022', '--types', 'node', '--skipLibCheck', '--ignoreConfig',
-    ]);
+    const root = join(import.meta.dirname, '..');
+    execFileSync(join(root, 'node_modules', '.bin', 'tsc'), ['-p', join(root, 'tsconfig.json'), '--outDir', out]);
     writeFileSync(join(out, 'package.json'), '{"type":"module"}\n');
     // Asynchronous: the lab answering the CLI lives in this very process.
     const cli = (args: string[], labDir = dir) => new Promise<{ status: number | null; stdout: string; stderr: string }>((resolve) => {
-      const child = spawn(process.execPath, [join(out, 'cli.js'), ...args], { env: { ...process.env, LAB_DIR: labDir } });
+      const child = spawn(process.execPath, [join(out, 'lab', 'cli.js'), ...args], { env: { ...process.env, RUNBOOK_LAB_DIR: labDir } });
       let stdout = '';
       let stderr = '';
       child.stdout.on('data', (c: Buffer) => { stdout += c.toString(); });
@@ -252,6 +250,10 @@ describe('lab over real sshd', () => {
     const swap = await cli(['swap-disk', 'dom0', '1', '--rename-on-boot']);
     expect(swap.stdout).toMatch(/slot 1: new blank disk, serial Z\w+, now sdc/);
     expect((await cli(['power-on', 'nosuch'])).stderr).toContain('unknown lab host nosuch');
+    const badSlot = await cli(['fail-disk', 'dom0', 'x']);
+    expect([badSlot.status, badSlot.stderr.split('\n')[0]]).toEqual([2, 'runbook-lab: SLOT must be a disk slot number, got x']);
+    expect((await cli(['swap-disk', 'dom0', '1', '--bogus'])).status).toBe(2);
+    expect((await cli(['--help'])).stdout).toMatch(/^ {2}swap-disk HOST SLOT \[--rename-on-boot\]\n {39}replace the disk in SLOT/m);
     const none = await cli(['status'], join(dir, 'nowhere'));
     expect(none.status).toBe(1);
     expect(none.stderr).toContain('no lab is running');

@@ -3,9 +3,9 @@ import { describe, expect, it } from 'vitest';
 import { parseClusterResources, parseGuestConfig, parsePvecmStatus, parsePvesmStatus } from '../activities/parsers/proxmox.js';
 import { parseXlList } from '../activities/parsers/xl.js';
 import { parseInventory } from '../common/inventory.js';
-import { matchingSlot } from '../lab/hosts/luks.js';
+import { matchingSlot } from '../lab/capabilities/luks/index.js';
 import { proxmoxCluster, proxmoxNode, proxmoxPassphrase, type ProxmoxClusterOptions } from '../lab/hosts/proxmox-node.js';
-import type { LabView } from '../lab/hosts/types.js';
+import type { LabView } from '../lab/core/types.js';
 import { XEN_PAGE_GUESTS, xenDom0, xenDom0Preset, xenDom0WithGuests, type XenDom0State } from '../lab/hosts/xen-dom0.js';
 import { splitWords } from '../lab/words.js';
 

@@ -1,18 +1,25 @@
 /**
- * What every simulated host kind provides. One module per kind (xen-dom0 now; proxmox, ganeti later):
- * its state type, a preset to build it, and a command interpreter over that state.
+ * What the lab's hosts are made of: the state every kind has, the result of a command, and what a command sees of
+ * the rest of the lab. Host kinds are composed from capabilities (capability.ts) by the base dispatcher (dispatch.ts).
  */
-import type { BootStage } from '../../common/inventory.js';
+import type { z } from 'zod';
+import type { BootStage, HostKind as HostKindSchema } from '../../common/inventory.js';
 
-export type HostKind = 'xen-dom0' | 'proxmox-node' | 'ganeti-master' | 'ganeti-node' | 'dns' | 'other';
+/** A kind of host, as the inventory names it. */
+export type HostKind = z.infer<typeof HostKindSchema>;
 
 /** What a command produced. stdout is bytes (dd prints binary), stderr is text. */
 export interface CommandResult {
   stdout: Buffer;
   stderr: string;
   exitCode: number;
-  /** Side effect after the reply has been sent: the lab takes the host down. */
-  after?: 'reboot' | 'poweroff';
+  /**
+   * Side effect after the reply has been sent: the lab takes the host down (reboot, poweroff), or the initramfs is
+   * done (its root is unlocked) and the boot goes on to the system.
+   */
+  after?: 'reboot' | 'poweroff' | 'continue-boot';
+  /** For continue-boot: how long the rest of the boot takes, from the end of the initramfs to OpenSSH. */
+  restOfBootMs?: number;
 }
 
 /** The command reads its standard input: the lab must ask the client for it, then call again. */
@@ -45,16 +52,6 @@ export interface BaseHostState {
   bootDelayMs: number;
   /** After a reboot or poweroff the host stays down until the lab's power-on (which clears this). */
   neverComesBack?: boolean;
-}
-
-export interface HostSimulator<S extends BaseHostState = BaseHostState> {
-  readonly kind: HostKind;
-  /** Run one already tokenized command against the state (mutating it). */
-  exec(state: S, argv: string[], ctx: ExecContext): CommandResult | NeedStdin;
-  /** Bring lazy, time-driven state (e.g. RAID recovery) up to `now`. */
-  settle(state: S, now: number): void;
-  /** The machine (re)boots: devices are enumerated again. */
-  boot(state: S, now: number): void;
 }
 
 export function ok(stdout = '', stderr = ''): CommandResult {

@@ -1,0 +1,116 @@
+/**
+ * A Proxmox VE node of a cluster, as on the wiki pages "Virtualisation avec Proxmox" (FAImaison: three HPe DL360G7,
+ * a shared IBM LUN in two LUKS / non-LUKS VGs, one local LUKS LUN each) and the ResEl cluster page.
+ *
+ * The cluster is not a separate object: each node's state holds the guests that live on it, and the nodes
+ * see each other through ctx.lab. A migration moves the guest object from one node's state to the other's.
+ * Quorum counts the cluster's nodes that run their system (power 'openssh'): a node in its initramfs is not
+ * in corosync yet.
+ */
+import type { BaseHostState, LabView } from '../../core/types.js';
+import type { WithLuks } from '../luks/index.js';
+
+export const GiB = 2 ** 30;
+export const MiB = 2 ** 20;
+
+export interface PveStorage {
+  name: string;
+  type: 'lvm' | 'lvmthin';
+  /** Shared: the same LUN seen by every node (live migration needs no copy). */
+  shared: boolean;
+  vg: string;
+  thinpool?: string;
+  content: string;
+  totalBytes: number;
+}
+
+export interface PveDisk {
+  /** The config key: scsi0, virtio0, rootfs, mp0... */
+  key: string;
+  storage: string;
+  /** vm-2001-disk-0 */
+  volume: string;
+  sizeBytes: number;
+}
+
+export interface PveGuest {
+  vmid: number;
+  name: string;
+  type: 'qemu' | 'lxc';
+  status: 'running' | 'stopped';
+  memBytes: number;
+  cores: number;
+  disks: PveDisk[];
+  /** vmbr2 for the association's guests, vmbr3 for the members' (page, "Adressage"). */
+  bridge: string;
+  onboot: boolean;
+  /** A guest that ignores the ACPI shutdown: `qm shutdown --timeout` gives up. */
+  hangsOnShutdown?: boolean;
+  startedAt?: number;
+}
+
+
+/** The state of a Proxmox node: its hardware, storages and guests; its LUKS volumes are the LUKS capability's. */
+export interface PveNodeState extends WithLuks {
+  cluster: string;
+  /** corosync node id (1-based). */
+  nodeId: number;
+  /** The corosync ring address, as `pvecm status` lists members. */
+  address: string;
+  /** Physical cores (2 × E5645, 6 cores each = 12) and threads (24, what Proxmox counts as maxcpu). */
+  cores: number;
+  threads: number;
+  memBytes: number;
+  /** Free bytes on /boot: the page asks for about 70 MB before an upgrade. */
+  bootFreeBytes: number;
+  /** This node's view of /etc/pve/storage.cfg; the shared entries are the same on every node. */
+  storages: PveStorage[];
+  guests: PveGuest[];
+  bootedAt: number;
+}
+
+// ---------------------------------------------------------------- cluster view
+
+/** Another host of the lab that is a Proxmox node (it has a cluster, storages and guests). */
+function isNode(h: BaseHostState | undefined): h is PveNodeState {
+  return h !== undefined && 'cluster' in h && 'storages' in h && 'guests' in h;
+}
+
+/** The nodes of this node's cluster, ordered by node id; always includes `state` itself. */
+export function clusterNodes(state: PveNodeState, lab: LabView): PveNodeState[] {
+  const others = lab.hosts().filter(isNode).filter((n) => n.cluster === state.cluster && n.name !== state.name);
+  return [state, ...others].sort((a, b) => a.nodeId - b.nodeId);
+}
+
+export const online = (n: PveNodeState) => n.power === 'openssh';
+
+export interface QuorumView {
+  expected: number;
+  total: number;
+  quorum: number;
+  quorate: boolean;
+  members: PveNodeState[];
+}
+
+export function quorumOf(state: PveNodeState, lab: LabView): QuorumView {
+  const nodes = clusterNodes(state, lab);
+  const members = nodes.filter(online);
+  const quorum = Math.floor(nodes.length / 2) + 1;
+  return { expected: nodes.length, total: members.length, quorum, quorate: members.length >= quorum, members };
+}
+
+/** A LUKS-backed VG is there only once its volume is open and the VG activated; the others always are. */
+export function storageActive(node: PveNodeState, storage: PveStorage): boolean {
+  if (!online(node)) return false;
+  const volume = node.luks?.volumes.find((v) => v.vg === storage.vg);
+  return volume ? volume.open && volume.vgActive : true;
+}
+
+export function storageUsed(state: PveNodeState, storage: PveStorage, lab: LabView): number {
+  const owners = storage.shared ? clusterNodes(state, lab) : [state];
+  return owners.flatMap((n) => n.guests).flatMap((g) => g.disks).filter((d) => d.storage === storage.name).reduce((s, d) => s + d.sizeBytes, 0);
+}
+
+export function memUsed(node: PveNodeState): number {
+  return node.guests.filter((g) => g.status === 'running').reduce((s, g) => s + g.memBytes, 0);
+}

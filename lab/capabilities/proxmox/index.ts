@@ -1,0 +1,66 @@
+/**
+ * The Proxmox capability: pvecm, pvesh, pvesm, qm, pct and the free space on /boot, over the node's state and the
+ * other nodes of its cluster (ctx.lab). Every Proxmox command here completes synchronously: nothing to settle.
+ */
+import type { Capability } from '../../core/capability.js';
+import { fail, ok, type CommandResult, type ExecContext } from '../../core/types.js';
+import { clusterNodes, quorumOf, type PveNodeState } from './cluster.js';
+import { cmdGuest } from './guests.js';
+import { renderPvecmNodes, renderPvecmStatus, renderPvesmStatus, renderResources, renderStorageCfg } from './render.js';
+
+export * from './cluster.js';
+export { pveSize } from './render.js';
+
+function cmdPvecm(state: PveNodeState, args: string[], ctx: ExecContext): CommandResult {
+  const q = quorumOf(state, ctx.lab);
+  // Ring id: bumps at every membership change, i.e. whenever a node boots.
+  const ring = 25100 + clusterNodes(state, ctx.lab).reduce((s, n) => s + n.bootCount, 0) * 4;
+  if (args.length === 1 && args[0] === 'status') {
+    // The ResEl page shows `zsh: exit 1` after a quorate `pvecm status`: the exit status says nothing about quorum.
+    return fail(1, '', renderPvecmStatus(state, q, ctx.now, ring));
+  }
+  if (args.length === 1 && args[0] === 'nodes') return ok(renderPvecmNodes(state, q));
+  return fail(255, `unknown command 'pvecm ${args.join(' ')}'\n`);
+}
+
+function cmdPvesh(state: PveNodeState, args: string[], ctx: ExecContext): CommandResult {
+  const [verb, path, ...rest] = args;
+  if (verb !== 'get' || rest.join(' ') !== '--output-format json') {
+    return fail(255, 'runbook-lab: pvesh: the lab simulates only "pvesh get PATH --output-format json"\n');
+  }
+  if (path === '/cluster/resources') return ok(renderResources(state, ctx.lab, ctx.now));
+  if (path === '/storage') return ok(renderStorageCfg(state));
+  return fail(255, `No '${verb}' handler defined for '${path}'\n`);
+}
+
+function cmdDf(state: PveNodeState, args: string[]): CommandResult {
+  if (args.join(' ') !== '-B1 --output=avail /boot') return fail(1, 'runbook-lab: df: the lab simulates only "df -B1 --output=avail /boot"\n');
+  const value = String(state.bootFreeBytes);
+  const width = Math.max(value.length, 5);
+  return ok(`${'Avail'.padStart(width)}\n${value.padStart(width)}\n`);
+}
+
+export const proxmox: Capability<PveNodeState> = {
+  name: 'Proxmox VE',
+  commands: {
+    pvecm: (state, args, ctx) => cmdPvecm(state, args, ctx),
+    pvesh: (state, args, ctx) => cmdPvesh(state, args, ctx),
+    pvesm: (state, args, ctx) => (args.length === 1 && args[0] === 'status'
+      ? ok(renderPvesmStatus(state, ctx.lab))
+      : fail(255, 'runbook-lab: pvesm: the lab simulates only "pvesm status"\n')),
+    qm: (state, args, ctx) => cmdGuest(state, 'qemu', args, ctx),
+    pct: (state, args, ctx) => cmdGuest(state, 'lxc', args, ctx),
+    df: (state, args) => cmdDf(state, args),
+  },
+  boot(state, now) {
+    // The first boot is the lab finding the node running as the preset describes it. Later boots: every
+    // guest still here was stopped with the node (pve-guests stops them; a crash kills them), and none
+    // starts again by itself: onboot would fail anyway until someone opens the network LUKS volumes.
+    if (state.bootCount > 0) {
+      for (const g of state.guests) { g.status = 'stopped'; delete g.startedAt; }
+    } else {
+      for (const g of state.guests) if (g.status === 'running') g.startedAt ??= now;
+    }
+    state.bootedAt = now;
+  },
+};
