@@ -1,5 +1,6 @@
 /** The partitioning and boot tools over the disks model: lsblk, sfdisk, dd (reading only) and grub-install. */
 import { randomUUID } from 'node:crypto';
+import { disks as disksCommands } from '../../../common/commands.js';
 import { fail, ok, type CommandResult, type ExecContext, type NeedStdin } from '../../core/types.js';
 import { arrayBytes, BIOS_BOOT, findDisk, findPartition, LINUX_RAID, SECTOR, type Disk, type Partition, type WithDisks } from './model.js';
 
@@ -12,7 +13,8 @@ const TYPE_NAMES: Record<string, string> = {
   '0657FD6D-A4AB-43C4-84E5-0933C84B4F4F': 'Linux swap',
 };
 
-export const LSBLK_ARGS = ['--json', '--bytes', '--output', 'NAME,KNAME,PKNAME,TYPE,SIZE,SERIAL,MODEL,FSTYPE'];
+/** The lsblk the disk runbook sends (common/commands.ts), the only one the lab answers. */
+export const LSBLK_ARGS = disksCommands.list().text.split(' ').slice(1);
 
 interface LsblkNode { [key: string]: string | number | null | LsblkNode[] }
 
