@@ -2,11 +2,13 @@
  * Real SSH servers for the lab hosts — OpenSSH for the running system, Debian's dropbear for the initramfs —
  * plus the system plumbing they need (user, keys, forced command).
  */
-import { execFileSync, spawn, type ChildProcess } from 'node:child_process';
-import { chmodSync, chownSync, closeSync, existsSync, mkdirSync, openSync, readFileSync, readdirSync, readlinkSync, renameSync, statSync, writeFileSync, rmSync } from 'node:fs';
+import { execFile, execFileSync, type ChildProcess } from 'node:child_process';
+import { createHash } from 'node:crypto';
+import { chmodSync, chownSync, closeSync, existsSync, mkdirSync, mkdtempSync, openSync, readFileSync, readdirSync, readlinkSync, renameSync, statSync, writeFileSync, rmSync } from 'node:fs';
 import { connect } from 'node:net';
 import { basename, dirname, join, resolve } from 'node:path';
 import { fileURLToPath } from 'node:url';
+import { spawnTetheredGroup, TETHER_MARK } from '../common/tether.js';
 
 export const LAB_USER = 'runbook-lab';
 
@@ -17,8 +19,14 @@ export function repoRoot(): string {
   return root;
 }
 
-/** dist/lab/forced-command.js, compiled now if missing or older than its sources. */
-export function ensureForcedCommand(): string {
+/**
+ * Where the forced command is installed for the lab user: sshd runs it as runbook-lab, who may not enter the
+ * clone (a 0700 home or mktemp folder). Root's, mode 0755, not writable by the lab user; on tmpfs.
+ */
+export const RUNTIME_DIR = '/run/runbook-lab';
+
+/** Compile dist/lab/forced-command.js if missing or older than its sources. */
+function buildForcedCommand(): string {
   const root = repoRoot();
   const target = join(root, 'dist', 'lab', 'forced-command.js');
   const sources = ['forced-command.ts', 'protocol.ts'].map((f) => join(root, 'lab', f));
@@ -36,6 +44,45 @@ export function ensureForcedCommand(): string {
   return target;
 }
 
+function rootOnlyDir(dir: string): void {
+  mkdirSync(dir, { recursive: true });
+  chownSync(dir, 0, 0);
+  chmodSync(dir, 0o755); // whatever root's umask
+}
+
+/**
+ * The forced command, installed where the lab user can read it: RUNTIME_DIR/forced-command/<hash of its
+ * code>/forced-command.js (with protocol.js). One folder per version of the code, never rewritten: a lab of
+ * another clone may be running another version, and a running sshd keeps using its own.
+ */
+export function ensureForcedCommand(): string {
+  const built = dirname(buildForcedCommand());
+  const files: Record<string, Buffer> = {
+    'forced-command.js': readFileSync(join(built, 'forced-command.js')),
+    'protocol.js': readFileSync(join(built, 'protocol.js')),
+    'package.json': Buffer.from('{ "type": "module" }\n'),
+  };
+  const hash = createHash('sha256');
+  for (const [name, data] of Object.entries(files)) hash.update(`${name}\0${data.length}\0`).update(data);
+  const parent = join(RUNTIME_DIR, 'forced-command');
+  const dir = join(parent, hash.digest('hex').slice(0, 16));
+  const target = join(dir, 'forced-command.js');
+  if (existsSync(target)) return target;
+  rootOnlyDir(RUNTIME_DIR);
+  rootOnlyDir(parent);
+  const tmp = mkdtempSync(join(parent, '.new-'));
+  for (const [name, data] of Object.entries(files)) writeFileSync(join(tmp, name), data, { mode: 0o644 });
+  for (const name of Object.keys(files)) chmodSync(join(tmp, name), 0o644);
+  chmodSync(tmp, 0o755);
+  try {
+    renameSync(tmp, dir);
+  } catch (error) {
+    rmSync(tmp, { recursive: true, force: true });
+    if (!existsSync(target)) throw error; // otherwise another lab installed the same code meanwhile
+  }
+  return target;
+}
+
 export function ensureUser(): void {
   try {
     execFileSync('id', ['-u', LAB_USER], { stdio: 'ignore' });
@@ -46,6 +93,66 @@ export function ensureUser(): void {
   const shadow = readFileSync('/etc/shadow', 'utf8').split('\n').find((l) => l.startsWith(`${LAB_USER}:`));
   if (shadow?.split(':')[1] !== '*') execFileSync('usermod', ['-p', '*', LAB_USER], { stdio: 'pipe' });
   mkdirSync('/run/sshd', { recursive: true, mode: 0o755 });
+}
+
+// ---------------------------------------------------------------- can the lab user run the forced command?
+
+interface Run { code: number | null; out: string }
+
+/** Run argv as the lab user, as sshd runs a session: its uid, gid and groups, its home, a clean environment. */
+function asLabUser(argv: string[]): Promise<Run> {
+  return new Promise((resolvePromise) => {
+    execFile('/usr/bin/setpriv', ['--reuid', LAB_USER, '--regid', LAB_USER, '--init-groups', '--', ...argv], {
+      cwd: '/', env: { PATH: '/usr/local/bin:/usr/bin:/bin', HOME: labHome(), USER: LAB_USER, LOGNAME: LAB_USER }, timeout: 15_000,
+    }, (error, stdout, stderr) => {
+      const code = error ? (typeof error.code === 'number' ? error.code : null) : 0;
+      resolvePromise({ code, out: `${stdout}${stderr}`.trim() || (error ? error.message : '') });
+    });
+  });
+}
+
+/** Every folder a path goes through, from / down to the one holding it. */
+function foldersOf(path: string): string[] {
+  const folders: string[] = [];
+  for (let d = dirname(path); ; d = dirname(d)) {
+    folders.unshift(d);
+    if (d === dirname(d)) return folders;
+  }
+}
+
+function describe(folder: string): string {
+  try {
+    const st = statSync(folder);
+    const owner = readFileSync('/etc/passwd', 'utf8').split('\n').find((l) => l.split(':')[2] === String(st.uid))?.split(':')[0] ?? String(st.uid);
+    return `${folder} (mode ${(st.mode & 0o7777).toString(8).padStart(4, '0')}, owner ${owner})`;
+  } catch { return folder; }
+}
+
+/** Lab folders whose forced command has answered the probe (once per lab folder and process). */
+const probed = new Set<string>();
+
+/**
+ * Before the first daemon of a lab: run its forced command once as the lab user with --probe (it connects to the
+ * lab socket and exits 0). If the lab user cannot run node, read the forced command or reach the socket, every
+ * command on every host would fail: refuse to start, naming the folder it cannot enter and the fix.
+ */
+async function checkForcedCommand(dir: string, host: string, forceCommand: string): Promise<void> {
+  if (probed.has(dir)) return;
+  const probe = await asLabUser(['/bin/sh', '-c', `${forceCommand} --probe`]);
+  if (probe.code === 0) { probed.add(dir); return; }
+  const paths = forceCommand.split(' ').filter((t) => t.startsWith('/'));
+  const folders = [...new Set(paths.flatMap(foldersOf))];
+  const blocked = await asLabUser(['/bin/sh', '-c', 'for d; do [ -x "$d" ] || { echo "$d"; exit 0; }; done', 'sh', ...folders]);
+  const folder = blocked.code === 0 && blocked.out ? blocked.out.split('\n')[0]! : null;
+  const why = folder
+    ? `it cannot enter ${describe(folder)}. A clone or lab folder under a private folder (a 0700 home, mktemp -d) does that. ` +
+      `Fix: put the lab folder (and node) under folders every user may enter (the lab folder is ${dir}), or let the lab user through: ` +
+      `setfacl -m u:${LAB_USER}:x ${folder} (or chmod o+x ${folder})`
+    : 'see its output';
+  throw new Error(
+    `lab host ${host}: the lab user ${LAB_USER}, as whom sshd and dropbear run every command, cannot run the forced command ` +
+    `\`${forceCommand}\` (exit ${probe.code ?? 'killed'}): ${why}.\nIts output: ${probe.out || '(none)'}`,
+  );
 }
 
 export function opensshKey(path: string, comment: string): string {
@@ -78,6 +185,21 @@ function killGroup(pid: number): void {
   try { process.kill(pid, 'SIGKILL'); } catch { /* gone */ }
 }
 
+/** Fields 4 and 5 of /proc/PID/stat: parent and process group. */
+function parentAndGroup(pid: number): [number, number] {
+  try {
+    const stat = readFileSync(`/proc/${pid}/stat`, 'utf8');
+    const fields = stat.slice(stat.lastIndexOf(')') + 2).split(' ');
+    return [Number(fields[1]), Number(fields[2])];
+  } catch { return [0, 0]; }
+}
+
+/** Kill a daemon and, when the tether sh of common/tether.ts leads its group, the whole group (its sessions). */
+function killDaemon(pid: number): void {
+  const [parent, group] = parentAndGroup(pid);
+  killGroup(parent > 1 && group === parent && cmdline(parent).includes(TETHER_MARK) ? parent : pid);
+}
+
 /**
  * Kill sshd and dropbear left by an earlier lab: any recorded in `runDir`, and any lab daemon (an sshd with our
  * forced command in its config, a dropbear with it in its -c) listening on one of `addresses`, whatever
@@ -88,7 +210,7 @@ export function killStale(runDir: string, addresses: string[]): void {
     for (const file of readdirSync(runDir).filter((f) => f.endsWith('.pid'))) {
       const pid = Number(readFileSync(join(runDir, file), 'utf8').trim());
       const cmd = pid > 1 && alive(pid) ? cmdline(pid) : '';
-      if (cmd.includes('sshd') || cmd.includes('dropbear')) killGroup(pid);
+      if (cmd.includes('sshd') || cmd.includes('dropbear')) killDaemon(pid);
       rmSync(join(runDir, file), { force: true });
     }
   }
@@ -102,7 +224,7 @@ export function killStale(runDir: string, addresses: string[]): void {
     if (argv[0]?.endsWith('dropbear')) {
       const forced = argv[argv.indexOf('-c') + 1] ?? '';
       const listen = argv[argv.indexOf('-p') + 1] ?? '';
-      if (forced.includes('forced-command.js') && addresses.some((a) => listen === `${a}:22`)) killGroup(Number(entry));
+      if (forced.includes('forced-command.js') && addresses.some((a) => listen === `${a}:22`)) killDaemon(Number(entry));
       continue;
     }
     const f = argv.indexOf('-f');
@@ -110,7 +232,7 @@ export function killStale(runDir: string, addresses: string[]): void {
     let config = '';
     try { config = readFileSync(argv[f + 1]!, 'utf8'); } catch { continue; }
     if (!config.includes('forced-command.js')) continue;
-    if (addresses.some((a) => config.includes(`ListenAddress ${a}:22\n`))) killGroup(Number(entry));
+    if (addresses.some((a) => config.includes(`ListenAddress ${a}:22\n`))) killDaemon(Number(entry));
   }
 }
 
@@ -189,19 +311,19 @@ export interface SshdOptions {
   forceCommand: string;
 }
 
-function waitForPort(address: string, port: number, child: ChildProcess, timeoutMs: number, stderr: () => string): Promise<void> {
+function waitForPort(name: string, address: string, port: number, child: ChildProcess, timeoutMs: number, stderr: () => string): Promise<void> {
   const deadline = Date.now() + timeoutMs;
   return new Promise((resolvePromise, reject) => {
     const attempt = () => {
       if (child.exitCode !== null || child.signalCode !== null) {
-        reject(new Error(`${basename(child.spawnfile)} for ${address} exited: ${stderr().trim()}`));
+        reject(new Error(`${name} for ${address} exited: ${stderr().trim()}`));
         return;
       }
       const socket = connect({ host: address, port });
       socket.once('connect', () => { socket.destroy(); resolvePromise(); });
       socket.once('error', () => {
         socket.destroy();
-        if (Date.now() > deadline) reject(new Error(`${basename(child.spawnfile)} for ${address} did not listen within ${timeoutMs} ms: ${stderr().trim()}`));
+        if (Date.now() > deadline) reject(new Error(`${name} for ${address} did not listen within ${timeoutMs} ms: ${stderr().trim()}`));
         else setTimeout(attempt, 30);
       });
     };
@@ -239,14 +361,16 @@ export async function startSshd(o: SshdOptions): Promise<ChildProcess> {
     `ForceCommand ${o.forceCommand}`,
     '',
   ].join('\n'));
-  const child = spawn('/usr/sbin/sshd', ['-D', '-e', '-f', config], { detached: true, stdio: ['ignore', 'ignore', 'pipe'] });
+  await checkForcedCommand(o.dir, o.host, o.forceCommand);
+  // Tethered: sshd and its sessions die with this process, however it ends.
+  const child = spawnTetheredGroup('/usr/sbin/sshd', ['-D', '-e', '-f', config], { stdio: ['ignore', 'ignore', 'pipe'] });
   let stderr = '';
   child.stderr!.setEncoding('utf8');
   child.stderr!.on('data', (c: string) => { stderr = (stderr + c).slice(-4000); });
   child.on('error', (e) => { stderr += String(e); });
   if (child.pid) writeFileSync(join(runDir, `${o.host}.pid`), `${child.pid}\n`);
   try {
-    await waitForPort(o.address, 22, child, 5000, () => stderr);
+    await waitForPort('sshd', o.address, 22, child, 5000, () => stderr);
   } catch (error) {
     if (child.pid) killGroup(child.pid);
     throw error;
@@ -274,13 +398,15 @@ export async function startDropbear(o: DropbearOptions): Promise<ChildProcess> {
   mkdirSync(runDir, { recursive: true });
   const log = join(sshdDir, `${o.host}.dropbear.log`);
   const pidFile = join(runDir, `${o.host}.dropbear.pid`);
+  await checkForcedCommand(o.dir, o.host, o.forceCommand);
   const logFd = openSync(log, 'a');
   let child: ChildProcess;
   try {
-    child = spawn('/usr/sbin/dropbear', [
+    // Tethered like sshd; our pid file holds the group's leader, dropbear writes its own pid beside it.
+    child = spawnTetheredGroup('/usr/sbin/dropbear', [
       '-F', '-E', '-s', '-g', '-w', '-j', '-k', '-m',
-      '-p', `${o.address}:22`, '-r', o.hostKeyPath, '-P', pidFile, '-c', o.forceCommand,
-    ], { detached: true, stdio: ['ignore', 'ignore', logFd] });
+      '-p', `${o.address}:22`, '-r', o.hostKeyPath, '-P', join(runDir, `${o.host}.dropbear.daemon.pid`), '-c', o.forceCommand,
+    ], { stdio: ['ignore', 'ignore', logFd] });
   } finally {
     closeSync(logFd);
   }
@@ -289,7 +415,7 @@ export async function startDropbear(o: DropbearOptions): Promise<ChildProcess> {
   if (child.pid) writeFileSync(pidFile, `${child.pid}\n`);
   const tail = () => { try { return spawnError + readFileSync(log, 'utf8').slice(-2000); } catch { return spawnError; } };
   try {
-    await waitForPort(o.address, 22, child, 5000, tail);
+    await waitForPort('dropbear', o.address, 22, child, 5000, tail);
   } catch (error) {
     if (child.pid) killGroup(child.pid);
     throw error;
