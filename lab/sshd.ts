@@ -8,7 +8,7 @@ import { chmodSync, chownSync, closeSync, existsSync, mkdirSync, mkdtempSync, op
 import { connect } from 'node:net';
 import { basename, dirname, join, resolve } from 'node:path';
 import { fileURLToPath } from 'node:url';
-import { spawnTetheredGroup, TETHER_MARK } from '../common/tether.js';
+import { spawnTetheredDaemon } from '../common/tether.js';
 
 export const LAB_USER = 'runbook-lab';
 
@@ -185,21 +185,6 @@ function killGroup(pid: number): void {
   try { process.kill(pid, 'SIGKILL'); } catch { /* gone */ }
 }
 
-/** Fields 4 and 5 of /proc/PID/stat: parent and process group. */
-function parentAndGroup(pid: number): [number, number] {
-  try {
-    const stat = readFileSync(`/proc/${pid}/stat`, 'utf8');
-    const fields = stat.slice(stat.lastIndexOf(')') + 2).split(' ');
-    return [Number(fields[1]), Number(fields[2])];
-  } catch { return [0, 0]; }
-}
-
-/** Kill a daemon and, when the tether sh of common/tether.ts leads its group, the whole group (its sessions). */
-function killDaemon(pid: number): void {
-  const [parent, group] = parentAndGroup(pid);
-  killGroup(parent > 1 && group === parent && cmdline(parent).includes(TETHER_MARK) ? parent : pid);
-}
-
 /**
  * Kill sshd and dropbear left by an earlier lab: any recorded in `runDir`, and any lab daemon (an sshd with our
  * forced command in its config, a dropbear with it in its -c) listening on one of `addresses`, whatever
@@ -210,7 +195,7 @@ export function killStale(runDir: string, addresses: string[]): void {
     for (const file of readdirSync(runDir).filter((f) => f.endsWith('.pid'))) {
       const pid = Number(readFileSync(join(runDir, file), 'utf8').trim());
       const cmd = pid > 1 && alive(pid) ? cmdline(pid) : '';
-      if (cmd.includes('sshd') || cmd.includes('dropbear')) killDaemon(pid);
+      if (cmd.includes('sshd') || cmd.includes('dropbear')) killGroup(pid);
       rmSync(join(runDir, file), { force: true });
     }
   }
@@ -224,7 +209,7 @@ export function killStale(runDir: string, addresses: string[]): void {
     if (argv[0]?.endsWith('dropbear')) {
       const forced = argv[argv.indexOf('-c') + 1] ?? '';
       const listen = argv[argv.indexOf('-p') + 1] ?? '';
-      if (forced.includes('forced-command.js') && addresses.some((a) => listen === `${a}:22`)) killDaemon(Number(entry));
+      if (forced.includes('forced-command.js') && addresses.some((a) => listen === `${a}:22`)) killGroup(Number(entry));
       continue;
     }
     const f = argv.indexOf('-f');
@@ -232,7 +217,7 @@ export function killStale(runDir: string, addresses: string[]): void {
     let config = '';
     try { config = readFileSync(argv[f + 1]!, 'utf8'); } catch { continue; }
     if (!config.includes('forced-command.js')) continue;
-    if (addresses.some((a) => config.includes(`ListenAddress ${a}:22\n`))) killDaemon(Number(entry));
+    if (addresses.some((a) => config.includes(`ListenAddress ${a}:22\n`))) killGroup(Number(entry));
   }
 }
 
@@ -331,7 +316,7 @@ function waitForPort(name: string, address: string, port: number, child: ChildPr
   });
 }
 
-/** Start `sshd -D -e -f config` in its own process group; resolves once it accepts connections. */
+/** Start `sshd -D -e -f config` in its own process group and PID namespace; resolves once it accepts connections. */
 export async function startSshd(o: SshdOptions): Promise<ChildProcess> {
   const sshdDir = join(o.dir, 'sshd');
   const runDir = join(o.dir, 'run');
@@ -362,8 +347,8 @@ export async function startSshd(o: SshdOptions): Promise<ChildProcess> {
     '',
   ].join('\n'));
   await checkForcedCommand(o.dir, o.host, o.forceCommand);
-  // Tethered: sshd and its sessions die with this process, however it ends.
-  const child = spawnTetheredGroup('/usr/sbin/sshd', ['-D', '-e', '-f', config], { stdio: ['ignore', 'ignore', 'pipe'] });
+  // Init of its own PID namespace, tethered: sshd and its connections die with this process, however it ends.
+  const child = spawnTetheredDaemon('/usr/sbin/sshd', ['-D', '-e', '-f', config], { stdio: ['ignore', 'ignore', 'pipe'] });
   let stderr = '';
   child.stderr!.setEncoding('utf8');
   child.stderr!.on('data', (c: string) => { stderr = (stderr + c).slice(-4000); });
@@ -389,7 +374,7 @@ export interface DropbearOptions {
 
 /**
  * Start Debian's dropbear as an initramfs would: keys only, no forwarding, one forced command (it puts the
- * client's command in SSH_ORIGINAL_COMMAND). Foreground, own process group, log in dir/sshd/HOST.dropbear.log.
+ * client's command in SSH_ORIGINAL_COMMAND). Foreground, own process group and PID namespace, log in dir/sshd/HOST.dropbear.log.
  */
 export async function startDropbear(o: DropbearOptions): Promise<ChildProcess> {
   const sshdDir = join(o.dir, 'sshd');
@@ -402,8 +387,8 @@ export async function startDropbear(o: DropbearOptions): Promise<ChildProcess> {
   const logFd = openSync(log, 'a');
   let child: ChildProcess;
   try {
-    // Tethered like sshd; our pid file holds the group's leader, dropbear writes its own pid beside it.
-    child = spawnTetheredGroup('/usr/sbin/dropbear', [
+    // Like sshd. Our pid file holds the group's leader; dropbear writes its own (namespace) pid beside it.
+    child = spawnTetheredDaemon('/usr/sbin/dropbear', [
       '-F', '-E', '-s', '-g', '-w', '-j', '-k', '-m',
       '-p', `${o.address}:22`, '-r', o.hostKeyPath, '-P', join(runDir, `${o.host}.dropbear.daemon.pid`), '-c', o.forceCommand,
     ], { stdio: ['ignore', 'ignore', logFd] });
@@ -427,7 +412,7 @@ export function stopDropbear(child: ChildProcess, runDir: string, host: string):
   return stopDaemon(child, join(runDir, `${host}.dropbear.pid`));
 }
 
-/** Kill an sshd and every session it forked (they share its process group). */
+/** Kill an sshd and every session it forked (they live in its PID namespace: common/tether.ts). */
 export function stopSshd(child: ChildProcess, runDir: string, host: string): Promise<void> {
   return stopDaemon(child, join(runDir, `${host}.pid`));
 }

@@ -4,7 +4,7 @@
  * folder the lab user cannot enter is refused at start with the reason and the fix; a SIGKILLed lab leaves no
  * daemon, no session and no tether behind.
  */
-import { cpSync, mkdirSync, mkdtempSync, readdirSync, readFileSync, rmSync, statSync, symlinkSync, writeFileSync } from 'node:fs';
+import { cpSync, mkdirSync, mkdtempSync, readdirSync, readFileSync, readlinkSync, rmSync, statSync, symlinkSync, writeFileSync } from 'node:fs';
 import { spawn, type ChildProcess } from 'node:child_process';
 import { tmpdir } from 'node:os';
 import { join } from 'node:path';
@@ -59,14 +59,15 @@ function startLab(dir: string): Started {
 
 interface Run { stdout: string; stderr: string; code: number }
 
-function ssh(inventory: Inventory, host: string, command: string, stdin: 'close' | 'hold' = 'close'): { child: ChildProcess; done: Promise<Run> } {
+/** `command` null: a connection that runs nothing and stays open (ssh -N) until the server closes it. */
+function ssh(inventory: Inventory, host: string, command: string | null, stdin: 'close' | 'hold' = 'close'): { child: ChildProcess; done: Promise<Run> } {
   const h = inventory.hosts.find((x) => x.name === host)!;
   const knownHosts = join(labDir, `known_hosts_${host}`);
   writeFileSync(knownHosts, `${h.address} ${h.hostKeys.openssh}\n${h.address} ${h.hostKeys.dropbear}\n`);
   const child = spawn('ssh', [
     '-i', inventory.ssh.privateKeyPath, '-o', `UserKnownHostsFile=${knownHosts}`, '-o', 'GlobalKnownHostsFile=/dev/null',
     '-o', 'StrictHostKeyChecking=yes', '-o', 'BatchMode=yes', '-o', 'ConnectTimeout=3', '-o', 'LogLevel=ERROR',
-    `${h.user}@${h.address}`, command,
+    `${h.user}@${h.address}`, ...(command === null ? ['-N'] : [command]),
   ], { stdio: ['pipe', 'pipe', 'pipe'] });
   let stdout = '';
   let stderr = '';
@@ -77,7 +78,11 @@ function ssh(inventory: Inventory, host: string, command: string, stdin: 'close'
   return { child, done };
 }
 
-/** Live processes whose command line names `text` (the lab's daemons, their sessions and tethers name its folder). */
+function pidNamespace(pid: string): string {
+  try { return readlinkSync(`/proc/${pid}/ns/pid`); } catch { return ''; }
+}
+
+/** Live processes whose command line names `text` (the lab's daemons and their tethers name its folder). */
 function processesNaming(text: string): string[] {
   const found: string[] = [];
   for (const pid of readdirSync('/proc').filter((e) => /^\d+$/.test(e) && e !== String(process.pid))) {
@@ -139,15 +144,25 @@ describe('a clone in a private folder', () => {
   });
 
   it('leaves no sshd, dropbear, session or tether behind when the lab process is SIGKILLed', async () => {
-    // A session in flight: the initramfs unlock waits for its passphrase on stdin.
-    const pending = ssh(inventory, 'enc', 'cryptroot-unlock', 'hold');
+    // Sessions that would outlive their daemon (both put each connection in a session of its own): an unlock
+    // waiting for its passphrase in dropbear, an idle connection to sshd.
+    const unlock = ssh(inventory, 'enc', 'cryptroot-unlock', 'hold');
+    const idle = ssh(inventory, 'plain', null, 'hold');
     await eventually('the unlock session', () => processesNaming(`${labDir}/lab.sock enc dropbear`).length > 0 || undefined, 10_000);
-    expect(processesNaming(labDir).some((p) => / \/usr\/sbin\/sshd -D /.test(p))).toBe(true);
+    const daemons = processesNaming(labDir).filter((p) => /^\d+ (sshd: )?\/usr\/sbin\/(sshd|dropbear) /.test(p));
+    // Every process of the lab's daemons' PID namespaces (one per host): the daemons, their connections, the forced commands.
+    const namespaces = new Set(daemons.map((p) => pidNamespace(p.split(' ')[0]!)));
+    expect(namespaces.size).toBe(2);
+    const inNamespaces = (): string[] => readdirSync('/proc').filter((e) => /^\d+$/.test(e) && namespaces.has(pidNamespace(e)));
+    expect(inNamespaces().length).toBeGreaterThan(2);
+
     lab.child.kill('SIGKILL');
     await lab.exited;
-    await eventually('every daemon of the lab to die', () => processesNaming(labDir).length === 0 || undefined, 5_000)
-      .catch(() => { throw new Error(`left behind:\n${processesNaming(labDir).join('\n')}`); });
-    pending.child.stdin!.end();
-    expect((await pending.done).code).not.toBe(0);
+    await eventually('every process of the lab to die', () => (processesNaming(labDir).length === 0 && inNamespaces().length === 0) || undefined, 5_000)
+      .catch(() => { throw new Error(`left behind:\n${[...processesNaming(labDir), ...inNamespaces()].join('\n')}`); });
+    unlock.child.stdin!.end();
+    idle.child.stdin!.end();
+    expect((await unlock.done).code).not.toBe(0);
+    expect((await idle.done).code).not.toBe(0); // the server closed the idle connection
   });
 });
