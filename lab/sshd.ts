@@ -6,18 +6,11 @@ import { execFile, execFileSync, type ChildProcess } from 'node:child_process';
 import { createHash } from 'node:crypto';
 import { chmodSync, chownSync, closeSync, existsSync, mkdirSync, mkdtempSync, openSync, readFileSync, readdirSync, readlinkSync, renameSync, statSync, writeFileSync, rmSync } from 'node:fs';
 import { connect } from 'node:net';
-import { basename, dirname, join, resolve } from 'node:path';
-import { fileURLToPath } from 'node:url';
+import { dirname, join } from 'node:path';
 import { spawnTetheredDaemon } from '../common/tether.js';
+import { repoRoot } from '../scripts/paths.js';
 
 export const LAB_USER = 'runbook-lab';
-
-/** The repository root, whether we run from lab/*.ts (vitest) or dist/lab/*.js. */
-export function repoRoot(): string {
-  let root = resolve(dirname(fileURLToPath(import.meta.url)), '..');
-  if (basename(root) === 'dist') root = dirname(root);
-  return root;
-}
 
 /**
  * Where the forced command is installed for the lab user: sshd runs it as runbook-lab, who may not enter the

@@ -18,7 +18,8 @@ let stack: ChildProcess | undefined;
 let seen: { pid: number; cmd: string }[] = [];
 
 afterAll(async () => {
-  // Only if an assertion failed midway. SIGINT first: a SIGKILLed npm start would orphan its detached children.
+  // Only if an assertion failed midway. SIGINT first, so that it stops its children in order (a SIGKILL leaves
+  // them to their tethers, common/tether.ts).
   if (stack && stack.exitCode === null && stack.signalCode === null) {
     const exited = new Promise((resolve) => stack!.once('exit', resolve));
     stack.kill('SIGINT');
