@@ -37,12 +37,12 @@ if [ -f package-lock.json ]; then
     if out=$(npm ci --no-audit --no-fund --loglevel=error 2>&1); then
       printf '%s\n' "$want_stamp" >"$NPM_STAMP"
       say "installed npm dependencies (npm ci)"
+    elif printf '%s' "$out" | grep -q 'in sync'; then
+      # Never install something else than the lock says: two clones would run different versions.
+      printf '%s\n' "$out" | grep -E '^npm error (`npm ci`|Missing|Invalid)' >&2 || true
+      die "package-lock.json is out of sync with package.json. Fix: npm install --no-audit --no-fund (it rewrites the lock; an optional package missing from the registry is the usual cause: pin its parent in package.json \"overrides\"), check that npm ci passes, then commit package.json and package-lock.json"
     else
       printf '%s\n' "$out" | grep -v '^npm warn' >&2
-      if printf '%s' "$out" | grep -q 'in sync'; then
-        # Never install something else than the lock says: two clones would run different versions.
-        die "package-lock.json is out of sync with package.json. Fix: npm install --no-audit --no-fund (it rewrites the lock; an optional package missing from the registry is the usual cause: pin its parent in package.json \"overrides\"), check that npm ci passes, then commit package.json and package-lock.json"
-      fi
       die "npm ci failed"
     fi
   fi
