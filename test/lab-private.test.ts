@@ -10,6 +10,7 @@ import { tmpdir } from 'node:os';
 import { join } from 'node:path';
 import { afterAll, beforeAll, describe, expect, it } from 'vitest';
 import type { Inventory } from '../common/inventory.js';
+import { spawnTethered } from '../common/tether.js';
 import { repoRoot } from '../scripts/paths.js';
 import { eventually } from './helpers/runbooks.js';
 
@@ -39,7 +40,7 @@ setInterval(() => undefined, 1 << 30);
 interface Started { child: ChildProcess; ready: Promise<string>; exited: Promise<number | null>; stderr: () => string }
 
 function startLab(dir: string): Started {
-  const child = spawn(process.execPath, [join(clone, 'start-lab.mjs'), dir, String(SUBNET)], { cwd: clone, stdio: ['ignore', 'pipe', 'pipe'] });
+  const child = spawnTethered(process.execPath, [join(clone, 'start-lab.mjs'), dir, String(SUBNET)], { cwd: clone, stdio: ['ignore', 'pipe', 'pipe'] });
   children.push(child);
   let out = '';
   let err = '';
@@ -154,7 +155,8 @@ describe('a clone in a private folder', () => {
     const namespaces = new Set(daemons.map((p) => pidNamespace(p.split(' ')[0]!)));
     expect(namespaces.size).toBe(2);
     const inNamespaces = (): string[] => readdirSync('/proc').filter((e) => /^\d+$/.test(e) && namespaces.has(pidNamespace(e)));
-    expect(inNamespaces().length).toBeGreaterThan(2);
+    // Each daemon, its connection process(es), the forced command: at least five.
+    await eventually('both connections', () => inNamespaces().length >= 5 || undefined, 10_000);
 
     lab.child.kill('SIGKILL');
     await lab.exited;

@@ -3,13 +3,14 @@
  * temporary data and lab folder, on free ports and lab subnet 214: the UI answers, the lab hosts answer SSH,
  * a worker runs; Ctrl-C (SIGINT) stops it all and leaves no process behind.
  */
-import { spawn, type ChildProcess } from 'node:child_process';
+import type { ChildProcess } from 'node:child_process';
 import { chmodSync, existsSync, readdirSync, readFileSync } from 'node:fs';
 import { join } from 'node:path';
 import { fileURLToPath } from 'node:url';
 import { Client as SshClient } from 'ssh2';
 import { afterAll, describe, expect, it } from 'vitest';
 import type { Inventory } from '../common/inventory.js';
+import { spawnTethered } from '../common/tether.js';
 import { eventually, tempDir } from './helpers/runbooks.js';
 import { freePort } from './setup/global.js';
 
@@ -104,7 +105,8 @@ describe('npm start', () => {
     for (const name of Object.keys(env)) {
       if (/^(TEMPORAL_|RUNBOOK_(INVENTORY|CODEC_KEY|CODEC_TOKEN|SEALING|TASK_QUEUE))/.test(name)) delete env[name];
     }
-    const child = spawn(process.execPath, [START], { env, stdio: ['ignore', 'pipe', 'pipe'] });
+    // Tethered: npm start, and so all it started, dies with this test process however it ends.
+    const child = spawnTethered(process.execPath, [START], { env, stdio: ['ignore', 'pipe', 'pipe'] });
     stack = child;
     let output = '';
     child.stdout!.on('data', (d: Buffer) => (output += d.toString()));
