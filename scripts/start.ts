@@ -20,7 +20,7 @@
  * Ctrl-C / SIGTERM stops the worker, then the lab, then the dev server, and exits 0.
  * A second Ctrl-C kills whatever is left at once.
  */
-import { spawn, type ChildProcess } from 'node:child_process';
+import type { ChildProcess } from 'node:child_process';
 import { randomBytes } from 'node:crypto';
 import { existsSync, mkdirSync, writeFileSync } from 'node:fs';
 import { join } from 'node:path';
@@ -32,6 +32,7 @@ import { codecToken } from '../codec-server/main.js';
 import { ensureSealingKeyFiles, sealingKeyPaths } from '../common/sealing.js';
 import { readSettings } from '../common/settings.js';
 import { connectionOptions, DEFAULT_NAMESPACE, temporalSettings, type TemporalSettings } from '../common/temporal.js';
+import { spawnTethered } from '../common/tether.js';
 import { startLabMailbox, type Mailbox } from '../lab/mailbox.js';
 
 const ROOT = repoRoot();
@@ -82,7 +83,8 @@ let mailbox: Mailbox | undefined;
 let codecServer: ChildProcess | undefined;
 
 /** Children run in their own process group (detached), so that a terminal's Ctrl-C reaches
- *  only us and we stop them in order; signal the whole group so nothing is left behind. */
+ *  only us and we stop them in order; signal the whole group so nothing is left behind.
+ *  Tethered (common/tether.ts): if we die without stopping them (SIGKILL, crash), they die too. */
 function signalGroup(child: ChildProcess | undefined, signal: NodeJS.Signals): void {
   if (!child?.pid || child.exitCode !== null || child.signalCode !== null) return;
   try {
@@ -178,7 +180,7 @@ function startDevServer(uiCodecEndpoint: string): ChildProcess {
   ];
   // The endpoint carries the codec token: keep it out of the terminal.
   log(`starting Temporal dev server: ${bin} ${args.join(' ').replace(/\/t\/[^/\s]+/, '/t/<token>')}`);
-  const child = spawn(bin, args, { cwd: ROOT, stdio: ['ignore', 'inherit', 'inherit'], detached: true });
+  const child = spawnTethered(bin, args, { cwd: ROOT, stdio: ['ignore', 'inherit', 'inherit'], detached: true });
   child.on('error', (err) => warn(`Temporal dev server: ${err.message}`));
   child.on('exit', (code, signal) => {
     if (stopping) return;
@@ -260,7 +262,7 @@ async function startCodecServer(env: NodeJS.ProcessEnv): Promise<string> {
   };
   delete childEnv.RUNBOOK_SEALING_KEY_FILE;
   const main = join(ROOT, 'dist', 'codec-server', 'main.js');
-  const child = spawn(process.execPath, [main], { cwd: ROOT, env: childEnv, stdio: ['ignore', 'pipe', 'inherit'], detached: true });
+  const child = spawnTethered(process.execPath, [main], { cwd: ROOT, env: childEnv, stdio: ['ignore', 'pipe', 'inherit'], detached: true });
   codecServer = child;
   child.stdout?.pipe(process.stdout);
   await new Promise<void>((resolve, reject) => {
@@ -322,7 +324,7 @@ function startWorker(env: NodeJS.ProcessEnv): void {
   if (stopping) return;
   const main = join(ROOT, 'dist', 'worker', 'main.js');
   log('starting the worker (node dist/worker/main.js)');
-  const child = spawn(process.execPath, [main], { cwd: ROOT, env, stdio: ['ignore', 'inherit', 'inherit'], detached: true });
+  const child = spawnTethered(process.execPath, [main], { cwd: ROOT, env, stdio: ['ignore', 'inherit', 'inherit'], detached: true });
   worker = child;
   child.on('error', (err) => warn(`worker: ${err.message}`));
   child.on('exit', (code, signal) => {

@@ -10,6 +10,7 @@ import { tmpdir } from 'node:os';
 import { join } from 'node:path';
 import { afterAll, beforeAll, describe, expect, it } from 'vitest';
 import { parseInventory } from '../common/inventory.js';
+import { spawnTethered } from '../common/tether.js';
 import { Lab, presets } from '../lab/lab.js';
 import { luksState, luksVolume, type LuksState, type WithLuks } from '../lab/capabilities/luks/index.js';
 import { readLines, send, type ControlReply, type ControlRequest } from '../lab/protocol.js';
@@ -81,7 +82,7 @@ beforeAll(async () => {
   // A dropbear left behind by a lab that died, on the address our first host gets: the lab must kill it.
   const strayKey = join(dir, 'stray_key');
   execFileSync('dropbearkey', ['-t', 'ed25519', '-f', strayKey], { stdio: 'ignore' });
-  stray = spawn('/usr/sbin/dropbear', ['-F', '-E', '-s', '-p', '127.0.212.10:22', '-r', strayKey, '-P', join(dir, 'stray.pid'), '-c', '/bin/false forced-command.js'], { detached: true, stdio: 'ignore' });
+  stray = spawnTethered('/usr/sbin/dropbear', ['-F', '-E', '-s', '-p', '127.0.212.10:22', '-r', strayKey, '-P', join(dir, 'stray.pid'), '-c', '/bin/false forced-command.js'], { detached: true, stdio: 'ignore' });
   await until('the stray dropbear', () => new Promise((resolve) => {
     const s = connect({ host: '127.0.212.10', port: 22 });
     s.once('connect', () => { s.destroy(); resolve(true); });

@@ -2,7 +2,7 @@
  * The SSH executor against real OpenSSH servers started here, on loopback only.
  * Needs root (creates the system user runbook-test) and /usr/sbin/sshd.
  */
-import { execFileSync, spawn, type ChildProcess } from 'node:child_process';
+import { execFileSync, type ChildProcess } from 'node:child_process';
 import { existsSync, mkdtempSync, readFileSync, writeFileSync, chmodSync, rmSync } from 'node:fs';
 import { createConnection } from 'node:net';
 import { tmpdir } from 'node:os';
@@ -10,6 +10,7 @@ import { join } from 'node:path';
 import { afterAll, beforeAll, describe, expect, it } from 'vitest';
 import type { Host } from '../common/inventory.js';
 import { sh } from '../common/shell.js';
+import { spawnTethered } from '../common/tether.js';
 import { HostKeyMismatchError, SshPool, SshTimeoutError, fingerprint } from '../activities/ssh/pool.js';
 
 const USER = 'runbook-test';
@@ -67,7 +68,8 @@ async function startSshd(address: string, hostKeyName: string): Promise<void> {
       '',
     ].join('\n'),
   );
-  const child = spawn('/usr/sbin/sshd', ['-D', '-e', '-f', cfg], { stdio: ['ignore', 'ignore', 'pipe'] });
+  // Tethered: dies with this test process, however it ends.
+  const child = spawnTethered('/usr/sbin/sshd', ['-D', '-e', '-f', cfg], { stdio: ['ignore', 'ignore', 'pipe'] });
   let stderr = '';
   child.stderr?.on('data', (d: Buffer) => (stderr += d.toString()));
   child.once('exit', (code) => {

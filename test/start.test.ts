@@ -3,13 +3,14 @@
  * temporary data and lab folder, on free ports and lab subnet 214: the UI answers, the lab hosts answer SSH,
  * a worker runs; Ctrl-C (SIGINT) stops it all and leaves no process behind.
  */
-import { spawn, type ChildProcess } from 'node:child_process';
+import type { ChildProcess } from 'node:child_process';
 import { chmodSync, existsSync, readdirSync, readFileSync } from 'node:fs';
 import { join } from 'node:path';
 import { fileURLToPath } from 'node:url';
 import { Client as SshClient } from 'ssh2';
 import { afterAll, describe, expect, it } from 'vitest';
 import type { Inventory } from '../common/inventory.js';
+import { spawnTethered } from '../common/tether.js';
 import { eventually, tempDir } from './helpers/runbooks.js';
 import { freePort } from './setup/global.js';
 
@@ -18,7 +19,8 @@ let stack: ChildProcess | undefined;
 let seen: { pid: number; cmd: string }[] = [];
 
 afterAll(async () => {
-  // Only if an assertion failed midway. SIGINT first: a SIGKILLed npm start would orphan its detached children.
+  // Only if an assertion failed midway. SIGINT first, so that it stops its children in order (a SIGKILL leaves
+  // them to their tethers, common/tether.ts).
   if (stack && stack.exitCode === null && stack.signalCode === null) {
     const exited = new Promise((resolve) => stack!.once('exit', resolve));
     stack.kill('SIGINT');
@@ -104,7 +106,8 @@ describe('npm start', () => {
       if (/^(TEMPORAL_|RUNBOOK_(INVENTORY|CODEC_KEY|CODEC_TOKEN|SEALING|TASK_QUEUE))/.test(name)) delete env[name];
     }
     env.TEMPORAL_CONFIG_FILE = join(dir, 'no-temporal-profile.toml'); // nor a temporal CLI profile in ~/.config
-    const child = spawn(process.execPath, [START], { env, stdio: ['ignore', 'pipe', 'pipe'] });
+    // Tethered: npm start, and so all it started, dies with this test process however it ends.
+    const child = spawnTethered(process.execPath, [START], { env, stdio: ['ignore', 'pipe', 'pipe'] });
     stack = child;
     let output = '';
     child.stdout!.on('data', (d: Buffer) => (output += d.toString()));
@@ -133,7 +136,8 @@ describe('npm start', () => {
     expect(processes.some((p) => /temporal\S* server start-dev/.test(p.cmd)), JSON.stringify(processes)).toBe(true);
     expect(processes.some((p) => p.cmd.includes('dist/worker/main.js'))).toBe(true);
     expect(processes.some((p) => p.cmd.includes('dist/codec-server/main.js'))).toBe(true);
-    expect(processes.filter((p) => p.cmd.includes('/usr/sbin/sshd -D'))).toHaveLength(inventory.hosts.length);
+    // The daemons themselves (not the tethers of common/tether.ts, whose command line names them too).
+    expect(processes.filter((p) => /^(sshd: )?\/usr\/sbin\/sshd -D/.test(p.cmd))).toHaveLength(inventory.hosts.length);
 
     child.kill('SIGINT');
     expect(await exited).toBe(0);

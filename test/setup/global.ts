@@ -2,11 +2,12 @@
  * Vitest global setup: ONE real Temporal dev server (in-memory, headless) for the whole suite.
  * Tests read its address with `inject('temporalAddress')` or process.env.TEMPORAL_TEST_ADDRESS.
  */
-import { spawn, type ChildProcess } from 'node:child_process';
+import type { ChildProcess } from 'node:child_process';
 import { createServer } from 'node:net';
 import { setTimeout as sleep } from 'node:timers/promises';
 import { Connection } from '@temporalio/client';
 import type { TestProject } from 'vitest/node';
+import { spawnTethered } from '../../common/tether.js';
 import { temporalCliPath } from '../../scripts/temporal-bin.js';
 
 declare module 'vitest' {
@@ -71,7 +72,8 @@ export default async function setup(project: TestProject): Promise<() => Promise
   for (let attempt = 1; attempt <= 3; attempt++) {
     const port = await freePort();
     const address = `${HOST}:${port}`;
-    const child = spawn(
+    // Tethered: the server dies with vitest however vitest ends (a SIGKILL skips the teardown and 'exit').
+    const child = spawnTethered(
       bin,
       ['server', 'start-dev', '--headless', '--ip', HOST, '--port', String(port), '--namespace', 'default', '--log-level', 'error'],
       { stdio: ['ignore', 'pipe', 'pipe'] },

@@ -2,10 +2,11 @@
  * Runs the real worker (node dist/worker/main.js, so build first: `npm test` does) as a child
  * process, for the tests that kill it (SIGKILL) and start another one.
  */
-import { spawn, type ChildProcess } from 'node:child_process';
+import type { ChildProcess } from 'node:child_process';
 import { createWriteStream, mkdtempSync } from 'node:fs';
 import { tmpdir } from 'node:os';
 import { join } from 'node:path';
+import { spawnTethered } from '../../common/tether.js';
 import { repoRoot } from '../../scripts/paths.js';
 
 export interface WorkerProcessOptions {
@@ -59,7 +60,8 @@ export function startWorkerProcess(opts: WorkerProcessOptions): Promise<WorkerPr
     else env[k] = v;
   }
 
-  const proc = spawn(process.execPath, [join(root, 'dist', 'worker', 'main.js')], {
+  // Tethered: the worker dies with the test process however it ends.
+  const proc = spawnTethered(process.execPath, [join(root, 'dist', 'worker', 'main.js')], {
     cwd: root,
     env,
     stdio: ['ignore', 'pipe', 'pipe'],
