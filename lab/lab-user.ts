@@ -74,6 +74,19 @@ export function ensureForcedCommand(): string {
   return target;
 }
 
+/**
+ * What the lab user must reach of one lab — the control socket the forced command talks to, the authorized_keys
+ * sshd reads as that user — lives here, not in the lab folder, which may sit in a private folder (a 0700 home):
+ * RUNTIME_DIR/labs/<hash of the lab folder>/, root's, mode 0755.
+ */
+export function labRuntimeDir(labDir: string): string {
+  const dir = join(RUNTIME_DIR, 'labs', createHash('sha256').update(labDir).digest('hex').slice(0, 16));
+  rootOnlyDir(RUNTIME_DIR);
+  rootOnlyDir(join(RUNTIME_DIR, 'labs'));
+  rootOnlyDir(dir);
+  return dir;
+}
+
 export function ensureUser(): void {
   try {
     execFileSync('id', ['-u', LAB_USER], { stdio: 'ignore' });

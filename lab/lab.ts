@@ -1,12 +1,13 @@
 /**
  * The lab: simulated hosts behind real OpenSSH servers on 127.0.<subnet>.<10+i>:22.
  *
- * State and simulators live in this process. Each sshd runs dist/lab/forced-command.js for every
- * command, which relays it over the unix socket dir/lab.sock; the lab answers, audits and persists.
+ * State and simulators live in this process. Each sshd runs the forced command (installed under /run/runbook-lab)
+ * for every command, which relays it over the lab's unix socket (/run/runbook-lab/labs/<id>/lab.sock, linked from
+ * dir/lab.sock); the lab answers, audits and persists.
  * What a host is made of is its kind's business (hosts/, one module per kind, built from capabilities/);
  * this file knows no kind.
  */
-import { chmodSync, mkdirSync, rmSync, writeFileSync } from 'node:fs';
+import { chmodSync, mkdirSync, rmSync, symlinkSync, writeFileSync } from 'node:fs';
 import { createServer, type Server, type Socket } from 'node:net';
 import { join, resolve } from 'node:path';
 import { parseInventory, type Inventory } from '../common/inventory.js';
@@ -19,7 +20,7 @@ import './hosts/index.js';
 import { LabHost, type AuditEntry } from './lab-host.js';
 import { readLines, send, type ClientMessage, type ControlReply, type ControlRequest, type ExecRequest, type Stage } from './protocol.js';
 import {
-  addDropbearKey, dropbearKey, ensureForcedCommand, ensureUser, killSshdSync, killStale, LAB_USER, opensshKey, removeDropbearKey,
+  addDropbearKey, dropbearKey, ensureForcedCommand, ensureUser, killSshdSync, killStale, LAB_USER, labRuntimeDir, opensshKey, removeDropbearKey,
 } from './sshd.js';
 
 export type { AuditEntry, BaseHostState, LabClusterSpec, LabHostSpec };
@@ -37,17 +38,22 @@ export class Lab implements LabControl {
   readonly inventoryPath: string;
   readonly inventory: Inventory;
   readonly dir: string;
+  /** The control socket, in the lab's runtime folder (see labRuntimeDir). */
   readonly socketPath: string;
+  /** dir/lab.sock, a link to it for the lab CLI. */
+  private get controlLink(): string {
+    return join(this.dir, 'lab.sock');
+  }
   private readonly hosts = new Map<string, LabHost>();
   private server: Server | null = null;
   private stopped = false;
   private readonly onExit = () => { for (const h of this.hosts.values()) if (h.daemon) killSshdSync(h.daemon.child); };
 
-  private constructor(dir: string, inventory: Inventory) {
+  private constructor(dir: string, inventory: Inventory, socketPath: string) {
     this.dir = dir;
     this.inventory = inventory;
     this.inventoryPath = join(dir, 'inventory.json');
-    this.socketPath = join(dir, 'lab.sock');
+    this.socketPath = socketPath;
   }
 
   static async start(opts: LabOptions): Promise<Lab> {
@@ -55,13 +61,13 @@ export class Lab implements LabControl {
     if (opts.hosts.length > 240) throw new Error('too many hosts');
     const dir = resolve(opts.dir);
     for (const sub of ['', 'keys', 'audit', 'state', 'run', 'sshd']) mkdirSync(join(dir, sub), { recursive: true });
-    // The forced command runs as the lab user: it must reach dir/lab.sock.
-    chmodSync(dir, 0o755);
     const addresses = opts.hosts.map((_, i) => `127.0.${opts.subnet}.${10 + i}`);
     killStale(join(dir, 'run'), addresses);
     ensureUser();
+    // What the lab user reaches (socket, authorized_keys) is outside the lab folder, which may be private.
+    const runtime = labRuntimeDir(dir);
     const env = {
-      dir, socketPath: join(dir, 'lab.sock'), forceCommandScript: ensureForcedCommand(), authorizedKeysPath: join(dir, 'keys', 'authorized_keys'),
+      dir, socketPath: join(runtime, 'lab.sock'), forceCommandScript: ensureForcedCommand(), authorizedKeysPath: join(runtime, 'authorized_keys'),
       stopped: () => lab.stopped,
     };
 
@@ -69,7 +75,6 @@ export class Lab implements LabControl {
     const clientPub = opensshKey(clientKey, 'runbook-lab-client');
     writeFileSync(env.authorizedKeysPath, `${clientPub}\n`, { mode: 0o644 });
     chmodSync(env.authorizedKeysPath, 0o644);
-    chmodSync(join(dir, 'keys'), 0o755);
 
     const hosts = opts.hosts.map((spec, i) => {
       if (spec.state.name !== spec.name || spec.state.kind !== spec.kind) throw new Error(`lab host ${spec.name}: its state names ${spec.state.name} (${spec.state.kind})`);
@@ -85,7 +90,7 @@ export class Lab implements LabControl {
     const inventory = parseInventory({ simulated: true, ssh: { privateKeyPath: clientKey }, hosts: inventoryHosts, clusters: opts.clusters ?? [] }, 'lab inventory');
     writeFileSync(join(dir, 'inventory.json'), `${JSON.stringify(inventory, null, 2)}\n`);
 
-    const lab = new Lab(dir, inventory);
+    const lab = new Lab(dir, inventory, env.socketPath);
     for (const h of hosts) {
       lab.hosts.set(h.name, h);
       rmSync(join(dir, 'audit', `${h.name}.jsonl`), { force: true });
@@ -200,6 +205,7 @@ export class Lab implements LabControl {
     }
     await new Promise<void>((r) => (this.server ? this.server.close(() => r()) : r()));
     rmSync(this.socketPath, { force: true });
+    rmSync(this.controlLink, { force: true });
     if ([...this.hosts.values()].some((h) => h.kind.usesDropbear(h.state))) {
       try { removeDropbearKey(this.dir); } catch { /* another lab holds the lock: our line goes when our dir does */ }
     }
@@ -220,6 +226,9 @@ export class Lab implements LabControl {
       this.server!.once('error', reject);
       this.server!.listen(this.socketPath, () => {
         chmodSync(this.socketPath, 0o666);
+        // `npx runbook-lab` finds the lab by its folder: RUNBOOK_LAB_DIR/lab.sock.
+        rmSync(this.controlLink, { force: true });
+        symlinkSync(this.socketPath, this.controlLink);
         resolvePromise();
       });
     });

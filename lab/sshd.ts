@@ -10,7 +10,7 @@ import { spawnTetheredDaemon } from '../common/tether.js';
 import { checkForcedCommand, labHome, LAB_USER } from './lab-user.js';
 
 // What lab.ts takes from here, though it lives with the lab user.
-export { ensureForcedCommand, ensureUser, LAB_USER } from './lab-user.js';
+export { ensureForcedCommand, ensureUser, LAB_USER, labRuntimeDir } from './lab-user.js';
 
 export function opensshKey(path: string, comment: string): string {
   if (!existsSync(path)) execFileSync('ssh-keygen', ['-q', '-t', 'ed25519', '-N', '', '-C', comment, '-f', path], { stdio: 'pipe' });

@@ -173,6 +173,9 @@ else
   fi
 fi
 if [ $need_build = 1 ]; then
+  # From a clean dist/: a module whose source is gone (moved, deleted) must not linger there (the lab loads every
+  # module of dist/lab/hosts/).
+  rm -rf dist
   mkdir -p dist && touch "$STAMP.new"   # taken before compiling: edits made meanwhile rebuild next time
   if ! out=$(npx --no-install tsc -p . 2>&1); then
     rm -f "$STAMP.new"

@@ -1,8 +1,7 @@
 /**
  * A newcomer's clone: the lab's code in a folder only its owner may enter (mktemp -d, a Debian 12 home), the lab
- * run by a child process as `npm start` runs it. The hosts answer over sshd and dropbear with real output; a lab
- * folder the lab user cannot enter is refused at start with the reason and the fix; a SIGKILLed lab leaves no
- * daemon, no session and no tether behind.
+ * run by a child process as `npm start` runs it, its lab folder inside the private one too (`.lab`). The hosts answer
+ * over sshd and dropbear with real output; a SIGKILLed lab leaves no daemon, no session and no tether behind.
  */
 import { cpSync, mkdirSync, mkdtempSync, readdirSync, readFileSync, readlinkSync, rmSync, statSync, symlinkSync, writeFileSync } from 'node:fs';
 import { spawn, type ChildProcess } from 'node:child_process';
@@ -24,7 +23,7 @@ const children: ChildProcess[] = [];
 const START_LAB = `
 const [dir, subnet] = process.argv.slice(2);
 const { Lab, presets } = await import('./dist/lab/lab.js');
-const { luksState, luksVolume } = await import('./dist/lab/hosts/luks.js');
+const { luksState, luksVolume } = await import('./dist/lab/capabilities/luks/index.js');
 const enc = presets.xenDom0Raid1('enc');
 enc.state.luks = luksState([luksVolume({ uuid: '43b0c19b-977b-4fc7-838a-c38494a7681c', paths: ['/dev/sda5'], name: 'sda5_crypt', root: true, passphrases: ['secret'] })]);
 try {
@@ -61,9 +60,9 @@ function startLab(dir: string): Started {
 interface Run { stdout: string; stderr: string; code: number }
 
 /** `command` null: a connection that runs nothing and stays open (ssh -N) until the server closes it. */
-function ssh(inventory: Inventory, host: string, command: string | null, stdin: 'close' | 'hold' = 'close'): { child: ChildProcess; done: Promise<Run> } {
+function ssh(inventory: Inventory, host: string, command: string | null, stdin: 'close' | 'hold' = 'close', dir = labDir): { child: ChildProcess; done: Promise<Run> } {
   const h = inventory.hosts.find((x) => x.name === host)!;
-  const knownHosts = join(labDir, `known_hosts_${host}`);
+  const knownHosts = join(dir, `known_hosts_${host}`);
   writeFileSync(knownHosts, `${h.address} ${h.hostKeys.openssh}\n${h.address} ${h.hostKeys.dropbear}\n`);
   const child = spawn('ssh', [
     '-i', inventory.ssh.privateKeyPath, '-o', `UserKnownHostsFile=${knownHosts}`, '-o', 'GlobalKnownHostsFile=/dev/null',
@@ -118,14 +117,17 @@ afterAll(() => {
 });
 
 describe('a clone in a private folder', () => {
-  it('refuses a lab folder the lab user cannot enter, naming the folder and the fix, and leaves nothing running', async () => {
+  it('runs a lab whose folder is inside the private clone, as npm start does (its .lab), and stops it whole', async () => {
     const inside = join(clone, '.lab');
-    const lab = startLab(inside);
-    expect(await lab.exited).toBe(3);
-    expect(lab.stderr()).toContain(`the lab user runbook-lab, as whom sshd and dropbear run every command, cannot run the forced command`);
-    expect(lab.stderr()).toContain(`it cannot enter ${priv} (mode 0700, owner root)`);
-    expect(lab.stderr()).toContain(`setfacl -m u:runbook-lab:x ${priv}`);
-    expect(processesNaming(inside)).toEqual([]);
+    const own = startLab(inside);
+    const inv = JSON.parse(readFileSync(await own.ready, 'utf8')) as Inventory;
+    // What the lab user must reach is kept out of the private folder; the lab folder links the control socket.
+    expect(readlinkSync(join(inside, 'lab.sock'))).toMatch(/^\/run\/runbook-lab\/labs\/[0-9a-f]{16}\/lab\.sock$/);
+    const plain = await ssh(inv, 'plain', 'hostname', 'close', inside).done;
+    expect(plain).toEqual({ stdout: 'plain\n', stderr: '', code: 0 });
+    own.child.kill('SIGKILL');
+    await own.exited;
+    await eventually('the private lab to stop', () => processesNaming(inside).length === 0 || undefined, 5_000);
   });
 
   let lab: Started;
@@ -149,7 +151,7 @@ describe('a clone in a private folder', () => {
     // waiting for its passphrase in dropbear, an idle connection to sshd.
     const unlock = ssh(inventory, 'enc', 'cryptroot-unlock', 'hold');
     const idle = ssh(inventory, 'plain', null, 'hold');
-    await eventually('the unlock session', () => processesNaming(`${labDir}/lab.sock enc dropbear`).length > 0 || undefined, 10_000);
+    await eventually('the unlock session', () => processesNaming(`${readlinkSync(join(labDir, 'lab.sock'))} enc dropbear`).length > 0 || undefined, 10_000);
     const daemons = processesNaming(labDir).filter((p) => /^\d+ (sshd: )?\/usr\/sbin\/(sshd|dropbear) /.test(p));
     // Every process of the lab's daemons' PID namespaces (one per host): the daemons, their connections, the forced commands.
     const namespaces = new Set(daemons.map((p) => pidNamespace(p.split(' ')[0]!)));
