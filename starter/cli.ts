@@ -6,6 +6,7 @@
  */
 import { readFileSync } from 'node:fs';
 import { WorkflowUpdateFailedError, type Client } from '@temporalio/client';
+import { localCodecKeyFile } from '../common/codec.js';
 import { sealingPublicKeyFromFile, sealingPublicKeyPath } from '../common/sealing.js';
 import { describeSettings, readSettings, SettingsError, type Settings } from '../common/settings.js';
 import { connectClient, temporalSettings } from '../common/temporal.js';
@@ -27,7 +28,13 @@ class Context implements AnswerContext {
   private connected?: Promise<Client>;
 
   settings() {
-    return (this.parsed ??= readSettings(SETTING_NAMES));
+    if (!this.parsed) {
+      const settings = readSettings(SETTING_NAMES);
+      // Like the sealing public key: with no key named, the local stack's own, when there is one.
+      if (!settings.codecKey && !settings.codecKeyFile) settings.codecKeyFile = localCodecKeyFile(settings.dataDir);
+      this.parsed = settings;
+    }
+    return this.parsed;
   }
 
   client(): Promise<Client> {

@@ -219,6 +219,15 @@ describe('npx runbook configuration', () => {
     expect(unknownProfile.stderr).toContain("Profile 'nope' not found");
   });
 
+  it('uses the local stack\'s payload key (<data dir>/codec.key, as npm start writes it) when no key is named', async () => {
+    const env: NodeJS.ProcessEnv = { ...cliEnv, RUNBOOK_DATA_DIR: dir };
+    delete env.RUNBOOK_CODEC_KEY_FILE;
+    expect(await runbookWith(env, 'list')).toMatchObject({ code: 0, stderr: '' });
+    const none = await runbookWith({ ...env, RUNBOOK_DATA_DIR: join(dir, 'no-such-stack') }, 'list');
+    expect(none.code).not.toBe(0);
+    expect(none.stderr).toContain('no payload codec key: set RUNBOOK_CODEC_KEY or RUNBOOK_CODEC_KEY_FILE');
+  });
+
   it('refuses the TLS variable names it used to read, naming the standard ones; an empty setting counts as unset', async () => {
     const old = await runbookWith({ ...cliEnv, TEMPORAL_TLS_CERT: '/etc/runbooks/client.pem' }, 'list');
     expect(old.code).toBe(1);

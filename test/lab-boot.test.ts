@@ -3,8 +3,8 @@
  * initramfs answers only boot_id and cryptroot-unlock, then OpenSSH; cryptsetup and friends in the running
  * system; hosts that never come back; no lab file ever holds a passphrase. Lab subnet 212 only.
  */
-import { spawn, execFileSync, type ChildProcess } from 'node:child_process';
-import { existsSync, mkdtempSync, readdirSync, readFileSync, rmSync, statSync, writeFileSync } from 'node:fs';
+import { execFileSync, type ChildProcess } from 'node:child_process';
+import { existsSync, mkdtempSync, readdirSync, readFileSync, rmSync, statSync } from 'node:fs';
 import { connect } from 'node:net';
 import { tmpdir } from 'node:os';
 import { join } from 'node:path';
@@ -14,6 +14,7 @@ import { spawnTethered } from '../common/tether.js';
 import { Lab, presets } from '../lab/lab.js';
 import { luksState, luksVolume, type LuksState, type WithLuks } from '../lab/capabilities/luks/index.js';
 import { readLines, send, type ControlReply, type ControlRequest } from '../lab/protocol.js';
+import { sshClient, type SshRun } from './helpers/ssh.js';
 
 const ROOT_KEY = 'root passphrase 1';
 const LUN_KEY = 'fma lun passphrase';
@@ -27,26 +28,9 @@ let lab: Lab;
 let dir: string;
 let stray: ChildProcess | null = null;
 
-interface Run { stdout: string; stderr: string; code: number }
-
 /** ssh as the runbooks do: strict host key checking against the key pinned for `stage`. */
-function ssh(host: string, command: string, input = '', stage: 'openssh' | 'dropbear' = 'openssh'): Promise<Run> {
-  const h = lab.inventory.hosts.find((x) => x.name === host)!;
-  const knownHosts = join(dir, `known_hosts_${host}_${stage}`);
-  writeFileSync(knownHosts, `${h.address} ${stage === 'openssh' ? h.hostKeys.openssh : h.hostKeys.dropbear}\n`);
-  const child = spawn('ssh', [
-    '-i', lab.inventory.ssh.privateKeyPath,
-    '-o', `UserKnownHostsFile=${knownHosts}`, '-o', 'GlobalKnownHostsFile=/dev/null',
-    '-o', 'StrictHostKeyChecking=yes', '-o', 'BatchMode=yes', '-o', 'ConnectTimeout=3', '-o', 'LogLevel=ERROR',
-    `${h.user}@${h.address}`, command,
-  ], { stdio: ['pipe', 'pipe', 'pipe'] });
-  let stdout = '';
-  let stderr = '';
-  child.stdout.on('data', (c: Buffer) => { stdout += c.toString(); });
-  child.stderr.on('data', (c: Buffer) => { stderr += c.toString(); });
-  child.stdin.end(input);
-  return new Promise((resolve) => child.on('close', (code) => resolve({ stdout, stderr, code: code ?? -1 })));
-}
+const ssh = (host: string, command: string, input = '', stage: 'openssh' | 'dropbear' = 'openssh'): Promise<SshRun> =>
+  sshClient(lab.inventory, host, command, { dir, input, stage }).done;
 const initramfs = (host: string, command: string, input = '') => ssh(host, command, input, 'dropbear');
 
 async function until(what: string, check: () => boolean | Promise<boolean>, timeoutMs = 10_000): Promise<void> {

@@ -2,33 +2,18 @@
  * The Ganeti node skeleton: a kind added as one module of lab/hosts/, with no change to a generic lab file, answers
  * SSH through the base dispatcher and the shared capabilities. Lab subnet 217 only.
  */
-import { spawn } from 'node:child_process';
-import { mkdtempSync, rmSync, writeFileSync } from 'node:fs';
+import { mkdtempSync, rmSync } from 'node:fs';
 import { tmpdir } from 'node:os';
 import { join } from 'node:path';
 import { afterAll, beforeAll, describe, expect, it } from 'vitest';
 import { registeredKinds } from '../lab/hosts/index.js';
 import { Lab, presets } from '../lab/lab.js';
+import { sshClient, type SshRun } from './helpers/ssh.js';
 
 let lab: Lab;
 let dir: string;
 
-function ssh(host: string, command: string): Promise<{ stdout: string; stderr: string; code: number }> {
-  const h = lab.inventory.hosts.find((x) => x.name === host)!;
-  const knownHosts = join(dir, `known_hosts_${host}`);
-  writeFileSync(knownHosts, `${h.address} ${h.hostKeys.openssh}\n`);
-  const child = spawn('ssh', [
-    '-i', lab.inventory.ssh.privateKeyPath,
-    '-o', `UserKnownHostsFile=${knownHosts}`, '-o', 'GlobalKnownHostsFile=/dev/null',
-    '-o', 'StrictHostKeyChecking=yes', '-o', 'BatchMode=yes', '-o', 'ConnectTimeout=3', '-o', 'LogLevel=ERROR',
-    `${h.user}@${h.address}`, command,
-  ], { stdio: ['ignore', 'pipe', 'pipe'] });
-  let stdout = '';
-  let stderr = '';
-  child.stdout.on('data', (c: Buffer) => { stdout += c.toString(); });
-  child.stderr.on('data', (c: Buffer) => { stderr += c.toString(); });
-  return new Promise((resolve) => child.on('close', (code) => resolve({ stdout, stderr, code: code ?? -1 })));
-}
+const ssh = (host: string, command: string): Promise<SshRun> => sshClient(lab.inventory, host, command, { dir }).done;
 
 beforeAll(async () => {
   dir = mkdtempSync(join(tmpdir(), 'runbook-lab-ganeti-'));

@@ -4,7 +4,7 @@
  * over sshd and dropbear with real output; a SIGKILLed lab leaves no daemon, no session and no tether behind.
  */
 import { cpSync, mkdirSync, mkdtempSync, readdirSync, readFileSync, readlinkSync, rmSync, statSync, symlinkSync, writeFileSync } from 'node:fs';
-import { spawn, type ChildProcess } from 'node:child_process';
+import type { ChildProcess } from 'node:child_process';
 import { tmpdir } from 'node:os';
 import { join } from 'node:path';
 import { afterAll, beforeAll, describe, expect, it } from 'vitest';
@@ -12,6 +12,7 @@ import type { Inventory } from '../common/inventory.js';
 import { spawnTethered } from '../common/tether.js';
 import { repoRoot } from '../scripts/paths.js';
 import { eventually } from './helpers/runbooks.js';
+import { sshClient } from './helpers/ssh.js';
 
 const SUBNET = 230;
 let priv: string;
@@ -57,25 +58,9 @@ function startLab(dir: string): Started {
   return { child, ready, exited, stderr: () => err };
 }
 
-interface Run { stdout: string; stderr: string; code: number }
-
 /** `command` null: a connection that runs nothing and stays open (ssh -N) until the server closes it. */
-function ssh(inventory: Inventory, host: string, command: string | null, stdin: 'close' | 'hold' = 'close', dir = labDir): { child: ChildProcess; done: Promise<Run> } {
-  const h = inventory.hosts.find((x) => x.name === host)!;
-  const knownHosts = join(dir, `known_hosts_${host}`);
-  writeFileSync(knownHosts, `${h.address} ${h.hostKeys.openssh}\n${h.address} ${h.hostKeys.dropbear}\n`);
-  const child = spawn('ssh', [
-    '-i', inventory.ssh.privateKeyPath, '-o', `UserKnownHostsFile=${knownHosts}`, '-o', 'GlobalKnownHostsFile=/dev/null',
-    '-o', 'StrictHostKeyChecking=yes', '-o', 'BatchMode=yes', '-o', 'ConnectTimeout=3', '-o', 'LogLevel=ERROR',
-    `${h.user}@${h.address}`, ...(command === null ? ['-N'] : [command]),
-  ], { stdio: ['pipe', 'pipe', 'pipe'] });
-  let stdout = '';
-  let stderr = '';
-  child.stdout!.on('data', (c: Buffer) => { stdout += c.toString(); });
-  child.stderr!.on('data', (c: Buffer) => { stderr += c.toString(); });
-  if (stdin === 'close') child.stdin!.end();
-  const done = new Promise<Run>((resolve) => child.on('close', (code) => resolve({ stdout, stderr, code: code ?? -1 })));
-  return { child, done };
+function ssh(inventory: Inventory, host: string, command: string | null, stdin: 'close' | 'hold' = 'close', dir = labDir) {
+  return sshClient(inventory, host, command, { dir, hold: stdin === 'hold', stage: host === 'enc' ? 'dropbear' : 'openssh' });
 }
 
 function pidNamespace(pid: string): string {
@@ -124,7 +109,7 @@ describe('a clone in a private folder', () => {
     // What the lab user must reach is kept out of the private folder; the lab folder links the control socket.
     expect(readlinkSync(join(inside, 'lab.sock'))).toMatch(/^\/run\/runbook-lab\/labs\/[0-9a-f]{16}\/lab\.sock$/);
     const plain = await ssh(inv, 'plain', 'hostname', 'close', inside).done;
-    expect(plain).toEqual({ stdout: 'plain\n', stderr: '', code: 0 });
+    expect(plain).toMatchObject({ stdout: 'plain\n', stderr: '', code: 0 });
     own.child.kill('SIGKILL');
     await own.exited;
     await eventually('the private lab to stop', () => processesNaming(inside).length === 0 || undefined, 5_000);
@@ -137,7 +122,7 @@ describe('a clone in a private folder', () => {
     lab = startLab(labDir);
     inventory = JSON.parse(readFileSync(await lab.ready, 'utf8')) as Inventory;
     const plain = await ssh(inventory, 'plain', 'hostname').done;
-    expect(plain).toEqual({ stdout: 'plain\n', stderr: '', code: 0 });
+    expect(plain).toMatchObject({ stdout: 'plain\n', stderr: '', code: 0 });
     const enc = await ssh(inventory, 'enc', 'cat /proc/sys/kernel/random/boot_id').done;
     expect(enc.stderr).toBe('');
     expect(enc.stdout).toMatch(/^[0-9a-f-]{36}\n$/);

@@ -6,6 +6,7 @@ import { afterAll, beforeAll, describe, expect, it } from 'vitest';
 import { parseInventory } from '../common/inventory.js';
 import { Lab, presets } from '../lab/lab.js';
 import { splitWords } from '../lab/words.js';
+import { sshClient, type SshRun } from './helpers/ssh.js';
 
 const fixtures = join(import.meta.dirname, 'fixtures', 'outputs');
 const fixture = (name: string) => readFileSync(join(fixtures, name), 'utf8');
@@ -14,28 +15,8 @@ const UUID = /[0-9A-F]{8}-[0-9A-F]{4}-[0-9A-F]{4}-[0-9A-F]{4}-[0-9A-F]{12}/g;
 let lab: Lab;
 let dir: string;
 
-interface Run { stdout: string; raw: Buffer; stderr: string; code: number }
-
-function ssh(host: string, command: string, input?: string): Promise<Run> {
-  const knownHosts = join(dir, `known_hosts_${host}`);
-  const h = lab.inventory.hosts.find((x) => x.name === host)!;
-  writeFileSync(knownHosts, `${h.address} ${h.hostKeys.openssh}\n`);
-  const child = spawn('ssh', [
-    '-i', lab.inventory.ssh.privateKeyPath,
-    '-o', `UserKnownHostsFile=${knownHosts}`, '-o', 'GlobalKnownHostsFile=/dev/null',
-    '-o', 'StrictHostKeyChecking=yes', '-o', 'BatchMode=yes', '-o', 'ConnectTimeout=3', '-o', 'LogLevel=ERROR',
-    `${h.user}@${h.address}`, command,
-  ], { stdio: ['pipe', 'pipe', 'pipe'] });
-  const out: Buffer[] = [];
-  let stderr = '';
-  child.stdout.on('data', (c: Buffer) => out.push(c));
-  child.stderr.on('data', (c: Buffer) => { stderr += c.toString(); });
-  child.stdin.end(input ?? '');
-  return new Promise((resolve) => child.on('close', (code) => {
-    const raw = Buffer.concat(out);
-    resolve({ raw, stdout: raw.toString('utf8'), stderr, code: code ?? -1 });
-  }));
-}
+/** OpenSSH's client as an admin would use it against the lab host. */
+const ssh = (host: string, command: string, input?: string): Promise<SshRun> => sshClient(lab.inventory, host, command, { dir, input }).done;
 
 async function until(what: string, check: () => boolean | Promise<boolean>, timeoutMs = 10_000): Promise<void> {
   const deadline = Date.now() + timeoutMs;
