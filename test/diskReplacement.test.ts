@@ -140,6 +140,12 @@ describe('diskReplacement', () => {
     ]);
     expect(hostChanges(afterBoot).some((c) => /\/dev\/sda/.test(c))).toBe(false);
     expect(result.arrays.every((a) => a.health === 'UU')).toBe(true);
+    // What ran is what the two plans said: the child's poweroff (the failed disk was gone: nothing to remove),
+    // then the disk runbook's commands on the new disk.
+    const plan = (await handle.query(planQuery))!;
+    const poweroff = (await client.workflow.getHandle(`${handle.workflowId}-poweroff`).query(planQuery))!;
+    expect(plan.steps.filter((s) => s.command.includes('--remove'))).toEqual([]);
+    expect(changesByHost({ 'dom0-cold': lab.audit('dom0-cold') })).toEqual(planByHost(poweroff, plan));
     await recordHistory(handle, 'diskReplacement-cold', codecKeyFile);
     await recordHistory(client.workflow.getHandle(`${handle.workflowId}-poweroff`), 'rebootHost-poweroff', codecKeyFile);
   });
