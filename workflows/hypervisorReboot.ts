@@ -61,7 +61,7 @@ export async function hypervisorReboot(input: HypervisorRebootInput): Promise<Hy
     throw failure('InvalidInput', 'invalid input:\napprovedInRoll: only a rollingClusterReboot may pass its approval to its nodes');
   }
   const done: string[] = [];
-  const doneSoFar = () => done.join('; ') || 'nothing changed';
+  const doneSoFar = () => [...guests.doneSoFar(), ...done].join('; ') || 'nothing changed';
 
   const found = await summarized(readOnly.lookUpHost, `look up ${host} in the inventory`)(host);
   const guests: GuestsOfHost =
@@ -113,7 +113,6 @@ export async function hypervisorReboot(input: HypervisorRebootInput): Promise<Hy
   });
 
   await runbook.step('move or stop the guests', () => guests.drain());
-  done.push('guests moved or stopped');
 
   const reboot = await runbook.step('reboot and wait', () =>
     executeChild(rebootHost, {
@@ -125,7 +124,7 @@ export async function hypervisorReboot(input: HypervisorRebootInput): Promise<Hy
       staticSummary: `Reboot ${host} and wait for ${unlockRoot ? 'its dropbear (initramfs) stage' : 'OpenSSH'}`,
       staticDetails: `Part of the planned reboot of ${host}: ${request.reason}`,
     }));
-  done.push(`rebooted (boot id ${reboot.bootIdAfter})`);
+  done.push(`${host} rebooted (boot id ${reboot.bootIdAfter})`);
 
   const unlocked: HypervisorRebootResult['unlocked'] = [];
   if (!unlockRoot || !root) {
@@ -170,7 +169,7 @@ export async function hypervisorReboot(input: HypervisorRebootInput): Promise<Hy
       if (activate) await runStep(people, activate, doneSoFar);
     });
   }
-  done.push('disks unlocked');
+  if (unlocked.length) done.push(`unlocked ${unlocked.map((u) => u.volume).join(', ')}`);
 
   const guestRecord = await runbook.step('validate and bring the guests back', () => guests.restore());
 

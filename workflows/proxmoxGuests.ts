@@ -28,6 +28,8 @@ export interface GuestsOfHost {
   readonly restoreSteps: GuestStep[];
   /** Validate the host is back, bring the guests back; returns where every guest ended. */
   restore(): Promise<Record<string, unknown>[]>;
+  /** What was done to the guests so far, for people (an escalation's mail, an abort's message). */
+  doneSoFar(): string[];
 }
 
 const SHUTDOWN_SECONDS = 180;
@@ -109,6 +111,9 @@ export function proxmoxNode(host: string, request: HypervisorRebootRequest, runb
     },
 
     drain: () => walk(drainSteps),
+
+    doneSoFar: () => [...record.values()].filter((r) => r.outcome).map((r) =>
+      `${r.type === 'lxc' ? 'container' : 'VM'} ${r.vmid} ${r.action === 'shut down' ? 'shut down' : `moved to ${r.went}`}${r.started ? ', started again' : ''}${r.back ? ', moved back' : ''}`),
 
     async restore() {
       const wait = polling(request.pollInterval, request.upTimeout);

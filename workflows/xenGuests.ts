@@ -100,6 +100,9 @@ export function xenDom0(host: string, request: HypervisorRebootRequest, runbook:
       return facts;
     },
 
+    doneSoFar: () => [...record.entries()].filter(([, r]) => r.shutdown || r.destroyedBy).map(([name, r]) =>
+      `${name} ${r.destroyedBy ? `destroyed (${String(r.destroyedBy)})` : 'shut down'}${r.started ? ', started again' : ''}`),
+
     async drain() {
       for (const [i, batch] of batches.entries()) {
         for (const step of drainBatches[i]!) {
