@@ -7,6 +7,7 @@ import { SshPool } from './ssh/pool.js';
 import { remoteShell } from './ssh/remote.js';
 import { raidActivities } from './raid/activities.js';
 import { hostActivities } from './host.js';
+import { leaseActivities } from './leases.js';
 import { luksActivities } from './luks.js';
 import { mailActivities } from './mail.js';
 import { proxmoxActivities } from './proxmox.js';
@@ -41,6 +42,7 @@ export function createActivities(inventory: Inventory, pool = new SshPool({ priv
     ...proxmoxActivities(remote),
     ...xenActivities(remote),
     ...mailActivities(inventory),
+    ...leaseActivities(),
   };
 }
 

@@ -19,6 +19,12 @@ export const DiskRef = z
   .string()
   .regex(/^[A-Za-z0-9][A-Za-z0-9_.-]{0,63}$/, { message: 'must be a kernel disk name such as "sda" or a serial number (letters, digits, - _ .)' });
 
+/** Set by a parent runbook for its children: the host leases it holds for them. Honoured only from the run's parent. */
+export const InheritedLeases = z.object({
+  holder: z.string().min(1).max(300),
+  resources: z.array(z.string().min(1).max(300)).max(100),
+}).strict();
+
 export const DiskReplacementInput = z.object({
   host: HostName,
   /** Only these arrays; by default every array that uses the failed disk. */
@@ -47,6 +53,8 @@ export const RebootHostInput = z.object({
   pollInterval: Duration.default('10s'),
   /** The stage the host answers in once back: dropbear for a host whose system disk waits for its passphrase. */
   comesBackIn: z.enum(['openssh', 'dropbear']).default('openssh'),
+  /** Set by the parent runbook: it holds the host's lease. */
+  leases: InheritedLeases.optional(),
 }).strict();
 export type RebootHostInput = z.input<typeof RebootHostInput>;
 export type RebootHostRequest = z.output<typeof RebootHostInput>;
@@ -109,12 +117,14 @@ export const HypervisorRebootInput = z.object({
     /** The node's commands as the roll's plan showed them: a node whose own plan differs asks for its own approval. */
     commands: z.array(z.string().max(1000)).max(500),
   }).strict().optional(),
+  /** Set by rollingClusterReboot for its children: the leases it holds for the whole roll. */
+  leases: InheritedLeases.optional(),
 }).strict();
 export type HypervisorRebootInput = z.input<typeof HypervisorRebootInput>;
 export type HypervisorRebootRequest = z.output<typeof HypervisorRebootInput>;
 
 /** Reboot every node of a Proxmox cluster, one at a time. */
-export const RollingClusterRebootInput = HypervisorRebootInput.omit({ host: true, approvedInRoll: true }).extend({
+export const RollingClusterRebootInput = HypervisorRebootInput.omit({ host: true, approvedInRoll: true, leases: true }).extend({
   cluster: HostName,
 }).strict();
 export type RollingClusterRebootInput = z.input<typeof RollingClusterRebootInput>;

@@ -79,6 +79,7 @@ export const RUNBOOKS: readonly Runbook[] = [
       reason: 'why (kept in the record)',
       upTimeout: 'how long the host may take to answer again; past it a person decides',
       comesBackIn: 'the SSH server the host answers in once back (dropbear: it waits for its disk passphrase)',
+      leases: { hidden: true }, // set by a parent runbook for its child only
       ...durations,
     },
     summary: (i) => `${i.action} ${i.host}: ${i.reason}`,
@@ -101,6 +102,7 @@ export const RUNBOOKS: readonly Runbook[] = [
       approvalTimeout: 'how long the plan waits for its approval; past it nothing was changed and the run ends',
       unlockTries: 'passphrase tries the host\'s initramfs allows; when they are spent the run stops',
       approvedInRoll: { hidden: true }, // set by rolling-cluster-reboot for its children only
+      leases: { hidden: true },
       ...durations,
     },
     summary: (i) => `Planned reboot of ${i.host}: ${i.reason}`,

@@ -11,6 +11,7 @@ import { TestWorkflowEnvironment } from '@temporalio/testing';
 import { DefaultLogger, Runtime, Worker } from '@temporalio/worker';
 import { afterAll, beforeAll, beforeEach, describe, expect, it } from 'vitest';
 import type { Activities } from '../activities/index.js';
+import { leaseActivities } from '../activities/leases.js';
 import type { Diagnosis } from '../activities/raid/activities.js';
 import type { ClusterFacts } from '../common/drain-plan.js';
 import { failure } from '../common/failures.js';
@@ -77,12 +78,14 @@ function activities(): Record<string, (...args: unknown[]) => Promise<unknown>> 
   };
   // Every activity the runbooks may call: a mocked one answers, another fails the test loudly.
   const names = [...Object.keys(defaults), 'markMemberFailed', 'shutdownGuest', 'startGuest', 'expectQuorate', 'expectStoragesActive', 'findLockedVolumes', 'openVolume', 'activateVolumeGroups'];
-  return Object.fromEntries(names.map((name) => [name, async (...args: unknown[]) => {
+  const mocked = Object.fromEntries(names.map((name) => [name, async (...args: unknown[]) => {
     calls.push(`${name}(${typeof args[0] === 'string' ? args[0] : ''})`);
     const impl = (overrides as Record<string, (...a: unknown[]) => unknown>)[name] ?? (defaults as Record<string, (...a: unknown[]) => unknown>)[name];
     if (!impl) throw failure('InvalidInput', `activity ${name} is not mocked`);
     return impl(...args);
   }]));
+  // The host leases are real: their workflows run on this server, through the worker's own client.
+  return { ...mocked, ...leaseActivities() } as Record<string, (...args: unknown[]) => Promise<unknown>>;
 }
 
 beforeAll(async () => {
@@ -169,6 +172,26 @@ describe('diskReplacement branches', () => {
     const result = (await handle.result()) as DiskReplacementResult;
     expect(result.changes.map((c) => `${c.step}:${String(c.outcome)}`)).toEqual(['mdadm --remove:done', 'sfdisk (clone):done', 'mdadm --add:done', 'grub-install:done']);
     expect(result.decisions).toMatchObject([{ about: 'mdadm --manage /dev/md0 --add /dev/sdc2 on dom0-c', decision: 'retry', operator: 'alice', comment: 'cable reseated' }]);
+  });
+
+  it('a diskReplaced answer given before the swap is told why, and the runbook waits for the next one', async () => {
+    let swapped = false;
+    overrides.identifyNewDisk = () => {
+      if (!swapped) throw failure('FailedDiskStillThere', 'the failed disk (serial FAILED01) is still in dom0-e: swap it first');
+      return { serial: 'NEWDISK1', model: 'disk', sizeBytes: 4 * GiB, seenAs: 'sdc', alreadyPartitioned: false };
+    };
+    const handle = await start('diskReplacement', { host: 'dom0-e' });
+    await waitingFor(handle, diskReplacedUpdate.name);
+    const early = await handle.executeUpdate(diskReplacedUpdate, { args: [{ operator: 'camille' }] });
+    expect(early).toBe('not yet: the failed disk (serial FAILED01) is still in dom0-e: swap it first. Once that is done, answer diskReplaced again');
+    const progress = await waitingFor(handle, diskReplacedUpdate.name);
+    expect(progress.detail).toMatchObject({ earlyAnswer: expect.stringContaining('camille said the disk was swapped, but: not yet') });
+    swapped = true;
+    const right = await handle.executeUpdate(diskReplacedUpdate, { args: [{ operator: 'dominique' }] });
+    expect(right).toBe('thanks dominique: the new disk on dom0-e is serial NEWDISK1 (seen as sdc); its arrays are rebuilt on it now');
+    const result = (await handle.result()) as DiskReplacementResult;
+    expect(result.swappedBy).toEqual({ operator: 'dominique' });
+    expect(result.decisions).toEqual([]);
   });
 
   it('abort after spent retries ends the run with what was done so far, and nothing more runs', async () => {
@@ -279,5 +302,56 @@ describe('Xen guests that do not stop', () => {
     expect(calls.filter((c) => c.startsWith('sendPowerCommand'))).toEqual([]);
     const progress = await handle.query(progressQuery);
     expect(progress.decisions).toMatchObject([{ decision: 'abort', operator: 'alice' }]);
+  });
+});
+
+describe('one runbook changes a host at a time', () => {
+  it('a second runbook on a leased host waits, says for whom, and starts when the first ends', async () => {
+    let running = true; // the dom0's one guest: stops on xl shutdown, runs again on xl create
+    overrides.readDomains = () => (running ? [{ name: 'guest1', id: 1, memMiB: 512, vcpus: 1, state: '-b----', timeSeconds: 1 }] : []);
+    overrides.shutdownDomain = () => { running = false; return 'done'; };
+    overrides.startDomain = () => { running = true; return 'done'; };
+    const first = await start('diskReplacement', { host: 'dom0-l' });
+    await waitingFor(first, diskReplacedUpdate.name);
+    const second = await start('hypervisorReboot', { host: 'dom0-l', reason: 'xen update' });
+    // It has its plan and its approval, then waits for the lease before anything changes.
+    await waitingFor(second, 'approve');
+    await second.executeUpdate(approveUpdate, { args: [{ approver: 'bob' }] });
+    const waiting = await eventually('the second to wait for the lease', async () => {
+      const p = await second.query(progressQuery);
+      return p.waitingFor?.what.includes('held by') ? p : undefined;
+    });
+    expect(waiting.waitingFor!.what).toMatch(new RegExp(`^the lease on host:dom0-l, held by diskReplacement ${first.workflowId} since \\d{4}-`));
+    expect(calls.filter((c) => c.startsWith('shutdownDomain'))).toEqual([]);
+    expect((await first.query(progressQuery)).leases).toMatchObject([{ resource: 'host:dom0-l' }]);
+
+    // The first ends (here: an operator swaps the disk and it completes); the second goes on.
+    await first.executeUpdate(diskReplacedUpdate, { args: [{ operator: 'camille' }] });
+    await first.result();
+    await second.result();
+    expect(calls.filter((c) => c.startsWith('shutdownDomain'))).toEqual(['shutdownDomain(dom0-l)']);
+  });
+
+  it('a holder that fails gives its lease back at once, and the next one starts', async () => {
+    overrides.checkArrays = () => [{ array: 'md0', health: 'U_' }];
+    const first = await start('diskReplacement', { host: 'dom0-f' });
+    await waitingFor(first, diskReplacedUpdate.name);
+    const second = await start('diskReplacement', { host: 'dom0-f' });
+    await eventually('the second to wait for the lease', async () => (await second.query(progressQuery)).waitingFor?.what.startsWith('the lease on host:dom0-f') || undefined);
+    await first.executeUpdate(diskReplacedUpdate, { args: [{ operator: 'camille' }] });
+    expect((await failureOf(first)).type).toBe('ArraysDegraded');
+    await waitingFor(second, diskReplacedUpdate.name);
+    expect((await second.query(progressQuery)).leases).toMatchObject([{ resource: 'host:dom0-f' }]);
+  });
+
+  it('a holder terminated without giving its lease back loses it, and the next one starts', async () => {
+    const first = await start('diskReplacement', { host: 'dom0-t' });
+    await waitingFor(first, diskReplacedUpdate.name);
+    const second = await start('diskReplacement', { host: 'dom0-t' });
+    await eventually('the second to wait for the lease', async () => (await second.query(progressQuery)).waitingFor?.what.startsWith('the lease on host:dom0-t') || undefined);
+    await first.terminate('testing a holder that dies');
+    await env.sleep('2 minutes'); // the lease looks at its holder every 30 s
+    await waitingFor(second, diskReplacedUpdate.name);
+    expect(calls.filter((c) => c === 'findFailedDisk(dom0-t)')).toHaveLength(2);
   });
 });

@@ -22,6 +22,7 @@ import { hostChange, passphraseTry, polling, readOnly } from './proxies.js';
 import { proxmoxNode, type GuestsOfHost } from './proxmoxGuests.js';
 import { rebootHost } from './rebootHost.js';
 import { Runbook, summarized, validInput } from './runbook.js';
+import { hostLease, Leases } from './leases.js';
 import { planOf, runStep, type HostStep, type PlannedCommand } from './steps.js';
 import { xenDom0 } from './xenGuests.js';
 
@@ -55,131 +56,140 @@ export async function hypervisorReboot(input: HypervisorRebootInput): Promise<Hy
   const runbook = new Runbook('hypervisorReboot', STEPS, host);
   // What people answer in this runbook: the approval, decisions, passphrases.
   const people = new People(runbook).acceptsApproval().acceptsDecisions().acceptsPassphrases();
-  let plan: Plan | undefined;
-  setHandler(planQuery, () => plan);
-  if (request.approvedInRoll && !workflowInfo().parent) {
-    throw failure('InvalidInput', 'invalid input:\napprovedInRoll: only a rollingClusterReboot may pass its approval to its nodes');
-  }
-  const done: string[] = [];
-  const doneSoFar = () => [...guests.doneSoFar(), ...done].join('; ') || 'nothing changed';
-
-  const found = await summarized(readOnly.lookUpHost, `look up ${host} in the inventory`)(host);
-  const guests: GuestsOfHost =
-    found.kind === 'proxmox-node' ? proxmoxNode(host, request, runbook, people, doneSoFar)
-    : found.kind === 'xen-dom0' ? xenDom0(host, request, runbook, people, found.guests ?? [], doneSoFar)
-    : refuse(`${host} is a ${found.kind}: hypervisorReboot knows Proxmox nodes and Xen dom0s`);
-
-  const preflight = await runbook.step('preflight', async () => {
-    const facts = await guests.preflight();
-    const volumes = await summarized(readOnly.listVolumes, `read the LUKS volumes of ${host} (blkid, /etc/crypttab)`)(host);
-    return { facts, volumes };
-  });
-  const root = found.hasDropbear ? preflight.volumes.find((v) => v.root) : undefined;
-
-  // Every host change of the run, built once: the plan shows these, the steps below run these.
-  const unlockRoot: PlannedCommand | undefined = root && {
-    host, stage: 'dropbear', command: luks.unlockRoot(), why: `${root.name}: passphrase typed by an operator, sealed, written on stdin`,
-  };
-  const openVolumes = preflight.volumes.filter((v) => !v.root).map((v) => ({
-    volume: v, host, stage: 'openssh' as const, command: luks.open(v.device, v.name), why: `network LUN ${v.name}: passphrase from an operator, on stdin`,
-  }));
-  const activate: HostStep<string> | undefined = openVolumes.length ? {
-    host, stage: 'openssh', command: luks.activateVolumeGroups(), why: 'activate the volume groups on the opened LUNs',
-    run: (command) => summarized(hostChange.activateVolumeGroups, `vgchange -ay on ${host}`)(host, command),
-  } : undefined;
-
-  const approvedBy = await runbook.step('plan and approval', async () => {
-    plan = {
-      summary: `Planned reboot of ${host}: ${request.reason}`,
-      steps: [
-        ...planOf(guests.drainSteps),
-        // Run by the child rebootHost, which sends the same power.command('reboot').
-        { host, stage: 'openssh', command: power.reboot().text, why: 'only if the boot id is still the one read before (never twice)' },
-        ...planOf([...(unlockRoot ? [unlockRoot] : []), ...openVolumes, ...(activate ? [activate] : [])]),
-        ...planOf(guests.restoreSteps),
-      ],
-      facts: preflight.facts,
-    };
-    runbook.detail({ plan: 'query "plan" shows every command, per host, in order' });
-    const roll = request.approvedInRoll;
-    if (roll) {
-      // What the roll approved for this node is what runs, or this node asks for its own approval.
-      const ours = [...planOf(guests.drainSteps).map((s) => s.command), power.reboot().text];
-      if (ours.join('\n') === roll.commands.join('\n')) return { approver: roll.approver, comment: roll.comment, roll: roll.roll };
-      runbook.detail({ planChanged: `the roll ${roll.roll} approved ${roll.commands.join('; ')}; this node's plan now is ${ours.join('; ')}` });
-      return people.approve(`the plan for ${host} changed since the roll was approved (guests moved meanwhile): approve this node's plan; see the "plan" query`, 'an admin', request.approvalTimeout);
+  const leases = new Leases(runbook);
+  try {
+    let plan: Plan | undefined;
+    setHandler(planQuery, () => plan);
+    if (request.approvedInRoll && !workflowInfo().parent) {
+      throw failure('InvalidInput', 'invalid input:\napprovedInRoll: only a rollingClusterReboot may pass its approval to its nodes');
     }
-    return people.approve(`approve the plan to reboot ${host} (${request.reason}); see the "plan" query`, 'an admin', request.approvalTimeout);
-  });
+    const done: string[] = [];
+    const doneSoFar = () => [...guests.doneSoFar(), ...done].join('; ') || 'nothing changed';
 
-  await runbook.step('move or stop the guests', () => guests.drain());
+    const found = await summarized(readOnly.lookUpHost, `look up ${host} in the inventory`)(host);
+    const guests: GuestsOfHost =
+      found.kind === 'proxmox-node' ? proxmoxNode(host, request, runbook, people, doneSoFar)
+      : found.kind === 'xen-dom0' ? xenDom0(host, request, runbook, people, found.guests ?? [], doneSoFar)
+      : refuse(`${host} is a ${found.kind}: hypervisorReboot knows Proxmox nodes and Xen dom0s`);
 
-  const reboot = await runbook.step('reboot and wait', () =>
-    executeChild(rebootHost, {
-      args: [{
-        host, action: 'reboot', reason: request.reason, comesBackIn: unlockRoot ? 'dropbear' : 'openssh',
-        downTimeout: request.downTimeout, upTimeout: request.upTimeout, pollInterval: request.pollInterval,
-      }],
-      workflowId: `${workflowInfo().workflowId}-reboot`,
-      staticSummary: `Reboot ${host} and wait for ${unlockRoot ? 'its dropbear (initramfs) stage' : 'OpenSSH'}`,
-      staticDetails: `Part of the planned reboot of ${host}: ${request.reason}`,
+    const preflight = await runbook.step('preflight', async () => {
+      const facts = await guests.preflight();
+      const volumes = await summarized(readOnly.listVolumes, `read the LUKS volumes of ${host} (blkid, /etc/crypttab)`)(host);
+      return { facts, volumes };
+    });
+    const root = found.hasDropbear ? preflight.volumes.find((v) => v.root) : undefined;
+
+    // Every host change of the run, built once: the plan shows these, the steps below run these.
+    const unlockRoot: PlannedCommand | undefined = root && {
+      host, stage: 'dropbear', command: luks.unlockRoot(), why: `${root.name}: passphrase typed by an operator, sealed, written on stdin`,
+    };
+    const openVolumes = preflight.volumes.filter((v) => !v.root).map((v) => ({
+      volume: v, host, stage: 'openssh' as const, command: luks.open(v.device, v.name), why: `network LUN ${v.name}: passphrase from an operator, on stdin`,
     }));
-  done.push(`${host} rebooted (boot id ${reboot.bootIdAfter})`);
+    const activate: HostStep<string> | undefined = openVolumes.length ? {
+      host, stage: 'openssh', command: luks.activateVolumeGroups(), why: 'activate the volume groups on the opened LUNs',
+      run: (command) => summarized(hostChange.activateVolumeGroups, `vgchange -ay on ${host}`)(host, command),
+    } : undefined;
 
-  const unlocked: HypervisorRebootResult['unlocked'] = [];
-  if (!unlockRoot || !root) {
-    runbook.skip('dropbear: unlock the system disk', `${host}'s system disk is not encrypted`);
-  } else {
-    await runbook.step('dropbear: unlock the system disk', async () => {
-      await summarized(readOnly.mailAdmins, `mail the admins: ${host} waits for its root passphrase`)({
-        subject: `${host} waits in dropbear for its root passphrase`,
-        text: `${host} rebooted (${request.reason}) and waits in its initramfs for the passphrase of ${root.name}.\n\nUnlock it with:\n  npx runbook unlock ${workflowInfo().workflowId}\nor the Temporal UI (Update "submitPassphrase") with our codec endpoint.`,
-        runbook: 'hypervisorReboot', workflowId: workflowInfo().workflowId,
-      });
-      const who = await people.passphraseFor(
-        { what: `the passphrase of ${host}'s system disk (${root.name}), for cryptroot-unlock in dropbear`, who: 'an admin', tries: request.unlockTries },
-        (passphrase) => summarized(passphraseTry.unlockRoot, `cryptroot-unlock on ${host} (dropbear)`)(host, unlockRoot.command, passphrase),
-      ).catch(async (error: unknown) => {
-        await summarized(readOnly.mailAdmins, `mail the admins: ${host} is stuck in its initramfs`)({
-          subject: `${host} is stuck in its initramfs`,
-          text: `Every cryptroot-unlock try on ${host} failed. The host waits in dropbear; it needs a person (power cycle, console).\n\nDone so far: ${doneSoFar()}`,
+    const approvedBy = await runbook.step('plan and approval', async () => {
+      plan = {
+        summary: `Planned reboot of ${host}: ${request.reason}`,
+        steps: [
+          ...planOf(guests.drainSteps),
+          // Run by the child rebootHost, which sends the same power.command('reboot').
+          { host, stage: 'openssh', command: power.reboot().text, why: 'only if the boot id is still the one read before (never twice)' },
+          ...planOf([...(unlockRoot ? [unlockRoot] : []), ...openVolumes, ...(activate ? [activate] : [])]),
+          ...planOf(guests.restoreSteps),
+        ],
+        facts: preflight.facts,
+      };
+      runbook.detail({ plan: 'query "plan" shows every command, per host, in order' });
+      const roll = request.approvedInRoll;
+      if (roll) {
+        // What the roll approved for this node is what runs, or this node asks for its own approval.
+        const ours = [...planOf(guests.drainSteps).map((s) => s.command), power.reboot().text];
+        if (ours.join('\n') === roll.commands.join('\n')) return { approver: roll.approver, comment: roll.comment, roll: roll.roll };
+        runbook.detail({ planChanged: `the roll ${roll.roll} approved ${roll.commands.join('; ')}; this node's plan now is ${ours.join('; ')}` });
+        return people.approve(`the plan for ${host} changed since the roll was approved (guests moved meanwhile): approve this node's plan; see the "plan" query`, 'an admin', request.approvalTimeout);
+      }
+      return people.approve(`approve the plan to reboot ${host} (${request.reason}); see the "plan" query`, 'an admin', request.approvalTimeout);
+    });
+
+    // From the approval to the end: every host the plan changes (guests go to other nodes and come back from them).
+    await leases.take(plan!.steps.map((s) => hostLease(s.host)), request.leases);
+
+    await runbook.step('move or stop the guests', () => guests.drain());
+
+    const reboot = await runbook.step('reboot and wait', () =>
+      executeChild(rebootHost, {
+        args: [{
+          host, action: 'reboot', reason: request.reason, comesBackIn: unlockRoot ? 'dropbear' : 'openssh',
+          downTimeout: request.downTimeout, upTimeout: request.upTimeout, pollInterval: request.pollInterval, leases: leases.forChild(),
+        }],
+        workflowId: `${workflowInfo().workflowId}-reboot`,
+        staticSummary: `Reboot ${host} and wait for ${unlockRoot ? 'its dropbear (initramfs) stage' : 'OpenSSH'}`,
+        staticDetails: `Part of the planned reboot of ${host}: ${request.reason}`,
+      }));
+    done.push(`${host} rebooted (boot id ${reboot.bootIdAfter})`);
+
+    const unlocked: HypervisorRebootResult['unlocked'] = [];
+    if (!unlockRoot || !root) {
+      runbook.skip('dropbear: unlock the system disk', `${host}'s system disk is not encrypted`);
+    } else {
+      await runbook.step('dropbear: unlock the system disk', async () => {
+        await summarized(readOnly.mailAdmins, `mail the admins: ${host} waits for its root passphrase`)({
+          subject: `${host} waits in dropbear for its root passphrase`,
+          text: `${host} rebooted (${request.reason}) and waits in its initramfs for the passphrase of ${root.name}.\n\nUnlock it with:\n  npx runbook unlock ${workflowInfo().workflowId}\nor the Temporal UI (Update "submitPassphrase") with our codec endpoint.`,
           runbook: 'hypervisorReboot', workflowId: workflowInfo().workflowId,
         });
-        throw error;
-      });
-      unlocked.push({ volume: root.name, ...who });
-      runbook.detail({ waitingFor: `${host} to answer on OpenSSH after the unlock` });
-      await summarized(polling(request.pollInterval, request.upTimeout).expectBack, `wait for ${host}'s OpenSSH after the unlock`)(host, 'openssh', reboot.bootIdBefore);
-    });
-  }
-
-  if (!openVolumes.length) {
-    runbook.skip('unlock the network disks', `${host} has no network LUN in /etc/crypttab`);
-  } else {
-    await runbook.step('unlock the network disks', async () => {
-      const locked = new Set((await summarized(readOnly.findLockedVolumes, `blkid, /etc/crypttab, dmsetup: LUKS volumes of ${host} not yet open`)(host)).map((v) => v.name));
-      // Only the planned volumes, with the planned commands; one already open is not asked for.
-      for (const step of openVolumes.filter((s) => locked.has(s.volume.name))) {
         const who = await people.passphraseFor(
-          { what: `the passphrase of the network LUN ${step.volume.name} on ${host} (${step.volume.device})`, who: 'an admin', tries: request.unlockTries },
-          (passphrase) => summarized(passphraseTry.openVolume, `cryptsetup luksOpen ${step.volume.device} ${step.volume.name} on ${host}`)(host, step.volume, step.command, passphrase),
-        );
-        unlocked.push({ volume: step.volume.name, ...who });
-      }
-      if (activate) await runStep(people, activate, doneSoFar);
-    });
+          { what: `the passphrase of ${host}'s system disk (${root.name}), for cryptroot-unlock in dropbear`, who: 'an admin', tries: request.unlockTries },
+          (passphrase) => summarized(passphraseTry.unlockRoot, `cryptroot-unlock on ${host} (dropbear)`)(host, unlockRoot.command, passphrase),
+        ).catch(async (error: unknown) => {
+          await summarized(readOnly.mailAdmins, `mail the admins: ${host} is stuck in its initramfs`)({
+            subject: `${host} is stuck in its initramfs`,
+            text: `Every cryptroot-unlock try on ${host} failed. The host waits in dropbear; it needs a person (power cycle, console).\n\nDone so far: ${doneSoFar()}`,
+            runbook: 'hypervisorReboot', workflowId: workflowInfo().workflowId,
+          });
+          throw error;
+        });
+        unlocked.push({ volume: root.name, ...who });
+        runbook.detail({ waitingFor: `${host} to answer on OpenSSH after the unlock` });
+        await summarized(polling(request.pollInterval, request.upTimeout).expectBack, `wait for ${host}'s OpenSSH after the unlock`)(host, 'openssh', reboot.bootIdBefore);
+      });
+    }
+
+    if (!openVolumes.length) {
+      runbook.skip('unlock the network disks', `${host} has no network LUN in /etc/crypttab`);
+    } else {
+      await runbook.step('unlock the network disks', async () => {
+        const locked = new Set((await summarized(readOnly.findLockedVolumes, `blkid, /etc/crypttab, dmsetup: LUKS volumes of ${host} not yet open`)(host)).map((v) => v.name));
+        // Only the planned volumes, with the planned commands; one already open is not asked for.
+        for (const step of openVolumes.filter((s) => locked.has(s.volume.name))) {
+          const who = await people.passphraseFor(
+            { what: `the passphrase of the network LUN ${step.volume.name} on ${host} (${step.volume.device})`, who: 'an admin', tries: request.unlockTries },
+            (passphrase) => summarized(passphraseTry.openVolume, `cryptsetup luksOpen ${step.volume.device} ${step.volume.name} on ${host}`)(host, step.volume, step.command, passphrase),
+          );
+          unlocked.push({ volume: step.volume.name, ...who });
+        }
+        if (activate) await runStep(people, activate, doneSoFar);
+      });
+    }
+    if (unlocked.length) done.push(`unlocked ${unlocked.map((u) => u.volume).join(', ')}`);
+
+    const guestRecord = await runbook.step('validate and bring the guests back', () => guests.restore());
+
+    // An Update handler may still be replying; finish it before the run closes.
+    await condition(allHandlersFinished);
+    return {
+      host, reason: request.reason, approvedBy,
+      bootIdBefore: reboot.bootIdBefore, bootIdAfter: reboot.bootIdAfter,
+      unlocked, guests: guestRecord, decisions: runbook.decisions, timeline: runbook.timeline,
+    };
+  } finally {
+    // However the run ends (done, failed, aborted, cancelled): the next runbook on these hosts may go on at once.
+    await leases.giveBack();
   }
-  if (unlocked.length) done.push(`unlocked ${unlocked.map((u) => u.volume).join(', ')}`);
-
-  const guestRecord = await runbook.step('validate and bring the guests back', () => guests.restore());
-
-  // An Update handler may still be replying; finish it before the run closes.
-  await condition(allHandlersFinished);
-  return {
-    host, reason: request.reason, approvedBy,
-    bootIdBefore: reboot.bootIdBefore, bootIdAfter: reboot.bootIdAfter,
-    unlocked, guests: guestRecord, decisions: runbook.decisions, timeline: runbook.timeline,
-  };
 }
 
 function refuse(message: string): never {

@@ -18,6 +18,7 @@ import { planQuery, type DecisionRecord, type Plan } from './messages.js';
 import { People } from './people.js';
 import { hostChange, passphraseTry, readOnly } from './proxies.js';
 import { Runbook, summarized, validInput } from './runbook.js';
+import { hostLease, Leases } from './leases.js';
 import { isSkipped, planOf, runStep, type HostStep, type Skipped } from './steps.js';
 
 const outcomeText = (outcome: Outcome | Skipped) => (isSkipped(outcome) ? `skipped by ${outcome.by}: ${outcome.skipped}` : outcome);
@@ -53,63 +54,71 @@ export async function luksKeyRotation(input: LuksKeyRotationInput): Promise<Luks
   let plan: Plan | undefined;
   setHandler(planQuery, () => plan);
   await summarized(readOnly.lookUpHost, `look up ${host} in the inventory`)(host);
+  // Before the passphrases are asked: nobody types one and then waits for another runbook.
+  const leases = new Leases(runbook);
+  try {
+    await leases.take([hostLease(host)]);
 
-  const device = await runbook.step('find the volume', async () => {
-    if (request.device) return request.device;
-    const volumes = await summarized(readOnly.listVolumes, `read the LUKS volumes of ${host}`)(host);
-    const root = volumes.find((v) => v.root);
-    if (!root) throw failure('InvalidInput', `${host} has no LUKS root volume in /etc/crypttab: name the device`);
-    return root.device;
-  });
+    const device = await runbook.step('find the volume', async () => {
+      if (request.device) return request.device;
+      const volumes = await summarized(readOnly.listVolumes, `read the LUKS volumes of ${host}`)(host);
+      const root = volumes.find((v) => v.root);
+      if (!root) throw failure('InvalidInput', `${host} has no LUKS root volume in /etc/crypttab: name the device`);
+      return root.device;
+    });
 
-  // The sealed values stay in workflow memory (and, sealed and encrypted, in the Updates' history) only.
-  let oldPassphrase: SealedSecret | undefined;
-  const current = await runbook.step('the current passphrase', () => people.passphraseFor(
-    { what: `the CURRENT passphrase of ${device} on ${host}`, who: 'an admin', tries: 3 },
-    async (sealed) => {
-      const accepted = await summarized(passphraseTry.testPassphrase, `cryptsetup luksOpen --test-passphrase ${device} (current)`)(host, device, sealed);
-      if (accepted) oldPassphrase = sealed;
-      return { accepted, message: accepted ? 'the current passphrase opens the volume' : `that passphrase does not open ${device}` };
-    },
-  ));
+    // The sealed values stay in workflow memory (and, sealed and encrypted, in the Updates' history) only.
+    let oldPassphrase: SealedSecret | undefined;
+    const current = await runbook.step('the current passphrase', () => people.passphraseFor(
+      { what: `the CURRENT passphrase of ${device} on ${host}`, who: 'an admin', tries: 3 },
+      async (sealed) => {
+        const accepted = await summarized(passphraseTry.testPassphrase, `cryptsetup luksOpen --test-passphrase ${device} (current)`)(host, device, sealed);
+        if (accepted) oldPassphrase = sealed;
+        return { accepted, message: accepted ? 'the current passphrase opens the volume' : `that passphrase does not open ${device}` };
+      },
+    ));
 
-  let newPassphrase: SealedSecret | undefined;
-  const fresh = await runbook.step('the new passphrase', () => people.passphraseFor(
-    { what: `the NEW passphrase for ${device} on ${host}`, who: 'an admin', tries: 3 },
-    async (sealed) => {
-      const verdict = await summarized(passphraseTry.checkNewPassphrase, 'check the new passphrase on the worker')(sealed, oldPassphrase!);
-      if (verdict.accepted) newPassphrase = sealed;
-      return verdict;
-    },
-  ));
+    let newPassphrase: SealedSecret | undefined;
+    const fresh = await runbook.step('the new passphrase', () => people.passphraseFor(
+      { what: `the NEW passphrase for ${device} on ${host}`, who: 'an admin', tries: 3 },
+      async (sealed) => {
+        const verdict = await summarized(passphraseTry.checkNewPassphrase, 'check the new passphrase on the worker')(sealed, oldPassphrase!);
+        if (verdict.accepted) newPassphrase = sealed;
+        return verdict;
+      },
+    ));
 
-  // The two changes, built once: the plan shows them, the steps run them.
-  const addKey: HostStep<Outcome> = {
-    host, stage: 'openssh', command: luks.addKey(device), why: 'the current passphrase, then the new one, on stdin; skipped when the new one already opens the volume',
-    run: (command) => summarized(hostChange.addKey, `cryptsetup luksAddKey ${device}`)(host, device, command, oldPassphrase!, newPassphrase!),
-  };
-  const removeKey: HostStep<Outcome> = {
-    host, stage: 'openssh', command: luks.removeKey(device), why: 'the old passphrase on stdin; only while the new one opens the volume',
-    run: (command) => summarized(hostChange.removeKey, `cryptsetup luksRemoveKey ${device} (the old passphrase)`)(host, device, command, oldPassphrase!, newPassphrase!),
-  };
-  plan = { summary: `Key rotation of ${device} on ${host}: ${request.reason}`, steps: planOf([addKey, removeKey]) };
-  const changes: string[] = [];
-  const doneSoFar = () => changes.join('; ') || 'nothing changed';
+    // The two changes, built once: the plan shows them, the steps run them.
+    const addKey: HostStep<Outcome> = {
+      host, stage: 'openssh', command: luks.addKey(device), why: 'the current passphrase, then the new one, on stdin; skipped when the new one already opens the volume',
+      run: (command) => summarized(hostChange.addKey, `cryptsetup luksAddKey ${device}`)(host, device, command, oldPassphrase!, newPassphrase!),
+    };
+    const removeKey: HostStep<Outcome> = {
+      host, stage: 'openssh', command: luks.removeKey(device), why: 'the old passphrase on stdin; only while the new one opens the volume',
+      run: (command) => summarized(hostChange.removeKey, `cryptsetup luksRemoveKey ${device} (the old passphrase)`)(host, device, command, oldPassphrase!, newPassphrase!),
+    };
+    plan = { summary: `Key rotation of ${device} on ${host}: ${request.reason}`, steps: planOf([addKey, removeKey]) };
+    const changes: string[] = [];
+    const doneSoFar = () => changes.join('; ') || 'nothing changed';
 
-  const added = await runbook.step('luksAddKey: add the new passphrase', () => runStep(people, addKey, doneSoFar));
-  changes.push(`luksAddKey: ${outcomeText(added)}`);
+    const added = await runbook.step('luksAddKey: add the new passphrase', () => runStep(people, addKey, doneSoFar));
+    changes.push(`luksAddKey: ${outcomeText(added)}`);
 
-  await runbook.step('test the new passphrase', async () => {
-    const opens = await summarized(readOnly.testPassphrase, `cryptsetup luksOpen --test-passphrase ${device} (new)`)(host, device, newPassphrase!);
-    if (!opens) throw failure('NewKeyFailed', `the new passphrase does not open ${device} on ${host}: the old key is kept`);
-  });
+    await runbook.step('test the new passphrase', async () => {
+      const opens = await summarized(readOnly.testPassphrase, `cryptsetup luksOpen --test-passphrase ${device} (new)`)(host, device, newPassphrase!);
+      if (!opens) throw failure('NewKeyFailed', `the new passphrase does not open ${device} on ${host}: the old key is kept`);
+    });
 
-  const removed = await runbook.step('luksRemoveKey: remove the old passphrase', () => runStep(people, removeKey, doneSoFar));
+    const removed = await runbook.step('luksRemoveKey: remove the old passphrase', () => runStep(people, removeKey, doneSoFar));
 
-  oldPassphrase = newPassphrase = undefined;
-  await condition(allHandlersFinished);
-  return {
-    host, device, oldPassphraseFrom: current.operator, newPassphraseFrom: fresh.operator,
-    added: outcomeText(added), tested: 'Passphrase OK', removed: outcomeText(removed), decisions: runbook.decisions, timeline: runbook.timeline,
-  };
+    oldPassphrase = newPassphrase = undefined;
+    await condition(allHandlersFinished);
+    return {
+      host, device, oldPassphraseFrom: current.operator, newPassphraseFrom: fresh.operator,
+      added: outcomeText(added), tested: 'Passphrase OK', removed: outcomeText(removed), decisions: runbook.decisions, timeline: runbook.timeline,
+    };
+  } finally {
+    // However the run ends (done, failed, aborted, cancelled): the next runbook on these hosts may go on at once.
+    await leases.giveBack();
+  }
 }

@@ -2,7 +2,7 @@
  * Every runbook's messages in one place: the queries people read and the Updates they answer with.
  * Imported by workflows and by clients (our CLI), so both sides agree on names and shapes.
  */
-import { defineQuery, defineUpdate } from '@temporalio/workflow';
+import { defineQuery, defineSignal, defineUpdate } from '@temporalio/workflow';
 import type { Approval, Decision, DiskReplacedAnswer, PassphraseAnswer } from '../common/inputs.js';
 
 /** What a runbook is doing now, answered by every runbook. */
@@ -22,6 +22,8 @@ export interface Progress {
   timeline: { step: string; startedAt: string; seconds: number; skipped?: string }[];
   /** What people decided when the runbook could not go on by itself, and why it asked. */
   decisions: DecisionRecord[];
+  /** The host (and cluster) leases this run holds: no other runbook changes those meanwhile. */
+  leases: { resource: string; since: string; from?: string }[];
 }
 
 /** A person's decision on an escalation, as the result and `progress` keep it. */
@@ -74,3 +76,26 @@ export interface Plan {
 }
 
 export const planQuery = defineQuery<Plan | undefined>('plan');
+
+// ---------------------------------------------------------------- host leases (workflows/lease.ts)
+
+/** The lease workflow of a resource (`host:dom0-a`, `cluster:fma`): one each. */
+export const leaseWorkflowId = (resource: string) => `lease-${resource}`;
+
+/** Who asks for a lease, or holds one. */
+export interface LeaseHolder {
+  workflowId: string;
+  runbook: string;
+  since: string;
+}
+
+/** To the lease workflow of a resource: a runbook asks for it (it is queued; the first in line gets it). */
+export const leaseRequestSignal = defineSignal<[LeaseHolder]>('leaseRequest');
+/** To the lease workflow: the holder is done with it (or a queued runbook gave up waiting). */
+export const leaseReleaseSignal = defineSignal<[{ workflowId: string }]>('leaseRelease');
+/** To a runbook: the lease on `resource` is yours now. */
+export const leaseGrantedSignal = defineSignal<[{ resource: string }]>('leaseGranted');
+/** To a runbook: you wait in line for `resource`, held by `heldBy`. */
+export const leaseQueuedSignal = defineSignal<[{ resource: string; heldBy: LeaseHolder }]>('leaseQueued');
+/** The lease workflow's state: who holds the resource, who waits. */
+export const leaseStateQuery = defineQuery<{ resource: string; holder?: LeaseHolder; queue: LeaseHolder[] }>('leaseState');

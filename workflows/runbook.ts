@@ -15,9 +15,15 @@ export class Runbook<Title extends string = string> {
   private readonly progress: Progress;
   private stepStartedAt = Date.now();
 
+  /** What the runbook waits for, worked out when asked (e.g. who holds the lease it waits for). */
+  private waitingWhat?: () => string;
+
   constructor(runbook: string, steps: readonly Title[], host?: string) {
-    this.progress = { runbook, host, step: 'starting', stepsDone: 0, stepsSkipped: 0, stepsTotal: steps.length, timeline: [], decisions: [] };
-    setHandler(progressQuery, () => this.progress);
+    this.progress = { runbook, host, step: 'starting', stepsDone: 0, stepsSkipped: 0, stepsTotal: steps.length, timeline: [], decisions: [], leases: [] };
+    setHandler(progressQuery, () => {
+      const waiting = this.progress.waitingFor;
+      return waiting && this.waitingWhat ? { ...this.progress, waitingFor: { ...waiting, what: this.waitingWhat() } } : this.progress;
+    });
   }
 
   /** Run one step of the procedure. */
@@ -56,21 +62,25 @@ export class Runbook<Title extends string = string> {
    * Returns false when the timeout passes first.
    */
   async waitFor(
-    waiting: { what: string; who: string; answerWith?: string },
+    /** `what` may be worked out when `progress` is asked (it changes while the runbook waits). */
+    waiting: { what: string | (() => string); who: string; answerWith?: string },
     answered: () => boolean,
     /** Without one, as long as it takes (a host stuck in its initramfs waits for a person, however late). */
     timeout?: Duration,
   ): Promise<boolean> {
-    this.progress.waitingFor = { ...waiting, since: new Date().toISOString() };
+    const what = typeof waiting.what === 'string' ? waiting.what : waiting.what();
+    this.waitingWhat = typeof waiting.what === 'string' ? undefined : waiting.what;
+    this.progress.waitingFor = { ...waiting, what, since: new Date().toISOString() };
     try {
       if (timeout === undefined) {
         await condition(answered);
         return true;
       }
       // The timeout's timer carries the summary: the UI's timeline shows who is awaited, not a bare timer.
-      return await condition(answered, timeout, { summary: `waiting for ${waiting.who}: ${waiting.what}` });
+      return await condition(answered, timeout, { summary: `waiting for ${waiting.who}: ${what}` });
     } finally {
       this.progress.waitingFor = undefined;
+      this.waitingWhat = undefined;
     }
   }
 
@@ -81,6 +91,11 @@ export class Runbook<Title extends string = string> {
 
   get timeline(): Progress['timeline'] {
     return this.progress.timeline;
+  }
+
+  /** The leases held now, shown by `progress`. */
+  get leases(): Progress['leases'] {
+    return this.progress.leases;
   }
 
   get decisions(): Progress['decisions'] {
