@@ -197,8 +197,45 @@ describe('parseXlList', () => {
   });
 
   it('reads a domain being torn down, and refuses other text', () => {
-    const text = 'Name                                        ID   Mem VCPUs\tState\tTime(s)\n(null)                                       7     0     1     --psd-       3.2\n';
+    // xl prints the dying letter sixth, after the shutdown reason (tools/xl/xl_info.c): `--ps-d`, never `--psd-`.
+    const text = 'Name                                        ID   Mem VCPUs\tState\tTime(s)\n(null)                                       7     0     1     --ps-d       3.2\n';
     expect(parseXlList(text)[0]).toMatchObject({ name: '(null)', paused: true, shutdown: true, dying: true });
     expect(() => parseXlList('xl: command not found\n')).toThrow(ParseError);
+  });
+});
+
+/** Fixtures under upstream/ come from the tools' own sources; upstream/SOURCES.md names each one's origin. */
+const upstream = (name: string) => fixture(`upstream/${name}`);
+
+describe('parseXlList on upstream outputs', () => {
+  it('reads the xl(1) man page example', () => {
+    expect(parseXlList(upstream('xl-list-man.txt')).map((d) => [d.name, d.id, d.memMiB, d.vcpus, d.running, d.cpuSeconds])).toEqual([
+      ['Domain-0', 0, 750, 4, true, 11794.3], ['win', 1, 1019, 1, true, 0.3], ['linux', 2, 2048, 2, true, 5624.2],
+    ]);
+  });
+
+  it('reads the trailing Claimed column of xl claims', () => {
+    const domains = parseXlList(upstream('xl-claims-man.txt'));
+    expect(domains.map((d) => [d.name, d.paused])).toEqual([['Domain-0', false], ['OL5', true], ['OL6', false], ['Windows_XP', true]]);
+  });
+
+  it('reads dying and crashed domains as xl prints them: r b p s, the shutdown reason, then d', () => {
+    const domains = parseXlList(upstream('xl-list-dying.txt'));
+    expect(domains.map((d) => d.name)).toEqual(['Domain-0', 'firewall', '(null)', 'srvpub', '(null)', 'machin', 'a-domain-name-longer-than-forty-characters']);
+    const [, , nameless, crashed, dying, paused] = domains;
+    expect(nameless).toMatchObject({ id: 7, state: '--psc-', paused: true, shutdown: true, crashed: true, dying: false, shutdownReason: 'crash', nameUnknown: true });
+    expect(crashed).toMatchObject({ id: 5, state: '---sc-', shutdown: true, crashed: true, dying: false, shutdownReason: 'crash' });
+    expect(crashed?.nameUnknown).toBeUndefined();
+    expect(dying).toMatchObject({ id: 8, shutdown: true, crashed: false, dying: true, shutdownReason: 'poweroff', nameUnknown: true });
+    expect(paused).toMatchObject({ paused: true, shutdown: false, crashed: false, dying: false });
+    expect(paused?.shutdownReason).toBeUndefined();
+    expect(domains[6]).toMatchObject({ id: 10, memMiB: 512, blocked: true });
+  });
+
+  it('refuses what is not an xl list row with a ParseError naming the tool and the line', () => {
+    const header = 'Name                                        ID   Mem VCPUs\tState\tTime(s)\n';
+    expect(() => parseXlList(`${header}libxl: error: libxl_utils.c:820:libxl_cpu_bitmap_alloc: failed\n`)).toThrow(/xl list: cannot read line "libxl: error/);
+    expect(() => parseXlList(`${header}guest 3 512 1 -x---- 1.0\n`)).toThrow(ParseError);
+    expect(() => parseXlList('')).toThrow(/xl list: no "Name ID Mem VCPUs State Time\(s\)" header/);
   });
 });
