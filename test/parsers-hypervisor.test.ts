@@ -47,8 +47,8 @@ describe('parsePvecmNodes', () => {
   it('reads the Qdevice column when there is one', () => {
     const text = '\nMembership information\n----------------------\n    Nodeid      Votes    Qdevice Name\n         1          1    A,V,NMW pve1 (local)\n         0          1            Qdevice\n';
     expect(parsePvecmNodes(text)).toEqual([
-      { nodeId: 1, votes: 1, name: 'pve1', local: true },
-      { nodeId: 0, votes: 1, name: 'Qdevice', local: false },
+      { nodeId: 1, votes: 1, name: 'pve1', local: true, qdeviceFlags: ['A', 'V', 'NMW'] },
+      { nodeId: 0, votes: 1, name: 'Qdevice', local: false, qdevice: true },
     ]);
   });
 });
@@ -237,5 +237,54 @@ describe('parseXlList on upstream outputs', () => {
     expect(() => parseXlList(`${header}libxl: error: libxl_utils.c:820:libxl_cpu_bitmap_alloc: failed\n`)).toThrow(/xl list: cannot read line "libxl: error/);
     expect(() => parseXlList(`${header}guest 3 512 1 -x---- 1.0\n`)).toThrow(ParseError);
     expect(() => parseXlList('')).toThrow(/xl list: no "Name ID Mem VCPUs State Time\(s\)" header/);
+  });
+});
+
+describe('pvecm on upstream outputs', () => {
+  it('reads pve-docs\' four-node status: hex node ids, the local one marked', () => {
+    const s = parsePvecmStatus(upstream('pvecm-status-docs.txt'));
+    expect(s).toMatchObject({ quorate: true, nodes: 4, nodeId: 1, expectedVotes: 4, highestExpected: 4, totalVotes: 4, quorum: 3, flags: ['Quorate'] });
+    expect(s.qdevice).toBeUndefined();
+    expect(s.members).toEqual([
+      { nodeId: 1, votes: 1, name: '192.168.15.91', local: false },
+      { nodeId: 2, votes: 1, name: '192.168.15.92', local: true },
+      { nodeId: 3, votes: 1, name: '192.168.15.93', local: false },
+      { nodeId: 4, votes: 1, name: '192.168.15.94', local: false },
+    ]);
+  });
+
+  it('reads pve-docs\' node list', () => {
+    expect(parsePvecmNodes(upstream('pvecm-nodes-docs.txt')).map((m) => [m.nodeId, m.name, m.local])).toEqual([
+      [1, 'hp1', false], [2, 'hp2', true], [3, 'hp3', false], [4, 'hp4', false],
+    ]);
+    // Without a Qdevice column an upper-case name is a name, not flags.
+    expect(parsePvecmNodes(upstream('pvecm-nodes-docs.txt').replace('hp2', 'HP2'))[1]).toEqual({ nodeId: 2, votes: 1, name: 'HP2', local: true });
+  });
+
+  it('tells the QDevice row from the nodes in pve-docs\' QDevice status (abridged: quorate read from the votequorum flags)', () => {
+    const s = parsePvecmStatus(upstream('pvecm-status-qdevice-docs.txt'));
+    expect(s).toMatchObject({ quorate: true, expectedVotes: 3, totalVotes: 3, quorum: 2, flags: ['Quorate', 'Qdevice'] });
+    expect(s.members.filter((m) => !m.qdevice)).toEqual([
+      { nodeId: 1, votes: 1, name: '192.168.22.180', local: true, qdeviceFlags: ['A', 'V', 'NMW'] },
+      { nodeId: 2, votes: 1, name: '192.168.22.181', local: false, qdeviceFlags: ['A', 'V', 'NMW'] },
+    ]);
+    expect(s.members.filter((m) => m.qdevice)).toEqual([{ nodeId: 0, votes: 1, name: 'Qdevice', local: false, qdevice: true }]);
+    expect(s.qdevice).toEqual({ name: 'Qdevice', votes: 1, castingVote: true });
+  });
+
+  it('reads a QDevice that casts no vote for this node and a node it is not registered on', () => {
+    const s = parsePvecmStatus(upstream('pvecm-status-qdevice-novote.txt'));
+    expect(s).toMatchObject({ quorate: true, nodes: 2, totalVotes: 2, quorum: 2, flags: ['Quorate', 'Qdevice'] });
+    expect(s.members.map((m) => [m.nodeId, m.name, m.qdeviceFlags, m.qdevice])).toEqual([
+      [1, '192.168.22.180', ['NA', 'NV', 'NMW'], undefined],
+      [2, '192.168.22.181', ['NR'], undefined],
+      [0, 'Qdevice', undefined, true],
+    ]);
+    expect(s.qdevice).toEqual({ name: 'Qdevice', votes: 1, castingVote: false });
+  });
+
+  it('refuses a membership line it cannot read, naming the tool and the line', () => {
+    const text = upstream('pvecm-nodes-docs.txt').replace('hp3', 'hp3 and more words');
+    expect(() => parsePvecmNodes(text)).toThrow(/pvecm nodes: cannot read membership line "3 +1 hp3 and more words"/);
   });
 });
