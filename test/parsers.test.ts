@@ -224,3 +224,67 @@ describe('mdadm and grub messages', () => {
     expect(grubInstallSucceeded('grub-install: error: cannot find EFI directory.')).toBe(false);
   });
 });
+
+/** Fixtures under upstream/ come from the tools' own sources; upstream/SOURCES.md names each one's origin. */
+const upstream = (name: string) => fixture(`upstream/${name}`);
+
+describe('parseMdstat on prometheus/procfs\' /proc/mdstat layouts', () => {
+  const { personalities, arrays } = parseMdstat(upstream('mdstat-procfs.txt'));
+  const md = (name: string) => arrays.find((a) => a.name === name)!;
+
+  it('reads every array', () => {
+    expect(personalities).toEqual(['linear', 'multipath', 'raid0', 'raid1', 'raid6', 'raid5', 'raid4', 'raid10']);
+    expect(arrays.map((a) => a.name)).toEqual([
+      'md3', 'md127', 'md0', 'md4', 'md6', 'md8', 'md201', 'md7', 'md9', 'md10', 'md11', 'md12', 'md126', 'md219', 'md00', 'md120', 'md101', 'md42',
+    ]);
+  });
+
+  it('reads a degraded raid1 recovering onto a spare, a faulty member beside it', () => {
+    expect(md('md6')).toMatchObject({ state: 'active', level: 'raid1', raidDisks: 2, activeDisks: 1, health: 'U_', blocks: 195310144 });
+    expect(md('md6').members).toEqual([
+      { device: 'sdb2', role: 2, faulty: true },
+      { device: 'sdc', role: 1, faulty: false, spare: true },
+      { device: 'sda2', role: 0, faulty: false },
+    ]);
+    expect(md('md6').recovery).toEqual({ kind: 'recovery', percent: 8.5, doneBlocks: 16775552, totalBlocks: 195310144, finishMinutes: 17, speedKps: 259783 });
+  });
+
+  it('reads resync=DELAYED and resync=PENDING (an auto-read-only array), a check and a reshape', () => {
+    expect(md('md9').recovery).toEqual({ kind: 'resync', delayed: true });
+    expect(md('md11')).toMatchObject({ readOnly: true, recovery: { kind: 'resync', delayed: true } });
+    expect(md('md201').recovery).toMatchObject({ kind: 'check', percent: 5.7 });
+    expect(md('md42')).toMatchObject({ level: 'raid5', health: 'UU_', recovery: { kind: 'reshape', percent: 56.1, finishMinutes: 1868.1, speedKps: 7640 } });
+  });
+
+  it('reads a degraded raid6 with a bitmap line, inactive and external-metadata arrays, levels without a status', () => {
+    expect(md('md7')).toMatchObject({ level: 'raid6', raidDisks: 4, activeDisks: 3, health: 'U_UU' });
+    expect(md('md7').recovery).toBeUndefined();
+    expect(md('md4')).toMatchObject({ state: 'inactive', level: 'raid1' });
+    expect(md('md219')).toMatchObject({ state: 'inactive', raidDisks: 0, activeDisks: 0, blocks: 7932 });
+    expect(md('md219').level).toBeUndefined();
+    expect(md('md10')).toMatchObject({ level: 'raid0', raidDisks: 2, activeDisks: 2, health: '' });
+    expect(md('md120')).toMatchObject({ level: 'linear', blocks: 2095104 });
+    expect(md('md101')).toMatchObject({ readOnly: true, level: 'raid0', raidDisks: 3 });
+  });
+
+  it('reads member names the kernel writes with "!" for "/" (cciss), and refuses a bad one naming the line', () => {
+    const { arrays: [cciss] } = parseMdstat('md0 : active raid1 cciss!c0d1p1[1] cciss!c0d0p1[0]\n      104320 blocks [2/2] [UU]\n');
+    expect(cciss?.members.map((m) => m.device)).toEqual(['cciss!c0d1p1', 'cciss!c0d0p1']);
+    expect(() => parseMdstat('md127 : active raid1 sdi2[0] sdj2[X]\n')).toThrow(/mdstat: cannot read member "sdj2\[X\]" of md127/);
+  });
+});
+
+describe('parseMdadmDetail on the layouts of mdadm\'s Detail.c', () => {
+  it('reads an inactive array: no Raid Devices, a member table without State', () => {
+    const d = parseMdadmDetail(upstream('mdadm-detail-inactive.txt'));
+    expect(d).toMatchObject({ device: '/dev/md127', array: 'md127', name: 'dom0:1', level: 'raid1', state: ['inactive'], raidDevices: 0, totalDevices: 1, activeDevices: 0, workingDevices: 1, spareDevices: 1 });
+    expect(d.members).toEqual([{ number: null, raidDevice: null, state: [], device: '/dev/sdb3' }]);
+  });
+
+  it('reads a delayed resync and write-mostly members', () => {
+    const d = parseMdadmDetail(upstream('mdadm-detail-delayed.txt'));
+    expect(d).toMatchObject({ array: 'md2', state: ['active', 'resyncing (DELAYED)'], raidDevices: 2, activeDevices: 2 });
+    expect(d.resyncPercent).toBeUndefined();
+    expect(d.members.map((m) => [m.device, m.state])).toEqual([['/dev/sda4', ['active', 'sync']], ['/dev/sdb4', ['active', 'sync', 'writemostly']]]);
+  });
+});
