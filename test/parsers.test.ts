@@ -288,3 +288,53 @@ describe('parseMdadmDetail on the layouts of mdadm\'s Detail.c', () => {
     expect(d.members.map((m) => [m.device, m.state])).toEqual([['/dev/sda4', ['active', 'sync']], ['/dev/sdb4', ['active', 'sync', 'writemostly']]]);
   });
 });
+
+describe('sfdisk on util-linux\'s own test data', () => {
+  it('reads a GPT dump with a quoted partition name, and clones it', () => {
+    const dump = parseSfdiskDump(upstream('sfdisk-dump-gpt.txt'));
+    expect(dump).toMatchObject({ label: 'gpt', labelId: '3B8559DB-33AF-43E9-BEFC-C331D829B539', device: '/dev/sdc', firstLba: 2048, lastLba: 102366, sectorSize: 512 });
+    expect(dump.partitions.map((p) => [p.number, p.start, p.size, p.name])).toEqual([
+      [1, 2048, 6144, undefined], [2, 8192, 6144, undefined], [3, 14336, 6144, undefined], [4, 20480, 81887, 'GPT is the best'],
+    ]);
+    expect(sameLayout(parseSfdiskDump(renderSfdiskScript(dump, { forDisk: '/dev/sdd' })), dump)).toBe(true);
+  });
+
+  it('reads an MBR dump with an extended partition and logical ones', () => {
+    const dump = parseSfdiskDump(upstream('sfdisk-dump-dos.txt'));
+    expect(dump).toMatchObject({ label: 'dos', labelId: '0x1ddc8a79', sectorSize: 512 });
+    expect(dump.partitions.map((p) => [p.number, p.type, p.bootable])).toEqual([
+      [1, '83', true], [2, '82', undefined], [3, '83', undefined], [4, '5', undefined], [5, '83', undefined], [6, '83', undefined],
+    ]);
+  });
+
+  it('reads the dump of an old sfdisk (before util-linux 2.26): a comment, Id=, and empty slots left out', () => {
+    const dump = parseSfdiskDump(upstream('sfdisk-dump-old.txt'));
+    expect(dump.label).toBe('dos');
+    expect(dump.partitions).toEqual([{ device: '/dev/sdc1', number: 1, start: 2048, size: 49999, type: '83', bootable: true }]);
+  });
+
+  it('refuses a partition line it cannot read, naming the tool and the line', () => {
+    expect(() => parseSfdiskDump('label: gpt\n\n/dev/sdc1 : start=2048, size=6144, type=83, %%%\n')).toThrow(/sfdisk: cannot read partition line "\/dev\/sdc1 : start=2048/);
+  });
+
+  it('reads the new situation after a write, GPT and MBR (Boot and Id columns)', () => {
+    const gpt = parseSfdiskWrite(upstream('sfdisk-write-gpt.txt'));
+    expect(gpt).toMatchObject({ label: 'gpt', altered: true });
+    expect(gpt.partitions.map((p) => [p.device, p.start, p.end, p.sectors, p.size, p.type])).toEqual([
+      ['/dev/sdc1', 2048, 8191, 6144, '3M', 'Linux root (x86)'],
+      ['/dev/sdc2', 8192, 14335, 6144, '3M', 'Linux filesystem'],
+      ['/dev/sdc3', 14336, 20479, 6144, '3M', 'Linux filesystem'],
+      ['/dev/sdc4', 20480, 102366, 81887, '40M', 'Linux filesystem'],
+    ]);
+    const dos = parseSfdiskWrite(upstream('sfdisk-write-dos.txt'));
+    expect(dos).toMatchObject({ label: 'dos', altered: true });
+    expect(dos.partitions.map((p) => [p.device, p.start, p.sectors, p.id, p.type])).toEqual([
+      ['/dev/sdc1', 2048, 6144, '83', 'Linux'],
+      ['/dev/sdc2', 8192, 6144, '82', 'Linux swap / Solaris'],
+      ['/dev/sdc3', 14336, 6144, '83', 'Linux'],
+      ['/dev/sdc4', 20480, 81920, '5', 'Extended'],
+      ['/dev/sdc5', 20481, 6144, '83', 'Linux'],
+      ['/dev/sdc6', 26626, 75774, '83', 'Linux'],
+    ]);
+  });
+});
