@@ -338,3 +338,15 @@ describe('sfdisk on util-linux\'s own test data', () => {
     ]);
   });
 });
+
+describe('parseLsblk on lsblk\'s own output for util-linux\'s sysfs dumps', () => {
+  it('reads disks only (not loops or their LVM volumes), trims NVMe serial and model padding, and keeps a missing serial null', () => {
+    const { disks } = parseLsblk(upstream('lsblk-simple-lvm.json'));
+    expect(disks.map((d) => [d.name, d.serial, d.model, d.sizeBytes, d.partitions.length])).toEqual([
+      ['sda', null, 'KINGSTON SH103S3', 240057409536, 6],
+      ['sdb', null, 'WDC WD800JD-00MS', 80026361856, 1],
+      ['nvme0n1', '50026B728203601D', 'KINGSTON SKC1000240G', 240057409536, 3],
+    ]);
+    expect(disks[2]?.partitions[0]).toEqual({ name: 'nvme0n1p1', sizeBytes: 8355053568, fstype: null, arrays: [] });
+  });
+});
