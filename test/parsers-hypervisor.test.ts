@@ -288,3 +288,21 @@ describe('pvecm on upstream outputs', () => {
     expect(() => parsePvecmNodes(text)).toThrow(/pvecm nodes: cannot read membership line "3 +1 hp3 and more words"/);
   });
 });
+
+describe('parseBlkid on util-linux\'s test data', () => {
+  it('reads LUKS and RAID members, escaped quotes and control characters in a label, and an image file\'s name', () => {
+    const [image, luks, raid] = parseBlkid(upstream('blkid-util-linux.txt'));
+    expect(image).toMatchObject({ path: 'blkid-output.img', type: 'cramfs', label: 'tM-CM-)s"\'^J t' });
+    expect(luks).toEqual({
+      path: '/dev/sdd', uuid: '202265fe-9842-4c2d-ac9b-aba1b05deb63', type: 'crypto_LUKS', label: 'tst_label',
+      fields: { VERSION: '2', UUID: '202265fe-9842-4c2d-ac9b-aba1b05deb63', LABEL: 'tst_label', SUBSYSTEM: 'tst_subsys', TYPE: 'crypto_LUKS', USAGE: 'crypto' },
+    });
+    expect(raid).toMatchObject({ path: '/dev/sda2', type: 'linux_raid_member', uuid: '37c76b91-011a-05c5-d30c-1fd4c5c3dbbc' });
+  });
+
+  it('keeps the colons of a by-path name in the path', () => {
+    const [entry] = parseBlkid('/dev/disk/by-path/pci-0000:00:1f.2-ata-1: UUID="0c5a3449-73bd-4e2b-a00f-d807b1bb74ad" TYPE="crypto_LUKS"\n');
+    expect(entry).toMatchObject({ path: '/dev/disk/by-path/pci-0000:00:1f.2-ata-1', type: 'crypto_LUKS' });
+    expect(() => parseBlkid('blkid: error: /dev/sdz: No such file or directory\n')).toThrow(/blkid: cannot read line "blkid: error/);
+  });
+});

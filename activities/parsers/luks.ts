@@ -14,11 +14,15 @@ export interface BlkidEntry {
   fields: Record<string, string>;
 }
 
+const PAIRS = /^(?:[A-Z_]+="(?:[^"\\]|\\.)*"\s*)*$/;
+
 /** `blkid` / `blkid -t TYPE=crypto_LUKS`: `/dev/sdd: UUID="…" TYPE="crypto_LUKS" PARTUUID="…"`. */
 export function parseBlkid(text: string): BlkidEntry[] {
   return text.split('\n').filter((l) => l.trim()).map((line) => {
-    const m = /^(\/\S+?):\s*(.*)$/.exec(line.trim());
-    if (!m?.[1]) throw new ParseError(`blkid: cannot read line "${line.trim()}"`);
+    // The name ends at the first colon followed by a space (a by-path name has colons of its own); the rest is only
+    // KEY="value" pairs, with \" and \\ escaped (misc-utils/blkid.c).
+    const m = /^(\S+?):(?=\s|$)\s*(.*)$/.exec(line.trim());
+    if (!m?.[1] || !PAIRS.test(m[2] ?? '')) throw new ParseError(`blkid: cannot read line "${line.trim()}"`);
     const fields: Record<string, string> = {};
     for (const f of (m[2] ?? '').matchAll(/([A-Z_]+)="((?:[^"\\]|\\.)*)"/g)) fields[f[1]!] = f[2]!.replace(/\\(.)/g, '$1');
     const entry: BlkidEntry = { path: m[1], fields };
