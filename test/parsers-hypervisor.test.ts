@@ -306,3 +306,26 @@ describe('parseBlkid on util-linux\'s test data', () => {
     expect(() => parseBlkid('blkid: error: /dev/sdz: No such file or directory\n')).toThrow(/blkid: cannot read line "blkid: error/);
   });
 });
+
+describe('crypttab and dmsetup as their own documents and sources write them', () => {
+  it('reads systemd\'s crypttab(5) example: a two-field LUKS line, swap, TrueCrypt, a key file on a labelled device', () => {
+    const entries = parseCrypttab(upstream('crypttab-systemd-man.txt'));
+    expect(entries[0]).toEqual({ name: 'luks', source: 'UUID=2505567a-9e27-4efe-a4d5-15ad146c258b', uuid: '2505567a-9e27-4efe-a4d5-15ad146c258b', keyFile: 'none', options: [] });
+    expect(entries.map((e) => [e.name, e.source, e.keyFile, e.options])).toEqual([
+      ['luks', 'UUID=2505567a-9e27-4efe-a4d5-15ad146c258b', 'none', []],
+      ['swap', '/dev/sda7', '/dev/urandom', ['swap']],
+      ['truecrypt', '/dev/sda2', '/etc/container_password', ['tcrypt']],
+      ['hidden', '/mnt/tc_hidden', '/dev/null', ['tcrypt-hidden', 'tcrypt-keyfile=/etc/keyfile']],
+      ['external', '/dev/sda3', 'keyfile:LABEL=keydev', ['keyfile-timeout=10s']],
+    ]);
+  });
+
+  it('takes "-" in the password field as "none" (asked at boot), as crypttab(5) says', () => {
+    expect(parseCrypttab('data UUID=0c5a3449-73bd-4e2b-a00f-d807b1bb74ad - luks,noauto\n')[0]).toMatchObject({ keyFile: 'none', options: ['luks', 'noauto'] });
+  });
+
+  it('reads dmsetup ls in each of its name forms (libdm/dm-tools/dmsetup.c _display_name), and refuses other lines', () => {
+    expect(parseDmsetupCrypt('sda5_crypt\t(254:0)\nvg_local_luks\t(254, 4)\nvg_fma_luks\t(dm-3)\n')).toEqual(['sda5_crypt', 'vg_local_luks', 'vg_fma_luks']);
+    expect(() => parseDmsetupCrypt('/dev/mapper/control: open failed: Permission denied\n')).toThrow(/dmsetup ls: cannot read line "\/dev\/mapper\/control: open failed/);
+  });
+});
