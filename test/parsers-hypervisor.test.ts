@@ -329,3 +329,22 @@ describe('crypttab and dmsetup as their own documents and sources write them', (
     expect(() => parseDmsetupCrypt('/dev/mapper/control: open failed: Permission denied\n')).toThrow(/dmsetup ls: cannot read line "\/dev\/mapper\/control: open failed/);
   });
 });
+
+describe('parseGuestConfig on pve-docs\' examples', () => {
+  it('reads the qm.adoc example VM', () => {
+    const c = parseGuestConfig(upstream('qm-config-docs.txt'));
+    expect(c).toMatchObject({ name: 'webmail', memoryMiB: 512, cores: 1, sockets: 1, onboot: false, storages: ['local'] });
+    expect(c.disks).toEqual([{ key: 'virtio0', storage: 'local', volume: 'vm-100-disk-1', size: '32G', sizeBytes: 32 * GiB }]);
+  });
+
+  it('reads the pct.adoc example container with a raw lxc.* key, as pct config prints them (after the others)', () => {
+    const c = parseGuestConfig(upstream('pct-config-docs.txt'));
+    expect(c).toMatchObject({ name: 'www', memoryMiB: 512, storages: ['local'] });
+    expect(c.disks).toEqual([{ key: 'rootfs', storage: 'local', volume: '107/vm-107-disk-1.raw', size: '7G', sizeBytes: 7 * GiB }]);
+    expect(c.fields['lxc.init_cmd']).toBe('/sbin/my_own_init');
+  });
+
+  it('refuses a line that is no key, naming the tool and the line', () => {
+    expect(() => parseGuestConfig('memory: 512\nUnable to find configuration file for VM 999\n')).toThrow(/guest config: cannot read line "Unable to find configuration file for VM 999"/);
+  });
+});

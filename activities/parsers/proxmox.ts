@@ -348,7 +348,8 @@ export function parseGuestConfig(text: string): GuestConfig {
   for (const line of text.split('\n')) {
     if (line.startsWith('[')) break; // [snapshot] or [PENDING] sections follow the current config
     if (!line.trim() || line.startsWith('#')) continue;
-    const kv = /^([a-z][a-z0-9_-]*):\s*(.*)$/.exec(line);
+    // pct config prints a container's raw LXC keys last, as `lxc.init_cmd: …` (src/PVE/CLI/pct.pm).
+    const kv = /^([a-z][a-z0-9_-]*|lxc(?:\.[a-z0-9_-]+)+):\s*(.*)$/.exec(line);
     if (!kv?.[1]) throw new ParseError(`guest config: cannot read line "${line}"`);
     fields[kv[1]] = kv[2] ?? '';
   }
