@@ -348,3 +348,18 @@ describe('parseGuestConfig on pve-docs\' examples', () => {
     expect(() => parseGuestConfig('memory: 512\nUnable to find configuration file for VM 999\n')).toThrow(/guest config: cannot read line "Unable to find configuration file for VM 999"/);
   });
 });
+
+describe('parsePvesmStatus as pvesm prints it since PVE 9', () => {
+  it('reads the "Total (KiB)" headings, an inactive storage and a disabled one', () => {
+    expect(parsePvesmStatus(upstream('pvesm-status-pve9.txt'))).toEqual([
+      { name: 'local', type: 'dir', status: 'active', totalBytes: 98497780 * 1024, usedBytes: 12056327 * 1024, availableBytes: 81408696 * 1024, percent: 12.24 },
+      { name: 'local-lvm', type: 'lvmthin', status: 'active', totalBytes: 1806984784 * 1024, usedBytes: 180698478 * 1024, availableBytes: 1626286305 * 1024, percent: 10 },
+      { name: 'nfs-backup', type: 'nfs', status: 'inactive', totalBytes: 0, usedBytes: 0, availableBytes: 0, percent: 0 },
+      { name: 'old-iso', type: 'dir', status: 'disabled', totalBytes: 0, usedBytes: 0, availableBytes: 0, percent: null },
+    ]);
+  });
+
+  it('refuses headings in another unit rather than misread the sizes', () => {
+    expect(() => parsePvesmStatus('Name Type Status Total (MiB) Used (MiB) Available (MiB) %\n')).toThrow(/pvesm status: no "Name Type Status Total Used Available %" header/);
+  });
+});

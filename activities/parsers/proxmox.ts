@@ -397,10 +397,11 @@ export interface StorageStatus {
   percent: number | null;
 }
 
-/** `pvesm status`: sizes are printed in KiB. */
+/** `pvesm status`: sizes are printed in KiB (`%15d` of bytes / 1024), the percentage as `% 7.2f%%` or `N/A` when disabled. */
 export function parsePvesmStatus(text: string): StorageStatus[] {
   const lines = text.split('\n');
-  const header = lines.findIndex((l) => /^Name\s+Type\s+Status\s+Total\s+Used\s+Available\s+%\s*$/.test(l));
+  // Since PVE 9 the headings name their unit, "Total (KiB)" (pve-storage's pvesm.pm); any other unit is refused.
+  const header = lines.findIndex((l) => /^Name\s+Type\s+Status\s+Total(?: \(KiB\))?\s+Used(?: \(KiB\))?\s+Available(?: \(KiB\))?\s+%\s*$/.test(l));
   if (header < 0) throw new ParseError('pvesm status: no "Name Type Status Total Used Available %" header');
   return lines.slice(header + 1).filter((l) => l.trim()).map((line) => {
     const m = /^(\S+)\s+(\S+)\s+(\S+)\s+(\d+)\s+(\d+)\s+(\d+)\s+(?:([\d.]+)%|N\/A)\s*$/.exec(line);
