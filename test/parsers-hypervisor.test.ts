@@ -363,3 +363,18 @@ describe('parsePvesmStatus as pvesm prints it since PVE 9', () => {
     expect(() => parsePvesmStatus('Name Type Status Total (MiB) Used (MiB) Available (MiB) %\n')).toThrow(/pvesm status: no "Name Type Status Total Used Available %" header/);
   });
 });
+
+describe('parseDfAvail under a translated df', () => {
+  it('reads the byte count whatever language the one-word heading is in (Dispo, Verf.)', () => {
+    const fr = upstream('df-avail-fr.txt');
+    expect(parseDfAvail(fr)).toBe(Number(fr.split('\n')[1]));
+    const de = upstream('df-avail-de.txt');
+    expect(parseDfAvail(de)).toBe(Number(de.split('\n')[1]));
+  });
+
+  it('still refuses an error, two counts, or a heading that is a number', () => {
+    expect(() => parseDfAvail('df: /boot: Aucun fichier ou dossier de ce type\n')).toThrow(/df: expected a heading and one byte count/);
+    expect(() => parseDfAvail('Avail\n1\n2\n')).toThrow(ParseError);
+    expect(() => parseDfAvail('123\n456\n')).toThrow(ParseError);
+  });
+});

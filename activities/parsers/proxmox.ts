@@ -414,11 +414,14 @@ export function parsePvesmStatus(text: string): StorageStatus[] {
   });
 }
 
-/** `df -B1 --output=avail PATH`: the free bytes (the page wants about 70 MB free in /boot before an upgrade). */
+/**
+ * `df -B1 --output=avail PATH`: the free bytes (the page wants about 70 MB free in /boot before an upgrade).
+ * The heading is translated with the host's locale ("Avail", "Dispo", "Verf."): any one word that is not a number.
+ */
 export function parseDfAvail(text: string): number {
   const lines = text.split('\n').map((l) => l.trim()).filter(Boolean);
-  if (lines[0] !== 'Avail' || lines.length !== 2 || !/^\d+$/.test(lines[1]!)) {
-    throw new ParseError(`df: expected an "Avail" header and one byte count, got "${text.trim()}"`);
+  if (lines.length !== 2 || !/^[^\s\d]\S*$/.test(lines[0]!) || !/^\d+$/.test(lines[1]!)) {
+    throw new ParseError(`df: expected a heading and one byte count (e.g. "Avail" then 180000000), got "${text.trim()}"`);
   }
   return Number(lines[1]);
 }
