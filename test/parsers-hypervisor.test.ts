@@ -378,3 +378,19 @@ describe('parseDfAvail under a translated df', () => {
     expect(() => parseDfAvail('123\n456\n')).toThrow(ParseError);
   });
 });
+
+describe('parseClusterResources against the /cluster/resources schema (pve-docs api-viewer/apidata.js)', () => {
+  it('skips the types it does not use (pool, sdn, network, openvz) and takes booleans for template and shared', () => {
+    const r = parseClusterResources(JSON.stringify([
+      { id: '/pool/prod', type: 'pool', pool: 'prod' },
+      { id: 'network/pve1/fabric/f1', type: 'network', network: 'f1', 'network-type': 'fabric', protocol: 'openfabric', node: 'pve1', status: 'ok' },
+      { id: 'openvz/101', type: 'openvz', vmid: 101, node: 'pve1' },
+      { id: 'qemu/9000', type: 'qemu', vmid: 9000, name: 'tmpl', node: 'pve1', status: 'stopped', template: true, maxmem: 1, maxcpu: 1, tags: 'a;b', lock: 'backup', hastate: 'ignored' },
+      { id: 'storage/pve1/ceph', type: 'storage', storage: 'ceph', node: 'pve1', status: 'available', shared: true, plugintype: 'rbd', content: 'images,rootdir' },
+      { id: 'node/pve2', type: 'node', node: 'pve2', status: 'offline', level: '', 'cgroup-mode': 2 },
+    ]));
+    expect(r.guests).toEqual([{ vmid: 9000, type: 'qemu', name: 'tmpl', node: 'pve1', status: 'stopped', maxmem: 1, maxcpu: 1, template: true }]);
+    expect(r.storages).toEqual([{ storage: 'ceph', node: 'pve1', status: 'available', shared: true, plugintype: 'rbd', content: ['images', 'rootdir'] }]);
+    expect(r.nodes).toEqual([{ node: 'pve2', status: 'offline', maxmem: 0, maxcpu: 0 }]);
+  });
+});

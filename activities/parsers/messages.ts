@@ -9,7 +9,11 @@ export interface MdadmManageResult {
   array?: string;
 }
 
-/** `mdadm: set /dev/sda3 faulty in /dev/md1`, `mdadm: hot removed /dev/sda3 from /dev/md1`, `mdadm: added /dev/sdc3`. */
+/**
+ * `mdadm: set /dev/sda3 faulty in /dev/md1`, `mdadm: hot removed /dev/sda3 from /dev/md1`, `mdadm: added /dev/sdc3`.
+ * Since mdadm 4.4 (Manage.c, 2024-09) "set … faulty" is printed only with --verbose: no line is no proof of failure;
+ * read the array's state instead.
+ */
 export function parseMdadmManage(stderr: string): MdadmManageResult[] {
   const results: MdadmManageResult[] = [];
   for (const line of stderr.split('\n')) {
