@@ -1,4 +1,4 @@
-import { readFileSync } from 'node:fs';
+import { readdirSync, readFileSync } from 'node:fs';
 import { join } from 'node:path';
 import { describe, expect, it } from 'vitest';
 import { parseLsblk } from '../activities/parsers/lsblk.js';
@@ -6,6 +6,11 @@ import { parseMdadmDetail } from '../activities/parsers/mdadm-detail.js';
 import { parseMdstat, ParseError } from '../activities/parsers/mdstat.js';
 import { grubInstallSucceeded, parseMdadmManage, parseSfdiskWrite } from '../activities/parsers/messages.js';
 import { isNoPartitionTable, parseSfdiskDump, renderSfdiskScript, sameLayout } from '../activities/parsers/sfdisk.js';
+import { parseBlkid, parseCrypttab, parseDmsetupCrypt } from '../activities/parsers/luks.js';
+import {
+  parseClusterResources, parseDfAvail, parseGuestConfig, parsePvecmNodes, parsePvecmStatus, parsePvesmStatus, parseStorageList,
+} from '../activities/parsers/proxmox.js';
+import { parseXlList } from '../activities/parsers/xl.js';
 
 const fixture = (name: string) => readFileSync(join(import.meta.dirname, 'fixtures', 'outputs', name), 'utf8');
 
@@ -348,5 +353,53 @@ describe('parseLsblk on lsblk\'s own output for util-linux\'s sysfs dumps', () =
       ['nvme0n1', '50026B728203601D', 'KINGSTON SKC1000240G', 240057409536, 3],
     ]);
     expect(disks[2]?.partitions[0]).toEqual({ name: 'nvme0n1p1', sizeBytes: 8355053568, fstype: null, arrays: [] });
+  });
+});
+
+describe('every parser, on every fixture cut short or with a line missing', () => {
+  const dir = join(import.meta.dirname, 'fixtures', 'outputs');
+  const texts = [
+    ...readdirSync(dir).filter((f) => /\.(txt|json)$/.test(f)).map((f) => [f, fixture(f)] as const),
+    ...readdirSync(join(dir, 'upstream')).filter((f) => f !== 'SOURCES.md').map((f) => [`upstream/${f}`, upstream(f)] as const),
+  ];
+  const parsers: Record<string, (text: string) => unknown> = {
+    parseMdstat, parseMdadmDetail, parseLsblk, parseSfdiskDump, parseSfdiskWrite, parseMdadmManage, parsePvecmStatus, parsePvecmNodes,
+    parseClusterResources, parseStorageList, parseGuestConfig, parsePvesmStatus, parseDfAvail, parseBlkid, parseCrypttab, parseDmsetupCrypt,
+    parseXlList,
+  };
+  /** The whole text, each prefix of it by lines, each line left out, each line cut in half. */
+  function* variants(text: string): Generator<string> {
+    const lines = text.split('\n');
+    yield text;
+    for (let i = 0; i < lines.length; i++) {
+      yield lines.slice(0, i).join('\n');
+      yield [...lines.slice(0, i), ...lines.slice(i + 1)].join('\n');
+      yield [...lines.slice(0, i), lines[i]!.slice(0, Math.floor(lines[i]!.length / 2)), ...lines.slice(i + 1)].join('\n');
+    }
+  }
+
+  it('either reads it or throws a ParseError, never a TypeError or a RangeError that would fail a runbook', () => {
+    const crashes: string[] = [];
+    let tried = 0;
+    for (const [name, parse] of Object.entries(parsers)) {
+      for (const [file, text] of texts) {
+        for (const variant of variants(text)) {
+          tried++;
+          try {
+            parse(variant);
+          } catch (error) {
+            if (!(error instanceof ParseError)) crashes.push(`${name}(${file} variant): ${String(error)}`);
+          }
+        }
+      }
+    }
+    expect(crashes.slice(0, 10)).toEqual([]);
+    expect(tried).toBeGreaterThan(10_000);
+  });
+
+  it('names the source of every upstream fixture in SOURCES.md', () => {
+    const sources = upstream('SOURCES.md');
+    const unnamed = readdirSync(join(dir, 'upstream')).filter((f) => f !== 'SOURCES.md' && !sources.includes(f));
+    expect(unnamed).toEqual([]);
   });
 });
