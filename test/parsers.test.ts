@@ -1,4 +1,4 @@
-import { readFileSync } from 'node:fs';
+import { readdirSync, readFileSync } from 'node:fs';
 import { join } from 'node:path';
 import { describe, expect, it } from 'vitest';
 import { parseLsblk } from '../activities/parsers/lsblk.js';
@@ -6,6 +6,11 @@ import { parseMdadmDetail } from '../activities/parsers/mdadm-detail.js';
 import { parseMdstat, ParseError } from '../activities/parsers/mdstat.js';
 import { grubInstallSucceeded, parseMdadmManage, parseSfdiskWrite } from '../activities/parsers/messages.js';
 import { isNoPartitionTable, parseSfdiskDump, renderSfdiskScript, sameLayout } from '../activities/parsers/sfdisk.js';
+import { parseBlkid, parseCrypttab, parseDmsetupCrypt } from '../activities/parsers/luks.js';
+import {
+  parseClusterResources, parseDfAvail, parseGuestConfig, parsePvecmNodes, parsePvecmStatus, parsePvesmStatus, parseStorageList,
+} from '../activities/parsers/proxmox.js';
+import { parseXlList } from '../activities/parsers/xl.js';
 
 const fixture = (name: string) => readFileSync(join(import.meta.dirname, 'fixtures', 'outputs', name), 'utf8');
 
@@ -222,5 +227,179 @@ describe('mdadm and grub messages', () => {
   it('recognises a successful grub-install', () => {
     expect(grubInstallSucceeded(fixture('grub-install.stderr.txt'))).toBe(true);
     expect(grubInstallSucceeded('grub-install: error: cannot find EFI directory.')).toBe(false);
+  });
+});
+
+/** Fixtures under upstream/ come from the tools' own sources; upstream/SOURCES.md names each one's origin. */
+const upstream = (name: string) => fixture(`upstream/${name}`);
+
+describe('parseMdstat on prometheus/procfs\' /proc/mdstat layouts', () => {
+  const { personalities, arrays } = parseMdstat(upstream('mdstat-procfs.txt'));
+  const md = (name: string) => arrays.find((a) => a.name === name)!;
+
+  it('reads every array', () => {
+    expect(personalities).toEqual(['linear', 'multipath', 'raid0', 'raid1', 'raid6', 'raid5', 'raid4', 'raid10']);
+    expect(arrays.map((a) => a.name)).toEqual([
+      'md3', 'md127', 'md0', 'md4', 'md6', 'md8', 'md201', 'md7', 'md9', 'md10', 'md11', 'md12', 'md126', 'md219', 'md00', 'md120', 'md101', 'md42',
+    ]);
+  });
+
+  it('reads a degraded raid1 recovering onto a spare, a faulty member beside it', () => {
+    expect(md('md6')).toMatchObject({ state: 'active', level: 'raid1', raidDisks: 2, activeDisks: 1, health: 'U_', blocks: 195310144 });
+    expect(md('md6').members).toEqual([
+      { device: 'sdb2', role: 2, faulty: true },
+      { device: 'sdc', role: 1, faulty: false, spare: true },
+      { device: 'sda2', role: 0, faulty: false },
+    ]);
+    expect(md('md6').recovery).toEqual({ kind: 'recovery', percent: 8.5, doneBlocks: 16775552, totalBlocks: 195310144, finishMinutes: 17, speedKps: 259783 });
+  });
+
+  it('reads resync=DELAYED and resync=PENDING (an auto-read-only array), a check and a reshape', () => {
+    expect(md('md9').recovery).toEqual({ kind: 'resync', delayed: true });
+    expect(md('md11')).toMatchObject({ readOnly: true, recovery: { kind: 'resync', delayed: true } });
+    expect(md('md201').recovery).toMatchObject({ kind: 'check', percent: 5.7 });
+    expect(md('md42')).toMatchObject({ level: 'raid5', health: 'UU_', recovery: { kind: 'reshape', percent: 56.1, finishMinutes: 1868.1, speedKps: 7640 } });
+  });
+
+  it('reads a degraded raid6 with a bitmap line, inactive and external-metadata arrays, levels without a status', () => {
+    expect(md('md7')).toMatchObject({ level: 'raid6', raidDisks: 4, activeDisks: 3, health: 'U_UU' });
+    expect(md('md7').recovery).toBeUndefined();
+    expect(md('md4')).toMatchObject({ state: 'inactive', level: 'raid1' });
+    expect(md('md219')).toMatchObject({ state: 'inactive', raidDisks: 0, activeDisks: 0, blocks: 7932 });
+    expect(md('md219').level).toBeUndefined();
+    expect(md('md10')).toMatchObject({ level: 'raid0', raidDisks: 2, activeDisks: 2, health: '' });
+    expect(md('md120')).toMatchObject({ level: 'linear', blocks: 2095104 });
+    expect(md('md101')).toMatchObject({ readOnly: true, level: 'raid0', raidDisks: 3 });
+  });
+
+  it('reads member names the kernel writes with "!" for "/" (cciss), and refuses a bad one naming the line', () => {
+    const { arrays: [cciss] } = parseMdstat('md0 : active raid1 cciss!c0d1p1[1] cciss!c0d0p1[0]\n      104320 blocks [2/2] [UU]\n');
+    expect(cciss?.members.map((m) => m.device)).toEqual(['cciss!c0d1p1', 'cciss!c0d0p1']);
+    expect(() => parseMdstat('md127 : active raid1 sdi2[0] sdj2[X]\n')).toThrow(/mdstat: cannot read member "sdj2\[X\]" of md127/);
+  });
+});
+
+describe('parseMdadmDetail on the layouts of mdadm\'s Detail.c', () => {
+  it('reads an inactive array: no Raid Devices, a member table without State', () => {
+    const d = parseMdadmDetail(upstream('mdadm-detail-inactive.txt'));
+    expect(d).toMatchObject({ device: '/dev/md127', array: 'md127', name: 'dom0:1', level: 'raid1', state: ['inactive'], raidDevices: 0, totalDevices: 1, activeDevices: 0, workingDevices: 1, spareDevices: 1 });
+    expect(d.members).toEqual([{ number: null, raidDevice: null, state: [], device: '/dev/sdb3' }]);
+  });
+
+  it('reads a delayed resync and write-mostly members', () => {
+    const d = parseMdadmDetail(upstream('mdadm-detail-delayed.txt'));
+    expect(d).toMatchObject({ array: 'md2', state: ['active', 'resyncing (DELAYED)'], raidDevices: 2, activeDevices: 2 });
+    expect(d.resyncPercent).toBeUndefined();
+    expect(d.members.map((m) => [m.device, m.state])).toEqual([['/dev/sda4', ['active', 'sync']], ['/dev/sdb4', ['active', 'sync', 'writemostly']]]);
+  });
+});
+
+describe('sfdisk on util-linux\'s own test data', () => {
+  it('reads a GPT dump with a quoted partition name, and clones it', () => {
+    const dump = parseSfdiskDump(upstream('sfdisk-dump-gpt.txt'));
+    expect(dump).toMatchObject({ label: 'gpt', labelId: '3B8559DB-33AF-43E9-BEFC-C331D829B539', device: '/dev/sdc', firstLba: 2048, lastLba: 102366, sectorSize: 512 });
+    expect(dump.partitions.map((p) => [p.number, p.start, p.size, p.name])).toEqual([
+      [1, 2048, 6144, undefined], [2, 8192, 6144, undefined], [3, 14336, 6144, undefined], [4, 20480, 81887, 'GPT is the best'],
+    ]);
+    expect(sameLayout(parseSfdiskDump(renderSfdiskScript(dump, { forDisk: '/dev/sdd' })), dump)).toBe(true);
+  });
+
+  it('reads an MBR dump with an extended partition and logical ones', () => {
+    const dump = parseSfdiskDump(upstream('sfdisk-dump-dos.txt'));
+    expect(dump).toMatchObject({ label: 'dos', labelId: '0x1ddc8a79', sectorSize: 512 });
+    expect(dump.partitions.map((p) => [p.number, p.type, p.bootable])).toEqual([
+      [1, '83', true], [2, '82', undefined], [3, '83', undefined], [4, '5', undefined], [5, '83', undefined], [6, '83', undefined],
+    ]);
+  });
+
+  it('reads the dump of an old sfdisk (before util-linux 2.26): a comment, Id=, and empty slots left out', () => {
+    const dump = parseSfdiskDump(upstream('sfdisk-dump-old.txt'));
+    expect(dump.label).toBe('dos');
+    expect(dump.partitions).toEqual([{ device: '/dev/sdc1', number: 1, start: 2048, size: 49999, type: '83', bootable: true }]);
+  });
+
+  it('refuses a partition line it cannot read, naming the tool and the line', () => {
+    expect(() => parseSfdiskDump('label: gpt\n\n/dev/sdc1 : start=2048, size=6144, type=83, %%%\n')).toThrow(/sfdisk: cannot read partition line "\/dev\/sdc1 : start=2048/);
+  });
+
+  it('reads the new situation after a write, GPT and MBR (Boot and Id columns)', () => {
+    const gpt = parseSfdiskWrite(upstream('sfdisk-write-gpt.txt'));
+    expect(gpt).toMatchObject({ label: 'gpt', altered: true });
+    expect(gpt.partitions.map((p) => [p.device, p.start, p.end, p.sectors, p.size, p.type])).toEqual([
+      ['/dev/sdc1', 2048, 8191, 6144, '3M', 'Linux root (x86)'],
+      ['/dev/sdc2', 8192, 14335, 6144, '3M', 'Linux filesystem'],
+      ['/dev/sdc3', 14336, 20479, 6144, '3M', 'Linux filesystem'],
+      ['/dev/sdc4', 20480, 102366, 81887, '40M', 'Linux filesystem'],
+    ]);
+    const dos = parseSfdiskWrite(upstream('sfdisk-write-dos.txt'));
+    expect(dos).toMatchObject({ label: 'dos', altered: true });
+    expect(dos.partitions.map((p) => [p.device, p.start, p.sectors, p.id, p.type])).toEqual([
+      ['/dev/sdc1', 2048, 6144, '83', 'Linux'],
+      ['/dev/sdc2', 8192, 6144, '82', 'Linux swap / Solaris'],
+      ['/dev/sdc3', 14336, 6144, '83', 'Linux'],
+      ['/dev/sdc4', 20480, 81920, '5', 'Extended'],
+      ['/dev/sdc5', 20481, 6144, '83', 'Linux'],
+      ['/dev/sdc6', 26626, 75774, '83', 'Linux'],
+    ]);
+  });
+});
+
+describe('parseLsblk on lsblk\'s own output for util-linux\'s sysfs dumps', () => {
+  it('reads disks only (not loops or their LVM volumes), trims NVMe serial and model padding, and keeps a missing serial null', () => {
+    const { disks } = parseLsblk(upstream('lsblk-simple-lvm.json'));
+    expect(disks.map((d) => [d.name, d.serial, d.model, d.sizeBytes, d.partitions.length])).toEqual([
+      ['sda', null, 'KINGSTON SH103S3', 240057409536, 6],
+      ['sdb', null, 'WDC WD800JD-00MS', 80026361856, 1],
+      ['nvme0n1', '50026B728203601D', 'KINGSTON SKC1000240G', 240057409536, 3],
+    ]);
+    expect(disks[2]?.partitions[0]).toEqual({ name: 'nvme0n1p1', sizeBytes: 8355053568, fstype: null, arrays: [] });
+  });
+});
+
+describe('every parser, on every fixture cut short or with a line missing', () => {
+  const dir = join(import.meta.dirname, 'fixtures', 'outputs');
+  const texts = [
+    ...readdirSync(dir).filter((f) => /\.(txt|json)$/.test(f)).map((f) => [f, fixture(f)] as const),
+    ...readdirSync(join(dir, 'upstream')).filter((f) => f !== 'SOURCES.md').map((f) => [`upstream/${f}`, upstream(f)] as const),
+  ];
+  const parsers: Record<string, (text: string) => unknown> = {
+    parseMdstat, parseMdadmDetail, parseLsblk, parseSfdiskDump, parseSfdiskWrite, parseMdadmManage, parsePvecmStatus, parsePvecmNodes,
+    parseClusterResources, parseStorageList, parseGuestConfig, parsePvesmStatus, parseDfAvail, parseBlkid, parseCrypttab, parseDmsetupCrypt,
+    parseXlList,
+  };
+  /** The whole text, each prefix of it by lines, each line left out, each line cut in half. */
+  function* variants(text: string): Generator<string> {
+    const lines = text.split('\n');
+    yield text;
+    for (let i = 0; i < lines.length; i++) {
+      yield lines.slice(0, i).join('\n');
+      yield [...lines.slice(0, i), ...lines.slice(i + 1)].join('\n');
+      yield [...lines.slice(0, i), lines[i]!.slice(0, Math.floor(lines[i]!.length / 2)), ...lines.slice(i + 1)].join('\n');
+    }
+  }
+
+  it('either reads it or throws a ParseError, never a TypeError or a RangeError that would fail a runbook', () => {
+    const crashes: string[] = [];
+    let tried = 0;
+    for (const [name, parse] of Object.entries(parsers)) {
+      for (const [file, text] of texts) {
+        for (const variant of variants(text)) {
+          tried++;
+          try {
+            parse(variant);
+          } catch (error) {
+            if (!(error instanceof ParseError)) crashes.push(`${name}(${file} variant): ${String(error)}`);
+          }
+        }
+      }
+    }
+    expect(crashes.slice(0, 10)).toEqual([]);
+    expect(tried).toBeGreaterThan(10_000);
+  });
+
+  it('names the source of every upstream fixture in SOURCES.md', () => {
+    const sources = upstream('SOURCES.md');
+    const unnamed = readdirSync(join(dir, 'upstream')).filter((f) => f !== 'SOURCES.md' && !sources.includes(f));
+    expect(unnamed).toEqual([]);
   });
 });

@@ -56,7 +56,8 @@ export function parseMdadmDetail(text: string): MdadmDetail {
   const members: MdadmMember[] = [];
   let inTable = false;
   for (const line of lines.slice(1)) {
-    if (/^\s*Number\s+Major\s+Minor\s+RaidDevice\s+State/.test(line)) {
+    // Without a State column for an inactive array or a container (Detail.c).
+    if (/^\s*Number\s+Major\s+Minor\s+RaidDevice(\s+State)?\s*$/.test(line)) {
       inTable = true;
       continue;
     }
@@ -101,7 +102,8 @@ export function parseMdadmDetail(text: string): MdadmDetail {
     array: device.replace(/^\/dev\/(md\/)?/, ''),
     level: need('Raid Level'),
     state: need('State').split(',').map((s) => s.trim()).filter(Boolean),
-    raidDevices: count('Raid Devices'),
+    // Detail.c prints no Raid Devices for an array without any (inactive): 0.
+    raidDevices: fields['Raid Devices'] === undefined && /^inactive\b/.test(fields['State'] ?? '') ? 0 : count('Raid Devices'),
     activeDevices: count('Active Devices'),
     failedDevices: count('Failed Devices'),
     spareDevices: count('Spare Devices'),

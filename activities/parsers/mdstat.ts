@@ -55,7 +55,8 @@ export class ParseError extends Error {
 }
 
 const HEADER = /^(md[\w-]*)\s*:\s*(active|inactive)\b\s*(.*)$/;
-const MEMBER = /^([\w-]+)\[(\d+)\]((?:\([A-Z]\))*)$/;
+// The kernel writes a '/' in a device name as '!' (cciss!c0d0p1).
+const MEMBER = /^([^\s[\]()]+)\[(\d+)\]((?:\([A-Z]\))*)$/;
 const PROGRESS =
   /\b(recovery|resync|check|reshape|repair)\s*=\s*([\d.]+)%\s*\((\d+)\/(\d+)\)\s*finish=([\d.]+)min\s*speed=(\d+)K\/sec/;
 const DELAYED = /\b(recovery|resync|check|reshape|repair)\s*=\s*(DELAYED|PENDING)\b/;

@@ -9,7 +9,11 @@ export interface MdadmManageResult {
   array?: string;
 }
 
-/** `mdadm: set /dev/sda3 faulty in /dev/md1`, `mdadm: hot removed /dev/sda3 from /dev/md1`, `mdadm: added /dev/sdc3`. */
+/**
+ * `mdadm: set /dev/sda3 faulty in /dev/md1`, `mdadm: hot removed /dev/sda3 from /dev/md1`, `mdadm: added /dev/sdc3`.
+ * Since mdadm 4.4 (Manage.c, 2024-09) "set … faulty" is printed only with --verbose: no line is no proof of failure;
+ * read the array's state instead.
+ */
 export function parseMdadmManage(stderr: string): MdadmManageResult[] {
   const results: MdadmManageResult[] = [];
   for (const line of stderr.split('\n')) {
@@ -32,7 +36,10 @@ export interface SfdiskWritePartition {
   end: number;
   sectors: number;
   size: string;
+  /** The type's name, e.g. 'Linux filesystem', 'Linux swap / Solaris'. */
   type: string;
+  /** The MBR type code of a dos label's Id column, e.g. '83'. */
+  id?: string;
 }
 
 export interface SfdiskWriteResult {
@@ -53,12 +60,20 @@ export function parseSfdiskWrite(text: string): SfdiskWriteResult {
   const result: SfdiskWriteResult = { label, partitions: [], altered: /The partition table has been altered\./.test(text) };
   const diskId = /Disk identifier:\s*(\S+)/.exec(rest)?.[1];
   if (diskId) result.diskId = diskId;
+  // A dos label has an Id column (the type code) before Type: `Device Boot Start End Sectors Size Id Type`.
+  const withId = /^Device\s+(?:Boot\s+)?Start\s+End\s+Sectors\s+Size\s+Id\s+Type\b/m.test(rest);
   for (const line of rest.split('\n')) {
     const m = /^(\/dev\/\S+)\s+(\*\s+)?(\d+)\s+(\d+)\s+(\d+)\s+(\S+)\s+(.+)$/.exec(line.trim());
     if (m?.[1]) {
-      result.partitions.push({
+      const partition: SfdiskWritePartition = {
         device: m[1], start: Number(m[3]), end: Number(m[4]), sectors: Number(m[5]), size: m[6] ?? '', type: (m[7] ?? '').trim(),
-      });
+      };
+      const id = withId ? /^([0-9a-fA-F]{1,2})\s+(.+)$/.exec(partition.type) : null;
+      if (id?.[1] && id[2]) {
+        partition.id = id[1];
+        partition.type = id[2];
+      }
+      result.partitions.push(partition);
     }
   }
   return result;

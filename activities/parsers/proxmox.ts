@@ -1,97 +1,14 @@
 /**
- * Proxmox VE outputs: `pvecm status` / `pvecm nodes`, `pvesh get … --output-format json` (cluster resources,
+ * Proxmox VE outputs: `pvecm status` / `pvecm nodes` (pvecm.ts, re-exported), `pvesh get … --output-format json` (cluster resources,
  * storage list), `qm config` / `pct config`, `pvesm status`, and `df -B1 --output=avail`.
  */
 import { z } from 'zod';
 import { describeIssues } from '../../common/inventory.js';
 import { ParseError } from './mdstat.js';
 
-// ---------------------------------------------------------------- pvecm
+// ---------------------------------------------------------------- pvecm (in pvecm.ts)
 
-export interface PvecmMember {
-  nodeId: number;
-  votes: number;
-  /** The ring address (`pvecm status`) or the node name (`pvecm nodes`). */
-  name: string;
-  local: boolean;
-}
-
-export interface PvecmStatus {
-  /** From "Quorate: Yes|No": `pvecm status` may exit 1 while quorate (ResEl page), so this is what counts. */
-  quorate: boolean;
-  /** Members seen right now ("Nodes:"). */
-  nodes?: number;
-  nodeId?: number;
-  expectedVotes: number;
-  highestExpected?: number;
-  totalVotes: number;
-  /** Votes needed for quorum. */
-  quorum: number;
-  /** e.g. ['Quorate'], ['Quorate', 'Qdevice'], [] when not quorate. */
-  flags: string[];
-  members: PvecmMember[];
-}
-
-const MEMBER_HEADER = /^\s*Nodeid\s+Votes\s+(Qdevice\s+)?Name\s*$/;
-
-function members(lines: string[], what: string): PvecmMember[] {
-  const start = lines.findIndex((l) => MEMBER_HEADER.test(l));
-  if (start < 0) return [];
-  const out: PvecmMember[] = [];
-  for (const line of lines.slice(start + 1)) {
-    if (!line.trim()) break;
-    // The Qdevice column (A,V,NMW) appears only with a quorum device.
-    const m = /^\s*(0x[0-9a-fA-F]+|\d+)\s+(\d+)\s+(?:[A-Z,]+\s+)?(\S+)(\s+\(local\))?\s*$/.exec(line);
-    if (!m?.[1] || !m[3]) throw new ParseError(`${what}: cannot read membership line "${line.trim()}"`);
-    out.push({ nodeId: m[1].startsWith('0x') ? parseInt(m[1], 16) : Number(m[1]), votes: Number(m[2]), name: m[3], local: !!m[4] });
-  }
-  return out;
-}
-
-export function parsePvecmStatus(text: string): PvecmStatus {
-  const lines = text.split('\n');
-  const fields: Record<string, string> = {};
-  for (const line of lines) {
-    const kv = /^([A-Za-z][A-Za-z ]*?):\s*(.*?)\s*$/.exec(line);
-    if (kv?.[1]) fields[kv[1]] ??= kv[2] ?? '';
-  }
-  const quorate = fields['Quorate'];
-  if (quorate !== 'Yes' && quorate !== 'No') {
-    throw new ParseError(`pvecm status: no "Quorate: Yes|No" line${text.trim() ? '' : ' (empty output: is this node in a cluster?)'}`);
-  }
-  const int = (key: string, required: boolean): number | undefined => {
-    const raw = fields[key];
-    if (raw === undefined) {
-      if (required) throw new ParseError(`pvecm status: missing "${key}"`);
-      return undefined;
-    }
-    const m = /^(0x[0-9a-fA-F]+|\d+)\b/.exec(raw);
-    if (!m?.[1]) throw new ParseError(`pvecm status: "${key}" is not a number: ${raw}`);
-    return m[1].startsWith('0x') ? parseInt(m[1], 16) : Number(m[1]);
-  };
-  const status: PvecmStatus = {
-    quorate: quorate === 'Yes',
-    expectedVotes: int('Expected votes', true)!,
-    totalVotes: int('Total votes', true)!,
-    quorum: int('Quorum', true)!,
-    flags: (fields['Flags'] ?? '').split(/\s+/).filter(Boolean),
-    members: members(lines, 'pvecm status'),
-  };
-  const nodes = int('Nodes', false);
-  if (nodes !== undefined) status.nodes = nodes;
-  const nodeId = int('Node ID', false);
-  if (nodeId !== undefined) status.nodeId = nodeId;
-  const highest = int('Highest expected', false);
-  if (highest !== undefined) status.highestExpected = highest;
-  return status;
-}
-
-/** `pvecm nodes`: the members, by name, the local one marked. */
-export function parsePvecmNodes(text: string): PvecmMember[] {
-  const lines = text.split('\n');
-  if (!lines.some((l) => MEMBER_HEADER.test(l))) throw new ParseError('pvecm nodes: no "Nodeid Votes Name" header');
-  return members(lines, 'pvecm nodes');
-}
+export { parsePvecmNodes, parsePvecmStatus, type PvecmMember, type PvecmQdevice, type PvecmStatus } from './pvecm.js';
 
 // ---------------------------------------------------------------- pvesh JSON
 
@@ -299,7 +216,8 @@ export function parseGuestConfig(text: string): GuestConfig {
   for (const line of text.split('\n')) {
     if (line.startsWith('[')) break; // [snapshot] or [PENDING] sections follow the current config
     if (!line.trim() || line.startsWith('#')) continue;
-    const kv = /^([a-z][a-z0-9_-]*):\s*(.*)$/.exec(line);
+    // pct config prints a container's raw LXC keys last, as `lxc.init_cmd: …` (src/PVE/CLI/pct.pm).
+    const kv = /^([a-z][a-z0-9_-]*|lxc(?:\.[a-z0-9_-]+)+):\s*(.*)$/.exec(line);
     if (!kv?.[1]) throw new ParseError(`guest config: cannot read line "${line}"`);
     fields[kv[1]] = kv[2] ?? '';
   }
@@ -347,10 +265,11 @@ export interface StorageStatus {
   percent: number | null;
 }
 
-/** `pvesm status`: sizes are printed in KiB. */
+/** `pvesm status`: sizes are printed in KiB (`%15d` of bytes / 1024), the percentage as `% 7.2f%%` or `N/A` when disabled. */
 export function parsePvesmStatus(text: string): StorageStatus[] {
   const lines = text.split('\n');
-  const header = lines.findIndex((l) => /^Name\s+Type\s+Status\s+Total\s+Used\s+Available\s+%\s*$/.test(l));
+  // Since PVE 9 the headings name their unit, "Total (KiB)" (pve-storage's pvesm.pm); any other unit is refused.
+  const header = lines.findIndex((l) => /^Name\s+Type\s+Status\s+Total(?: \(KiB\))?\s+Used(?: \(KiB\))?\s+Available(?: \(KiB\))?\s+%\s*$/.test(l));
   if (header < 0) throw new ParseError('pvesm status: no "Name Type Status Total Used Available %" header');
   return lines.slice(header + 1).filter((l) => l.trim()).map((line) => {
     const m = /^(\S+)\s+(\S+)\s+(\S+)\s+(\d+)\s+(\d+)\s+(\d+)\s+(?:([\d.]+)%|N\/A)\s*$/.exec(line);
@@ -363,11 +282,14 @@ export function parsePvesmStatus(text: string): StorageStatus[] {
   });
 }
 
-/** `df -B1 --output=avail PATH`: the free bytes (the page wants about 70 MB free in /boot before an upgrade). */
+/**
+ * `df -B1 --output=avail PATH`: the free bytes (the page wants about 70 MB free in /boot before an upgrade).
+ * The heading is translated with the host's locale ("Avail", "Dispo", "Verf."): any one word that is not a number.
+ */
 export function parseDfAvail(text: string): number {
   const lines = text.split('\n').map((l) => l.trim()).filter(Boolean);
-  if (lines[0] !== 'Avail' || lines.length !== 2 || !/^\d+$/.test(lines[1]!)) {
-    throw new ParseError(`df: expected an "Avail" header and one byte count, got "${text.trim()}"`);
+  if (lines.length !== 2 || !/^[^\s\d]\S*$/.test(lines[0]!) || !/^\d+$/.test(lines[1]!)) {
+    throw new ParseError(`df: expected a heading and one byte count (e.g. "Avail" then 180000000), got "${text.trim()}"`);
   }
   return Number(lines[1]);
 }

@@ -50,7 +50,7 @@ function partitionNumber(device: string): number {
 /** Splits `start=  2048, size=4096, name="a, b", bootable` into fields, honouring quotes. */
 function fieldsOf(text: string, line: string): Map<string, string | true> {
   const fields = new Map<string, string | true>();
-  const re = /\s*([a-z-]+)\s*(?:=\s*("(?:[^"\\]|\\.)*"|[^,]*?))?\s*(?:,|$)/gy;
+  const re = /\s*([A-Za-z-]+)\s*(?:=\s*("(?:[^"\\]|\\.)*"|[^,]*?))?\s*(?:,|$)/gy;
   let pos = 0;
   while (pos < text.length) {
     re.lastIndex = pos;
@@ -66,9 +66,10 @@ function fieldsOf(text: string, line: string): Map<string, string | true> {
 export function parseSfdiskDump(text: string): SfdiskDump {
   const header = new Map<string, string>();
   const partitions: SfdiskPartition[] = [];
+  let oldFormat = false;
   for (const raw of text.split('\n')) {
     const line = raw.trim();
-    if (!line) continue;
+    if (!line || line.startsWith('#')) continue; // sfdisk before 2.26 began with "# partition table of /dev/sdX"
     const part = /^(\S+)\s*:\s*(.*)$/.exec(line);
     if (part?.[1]?.startsWith('/')) {
       const device = part[1];
@@ -80,6 +81,7 @@ export function parseSfdiskDump(text: string): SfdiskDump {
       };
       const type = fields.get('type') ?? fields.get('Id');
       if (typeof type !== 'string') throw new ParseError(`sfdisk: ${device} has no type`);
+      if (fields.has('Id')) oldFormat = true;
       const p: SfdiskPartition = { device, number: partitionNumber(device), start: num('start'), size: num('size'), type };
       const uuid = fields.get('uuid');
       if (typeof uuid === 'string') p.uuid = uuid;
@@ -95,8 +97,10 @@ export function parseSfdiskDump(text: string): SfdiskDump {
     if (kv?.[1]) header.set(kv[1], kv[2] ?? '');
     else throw new ParseError(`sfdisk: unexpected line "${line}"`);
   }
-  const label = header.get('label');
+  // The old sfdisk knew only MBR and wrote no label line; it listed the four primary slots, empty ones as size 0, Id 0.
+  const label = header.get('label') ?? (oldFormat ? 'dos' : undefined);
   if (!label) throw new ParseError('sfdisk: no "label:" line (is the disk blank?)');
+  if (oldFormat) partitions.splice(0, partitions.length, ...partitions.filter((p) => !(p.size === 0 && /^0+$/.test(p.type))));
   const int = (key: string): number | undefined => {
     const value = header.get(key);
     if (value === undefined) return undefined;
