@@ -4,6 +4,7 @@
  * a worker runs; Ctrl-C (SIGINT) stops it all and leaves no process behind.
  */
 import { chmodSync, existsSync, readFileSync } from 'node:fs';
+import { createServer } from 'node:net';
 import { join } from 'node:path';
 import { afterAll, describe, expect, it } from 'vitest';
 import type { Inventory } from '../common/inventory.js';
@@ -53,5 +54,26 @@ describe('npm start', () => {
     await eventually('every child of npm start to be gone', () => processes.every((p) => !alive(p.pid)) || undefined, 10_000)
       .catch(() => { throw new Error(`left running: ${JSON.stringify(processes.filter((p) => alive(p.pid)))}`); });
     await expect(fetch(`http://127.0.0.1:${uiPort}/`)).rejects.toThrow();
+  });
+
+  it('says which port is in use and what holds it, and starts nothing', async () => {
+    const dir = tempDir('start-port');
+    chmodSync(dir, 0o755);
+    const env = await stackEnv(dir, 214);
+    const port = Number(env.RUNBOOK_TEMPORAL_PORT);
+    const holder = createServer();
+    await new Promise<void>((resolve) => holder.listen(port, '127.0.0.1', resolve));
+    try {
+      stack = startStack(env);
+      expect(await stack.exited).toBe(1);
+      expect(stack.output()).toContain(
+        `[start] failed: port ${port} (the Temporal dev server) is already in use on 127.0.0.1: held by pid ${process.pid} (`,
+      );
+      expect(stack.output()).toContain('choose another port with RUNBOOK_TEMPORAL_PORT');
+      expect(stack.output()).not.toContain('starting Temporal dev server');
+      expect(stack.output()).not.toContain('THE HOSTS ARE SIMULATED');
+    } finally {
+      holder.close();
+    }
   });
 });
