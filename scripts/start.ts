@@ -26,7 +26,6 @@
  * Ctrl-C / SIGTERM stops the worker, then the lab, then the dev server, and exits 0.
  * A second Ctrl-C kills whatever is left at once.
  */
-import type { ChildProcess } from 'node:child_process';
 import { randomBytes } from 'node:crypto';
 import { existsSync, mkdirSync, writeFileSync } from 'node:fs';
 import { join } from 'node:path';
