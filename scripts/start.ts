@@ -300,7 +300,9 @@ async function startLab(): Promise<RunningLab> {
         '',
         'dom0-a, dom0-b, dom0-c are fake Xen dom0s (software RAID1; dom0-c runs the page\'s guests)',
         'and pve1, pve2, pve3 a fake Proxmox cluster "fma" with encrypted roots and LUNs, all on',
-        '127.0.0.0/8. dom0-a has a failed disk in slot 0. Nothing real is touched.',
+        started.resumed.yes
+          ? '127.0.0.0/8, as the last npm start left them (npx runbook-lab status). Nothing real is touched.'
+          : '127.0.0.0/8. dom0-a has a failed disk in slot 0. Nothing real is touched.',
         'Lab passphrases: "lab pve1 root passphrase", "lab fma shared LUN passphrase",',
         '"lab pve1 local passphrase" (and the same for pve2, pve3).',
         `Inventory: ${started.inventoryPath}`,
