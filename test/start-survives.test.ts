@@ -125,7 +125,10 @@ describe('npm start keeps itself up', () => {
     expect(await ssh('dom0-b', 'cat /proc/mdstat')).not.toMatch(/\(F\)/);
     expect(await ssh('dom0-a', 'cat /proc/mdstat')).toMatch(/\(F\)/); // the preset's failed disk again
     expect(audit('dom0-b')).not.toContain(earlierB.split('\n')[0]);
-    stack.child.kill('SIGINT');
+    stack.child.kill('SIGTERM'); // kill -TERM stops it as cleanly as Ctrl-C
     expect(await stack.exited).toBe(0);
+    const processes = [...seen.entries()];
+    await eventually('every child of npm start to be gone', () => processes.every(([pid]) => !alive(pid)) || undefined, 10_000)
+      .catch(() => { throw new Error(`left running: ${JSON.stringify(processes.filter(([pid]) => alive(pid)))}`); });
   }, 240_000);
 });
