@@ -4,7 +4,7 @@
  * business (hosts/, capabilities/); this only drives the power and the daemons.
  */
 import type { ChildProcess } from 'node:child_process';
-import { appendFileSync, writeFileSync } from 'node:fs';
+import { appendFileSync, existsSync, readFileSync, rmSync, writeFileSync } from 'node:fs';
 import { join } from 'node:path';
 import type { HostSimulator } from './core/dispatch.js';
 import { simulatorFor } from './core/registry.js';
@@ -59,6 +59,27 @@ export class LabHost {
 
   persist(): void {
     writeFileSync(join(this.env.dir, 'state', `${this.name}.json`), `${JSON.stringify(this.state, null, 2)}\n`);
+  }
+
+  /** A power event accepted but not done yet (`reboot` or `poweroff` answered), kept beside the state so that a lab
+   *  stopped in between does it when it resumes: the host that answered "rebooting" does reboot. */
+  private get pendingPowerPath(): string {
+    return join(this.env.dir, 'state', `${this.name}.pending-power`);
+  }
+
+  private setPendingPower(event: 'reboot' | 'poweroff' | null): void {
+    if (event) writeFileSync(this.pendingPowerPath, `${event}\n`);
+    else rmSync(this.pendingPowerPath, { force: true });
+  }
+
+  /** The audit lines an earlier run of the lab wrote (a resumed lab appends to them). */
+  loadAudit(): void {
+    const file = join(this.env.dir, 'audit', `${this.name}.jsonl`);
+    if (!existsSync(file)) return;
+    for (const line of readFileSync(file, 'utf8').split('\n')) {
+      if (!line.trim()) continue;
+      try { this.audit.push(JSON.parse(line) as AuditEntry); } catch { /* a line cut by a crash: the file keeps it */ }
+    }
   }
 
   isUp(): boolean {
@@ -137,13 +158,36 @@ export class LabHost {
   bootNow(): Promise<void> {
     this.transition = this.transition.then(async () => {
       if (this.env.stopped()) return;
+      this.setPendingPower(null);
       this.kind.boot(this.state, Date.now());
       await this.enterStage(this.kind.bootStage(this.state));
     });
     return this.transition;
   }
 
+  /**
+   * The lab starts again on a state an earlier run left (the machine kept running while the lab was stopped): a host
+   * that was up answers again in its stage, without a boot (same boot id, LUKS volumes as they were); one whose
+   * initramfs had finished goes on to the system; one that was down stays down, unless a reboot was under way.
+   */
+  resume(): Promise<void> {
+    const pending = existsSync(this.pendingPowerPath) ? readFileSync(this.pendingPowerPath, 'utf8').trim() : '';
+    if (pending === 'reboot' || pending === 'poweroff') {
+      this.setPendingPower(null);
+      return this.goDown().then(() => (pending === 'reboot' && !this.state.neverComesBack ? this.bootAfter(this.state.bootDelayMs) : undefined));
+    }
+    if (this.state.power === 'down') return Promise.resolve();
+    this.transition = this.transition.then(async () => {
+      if (this.env.stopped()) return;
+      // An unlocked root whose rest of boot was cut short by the stop: the system is up by now.
+      const stage = this.state.power === 'dropbear' && this.kind.bootStage(this.state) === 'openssh' ? 'openssh' : this.state.power;
+      if (stage !== 'down') await this.enterStage(stage);
+    });
+    return this.transition;
+  }
+
   private bootAfter(delayMs: number): Promise<void> {
+    this.setPendingPower('reboot'); // cleared by the boot itself
     // A reset or stop cancelling the boot settles the promise too: whoever waits looks at the state again.
     return new Promise((resolvePromise, reject) => this.later(delayMs, () => { this.bootNow().then(resolvePromise, reject); }, resolvePromise));
   }
@@ -166,8 +210,10 @@ export class LabHost {
 
   /** `reboot` or `poweroff` ran: the reply goes out first, then the host goes down (and maybe comes back). */
   private shutdown(then: 'reboot' | 'poweroff'): void {
+    this.setPendingPower(then);
     this.later(200, () => {
       void this.goDown().then(() => {
+        if (then === 'poweroff' || this.state.neverComesBack) this.setPendingPower(null);
         if (then === 'reboot' && !this.env.stopped() && !this.state.neverComesBack) return this.bootAfter(this.state.bootDelayMs);
         return undefined;
       }).catch(() => undefined);

@@ -7,7 +7,7 @@
  * What a host is made of is its kind's business (hosts/, one module per kind, built from capabilities/);
  * this file knows no kind.
  */
-import { chmodSync, mkdirSync, rmSync, symlinkSync, writeFileSync } from 'node:fs';
+import { chmodSync, existsSync, mkdirSync, readdirSync, readFileSync, rmSync, symlinkSync, writeFileSync } from 'node:fs';
 import { createServer, type Server, type Socket } from 'node:net';
 import { join, resolve } from 'node:path';
 import { parseInventory, type Inventory } from '../common/inventory.js';
@@ -32,6 +32,36 @@ export interface LabOptions {
   subnet: number;
   hosts: LabHostSpec[];
   clusters?: LabClusterSpec[];
+  /**
+   * Take up the hosts' state and audit an earlier lab left in `dir` (state/*.json, audit/*.jsonl) when they are for
+   * the same hosts (names and kinds), instead of the specs' states: what `npm start` does so that a stack restart
+   * does not reset the hosts under a run. Otherwise (the default) the lab starts fresh: specs' states, empty audits.
+   */
+  resume?: boolean;
+}
+
+/**
+ * The states an earlier lab left in dir/state for exactly these hosts, or why they cannot be taken up.
+ * Same names and kinds only: a lab whose host set changed starts fresh rather than half from files.
+ */
+function savedStates(dir: string, specs: LabHostSpec[]): { states: BaseHostState[] } | { reason: string } {
+  const stateDir = join(dir, 'state');
+  const files = existsSync(stateDir) ? readdirSync(stateDir).filter((f) => f.endsWith('.json')).sort() : [];
+  if (!files.length) return { reason: 'no saved state' };
+  const names = specs.map((s) => `${s.name}.json`).sort();
+  if (files.join() !== names.join()) return { reason: `the saved states are for other hosts (${files.map((f) => f.slice(0, -5)).join(', ')})` };
+  const states: BaseHostState[] = [];
+  for (const spec of specs) {
+    let state: BaseHostState;
+    try {
+      state = JSON.parse(readFileSync(join(stateDir, `${spec.name}.json`), 'utf8')) as BaseHostState;
+    } catch (error) {
+      return { reason: `state/${spec.name}.json is unreadable (${(error as Error).message})` };
+    }
+    if (state?.name !== spec.name || state.kind !== spec.kind) return { reason: `state/${spec.name}.json is not a ${spec.kind} named ${spec.name}` };
+    states.push(state);
+  }
+  return { states };
 }
 
 export class Lab implements LabControl {
@@ -45,6 +75,8 @@ export class Lab implements LabControl {
     return join(this.dir, 'lab.sock');
   }
   private readonly hosts = new Map<string, LabHost>();
+  /** Whether this lab took up the hosts' state and audit an earlier one left, and if not, why. */
+  resumed: { yes: true } | { yes: false; reason: string } = { yes: false, reason: 'fresh lab asked' };
   private server: Server | null = null;
   private stopped = false;
   private readonly onExit = () => { for (const h of this.hosts.values()) if (h.daemon) killSshdSync(h.daemon.child); };
@@ -76,7 +108,13 @@ export class Lab implements LabControl {
     writeFileSync(env.authorizedKeysPath, `${clientPub}\n`, { mode: 0o644 });
     chmodSync(env.authorizedKeysPath, 0o644);
 
-    const hosts = opts.hosts.map((spec, i) => {
+    const saved = opts.resume ? savedStates(dir, opts.hosts) : { reason: 'fresh lab asked' };
+    if (!('states' in saved)) {
+      // A fresh lab: no line of an earlier one may pass for this one's (pending power events neither).
+      for (const sub of ['audit', 'state']) for (const f of readdirSync(join(dir, sub))) rmSync(join(dir, sub, f), { force: true });
+    }
+    const hosts = opts.hosts.map((given, i) => {
+      const spec = 'states' in saved ? { ...given, state: saved.states[i]! } : given;
       if (spec.state.name !== spec.name || spec.state.kind !== spec.kind) throw new Error(`lab host ${spec.name}: its state names ${spec.state.name} (${spec.state.kind})`);
       return new LabHost(env, spec, addresses[i]!);
     });
@@ -91,14 +129,15 @@ export class Lab implements LabControl {
     writeFileSync(join(dir, 'inventory.json'), `${JSON.stringify(inventory, null, 2)}\n`);
 
     const lab = new Lab(dir, inventory, env.socketPath);
+    lab.resumed = 'states' in saved ? { yes: true } : { yes: false, reason: saved.reason };
     for (const h of hosts) {
       lab.hosts.set(h.name, h);
-      rmSync(join(dir, 'audit', `${h.name}.jsonl`), { force: true });
+      if ('states' in saved) h.loadAudit();
     }
     process.on('exit', lab.onExit);
     try {
       await lab.listen();
-      await Promise.all(hosts.map((h) => h.bootNow()));
+      await Promise.all(hosts.map((h) => ('states' in saved ? h.resume() : h.bootNow())));
     } catch (error) {
       await lab.stop();
       throw error;

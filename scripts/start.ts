@@ -11,7 +11,13 @@
  *     unless RUNBOOK_SEALING_KEY_FILE and RUNBOOK_SEALING_PUBLIC_KEY_FILE are set;
  *   - the codec server (node dist/codec-server/main.js) on 127.0.0.1:8234 (RUNBOOK_CODEC_PORT), before the dev
  *     server, whose UI gets it as codec endpoint; its token in .data/codec.token unless RUNBOOK_CODEC_TOKEN(_FILE);
- *   - the worker (node dist/worker/main.js), restarted 2 s after it dies.
+ *   - the worker (node dist/worker/main.js).
+ *
+ * The dev server, the codec server and the worker are restarted when they die (scripts/supervisor.ts: 1 s, then
+ * doubling up to 30 s while they keep dying), each death and restart said on the console. Their ports are checked
+ * before each start: a port in use is reported as such, with what holds it (scripts/ports.ts).
+ * The lab takes up the hosts' state and audit the previous `npm start` left in the lab folder (same hosts), so a
+ * resumed run meets its hosts as it left them; `npm start -- --fresh-lab` starts from the presets, audits empty.
  *
  * RUNBOOK_DATA_DIR, RUNBOOK_LAB_DIR, RUNBOOK_LAB_SUBNET (127.0.N.x), RUNBOOK_TEMPORAL_PORT and RUNBOOK_UI_PORT move
  * the folders, the lab and the ports, e.g. to run a second stack beside this one. Every RUNBOOK_* name is parsed
@@ -20,13 +26,14 @@
  * Ctrl-C / SIGTERM stops the worker, then the lab, then the dev server, and exits 0.
  * A second Ctrl-C kills whatever is left at once.
  */
-import type { ChildProcess } from 'node:child_process';
 import { randomBytes } from 'node:crypto';
 import { existsSync, mkdirSync, writeFileSync } from 'node:fs';
 import { join } from 'node:path';
 import { setTimeout as sleep } from 'node:timers/promises';
 import { Connection } from '@temporalio/client';
 import { repoRoot } from './paths.js';
+import { assertPortFree, PortInUseError } from './ports.js';
+import { signalGroup, Supervised, type SupervisorOptions } from './supervisor.js';
 import { temporalCliPath } from './temporal-bin.js';
 import { codecToken } from '../codec-server/main.js';
 import { ensureSealingKeyFiles, sealingKeyPaths } from '../common/sealing.js';
@@ -36,6 +43,16 @@ import { spawnTethered } from '../common/tether.js';
 import { startLabMailbox, type Mailbox } from '../lab/mailbox.js';
 
 const ROOT = repoRoot();
+const USAGE = 'usage: npm start [-- --fresh-lab]   (--fresh-lab: the lab hosts from their presets, audits emptied)';
+const FRESH_LAB = (() => {
+  const args = process.argv.slice(2);
+  const unknown = args.filter((a) => a !== '--fresh-lab');
+  if (unknown.length) {
+    console.error(`[start] unknown argument ${unknown.join(' ')}\n${USAGE}`);
+    process.exit(2);
+  }
+  return args.includes('--fresh-lab');
+})();
 // Overridable so that a second stack (the npm start test) can run beside a developer's own.
 const SETTINGS = (() => {
   try {
@@ -55,7 +72,6 @@ const LAB_SUBNET = SETTINGS.labSubnet;
 const DEV_IP = '127.0.0.1';
 const DEV_PORT = SETTINGS.temporalPort;
 const UI_PORT = SETTINGS.uiPort;
-const WORKER_RESTART_DELAY_MS = 2_000;
 const WORKER_STOP_TIMEOUT_MS = 30_000;
 const SERVER_STOP_TIMEOUT_MS = 15_000;
 const LAB_STOP_TIMEOUT_MS = 20_000;
@@ -66,7 +82,9 @@ interface RunningLab {
   stop(): Promise<void> | void;
 }
 interface LabModule {
-  Lab: { start(opts: { dir: string; subnet: number; hosts: unknown[]; clusters: unknown[] }): Promise<RunningLab> | RunningLab };
+  Lab: {
+    start(opts: { dir: string; subnet: number; hosts: unknown[]; clusters: unknown[]; resume: boolean }): Promise<RunningLab & { resumed: { yes: boolean; reason?: string } }>;
+  };
   demoLab(): { hosts: unknown[]; clusters: unknown[] };
 }
 
@@ -74,64 +92,29 @@ const log = (msg: string): void => console.log(`[start] ${msg}`);
 const warn = (msg: string): void => console.error(`[start] ${msg}`);
 
 let stopping = false;
-let devServer: ChildProcess | undefined;
-let worker: ChildProcess | undefined;
-let workerRestartTimer: NodeJS.Timeout | undefined;
 let lab: RunningLab | undefined;
 let labStarting: Promise<RunningLab> | undefined;
 let mailbox: Mailbox | undefined;
-let codecServer: ChildProcess | undefined;
-
-/** Children run in their own process group (detached), so that a terminal's Ctrl-C reaches
- *  only us and we stop them in order; signal the whole group so nothing is left behind.
- *  Tethered (common/tether.ts): if we die without stopping them (SIGKILL, crash), they die too. */
-function signalGroup(child: ChildProcess | undefined, signal: NodeJS.Signals): void {
-  if (!child?.pid || child.exitCode !== null || child.signalCode !== null) return;
-  try {
-    process.kill(-child.pid, signal);
-  } catch {
-    try {
-      child.kill(signal);
-    } catch {
-      /* already gone */
-    }
-  }
-}
-
-function exited(child: ChildProcess): Promise<void> {
-  if (child.exitCode !== null || child.signalCode !== null) return Promise.resolve();
-  return new Promise((resolve) => child.once('exit', () => resolve()));
-}
-
-async function stopChild(child: ChildProcess | undefined, name: string, timeoutMs: number): Promise<void> {
-  if (!child || child.exitCode !== null || child.signalCode !== null) return;
-  log(`stopping ${name}...`);
-  signalGroup(child, 'SIGTERM');
-  const done = await Promise.race([exited(child).then(() => true as boolean), sleep(timeoutMs, false, { ref: false })]);
-  if (!done) {
-    warn(`${name} did not stop within ${timeoutMs / 1000} s: killing it`);
-    signalGroup(child, 'SIGKILL');
-    await exited(child);
-  }
-}
+// Children run in their own process group (detached), so that a terminal's Ctrl-C reaches only us and we stop them
+// in order. Tethered (common/tether.ts): if we die without stopping them (SIGKILL, crash), they die too.
+let devServer: Supervised | undefined;
+let worker: Supervised | undefined;
+let codecServer: Supervised | undefined;
+const supervision: SupervisorOptions = { log, warn, stopping: () => stopping };
 
 // Last resort (uncaught error, process.exit elsewhere): no orphans.
 process.on('exit', () => {
-  signalGroup(worker, 'SIGKILL');
-  signalGroup(devServer, 'SIGKILL');
-  signalGroup(codecServer, 'SIGKILL');
+  for (const s of [worker, devServer, codecServer]) signalGroup(s?.child, 'SIGKILL');
 });
 
 async function shutdown(code: number): Promise<never> {
   if (stopping) {
     // second call (e.g. a second Ctrl-C): be quick
-    signalGroup(worker, 'SIGKILL');
-    signalGroup(devServer, 'SIGKILL');
+    for (const s of [worker, devServer, codecServer]) signalGroup(s?.child, 'SIGKILL');
     process.exit(code || 1);
   }
   stopping = true;
-  if (workerRestartTimer) clearTimeout(workerRestartTimer);
-  await stopChild(worker, 'worker', WORKER_STOP_TIMEOUT_MS);
+  await worker?.stop(WORKER_STOP_TIMEOUT_MS);
   if (!lab && labStarting) {
     log('waiting for the lab to finish starting, to stop it...');
     lab = await labStarting.catch(() => undefined);
@@ -150,8 +133,8 @@ async function shutdown(code: number): Promise<never> {
     }
   }
   await mailbox?.stop().catch((err: unknown) => warn(`mailbox stop failed: ${String(err)}`));
-  await stopChild(devServer, 'Temporal dev server', SERVER_STOP_TIMEOUT_MS);
-  await stopChild(codecServer, 'codec server', SERVER_STOP_TIMEOUT_MS);
+  await devServer?.stop(SERVER_STOP_TIMEOUT_MS);
+  await codecServer?.stop(SERVER_STOP_TIMEOUT_MS);
   log('stopped.');
   process.exit(code);
 }
@@ -165,7 +148,8 @@ for (const sig of ['SIGINT', 'SIGTERM', 'SIGHUP'] as const) {
   });
 }
 
-function startDevServer(uiCodecEndpoint: string): ChildProcess {
+/** The dev server, kept up: a restart finds its data in temporal.db, runs and all. */
+function devServerSpec(uiCodecEndpoint: string, temporal: TemporalSettings): Supervised {
   mkdirSync(DATA_DIR, { recursive: true });
   const bin = temporalCliPath();
   const args = [
@@ -178,16 +162,24 @@ function startDevServer(uiCodecEndpoint: string): ChildProcess {
     '--log-level', 'warn',
     '--ui-codec-endpoint', uiCodecEndpoint,
   ];
-  // The endpoint carries the codec token: keep it out of the terminal.
-  log(`starting Temporal dev server: ${bin} ${args.join(' ').replace(/\/t\/[^/\s]+/, '/t/<token>')}`);
-  const child = spawnTethered(bin, args, { cwd: ROOT, stdio: ['ignore', 'inherit', 'inherit'], detached: true });
-  child.on('error', (err) => warn(`Temporal dev server: ${err.message}`));
-  child.on('exit', (code, signal) => {
-    if (stopping) return;
-    warn(`Temporal dev server exited unexpectedly (code ${code}, signal ${signal}); is port ${DEV_PORT} or ${UI_PORT} already in use?`);
-    void shutdown(1);
-  });
-  return child;
+  return new Supervised({
+    name: 'Temporal dev server',
+    async check() {
+      await assertPortFree(DEV_IP, DEV_PORT, 'the Temporal dev server', 'RUNBOOK_TEMPORAL_PORT');
+      await assertPortFree(DEV_IP, UI_PORT, 'the Temporal Web UI', 'RUNBOOK_UI_PORT');
+    },
+    spawn() {
+      // The endpoint carries the codec token: keep it out of the terminal.
+      log(`starting Temporal dev server: ${bin} ${args.join(' ').replace(/\/t\/[^/\s]+/, '/t/<token>')}`);
+      const child = spawnTethered(bin, args, { cwd: ROOT, stdio: ['ignore', 'inherit', 'inherit'], detached: true });
+      child.on('error', (err) => warn(`Temporal dev server: ${err.message}`));
+      return child;
+    },
+    async ready() {
+      await waitForServer(temporal, 60_000);
+      if (!stopping) log(`Temporal dev server ready at ${temporal.address}; UI: http://${DEV_IP}:${UI_PORT}`);
+    },
+  }, supervision);
 }
 
 async function waitForServer(temporal: TemporalSettings, timeoutMs: number): Promise<void> {
@@ -250,7 +242,7 @@ function ensureCodecToken(env: NodeJS.ProcessEnv): string {
   return codecToken(SETTINGS);
 }
 
-/** Starts the codec server as a child without the private sealing key in its environment; resolves once it listens. */
+/** The codec server as a child, without the private sealing key in its environment; ready once it listens. */
 async function startCodecServer(env: NodeJS.ProcessEnv): Promise<string> {
   const token = ensureCodecToken(env);
   const port = SETTINGS.codecPort;
@@ -262,23 +254,25 @@ async function startCodecServer(env: NodeJS.ProcessEnv): Promise<string> {
   };
   delete childEnv.RUNBOOK_SEALING_KEY_FILE;
   const main = join(ROOT, 'dist', 'codec-server', 'main.js');
-  const child = spawnTethered(process.execPath, [main], { cwd: ROOT, env: childEnv, stdio: ['ignore', 'pipe', 'inherit'], detached: true });
-  codecServer = child;
-  child.stdout?.pipe(process.stdout);
-  await new Promise<void>((resolve, reject) => {
-    let out = '';
-    child.stdout?.on('data', (chunk: Buffer) => {
-      out += chunk.toString();
-      if (out.includes('codec server listening')) resolve();
-    });
-    child.once('error', reject);
-    child.once('exit', (code) => reject(new Error(`the codec server exited (code ${code}); is port ${port} in use? (RUNBOOK_CODEC_PORT)`)));
-  });
-  child.on('exit', (code, signal) => {
-    if (stopping) return;
-    warn(`codec server exited unexpectedly (code ${code}, signal ${signal})`);
-    void shutdown(1);
-  });
+  codecServer = new Supervised({
+    name: 'codec server',
+    check: () => assertPortFree(SETTINGS.codecListen, port, 'the codec server', 'RUNBOOK_CODEC_PORT'),
+    spawn() {
+      const child = spawnTethered(process.execPath, [main], { cwd: ROOT, env: childEnv, stdio: ['ignore', 'pipe', 'inherit'], detached: true });
+      child.stdout?.pipe(process.stdout);
+      return child;
+    },
+    ready: (child) => new Promise<void>((resolve, reject) => {
+      let out = '';
+      const timer = setTimeout(() => reject(new Error('the codec server did not say it listens within 30 s')), 30_000);
+      child.stdout?.on('data', (chunk: Buffer) => {
+        out += chunk.toString();
+        if (out.includes('codec server listening')) { clearTimeout(timer); resolve(); }
+      });
+      child.once('error', (error) => { clearTimeout(timer); reject(error); });
+    }),
+  }, supervision);
+  await codecServer.start();
   const url = `http://${DEV_IP}:${port}`;
   log(`codec server: ${url} (the Web UI uses ${url}/t/<token>; token in ${SETTINGS.codecToken ? 'RUNBOOK_CODEC_TOKEN' : env.RUNBOOK_CODEC_TOKEN_FILE})`);
   log(`  temporal CLI: --codec-endpoint ${url} --codec-auth "Bearer ${SETTINGS.codecToken ? '$RUNBOOK_CODEC_TOKEN' : `$(cat ${env.RUNBOOK_CODEC_TOKEN_FILE})`}"`);
@@ -296,7 +290,9 @@ async function startLab(): Promise<RunningLab> {
   const spec = new URL('../lab/lab.js', import.meta.url).href;
   const { Lab, demoLab } = (await import(spec)) as LabModule;
   mkdirSync(LAB_DIR, { recursive: true });
-  const started = await Lab.start({ dir: LAB_DIR, subnet: LAB_SUBNET, ...demoLab() });
+  const started = await Lab.start({ dir: LAB_DIR, subnet: LAB_SUBNET, ...demoLab(), resume: !FRESH_LAB });
+  if (started.resumed.yes) log(`lab: the hosts are as the previous run left them, audits kept (${LAB_DIR}/state, ${LAB_DIR}/audit); npm start -- --fresh-lab resets them`);
+  else log(`lab: fresh hosts from the presets, empty audits (${started.resumed.reason})`);
   console.log(
     '\n' +
       banner([
@@ -304,7 +300,9 @@ async function startLab(): Promise<RunningLab> {
         '',
         'dom0-a, dom0-b, dom0-c are fake Xen dom0s (software RAID1; dom0-c runs the page\'s guests)',
         'and pve1, pve2, pve3 a fake Proxmox cluster "fma" with encrypted roots and LUNs, all on',
-        '127.0.0.0/8. dom0-a has a failed disk in slot 0. Nothing real is touched.',
+        started.resumed.yes
+          ? '127.0.0.0/8, as the last npm start left them (npx runbook-lab status). Nothing real is touched.'
+          : '127.0.0.0/8. dom0-a has a failed disk in slot 0. Nothing real is touched.',
         'Lab passphrases: "lab pve1 root passphrase", "lab fma shared LUN passphrase",',
         '"lab pve1 local passphrase" (and the same for pve2, pve3).',
         `Inventory: ${started.inventoryPath}`,
@@ -321,16 +319,21 @@ async function startLab(): Promise<RunningLab> {
 }
 
 function startWorker(env: NodeJS.ProcessEnv): void {
-  if (stopping) return;
   const main = join(ROOT, 'dist', 'worker', 'main.js');
-  log('starting the worker (node dist/worker/main.js)');
-  const child = spawnTethered(process.execPath, [main], { cwd: ROOT, env, stdio: ['ignore', 'inherit', 'inherit'], detached: true });
-  worker = child;
-  child.on('error', (err) => warn(`worker: ${err.message}`));
-  child.on('exit', (code, signal) => {
-    if (stopping) return;
-    warn(`worker exited (code ${code}, signal ${signal}); restarting it in ${WORKER_RESTART_DELAY_MS / 1000} s`);
-    workerRestartTimer = setTimeout(() => startWorker(env), WORKER_RESTART_DELAY_MS);
+  worker = new Supervised({
+    name: 'worker',
+    spawn() {
+      log('starting the worker (node dist/worker/main.js)');
+      const child = spawnTethered(process.execPath, [main], { cwd: ROOT, env, stdio: ['ignore', 'inherit', 'inherit'], detached: true });
+      child.on('error', (err) => warn(`worker: ${err.message}`));
+      return child;
+    },
+    // It says "worker running" itself; one that dies at once is restarted like one that dies later.
+    ready: async () => undefined,
+  }, supervision);
+  worker.start().catch((err: unknown) => {
+    warn(`the worker could not start: ${(err as Error).message}`);
+    void shutdown(1);
   });
 }
 
@@ -350,10 +353,9 @@ async function main(): Promise<void> {
     // The children find the dev server the standard way.
     env.TEMPORAL_ADDRESS = `${DEV_IP}:${DEV_PORT}`;
     env.TEMPORAL_NAMESPACE = DEFAULT_NAMESPACE;
-    devServer = startDevServer(uiCodecEndpoint);
-    await waitForServer({ ...temporal, address: env.TEMPORAL_ADDRESS, namespace: DEFAULT_NAMESPACE }, 60_000);
+    devServer = devServerSpec(uiCodecEndpoint, { ...temporal, address: env.TEMPORAL_ADDRESS, namespace: DEFAULT_NAMESPACE });
+    await devServer.start();
     if (stopping) return;
-    log(`Temporal dev server ready at ${env.TEMPORAL_ADDRESS}; UI: http://${DEV_IP}:${UI_PORT}`);
   }
 
   if (SETTINGS.inventory) {
@@ -373,6 +375,8 @@ async function main(): Promise<void> {
 }
 
 main().catch((err: unknown) => {
-  warn(`failed: ${err instanceof Error ? (err.stack ?? err.message) : String(err)}`);
+  // A port in use or a child dead before it was ready: the message says it all; anything else, the stack too.
+  const known = err instanceof PortInUseError || (err instanceof Error && /exited before it was ready/.test(err.message));
+  warn(`failed: ${err instanceof Error ? (known ? err.message : (err.stack ?? err.message)) : String(err)}`);
   void shutdown(1);
 });

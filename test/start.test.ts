@@ -3,123 +3,32 @@
  * temporary data and lab folder, on free ports and lab subnet 214: the UI answers, the lab hosts answer SSH,
  * a worker runs; Ctrl-C (SIGINT) stops it all and leaves no process behind.
  */
-import type { ChildProcess } from 'node:child_process';
-import { chmodSync, existsSync, readdirSync, readFileSync } from 'node:fs';
+import { chmodSync, existsSync, readFileSync } from 'node:fs';
+import { createServer } from 'node:net';
 import { join } from 'node:path';
-import { fileURLToPath } from 'node:url';
-import { Client as SshClient } from 'ssh2';
 import { afterAll, describe, expect, it } from 'vitest';
 import type { Inventory } from '../common/inventory.js';
-import { spawnTethered } from '../common/tether.js';
 import { eventually, tempDir } from './helpers/runbooks.js';
-import { freePort } from './setup/global.js';
+import { alive, descendants, killStack, sshExec, stackEnv, startStack, waitForOutput, type Stack } from './helpers/stack.js';
 
-const START = fileURLToPath(new URL('../dist/scripts/start.js', import.meta.url));
-let stack: ChildProcess | undefined;
+let stack: Stack | undefined;
 let seen: { pid: number; cmd: string }[] = [];
 
-afterAll(async () => {
-  // Only if an assertion failed midway. SIGINT first, so that it stops its children in order (a SIGKILL leaves
-  // them to their tethers, common/tether.ts).
-  if (stack && stack.exitCode === null && stack.signalCode === null) {
-    const exited = new Promise((resolve) => stack!.once('exit', resolve));
-    stack.kill('SIGINT');
-    await Promise.race([exited, new Promise((resolve) => setTimeout(resolve, 30_000))]);
-  }
-  for (const p of [...seen, ...(stack?.pid ? [{ pid: stack.pid, cmd: '' }] : [])]) {
-    if (alive(p.pid)) process.kill(p.pid, 'SIGKILL');
-  }
-});
-
-/** Every process below pid, from /proc (the stack's children run detached, in their own sessions). */
-function descendants(pid: number): { pid: number; cmd: string }[] {
-  const children = new Map<number, number[]>();
-  for (const entry of readdirSync('/proc').filter((e) => /^\d+$/.test(e))) {
-    try {
-      const stat = readFileSync(`/proc/${entry}/stat`, 'utf8');
-      const ppid = Number(stat.slice(stat.lastIndexOf(')') + 2).split(' ')[1]);
-      children.set(ppid, [...(children.get(ppid) ?? []), Number(entry)]);
-    } catch {
-      /* gone meanwhile */
-    }
-  }
-  const found: { pid: number; cmd: string }[] = [];
-  const walk = (p: number): void => {
-    for (const child of children.get(p) ?? []) {
-      try {
-        found.push({ pid: child, cmd: readFileSync(`/proc/${child}/cmdline`, 'utf8').replace(/\0/g, ' ').trim() });
-      } catch {
-        continue;
-      }
-      walk(child);
-    }
-  };
-  walk(pid);
-  return found;
-}
-
-function alive(pid: number): boolean {
-  if (!existsSync(`/proc/${pid}`)) return false;
-  try {
-    return !/^\S+ \(.*\) Z/.test(readFileSync(`/proc/${pid}/stat`, 'utf8')); // a zombie is gone too
-  } catch {
-    return false;
-  }
-}
-
-function sshExec(host: Inventory['hosts'][number], privateKey: Buffer, command: string): Promise<string> {
-  return new Promise((resolve, reject) => {
-    const conn = new SshClient();
-    conn
-      .on('ready', () => {
-        conn.exec(command, (error, channel) => {
-          if (error) return reject(error);
-          let out = '';
-          channel.on('data', (d: Buffer) => (out += d.toString())).on('close', () => {
-            conn.end();
-            resolve(out);
-          });
-          channel.stderr.resume();
-        });
-      })
-      .on('error', reject)
-      .connect({ host: host.address, port: host.port, username: host.user, privateKey, readyTimeout: 10_000 });
-  });
-}
+// Only if an assertion failed midway: SIGINT first, so that it stops its children in order.
+afterAll(() => killStack(stack, seen.map((p) => p.pid)));
 
 describe('npm start', () => {
   it('starts the dev server, UI, codec server, lab and worker, and stops every one of them on Ctrl-C', async () => {
     const dir = tempDir('start');
     chmodSync(dir, 0o755); // the lab's sshd reads authorized_keys below it as the lab user
-    const [temporalPort, uiPort, codecPort] = [await freePort(), await freePort(), await freePort()];
-    const env: NodeJS.ProcessEnv = {
-      ...process.env,
-      RUNBOOK_DATA_DIR: join(dir, 'data'),
-      RUNBOOK_LAB_DIR: join(dir, 'lab'),
-      RUNBOOK_LAB_SUBNET: '214',
-      RUNBOOK_TEMPORAL_PORT: String(temporalPort),
-      RUNBOOK_UI_PORT: String(uiPort),
-      RUNBOOK_CODEC_PORT: String(codecPort),
-    };
-    // As on a fresh machine: nothing points elsewhere (the suite's own server, keys or inventory).
-    for (const name of Object.keys(env)) {
-      if (/^(TEMPORAL_|RUNBOOK_(INVENTORY|CODEC_KEY|CODEC_TOKEN|SEALING|TASK_QUEUE))/.test(name)) delete env[name];
-    }
-    env.TEMPORAL_CONFIG_FILE = join(dir, 'no-temporal-profile.toml'); // nor a temporal CLI profile in ~/.config
-    // Tethered: npm start, and so all it started, dies with this test process however it ends.
-    const child = spawnTethered(process.execPath, [START], { env, stdio: ['ignore', 'pipe', 'pipe'] });
-    stack = child;
-    let output = '';
-    child.stdout!.on('data', (d: Buffer) => (output += d.toString()));
-    child.stderr!.on('data', (d: Buffer) => (output += d.toString()));
-    const exited = new Promise<number | null>((resolve) => child.once('exit', (code) => resolve(code)));
-
-    await eventually('"worker running" from npm start', () => {
-      if (child.exitCode !== null) throw new Error(`npm start exited (${child.exitCode}):\n${output}`);
-      return /worker running/.test(output) || undefined;
-    }, 110_000);
-    expect(output).toContain('THE HOSTS ARE SIMULATED');
-    expect(output).toContain(`UI: http://127.0.0.1:${uiPort}`);
+    const env = await stackEnv(dir, 214);
+    const uiPort = env.RUNBOOK_UI_PORT!;
+    stack = startStack(env);
+    const child = stack.child;
+    await waitForOutput(stack, /worker running/, 110_000);
+    const output = stack.output;
+    expect(output()).toContain('THE HOSTS ARE SIMULATED');
+    expect(output()).toContain(`UI: http://127.0.0.1:${uiPort}`);
 
     const ui = await fetch(`http://127.0.0.1:${uiPort}/`);
     expect(ui.status).toBe(200);
@@ -140,10 +49,31 @@ describe('npm start', () => {
     expect(processes.filter((p) => /^(sshd: )?\/usr\/sbin\/sshd -D/.test(p.cmd))).toHaveLength(inventory.hosts.length);
 
     child.kill('SIGINT');
-    expect(await exited).toBe(0);
-    expect(output).toContain('[start] stopped.');
+    expect(await stack.exited).toBe(0);
+    expect(output()).toContain('[start] stopped.');
     await eventually('every child of npm start to be gone', () => processes.every((p) => !alive(p.pid)) || undefined, 10_000)
       .catch(() => { throw new Error(`left running: ${JSON.stringify(processes.filter((p) => alive(p.pid)))}`); });
     await expect(fetch(`http://127.0.0.1:${uiPort}/`)).rejects.toThrow();
+  });
+
+  it('says which port is in use and what holds it, and starts nothing', async () => {
+    const dir = tempDir('start-port');
+    chmodSync(dir, 0o755);
+    const env = await stackEnv(dir, 214);
+    const port = Number(env.RUNBOOK_TEMPORAL_PORT);
+    const holder = createServer();
+    await new Promise<void>((resolve) => holder.listen(port, '127.0.0.1', resolve));
+    try {
+      stack = startStack(env);
+      expect(await stack.exited).toBe(1);
+      expect(stack.output()).toContain(
+        `[start] failed: port ${port} (the Temporal dev server) is already in use on 127.0.0.1: held by pid ${process.pid} (`,
+      );
+      expect(stack.output()).toContain('choose another port with RUNBOOK_TEMPORAL_PORT');
+      expect(stack.output()).not.toContain('starting Temporal dev server');
+      expect(stack.output()).not.toContain('THE HOSTS ARE SIMULATED');
+    } finally {
+      holder.close();
+    }
   });
 });
