@@ -12,10 +12,16 @@ export const HostName = z
   .regex(/^[a-z0-9][a-z0-9.-]{0,62}$/, { message: 'must be a host name: lower-case letters, digits, dots and dashes' })
   .meta({ placeholder: 'HOST' });
 
-/** The placeholder a field shows in the CLI's help (starter/flags.ts): `.meta({ placeholder: 'HOST' })` on its schema. */
-export function placeholderOf(schema: z.ZodType): string | undefined {
-  const placeholder = schema.meta()?.placeholder;
-  return typeof placeholder === 'string' ? placeholder : undefined;
+/**
+ * What a field shows in the CLI's help (starter/flags.ts), from its schema's metadata: its placeholder
+ * (`.meta({ placeholder: 'HOST' })`) and, for a bounded value, its range ("2s to 30 days").
+ */
+export function helpOf(schema: z.ZodType): { placeholder?: string; range?: string } {
+  const meta = schema.meta();
+  return {
+    ...(typeof meta?.placeholder === 'string' ? { placeholder: meta.placeholder } : {}),
+    ...(typeof meta?.range === 'string' ? { range: meta.range } : {}),
+  };
 }
 
 /**
@@ -76,7 +82,7 @@ export function duration(min: Duration & string, max: Duration & string) {
       const ms = msToNumber(value as Duration);
       return Number.isFinite(ms) && ms >= lo && ms <= hi;
     }, { message: `must be between ${min} and ${max}` })
-    .meta({ placeholder: 'DURATION' });
+    .meta({ placeholder: 'DURATION', range: `${min} to ${max}` });
 }
 
 /** Characters a message shows escaped: a field name or key taken from the input must not forge lines either. */

@@ -11,7 +11,7 @@
  */
 import { parseArgs } from 'node:util';
 import { z } from 'zod';
-import { describeIssues, placeholderOf } from '../common/validation.js';
+import { describeIssues, helpOf } from '../common/validation.js';
 
 /** A mistake in what was typed: exit 2, nothing started or sent. */
 export class UsageError extends Error {}
@@ -75,8 +75,9 @@ export function flagsOf<S extends z.ZodObject>(schema: S, specs: FieldFlags<S>):
       kind,
       negate: Boolean(spec.negate),
       required,
-      value: spec.value ?? choices?.join('|') ?? placeholderOf(element) ?? (kind === 'number' ? 'N' : 'TEXT'),
-      help: spec.help ?? '',
+      value: spec.value ?? choices?.join('|') ?? helpOf(element).placeholder ?? (kind === 'number' ? 'N' : 'TEXT'),
+      // A bounded value says its bounds, as its schema checks them.
+      help: [spec.help, helpOf(element).range].filter(Boolean).join(', '),
       ...(defaultValue !== undefined ? { default: defaultValue } : {}),
     });
   }
