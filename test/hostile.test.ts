@@ -10,11 +10,12 @@ import { mkdirSync, writeFileSync } from 'node:fs';
 import { join } from 'node:path';
 import { fileURLToPath } from 'node:url';
 import { WorkflowFailedError, WorkflowUpdateFailedError, type Client, type WorkflowHandle } from '@temporalio/client';
-import { afterAll, beforeAll, describe, expect, inject, it } from 'vitest';
+import { afterAll, beforeAll, describe, expect, inject, it, vi } from 'vitest';
 import { generateCodecKey, AesGcmCodec, parseCodecKeys } from '../common/codec.js';
 import { InventoryError, loadInventory, parseInventory } from '../common/inventory.js';
 import { formatPrivateKeyFile, formatPublicKeyFile, generateSealingKey } from '../common/sealing.js';
 import { describeIssues } from '../common/validation.js';
+import { MAX_SECRET_BYTES, readSealedSecret } from '../starter/secret-input.js';
 import { startCodecServer, MAX_PAYLOADS, MAX_JSON_DEPTH, type RunningCodecServer } from '../codec-server/server.js';
 import { Lab, presets, type AuditEntry } from '../lab/lab.js';
 import { proxmoxCluster } from '../lab/hosts/proxmox-node.js';
@@ -171,6 +172,23 @@ describe('through the CLI (bin/runbook.js), before it connects to anything', () 
   }, 600_000);
 });
 
+describe('a passphrase line over the bound, typed at a terminal', () => {
+  it('is refused before it is sealed, wiped, and the person is asked again', async () => {
+    const stderr = vi.spyOn(process.stderr, 'write').mockImplementation(() => true);
+    try {
+      const lines = [Buffer.alloc(MAX_SECRET_BYTES + 1, 0x70), Buffer.from('the right one')];
+      const handedOut = [...lines];
+      const sealed = await readSealedSecret({ interactive: true, close: () => undefined, read: async () => lines.shift()! }, generateSealingKey(), 'passphrase: ');
+      tried.cli += 1;
+      expect(sealed.sealed).toBe('x25519-hkdf-sha256-aes-256-gcm');
+      expect(String(stderr.mock.calls[0]?.[0])).toBe(`the passphrase is longer than ${MAX_SECRET_BYTES} bytes; nothing was sent, type it again\n`);
+      expect(handedOut.every((b) => b.every((byte) => byte === 0))).toBe(true);
+    } finally {
+      stderr.mockRestore();
+    }
+  });
+});
+
 // --- the codec server ------------------------------------------------------------------------------------------
 
 describe('through the codec server\'s HTTP endpoints', () => {
@@ -235,7 +253,7 @@ describe('through the codec server\'s HTTP endpoints', () => {
       for (let i = 0; i < 20; i++) yield new TextEncoder().encode('x'.repeat(8 * 1024));
     })();
     const res = await fetch(`${server.url}/encode`, {
-      method: 'POST', headers: { authorization: `Bearer ${TOKEN}` }, body: chunks as unknown as BodyInit, duplex: 'half',
+      method: 'POST', headers: { authorization: `Bearer ${TOKEN}` }, body: chunks as never, duplex: 'half',
     } as RequestInit).catch((error: unknown) => error as Error);
     tried.codec += 1;
     // Either the 413 arrives, or the server ends the connection while the client still sends: never a 2xx.

@@ -4,7 +4,8 @@
  * endless duration, a wrong type, an unknown key). Each case names the field its refusal must name. A new runbook
  * joins by adding its schema and a valid base to RUNBOOK_BASES; a new field of a known kind is covered at once.
  */
-import type { z } from 'zod';
+import { ZodDefault, ZodOptional, type z } from 'zod';
+import { helpOf } from '../../common/validation.js';
 import {
   Approval, Decision, DiskReplacedAnswer, DiskReplacementInput, HypervisorRebootInput, LuksKeyRotationInput, PassphraseAnswer,
   RebootHostInput, RollingClusterRebootInput,
@@ -109,26 +110,31 @@ export const UPDATE_BASES: { target: string; schema: z.ZodType; base: Record<str
   { target: 'submitPassphrase', schema: PassphraseAnswer, base: { operator: 'bob', passphrase: SEALED_SHAPE } },
 ];
 
-/** The fields of each kind, by name: people's text, host names, durations, device paths. */
+/** People's text, by field name (their schemas are built per field); hosts and durations by their schemas' metadata. */
 const TEXT_FIELDS = new Set(['reason', 'approver', 'operator', 'comment']);
-const HOST_FIELDS = new Set(['host', 'cluster']);
-const DURATION_FIELDS = new Set(['pollInterval', 'resyncPollInterval', 'upTimeout', 'downTimeout', 'guestShutdownTimeout', 'approvalTimeout', 'bootTimeout']);
 
-function casesFor(target: string, schema: z.ZodType, base: Record<string, unknown>, fields: string[]): HostileCase[] {
+/** A field's schema without its optional/default wrappers: what its values are checked by. */
+function innerOf(schema: z.ZodType): z.ZodType {
+  let inner = schema;
+  while (inner instanceof ZodOptional || inner instanceof ZodDefault) inner = inner.unwrap() as z.ZodType;
+  return inner;
+}
+
+function casesFor(target: string, schema: z.ZodObject, base: Record<string, unknown>): HostileCase[] {
   const out: HostileCase[] = [];
   const one = (field: string, label: string, value: unknown) => out.push({ target, label: `${field}: ${label}`, value: { ...base, [field]: value }, field });
-  for (const field of fields) {
+  for (const [field, fieldSchema] of Object.entries(schema.shape as Record<string, z.ZodType>)) {
+    const kind = helpOf(innerOf(fieldSchema)).placeholder;
     if (TEXT_FIELDS.has(field)) {
       for (const [label, text] of Object.entries(HOSTILE_TEXT)) one(field, label, text);
       one(field, 'too long', 'x'.repeat(501));
       if (field !== 'comment') one(field, 'blank', '   ');
       one(field, 'a number', 42);
     }
-    if (HOST_FIELDS.has(field)) for (const [label, host] of Object.entries(HOSTILE_HOSTS)) one(field, label, host);
-    if (DURATION_FIELDS.has(field)) for (const [label, d] of Object.entries(HOSTILE_DURATIONS)) one(field, label, d);
+    if (kind === 'HOST') for (const [label, host] of Object.entries(HOSTILE_HOSTS)) one(field, label, host);
+    if (kind === 'DURATION') for (const [label, d] of Object.entries(HOSTILE_DURATIONS)) one(field, label, d);
     if (field === 'device') for (const [label, d] of Object.entries(HOSTILE_DEVICES)) one(field, label, d);
   }
-  void schema;
   return out;
 }
 
@@ -176,10 +182,7 @@ const SPECIFIC: HostileCase[] = [
 /** Every case, generated: one field made hostile per case. */
 export function hostileCases(): HostileCase[] {
   const all: HostileCase[] = [];
-  for (const { target, schema, base } of [...RUNBOOK_BASES, ...UPDATE_BASES]) {
-    const fields = Object.keys((schema as z.ZodObject).shape ?? base);
-    all.push(...casesFor(target, schema, base, fields));
-  }
+  for (const { target, schema, base } of [...RUNBOOK_BASES, ...UPDATE_BASES]) all.push(...casesFor(target, schema as z.ZodObject, base));
   return [...all, ...SPECIFIC];
 }
 
