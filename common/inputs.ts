@@ -123,7 +123,7 @@ export const HypervisorRebootInput = z.object({
   downTimeout: Durations.downTimeout.default('10 minutes'),
   pollInterval: Durations.pollInterval.default('10s'),
   /** How long a guest may take to shut down before a person decides (`xl shutdown -w` has no bound of its own). */
-  guestShutdownTimeout: Durations.downTimeout.default('5 minutes'),
+  guestShutdownTimeout: Durations.guestShutdownTimeout.default('5 minutes'),
   approvalTimeout: Durations.approvalTimeout.default('7 days'),
   /** Cryptroot-unlock tries the host's initramfs allows. */
   unlockTries: z.number().int().min(1).max(10).default(3),
