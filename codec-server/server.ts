@@ -21,6 +21,13 @@ import { SECRET_FIELDS } from '../common/sealed.js';
 import { isSealed, passphraseProblem, sealSecret, type SealingPublicKey } from '../common/sealing.js';
 
 export const DEFAULT_MAX_BODY_BYTES = 8 * 1024 * 1024;
+/** Bounds on what a body holds, far above what the Web UI sends (one history page at a time). */
+export const MAX_PAYLOADS = 4096;
+const MAX_METADATA_ENTRIES = 64;
+/** Nesting of a json/plain payload that /encode and /decode walk for secret fields. */
+export const MAX_JSON_DEPTH = 64;
+/** A request must arrive whole within this: a client that trickles its body does not hold a connection open. */
+const REQUEST_TIMEOUT_MS = 30_000;
 const REDACTED = '[redacted]';
 const ALLOWED_HEADERS = ['content-type', 'x-namespace', 'authorization'];
 const SECRET_NAMES = new Set<string>(SECRET_FIELDS);
@@ -71,7 +78,7 @@ export function createCodecServer(options: CodecServerOptions): Server {
   const maxBody = options.maxBodyBytes ?? DEFAULT_MAX_BODY_BYTES;
   const log = options.log ?? ((message: string) => console.error(`[codec-server] ${message}`));
 
-  return createServer((req, res) => {
+  const server = createServer({ requestTimeout: REQUEST_TIMEOUT_MS }, (req, res) => {
     void handle(req, res).catch((error: unknown) => {
       const known = error instanceof HttpError;
       if (!known) log(`${req.method} ${redactPath(req.url)}: ${error instanceof Error ? error.message : String(error)}`);
@@ -79,6 +86,7 @@ export function createCodecServer(options: CodecServerOptions): Server {
       else res.destroy();
     });
   });
+  return server;
 
   async function handle(req: IncomingMessage, res: ServerResponse): Promise<void> {
     res.setHeader('Vary', 'Origin');
@@ -163,7 +171,13 @@ const digest = (text: string) => createHash('sha256').update(text).digest();
 
 /** The protocol says: look only at the last path segment. `/t/<token>/` in front carries the token for the UI. */
 function parsePath(url: string): { action: 'encode' | 'decode'; pathToken?: string } | undefined {
-  const segments = new URL(url, 'http://codec').pathname.split('/').filter(Boolean);
+  let pathname: string;
+  try {
+    pathname = new URL(url, 'http://codec').pathname;
+  } catch {
+    return undefined; // not a URL at all: 404
+  }
+  const segments = pathname.split('/').filter(Boolean);
   const action = segments.at(-1);
   if (action !== 'encode' && action !== 'decode') return undefined;
   if (segments[0] === 't' && segments.length >= 3) {
@@ -222,10 +236,14 @@ function parsePayloads(body: Buffer): Payload[] {
   }
   const list = (doc as { payloads?: unknown } | null)?.payloads;
   if (!Array.isArray(list)) throw new HttpError(400, 'body must be {"payloads": [...]}');
+  if (list.length > MAX_PAYLOADS) throw new HttpError(413, `payloads: more than ${MAX_PAYLOADS} in one request`);
   return list.map((entry: unknown, i) => {
     if (!entry || typeof entry !== 'object' || Array.isArray(entry)) throw new HttpError(400, `payloads[${i}] must be an object`);
     const { metadata = {}, data } = entry as { metadata?: unknown; data?: unknown };
     if (!metadata || typeof metadata !== 'object' || Array.isArray(metadata)) throw new HttpError(400, `payloads[${i}].metadata must be an object`);
+    if (Object.keys(metadata).length > MAX_METADATA_ENTRIES) throw new HttpError(400, `payloads[${i}].metadata: more than ${MAX_METADATA_ENTRIES} entries`);
+    const badKey = Object.keys(metadata).find((k) => !/^[A-Za-z0-9_.-]{1,64}$/.test(k));
+    if (badKey !== undefined) throw new HttpError(400, `payloads[${i}].metadata: a key must be 1-64 letters, digits, _ . -`);
     return {
       metadata: Object.fromEntries(Object.entries(metadata).map(([k, v]) => [k, base64Field(v, `payloads[${i}].metadata.${k}`)])),
       data: data === undefined || data === null ? new Uint8Array() : base64Field(data, `payloads[${i}].data`),
@@ -258,11 +276,29 @@ async function decodeAll(codec: PayloadCodec, payloads: Payload[]): Promise<Payl
 
 function jsonOf(payload: Payload): unknown {
   if (Buffer.from(payload.metadata?.[METADATA_ENCODING_KEY] ?? []).toString() !== 'json/plain') return undefined;
+  let value: unknown;
   try {
-    return JSON.parse(Buffer.from(payload.data ?? []).toString('utf8'));
+    value = JSON.parse(Buffer.from(payload.data ?? []).toString('utf8'));
   } catch {
     return undefined;
   }
+  // Walked recursively for secret fields below: refused past a depth no runbook value comes near.
+  if (depthOf(value) > MAX_JSON_DEPTH) throw new HttpError(400, `a json/plain payload is nested deeper than ${MAX_JSON_DEPTH} levels`);
+  return value;
+}
+
+/** How deeply objects and arrays nest in a parsed JSON value, counted without recursion. */
+function depthOf(root: unknown): number {
+  let deepest = 0;
+  const stack: [unknown, number][] = [[root, 0]];
+  while (stack.length) {
+    const [value, depth] = stack.pop()!;
+    if (!value || typeof value !== 'object') continue;
+    deepest = Math.max(deepest, depth + 1);
+    if (deepest > MAX_JSON_DEPTH) return deepest;
+    for (const item of Object.values(value)) stack.push([item, depth + 1]);
+  }
+  return deepest;
 }
 
 function withJson(payload: Payload, value: unknown): Payload {

@@ -4,20 +4,46 @@
  * input is refused with a clear message before any SSH.
  */
 import { z } from 'zod';
-import { HostName } from './validation.js';
+import { Comment, DevicePath, HostName, PersonName, Reason, duration, singleLine } from './validation.js';
 import { SealedSecret } from './sealed.js';
 
-/** A Temporal duration string such as "30s", "5 minutes", "2h". */
-export const Duration = z
-  .string()
-  .regex(/^\d+(\.\d+)?\s*(ms|s|m|h|d|seconds?|minutes?|hours?|days?)$/, { message: 'must be a duration such as "30s", "5 minutes" or "2h"' });
+/**
+ * Each duration field's bounds, checked on Temporal's own reading of the value. The floors keep out what breaks a
+ * run (an approval timeout of 0 s fails at once; Temporal reads a 0 timeout as "none", an unbounded
+ * schedule-to-close) and stay in seconds because the lab's hosts reboot in seconds: the suite passes 1s, 4s, 5s.
+ * The ceilings keep a typo ("99999999999999999999 days") from becoming a wait nobody watches.
+ */
+export const Durations = {
+  /**
+   * Between two probes of a rebooting host (and two looks at stopping guests). At most a minute: it is the polling
+   * retry policy's initialInterval, whose maximumInterval is a minute (workflows/proxies.ts), and Temporal refuses
+   * a policy whose initial interval is above its maximum: the run would stall on a failing workflow task.
+   */
+  pollInterval: duration('1s', '1 minute'),
+  /** Between two looks at a resync, which takes hours on real disks: a day at most still tells people something. */
+  resyncPollInterval: duration('1s', '1 day'),
+  /**
+   * How long a host may take to answer again: at least two probes at the fastest poll. Up to 30 days, the wait for
+   * a disk swap: a cold swap's bootTimeout (a person powers the host on again) is this timeout of its poweroff child.
+   */
+  upTimeout: duration('2s', '30 days'),
+  /** How long a host may take to stop answering after its reboot command: a day is already a host that hangs. */
+  downTimeout: duration('2s', '1 day'),
+  /** How long a guest may take to shut down (`xl shutdown -w`) before a person decides. */
+  guestShutdownTimeout: duration('2s', '1 day'),
+  /** How long a plan waits for its approval: people take weekends and holidays, not months. */
+  approvalTimeout: duration('1 minute', '30 days'),
+  /** How long a host may take to come back after a cold swap (passed on as the poweroff child's upTimeout). */
+  bootTimeout: duration('1 minute', '30 days'),
+} as const;
 
-export const ArrayName = z.string().regex(/^md[0-9]{1,3}$/, { message: 'must be an md array name such as "md0"' });
+export const ArrayName = z.string().regex(/^md[0-9]{1,3}$/, { message: 'must be an md array name such as "md0"' }).meta({ placeholder: 'ARRAY' });
 
 /** A disk named by its kernel name (sda, nvme0n1) or by its serial number. */
 export const DiskRef = z
   .string()
-  .regex(/^[A-Za-z0-9][A-Za-z0-9_.-]{0,63}$/, { message: 'must be a kernel disk name such as "sda" or a serial number (letters, digits, - _ .)' });
+  .regex(/^[A-Za-z0-9][A-Za-z0-9_.-]{0,63}$/, { message: 'must be a kernel disk name such as "sda" or a serial number (letters, digits, - _ .)' })
+  .meta({ placeholder: 'DISK' });
 
 /** Set by a parent runbook for its children: the host leases it holds for them. Honoured only from the run's parent. */
 export const InheritedLeases = z.object({
@@ -34,9 +60,9 @@ export const DiskReplacementInput = z.object({
   /** hot: the disk is swapped while the host runs. cold: the host is powered off for the swap and comes back. */
   swap: z.enum(['hot', 'cold']).default('hot'),
   /** How often the resync is looked at; the default suits real disks (hours), tests pass seconds. */
-  resyncPollInterval: Duration.default('1 minute'),
+  resyncPollInterval: Durations.resyncPollInterval.default('1 minute'),
   /** How long the host may take to come back after a cold swap before the runbook gives up waiting. */
-  bootTimeout: Duration.default('2 hours'),
+  bootTimeout: Durations.bootTimeout.default('2 hours'),
 }).strict();
 export type DiskReplacementInput = z.input<typeof DiskReplacementInput>;
 export type DiskReplacementRequest = z.output<typeof DiskReplacementInput>;
@@ -45,12 +71,12 @@ export const RebootHostInput = z.object({
   host: HostName,
   /** reboot: the host comes back by itself. poweroff: a person powers it on again (e.g. after a disk swap). */
   action: z.enum(['reboot', 'poweroff']),
-  reason: z.string().min(1).max(500),
+  reason: Reason('say why the host reboots'),
   /** How long to wait for the host to stop answering after the command. */
-  downTimeout: Duration.default('10 minutes'),
+  downTimeout: Durations.downTimeout.default('10 minutes'),
   /** How long to wait for the host to answer again. */
-  upTimeout: Duration.default('30 minutes'),
-  pollInterval: Duration.default('10s'),
+  upTimeout: Durations.upTimeout.default('30 minutes'),
+  pollInterval: Durations.pollInterval.default('10s'),
   /** The stage the host answers in once back: dropbear for a host whose system disk waits for its passphrase. */
   comesBackIn: z.enum(['openssh', 'dropbear']).default('openssh'),
   /** Set by the parent runbook: it holds the host's lease. */
@@ -61,24 +87,24 @@ export type RebootHostRequest = z.output<typeof RebootHostInput>;
 
 export const DiskReplacedAnswer = z.object({
   /** Who swapped the disk: kept in the run's record. */
-  operator: z.string().min(1, { message: 'say who swapped the disk' }).max(100),
-  comment: z.string().max(500).optional(),
+  operator: PersonName('say who swapped the disk'),
+  comment: Comment.optional(),
 }).strict();
 export type DiskReplacedAnswer = z.infer<typeof DiskReplacedAnswer>;
 
 /** Who approves a plan, and why: kept in the run's record. */
 export const Approval = z.object({
-  approver: z.string().min(1, { message: 'say who approves' }).max(100),
-  comment: z.string().max(500).optional(),
+  approver: PersonName('say who approves'),
+  comment: Comment.optional(),
 }).strict();
 export type Approval = z.infer<typeof Approval>;
 
 /** A person's decision when a runbook cannot go on by itself (a host that does not come back, a guest that does not stop). */
 export const Decision = z.object({
-  operator: z.string().min(1, { message: 'say who decides' }).max(100),
+  operator: PersonName('say who decides'),
   /** retry: try again; abort: stop the runbook here; force: the harder way (xl destroy); skip: go on without this step. */
   decision: z.enum(['retry', 'abort', 'force', 'skip']),
-  comment: z.string().max(500).optional(),
+  comment: Comment.optional(),
 }).strict().refine((d) => d.decision !== 'skip' || Boolean(d.comment?.trim()), {
   message: 'say why the step may be skipped (a comment is required with skip)',
   path: ['comment'],
@@ -87,7 +113,7 @@ export type Decision = z.infer<typeof Decision>;
 
 /** A passphrase, sealed with the worker's public key by the sender: a plaintext one is refused before it reaches history. */
 export const PassphraseAnswer = z.object({
-  operator: z.string().min(1, { message: 'say who types the passphrase' }).max(100),
+  operator: PersonName('say who types the passphrase'),
   passphrase: SealedSecret,
 }).strict();
 export type PassphraseAnswer = z.infer<typeof PassphraseAnswer>;
@@ -95,25 +121,25 @@ export type PassphraseAnswer = z.infer<typeof PassphraseAnswer>;
 /** The planned reboot of a hypervisor ("Redémarrage planifié hyperviseur"): Proxmox node or Xen dom0. */
 export const HypervisorRebootInput = z.object({
   host: HostName,
-  reason: z.string().min(1, { message: 'say why the host reboots' }).max(500),
+  reason: Reason('say why the host reboots'),
   /** After an upgrade the page asks for ~70 MB free in /boot first. */
   afterUpgrade: z.boolean().default(false),
   /** Proxmox: migrate the guests back to this node once it is back. */
   migrateBack: z.boolean().default(true),
   /** How long the host may take to answer again (dropbear or OpenSSH); past it the admins are mailed and a person decides. The page says 2–5 minutes. */
-  upTimeout: Duration.default('15 minutes'),
-  downTimeout: Duration.default('10 minutes'),
-  pollInterval: Duration.default('10s'),
+  upTimeout: Durations.upTimeout.default('15 minutes'),
+  downTimeout: Durations.downTimeout.default('10 minutes'),
+  pollInterval: Durations.pollInterval.default('10s'),
   /** How long a guest may take to shut down before a person decides (`xl shutdown -w` has no bound of its own). */
-  guestShutdownTimeout: Duration.default('5 minutes'),
-  approvalTimeout: Duration.default('7 days'),
+  guestShutdownTimeout: Durations.guestShutdownTimeout.default('5 minutes'),
+  approvalTimeout: Durations.approvalTimeout.default('7 days'),
   /** Cryptroot-unlock tries the host's initramfs allows. */
   unlockTries: z.number().int().min(1).max(10).default(3),
   /** Set by rollingClusterReboot for its children: the roll's one approval. Refused on a run that is not a child. */
   approvedInRoll: z.object({
-    approver: z.string().min(1).max(100),
-    comment: z.string().max(500).optional(),
-    roll: z.string().min(1).max(300),
+    approver: PersonName('say who approves'),
+    comment: Comment.optional(),
+    roll: singleLine(300, 'name the roll'),
     /** The node's commands as the roll's plan showed them: a node whose own plan differs asks for its own approval. */
     commands: z.array(z.string().max(1000)).max(500),
   }).strict().optional(),
@@ -126,6 +152,8 @@ export type HypervisorRebootRequest = z.output<typeof HypervisorRebootInput>;
 /** Reboot every node of a Proxmox cluster, one at a time. */
 export const RollingClusterRebootInput = HypervisorRebootInput.omit({ host: true, approvedInRoll: true, leases: true }).extend({
   cluster: HostName,
+  /** Shorter than a node's: each child's reason is this one plus "(rolling reboot of <cluster>, node i of n)". */
+  reason: singleLine(400, 'say why the nodes reboot'),
 }).strict();
 export type RollingClusterRebootInput = z.input<typeof RollingClusterRebootInput>;
 
@@ -133,7 +161,7 @@ export type RollingClusterRebootInput = z.input<typeof RollingClusterRebootInput
 export const LuksKeyRotationInput = z.object({
   host: HostName,
   /** The LUKS device, e.g. /dev/sda5 or a /dev/mapper multipath path; by default the root volume from /etc/crypttab. */
-  device: z.string().regex(/^\/dev\/[A-Za-z0-9_./-]+$/, { message: 'must be a device path such as /dev/sda5' }).optional(),
-  reason: z.string().min(1).max(500).default('key rotation'),
+  device: DevicePath.optional(),
+  reason: Reason('say why the key rotates').default('key rotation'),
 }).strict();
 export type LuksKeyRotationInput = z.input<typeof LuksKeyRotationInput>;

@@ -2,9 +2,9 @@
  * The inventory: which hosts exist, how to reach them, and the host keys we trust for each boot stage.
  * Loaded from RUNBOOK_INVENTORY (JSON) and validated with zod; a bad file names the bad field.
  */
-import { readFileSync } from 'node:fs';
+import { closeSync, fstatSync, openSync, readSync } from 'node:fs';
 import { z } from 'zod';
-import { HostName, describeIssues } from './validation.js';
+import { HostFilePath, HostName, describeIssues, singleLine } from './validation.js';
 
 export { HostName, describeIssues };
 
@@ -15,8 +15,9 @@ export type BootStage = z.infer<typeof BootStage>;
 /** An OpenSSH public key line as `ssh-keyscan` or `/etc/ssh/ssh_host_ed25519_key.pub` prints it. */
 const PublicKeyLine = z
   .string()
+  .max(16_384, { message: 'must be at most 16384 characters' })
   .trim()
-  .regex(/^(ssh-ed25519|ssh-rsa|ecdsa-sha2-nistp(256|384|521)) [A-Za-z0-9+/]+=*( .*)?$/, {
+  .regex(/^(ssh-ed25519|ssh-rsa|ecdsa-sha2-nistp(256|384|521)) [A-Za-z0-9+/]+=*( [\x20-\x7e]*)?$/, {
     message: 'must be a public key line such as "ssh-ed25519 AAAAC3Nz... comment"',
   });
 
@@ -26,11 +27,13 @@ export const HostKind = z.enum(['xen-dom0', 'proxmox-node', 'ganeti-master', 'ga
  * A Xen guest and the guests it depends on (its firewall, DNS, NFS server...): before a dom0 reboot a guest
  * stops only after every guest that depends on it has stopped, and starts again only after its dependencies.
  */
+const GuestName = z.string().regex(/^[A-Za-z0-9][A-Za-z0-9_.-]{0,63}$/, { message: 'must be a Xen domain name (letters, digits, - _ .)' });
+
 export const Guest = z.object({
-  name: z.string().regex(/^[A-Za-z0-9][A-Za-z0-9_.-]{0,63}$/, { message: 'must be a Xen domain name (letters, digits, - _ .)' }),
+  name: GuestName,
   /** The xl configuration it starts from; by default /etc/xen/<name>.cfg. */
-  config: z.string().regex(/^\/[A-Za-z0-9_./-]+$/, { message: 'must be an absolute path' }).optional(),
-  dependsOn: z.array(z.string()).default([]),
+  config: HostFilePath.optional(),
+  dependsOn: z.array(GuestName).max(256).default([]),
 }).strict();
 export type Guest = z.infer<typeof Guest>;
 
@@ -38,30 +41,33 @@ export const Host = z.object({
   name: HostName,
   address: z.union([z.ipv4(), z.ipv6(), z.hostname()], { message: 'must be an IP address or a DNS name' }),
   port: z.number().int().min(1).max(65535).default(22),
-  user: z.string().regex(/^[a-z_][a-z0-9_-]*$/, { message: 'must be a Unix user name' }).default('root'),
+  user: z.string().regex(/^[a-z_][a-z0-9_-]{0,31}$/, { message: 'must be a Unix user name' }).default('root'),
   kind: HostKind,
   /** Pinned host keys, one per boot stage: OpenSSH and dropbear never share a key. */
   hostKeys: z.object({ openssh: PublicKeyLine, dropbear: PublicKeyLine.optional() }).strict(),
   /** Free text for people: where the machine is, which slots its disks are in. */
-  location: z.string().optional(),
+  location: singleLine(300).optional(),
   /** Xen dom0 only: its guests and their dependencies, for the ordered shutdown before a reboot. */
-  guests: z.array(Guest).optional(),
+  guests: z.array(Guest).max(1000).optional(),
 }).strict();
 export type Host = z.infer<typeof Host>;
 
 export const Cluster = z.object({
   name: HostName,
   kind: z.enum(['proxmox', 'ganeti', 'xen']),
-  hosts: z.array(HostName).min(1),
+  hosts: z.array(HostName).min(1).max(1000),
 }).strict();
 
+/** A file on the worker's machine (a key, a password file): any path, one line of printable text. */
+const LocalPath = singleLine(4096, 'name the file');
+
 export const Mail = z.object({
-  host: z.string(),
+  host: z.union([z.ipv4(), z.ipv6(), z.hostname()], { message: 'must be an IP address or a DNS name' }),
   port: z.number().int().min(1).max(65535),
   secure: z.boolean().default(false),
   from: z.email(),
-  admins: z.array(z.email()).default([]),
-  auth: z.object({ user: z.string(), passFile: z.string() }).strict().optional(),
+  admins: z.array(z.email()).max(100).default([]),
+  auth: z.object({ user: singleLine(256, 'name the SMTP user'), passFile: LocalPath }).strict().optional(),
 }).strict();
 
 export const Inventory = z.object({
@@ -69,10 +75,10 @@ export const Inventory = z.object({
   simulated: z.boolean().default(false),
   ssh: z.object({
     /** Path of the private key the worker logs in with. The key is read by the worker only; it never enters workflow history. */
-    privateKeyPath: z.string().min(1),
+    privateKeyPath: LocalPath,
   }).strict(),
-  hosts: z.array(Host).min(1),
-  clusters: z.array(Cluster).default([]),
+  hosts: z.array(Host).min(1).max(1000),
+  clusters: z.array(Cluster).max(1000).default([]),
   mail: Mail.optional(),
 }).strict().superRefine((inventory, ctx) => {
   const names = new Set<string>();
@@ -96,16 +102,43 @@ export function parseInventory(raw: unknown, source = 'inventory'): Inventory {
   return parsed.data;
 }
 
-/** The inventory file named by RUNBOOK_INVENTORY (common/settings.ts). */
+/** Far above a real inventory (a few KB per host): a bigger file is the wrong file. */
+export const MAX_INVENTORY_BYTES = 4 * 1024 * 1024;
+
+/**
+ * The inventory file named by RUNBOOK_INVENTORY (common/settings.ts). Its errors never quote the file: a wrong
+ * path may name a key or a password file.
+ */
 export function loadInventory(path: string | undefined): Inventory {
   if (!path) throw new InventoryError('RUNBOOK_INVENTORY is not set: name the inventory JSON file (see README, "Inventory").');
+  const text = readBounded(path);
   let raw: unknown;
   try {
-    raw = JSON.parse(readFileSync(path, 'utf8'));
+    raw = JSON.parse(text);
   } catch (error) {
-    throw new InventoryError(`cannot read inventory ${path}: ${(error as Error).message}`);
+    const at = /position (\d+)/.exec((error as Error).message)?.[1];
+    throw new InventoryError(`inventory ${path} is not JSON${at ? ` (error at character ${at})` : ''}`);
   }
   return parseInventory(raw, path);
+}
+
+function readBounded(path: string): string {
+  let fd: number;
+  try {
+    fd = openSync(path, 'r');
+  } catch (error) {
+    throw new InventoryError(`cannot read inventory ${path}: ${(error as NodeJS.ErrnoException).code ?? 'error'}`);
+  }
+  try {
+    const stat = fstatSync(fd);
+    if (!stat.isFile()) throw new InventoryError(`inventory ${path} is not a file`);
+    if (stat.size > MAX_INVENTORY_BYTES) throw new InventoryError(`inventory ${path} is larger than ${MAX_INVENTORY_BYTES} bytes`);
+    const buffer = Buffer.alloc(stat.size);
+    const read = readSync(fd, buffer, 0, stat.size, 0);
+    return buffer.subarray(0, read).toString('utf8');
+  } finally {
+    closeSync(fd);
+  }
 }
 
 export function findHost(inventory: Inventory, name: string): Host | undefined {

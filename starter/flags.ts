@@ -11,8 +11,7 @@
  */
 import { parseArgs } from 'node:util';
 import { z } from 'zod';
-import { ArrayName, DiskRef, Duration } from '../common/inputs.js';
-import { HostName, describeIssues } from '../common/validation.js';
+import { describeIssues, helpOf } from '../common/validation.js';
 
 /** A mistake in what was typed: exit 2, nothing started or sent. */
 export class UsageError extends Error {}
@@ -46,9 +45,6 @@ export interface Flag {
 
 const kebab = (field: string) => field.replace(/[A-Z]/g, (c) => `-${c.toLowerCase()}`);
 
-/** Placeholders for the shared field schemas (common/inputs.ts, common/validation.ts). */
-const PLACEHOLDERS = new Map<z.ZodType, string>([[Duration, 'DURATION'], [HostName, 'HOST'], [ArrayName, 'ARRAY'], [DiskRef, 'DISK']]);
-
 /** The flags of a schema's fields, in the schema's order. */
 export function flagsOf<S extends z.ZodObject>(schema: S, specs: FieldFlags<S>): Flag[] {
   const flags: Flag[] = [];
@@ -79,8 +75,9 @@ export function flagsOf<S extends z.ZodObject>(schema: S, specs: FieldFlags<S>):
       kind,
       negate: Boolean(spec.negate),
       required,
-      value: spec.value ?? choices?.join('|') ?? PLACEHOLDERS.get(element) ?? (kind === 'number' ? 'N' : 'TEXT'),
-      help: spec.help ?? '',
+      value: spec.value ?? choices?.join('|') ?? helpOf(element).placeholder ?? (kind === 'number' ? 'N' : 'TEXT'),
+      // A bounded value says its bounds, as its schema checks them.
+      help: [spec.help, helpOf(element).range].filter(Boolean).join(', '),
       ...(defaultValue !== undefined ? { default: defaultValue } : {}),
     });
   }

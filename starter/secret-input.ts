@@ -9,7 +9,15 @@ import type { SealedSecret } from '../common/sealed.js';
 /** Ctrl-C or Ctrl-D at the prompt. */
 export class Cancelled extends Error {}
 
-const MAX_SECRET_BYTES = 4096;
+/**
+ * The longest passphrase line we send: far more than a person types (cryptsetup's own prompt stops at 512
+ * characters), and small enough that a wrong pipe (a file, a megabyte line) is refused before it is sealed and
+ * sent, where it would spend one of the host's tries.
+ */
+export const MAX_SECRET_BYTES = 1024;
+
+/** A line over the bound is handed out cut to one byte more than it, so the check below refuses it. */
+const TOO_LONG = MAX_SECRET_BYTES + 1;
 
 /** One secret per read. */
 export interface SecretSource {
@@ -37,7 +45,7 @@ export async function readSealedSecret(source: SecretSource, recipient: SealingP
     const secret = await source.read(prompt);
     try {
       // Checked here too, so that a typo does not cost one of the host's tries.
-      const problem = passphraseProblem(secret);
+      const problem = secret.length > MAX_SECRET_BYTES ? `the passphrase is longer than ${MAX_SECRET_BYTES} bytes` : passphraseProblem(secret);
       if (!problem) return sealSecret(recipient, secret);
       if (!source.interactive) throw new Error(`${problem}; nothing was sent`);
       process.stderr.write(`${problem}; nothing was sent, type it again\n`);
@@ -86,9 +94,9 @@ function readHidden(prompt: string): Promise<Buffer> {
         } else if (byte === 0x1b) {
           break; // an escape sequence (arrow keys…): not part of a secret
         } else if (byte >= 0x20) {
-          if (len === MAX_SECRET_BYTES) continue;
+          if (len === TOO_LONG) continue; // the rest is dropped: the line is refused at Enter
           if (len === buf.length) {
-            const bigger = Buffer.alloc(Math.min(buf.length * 2, MAX_SECRET_BYTES));
+            const bigger = Buffer.alloc(Math.min(buf.length * 2, TOO_LONG));
             buf.copy(bigger);
             buf.fill(0);
             buf = bigger;
@@ -106,6 +114,9 @@ function readHidden(prompt: string): Promise<Buffer> {
 function stdinLines(): Omit<SecretSource, 'close'> {
   let pending = Buffer.alloc(0);
   let ended = false;
+  /** `pending` holds the start of a line longer than the bound; `skipping`: its rest is being dropped. */
+  let overlong = false;
+  let skipping = false;
   const waiters: (() => void)[] = [];
   const wake = () => waiters.splice(0).forEach((w) => w());
   let listening = false;
@@ -113,10 +124,22 @@ function stdinLines(): Omit<SecretSource, 'close'> {
     if (listening) return;
     listening = true;
     process.stdin.on('data', (chunk: Buffer) => {
-      const next = Buffer.concat([pending, chunk]);
+      // Never more than a too-long line is kept: past it, bytes up to the next line break are dropped.
+      let from = 0;
+      if (skipping) {
+        const nl = chunk.indexOf(0x0a);
+        from = nl < 0 ? chunk.length : nl + 1;
+        if (nl >= 0) skipping = false;
+      }
+      const next = Buffer.concat([pending, chunk.subarray(from)]);
       pending.fill(0);
       chunk.fill(0);
       pending = next;
+      if (pending.indexOf(0x0a) < 0 && pending.length > TOO_LONG) {
+        pending.fill(0, TOO_LONG);
+        pending = pending.subarray(0, TOO_LONG);
+        overlong = true;
+      }
       wake();
     });
     process.stdin.on('end', () => {
@@ -131,6 +154,15 @@ function stdinLines(): Omit<SecretSource, 'close'> {
       listen();
       process.stdin.resume();
       for (;;) {
+        if (overlong) {
+          overlong = false;
+          skipping = !ended;
+          const line = Buffer.from(pending);
+          pending.fill(0);
+          pending = Buffer.alloc(0);
+          process.stdin.pause();
+          return line;
+        }
         const nl = pending.indexOf(0x0a);
         if (nl >= 0 || (ended && pending.length > 0)) {
           const end = nl >= 0 ? nl : pending.length;

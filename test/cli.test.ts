@@ -114,6 +114,8 @@ describe('npx runbook', () => {
     [['start', 'disk-replacement', '--host', 'dom0-typo', '--swap', 'yes'], /the runbook input is invalid:\nswap: /],
     [['start', 'disk-replacement', '--host', 'dom0-typo', '--array', '$(reboot)'], /arrays\[0\]: must be an md array name/],
     [['start', 'disk-replacement', '--host', 'dom0-typo', '--resync-poll-interval', 'often'], /resyncPollInterval: must be a duration/],
+    [['start', 'disk-replacement', '--host', 'dom0-typo', '--resync-poll-interval', '0s'], /resyncPollInterval: must be between 1s and 1 day/],
+    [['start', 'disk-replacement', '--host', 'dom0-typo', '--swap', 'cold', '--boot-timeout', '99999999999999999999 days'], /bootTimeout: must be between 1 minute and 30 days/],
     [['start', 'disk-replacement'], /the runbook input is invalid:\nhost: /],
     [['start', 'disk-swap', '--host', 'dom0-typo'], /unknown runbook "disk-swap" \(known: disk-replacement, /],
   ])('refuses %j with a clear message, a non-zero exit, and starts nothing', async (args, message) => {
@@ -159,6 +161,9 @@ describe('npx runbook help, from the descriptors', () => {
     expect(out.stdout).not.toContain('approved-in-roll');
     expect(out.stdout).not.toContain('--leases');
     expect(out.stdout).toMatch(/--up-timeout DURATION .*\(default 15 minutes\)/);
+    // Each duration's bounds, as its schema checks them.
+    expect(out.stdout).toMatch(/--up-timeout DURATION .*, 2s to 30 days \(default 15 minutes\)/);
+    expect(out.stdout).toMatch(/--poll-interval DURATION .*, 1s to 1 minute \(default 10s\)/);
     expect(out.stdout).toMatch(/--unlock-tries N .*\(default 3\)/);
     expect(out.stdout).toContain('npx runbook approve ID --approver NAME [--comment TEXT]');
     expect(out.stdout).toContain(`npx runbook decide ID [--operator NAME] --decision ${Decision.shape.decision.options.join('|')} [--comment TEXT]`);

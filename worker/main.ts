@@ -4,9 +4,10 @@
  * RUNBOOK_TASK_QUEUE, RUNBOOK_INVENTORY, RUNBOOK_CODEC_KEY(_FILE), RUNBOOK_SEALING_KEY_FILE (the private keys that
  * open sealed passphrases; see activities/secrets.ts).
  */
-import { readFileSync } from 'node:fs';
+import { closeSync, fstatSync, openSync, readSync } from 'node:fs';
 import { fileURLToPath } from 'node:url';
 import { NativeConnection, Worker } from '@temporalio/worker';
+import ssh2 from 'ssh2';
 import { createActivities } from '../activities/index.js';
 import { SshPool } from '../activities/ssh/pool.js';
 import { setSealingKeys } from '../activities/secrets.js';
@@ -31,7 +32,7 @@ export async function runWorker(env = process.env): Promise<void> {
   } else {
     console.warn(`worker: ${PRIVATE_KEY_ENV} is not set, so this worker cannot open sealed passphrases (npm start sets it to .data/sealing.key)`);
   }
-  const pool = new SshPool({ privateKey: readFileSync(inventory.ssh.privateKeyPath) });
+  const pool = new SshPool({ privateKey: readPrivateKey(inventory.ssh.privateKeyPath) });
   const connection = await NativeConnection.connect(connectionOptions(temporal));
   const worker = await Worker.create({
     connection,
@@ -50,6 +51,43 @@ export async function runWorker(env = process.env): Promise<void> {
     pool.close();
     await connection.close();
   }
+}
+
+/** Bigger than any SSH private key (an RSA 16384-bit one is ~12 KB): a larger file is not one. */
+const MAX_KEY_BYTES = 64 * 1024;
+
+/**
+ * The inventory's ssh.privateKeyPath, read and parsed now: a path that names something else (a public key, a
+ * passphrase-protected key, the inventory itself) stops the worker here, naming the path, instead of a worker
+ * that says "running" and fails every SSH step. The message never quotes the file.
+ */
+export function readPrivateKey(path: string): Buffer {
+  const where = `ssh.privateKeyPath ${path}`;
+  let fd: number;
+  try {
+    fd = openSync(path, 'r');
+  } catch (error) {
+    throw new Error(`${where}: cannot read it (${(error as NodeJS.ErrnoException).code ?? 'error'})`);
+  }
+  let key: Buffer;
+  try {
+    const stat = fstatSync(fd);
+    if (!stat.isFile() || stat.size > MAX_KEY_BYTES) throw new Error(`${where}: is not a private key (${stat.isFile() ? `larger than ${MAX_KEY_BYTES} bytes` : 'not a file'})`);
+    key = Buffer.alloc(stat.size);
+    key = key.subarray(0, readSync(fd, key, 0, stat.size, 0));
+  } finally {
+    closeSync(fd);
+  }
+  const parsed = ssh2.utils.parseKey(key);
+  const problem = parsed instanceof Error ? (/passphrase/i.test(parsed.message) ? 'it is protected by a passphrase, which the worker cannot type' : 'not a key ssh can read')
+    : Array.isArray(parsed) ? 'it holds more than one key'
+    : !parsed.isPrivateKey() ? 'it is a public key'
+    : undefined;
+  if (problem) {
+    key.fill(0);
+    throw new Error(`${where}: is not a private key the worker can use (${problem})`);
+  }
+  return key;
 }
 
 if (process.argv[1] && fileURLToPath(import.meta.url) === process.argv[1]) {

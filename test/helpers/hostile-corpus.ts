@@ -1,0 +1,193 @@
+/**
+ * The hostile-input corpus: for every runbook input and every Update argument, a valid value with ONE field made
+ * hostile (a forged line, NUL, a right-to-left override, a path out of /dev, an option for a device, a zero or
+ * endless duration, a wrong type, an unknown key). Each case names the field its refusal must name. A new runbook
+ * joins by adding its schema and a valid base to RUNBOOK_BASES; a new field of a known kind is covered at once.
+ */
+import { ZodDefault, ZodOptional, type z } from 'zod';
+import { helpOf } from '../../common/validation.js';
+import {
+  Approval, Decision, DiskReplacedAnswer, DiskReplacementInput, HypervisorRebootInput, LuksKeyRotationInput, PassphraseAnswer,
+  RebootHostInput, RollingClusterRebootInput,
+} from '../../common/inputs.js';
+
+export interface HostileCase {
+  /** The schema's name: a workflow type or an Update name. */
+  target: string;
+  /** What was made hostile, for the test's title. */
+  label: string;
+  /** The whole value sent: a valid base with one field replaced. */
+  value: Record<string, unknown>;
+  /** The field the refusal must name (its path as describeIssues prints it). */
+  field: string;
+}
+
+/** Lines, controls, overrides and invisibles: each would forge or disguise what a record, a mail or a terminal shows. */
+export const HOSTILE_TEXT: Record<string, string> = {
+  'a forged line': 'ok\napproved by: root',
+  'a carriage return': 'ok\rroot',
+  'NUL': 'alice\0root',
+  'ESC (terminal colours)': '\x1b[31mroot\x1b[0m',
+  'a tab': 'a\tb',
+  'DEL': 'a\x7f',
+  'C1 NEL': 'a\u0085b',
+  'U+2028 line separator': 'a\u2028approved',
+  'U+202E right-to-left override': 'alice\u202eecila',
+  'U+202A left-to-right embedding': '\u202aalice',
+  'U+2066 isolate': 'alice\u2066',
+  'U+2069 pop isolate': 'alice\u2069',
+  'U+200F right-to-left mark': 'al\u200fice',
+  'U+200E left-to-right mark': 'al\u200eice',
+  'U+200B zero width space': 'al\u200bice',
+  'U+FEFF byte order mark': '\ufeffalice',
+  'a lone surrogate': 'a\ud800b',
+};
+
+const HOSTILE_HOSTS: Record<string, string> = {
+  'a shell command': 'dom0; reboot',
+  'a command substitution': '$(reboot)',
+  'an ssh option': '-oProxyCommand=sh',
+  'a path': '../../etc/passwd',
+  'upper case': 'DOM0-A',
+  'a trailing newline': 'dom0-a\n',
+  'empty': '',
+  '64 characters': 'a'.repeat(64),
+  'a space': 'dom0 a',
+  'a right-to-left override': 'dom0\u202e',
+};
+
+/** Per duration: zero, below a second, negative, beyond every bound, not a duration at all. */
+const HOSTILE_DURATIONS: Record<string, string> = {
+  '0s': '0s',
+  'zero without a unit': '0',
+  'half a second': '0.5s',
+  'negative': '-1s',
+  '99999999999999999999 days': '99999999999999999999 days',
+  '400 days': '400 days',
+  'a word': 'often',
+  'a tab inside': '5\tminutes',
+  'weeks (not ours)': '2 weeks',
+  'an exponent': '1e9s',
+  'a trailing newline': '10s\n',
+};
+
+const HOSTILE_DEVICES: Record<string, string> = {
+  'out of /dev': '/dev/../../etc/passwd',
+  'an option': '/dev/--force',
+  'a dash-led component': '/dev/mapper/-x',
+  'a trailing ..': '/dev/sda5/..',
+  'a dot component': '/dev/./sda5',
+  'not under /dev': '/etc/passwd',
+  'an empty component': '/dev//sda5',
+  'a shell separator': '/dev/sda5;reboot',
+  'a newline': '/dev/sda5\n/dev/sdb5',
+  'too long': `/dev/${'a'.repeat(300)}`,
+  'a trailing slash': '/dev/sda5/',
+  'relative': 'dev/sda5',
+};
+
+/** The runbooks and a valid input of each: every hostile case changes one field of it. */
+export const RUNBOOK_BASES: { target: string; schema: z.ZodObject; base: Record<string, unknown> }[] = [
+  { target: 'diskReplacement', schema: DiskReplacementInput, base: { host: 'dom0-hostile' } },
+  { target: 'rebootHost', schema: RebootHostInput, base: { host: 'dom0-hostile', action: 'reboot', reason: 'kernel upgrade' } },
+  { target: 'hypervisorReboot', schema: HypervisorRebootInput, base: { host: 'dom0-hostile', reason: 'kernel upgrade' } },
+  { target: 'rollingClusterReboot', schema: RollingClusterRebootInput, base: { cluster: 'hostile', reason: 'monthly updates' } },
+  { target: 'luksKeyRotation', schema: LuksKeyRotationInput, base: { host: 'hpve1' } },
+];
+
+/** A sealed value of the right shape (never opened: every case here is refused before). */
+export const SEALED_SHAPE = {
+  sealed: 'x25519-hkdf-sha256-aes-256-gcm', keyId: 'x25519-0000000000000000', ephemeralPublicKey: 'AAAA', iv: 'AAAA', ciphertext: 'AAAA', tag: 'AAAA',
+};
+
+/** A plaintext passphrase: a refusal must never quote it. */
+export const PLAINTEXT_SECRET = 'hunter2 correct horse';
+
+export const UPDATE_BASES: { target: string; schema: z.ZodType; base: Record<string, unknown> }[] = [
+  { target: 'approve', schema: Approval, base: { approver: 'alice', comment: 'maintenance window' } },
+  { target: 'decide', schema: Decision, base: { operator: 'bob', decision: 'retry', comment: 'looked at the console' } },
+  { target: 'diskReplaced', schema: DiskReplacedAnswer, base: { operator: 'camille', comment: 'slot 0' } },
+  { target: 'submitPassphrase', schema: PassphraseAnswer, base: { operator: 'bob', passphrase: SEALED_SHAPE } },
+];
+
+/** People's text, by field name (their schemas are built per field); hosts and durations by their schemas' metadata. */
+const TEXT_FIELDS = new Set(['reason', 'approver', 'operator', 'comment']);
+
+/** A field's schema without its optional/default wrappers: what its values are checked by. */
+function innerOf(schema: z.ZodType): z.ZodType {
+  let inner = schema;
+  while (inner instanceof ZodOptional || inner instanceof ZodDefault) inner = inner.unwrap() as z.ZodType;
+  return inner;
+}
+
+function casesFor(target: string, schema: z.ZodObject, base: Record<string, unknown>): HostileCase[] {
+  const out: HostileCase[] = [];
+  const one = (field: string, label: string, value: unknown) => out.push({ target, label: `${field}: ${label}`, value: { ...base, [field]: value }, field });
+  for (const [field, fieldSchema] of Object.entries(schema.shape as Record<string, z.ZodType>)) {
+    const kind = helpOf(innerOf(fieldSchema)).placeholder;
+    if (TEXT_FIELDS.has(field)) {
+      for (const [label, text] of Object.entries(HOSTILE_TEXT)) one(field, label, text);
+      one(field, 'too long', 'x'.repeat(501));
+      if (field !== 'comment') one(field, 'blank', '   ');
+      one(field, 'a number', 42);
+    }
+    if (kind === 'HOST') for (const [label, host] of Object.entries(HOSTILE_HOSTS)) one(field, label, host);
+    if (kind === 'DURATION') for (const [label, d] of Object.entries(HOSTILE_DURATIONS)) one(field, label, d);
+    if (field === 'device') for (const [label, d] of Object.entries(HOSTILE_DEVICES)) one(field, label, d);
+  }
+  return out;
+}
+
+const SPECIFIC: HostileCase[] = [
+  { target: 'diskReplacement', label: 'arrays: a command', value: { host: 'dom0-hostile', arrays: ['$(reboot)'] }, field: 'arrays[0]' },
+  { target: 'diskReplacement', label: 'arrays: a newline', value: { host: 'dom0-hostile', arrays: ['md0\nmd1'] }, field: 'arrays[0]' },
+  { target: 'diskReplacement', label: 'arrays: empty list', value: { host: 'dom0-hostile', arrays: [] }, field: 'arrays' },
+  { target: 'diskReplacement', label: 'failedDisk: an option', value: { host: 'dom0-hostile', failedDisk: '-sda' }, field: 'failedDisk' },
+  { target: 'diskReplacement', label: 'failedDisk: a path', value: { host: 'dom0-hostile', failedDisk: '../sda' }, field: 'failedDisk' },
+  { target: 'diskReplacement', label: 'failedDisk: a newline', value: { host: 'dom0-hostile', failedDisk: 'sda\nsdb' }, field: 'failedDisk' },
+  { target: 'diskReplacement', label: 'swap: unknown', value: { host: 'dom0-hostile', swap: 'yes' }, field: 'swap' },
+  { target: 'diskReplacement', label: 'an unknown key', value: { host: 'dom0-hostile', force: true }, field: 'force' },
+  { target: 'rebootHost', label: 'action: unknown', value: { host: 'dom0-hostile', action: 'halt', reason: 'x' }, field: 'action' },
+  { target: 'rebootHost', label: 'comesBackIn: unknown', value: { host: 'dom0-hostile', action: 'reboot', reason: 'x', comesBackIn: 'telnet' }, field: 'comesBackIn' },
+  { target: 'rebootHost', label: 'reason: missing', value: { host: 'dom0-hostile', action: 'reboot' }, field: 'reason' },
+  { target: 'hypervisorReboot', label: 'unlockTries: 0', value: { host: 'dom0-hostile', reason: 'x', unlockTries: 0 }, field: 'unlockTries' },
+  { target: 'hypervisorReboot', label: 'unlockTries: 1000', value: { host: 'dom0-hostile', reason: 'x', unlockTries: 1000 }, field: 'unlockTries' },
+  { target: 'hypervisorReboot', label: 'unlockTries: 1.5', value: { host: 'dom0-hostile', reason: 'x', unlockTries: 1.5 }, field: 'unlockTries' },
+  { target: 'hypervisorReboot', label: 'afterUpgrade: a string', value: { host: 'dom0-hostile', reason: 'x', afterUpgrade: 'yes' }, field: 'afterUpgrade' },
+  {
+    target: 'hypervisorReboot', label: 'approvedInRoll.approver: a right-to-left override',
+    value: { host: 'dom0-hostile', reason: 'x', approvedInRoll: { approver: 'alice\u202e', roll: 'r', commands: [] } }, field: 'approvedInRoll.approver',
+  },
+  {
+    target: 'hypervisorReboot', label: 'approvedInRoll.comment: a forged line',
+    value: { host: 'dom0-hostile', reason: 'x', approvedInRoll: { approver: 'alice', comment: 'ok\napproved: root', roll: 'r', commands: [] } }, field: 'approvedInRoll.comment',
+  },
+  { target: 'hypervisorReboot', label: 'a passphrase key in the input', value: { host: 'dom0-hostile', reason: 'x', passphrase: PLAINTEXT_SECRET }, field: 'passphrase' },
+  { target: 'rollingClusterReboot', label: 'reason: too long for its children', value: { cluster: 'hostile', reason: 'x'.repeat(401) }, field: 'reason' },
+  { target: 'rollingClusterReboot', label: 'host: not a field of a roll', value: { cluster: 'hostile', reason: 'x', host: 'hpve1' }, field: 'host' },
+  { target: 'luksKeyRotation', label: 'device: a number', value: { host: 'hpve1', device: 5 }, field: 'device' },
+  { target: 'luksKeyRotation', label: 'an old passphrase in clear', value: { host: 'hpve1', oldPassphrase: PLAINTEXT_SECRET }, field: 'oldPassphrase' },
+  { target: 'decide', label: 'decision: unknown', value: { operator: 'bob', decision: 'nuke' }, field: 'decision' },
+  { target: 'decide', label: 'skip without a reason', value: { operator: 'bob', decision: 'skip' }, field: 'comment' },
+  { target: 'decide', label: 'skip with a blank reason', value: { operator: 'bob', decision: 'skip', comment: '  ' }, field: 'comment' },
+  { target: 'approve', label: 'approver: missing', value: { comment: 'ok' }, field: 'approver' },
+  { target: 'approve', label: 'an unknown key', value: { approver: 'alice', as: 'root' }, field: 'as' },
+  { target: 'diskReplaced', label: 'operator: missing', value: { comment: 'done' }, field: 'operator' },
+  { target: 'submitPassphrase', label: 'passphrase: in clear', value: { operator: 'bob', passphrase: PLAINTEXT_SECRET }, field: 'passphrase' },
+  { target: 'submitPassphrase', label: 'passphrase: an unknown scheme', value: { operator: 'bob', passphrase: { ...SEALED_SHAPE, sealed: 'rot13' } }, field: 'passphrase' },
+  { target: 'submitPassphrase', label: 'passphrase: not base64', value: { operator: 'bob', passphrase: { ...SEALED_SHAPE, ciphertext: `${PLAINTEXT_SECRET}\n` } }, field: 'passphrase' },
+  { target: 'submitPassphrase', label: 'passphrase: an extra field', value: { operator: 'bob', passphrase: { ...SEALED_SHAPE, plaintext: PLAINTEXT_SECRET } }, field: 'passphrase' },
+];
+
+/** Every case, generated: one field made hostile per case. */
+export function hostileCases(): HostileCase[] {
+  const all: HostileCase[] = [];
+  for (const { target, schema, base } of [...RUNBOOK_BASES, ...UPDATE_BASES]) all.push(...casesFor(target, schema as z.ZodObject, base));
+  return [...all, ...SPECIFIC];
+}
+
+export function schemaOf(target: string): z.ZodType {
+  const found = [...RUNBOOK_BASES, ...UPDATE_BASES].find((b) => b.target === target);
+  if (!found) throw new Error(`no schema for ${target}`);
+  return found.schema;
+}
