@@ -9,7 +9,8 @@ import type { RemoteShell } from './ssh/remote.js';
 
 export function xenActivities(remote: RemoteShell) {
   async function domains(host: string): Promise<XlDomain[]> {
-    return parseXlList((await remote.run(host, xen.domains())).stdout).filter((d) => d.name !== 'Domain-0');
+    // A dying domain whose name xl can no longer read is listed as (null): no guest of ours to stop or start.
+    return parseXlList((await remote.run(host, xen.domains())).stdout).filter((d) => d.name !== 'Domain-0' && !d.nameUnknown);
   }
 
   /**

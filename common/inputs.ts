@@ -47,8 +47,8 @@ export const DiskRef = z
 
 /** Set by a parent runbook for its children: the host leases it holds for them. Honoured only from the run's parent. */
 export const InheritedLeases = z.object({
-  holder: z.string().min(1).max(300),
-  resources: z.array(z.string().min(1).max(300)).max(100),
+  holder: singleLine(300, 'the parent run holding the leases'),
+  resources: z.array(singleLine(300, 'a leased resource such as host:dom0-a')).max(100),
 }).strict();
 
 export const DiskReplacementInput = z.object({
