@@ -13,7 +13,7 @@ export function leaseActivities() {
     async requestLease(resource: string, holder: LeaseHolder, checkEvery?: string): Promise<void> {
       const { client, info } = Context.current();
       await client.workflow.signalWithStart('lease', {
-        workflowId: leaseWorkflowId(resource),
+        workflowId: leaseWorkflowId(resource, info.taskQueue),
         taskQueue: info.taskQueue,
         args: [{ resource, checkEvery }],
         signal: leaseRequestSignal,

@@ -5,7 +5,7 @@
  * sent: a mistake exits 2 with a message naming the field, and nothing is started.
  */
 import { readFileSync } from 'node:fs';
-import { WorkflowUpdateFailedError, type Client } from '@temporalio/client';
+import { ActivityFailure, ChildWorkflowFailure, type Client } from '@temporalio/client';
 import { localCodecKeyFile } from '../common/codec.js';
 import { sealingPublicKeyFromFile, sealingPublicKeyPath } from '../common/sealing.js';
 import { describeSettings, readSettings, SettingsError, type Settings } from '../common/settings.js';
@@ -93,11 +93,14 @@ const COMMANDS: readonly Command[] = [
     async run(args, ctx) {
       noMoreArgs('list', args);
       const client = await ctx.client();
+      // Our runbooks only: those of our task queue (another deployment's have no worker here to answer), not the
+      // host leases they hold.
+      const query = `ExecutionStatus = "Running" AND TaskQueue = "${ctx.settings().taskQueue}" AND WorkflowType != "lease"`;
       let count = 0;
-      for await (const run of client.workflow.list({ query: 'ExecutionStatus = "Running"' })) {
+      for await (const run of client.workflow.list({ query })) {
         count += 1;
-        const progress = await client.workflow.getHandle(run.workflowId).query(progressQuery).catch(() => undefined);
-        console.log(`${run.workflowId}  ${progress ? describeProgress(progress) : run.type}`);
+        const progress = await answerWithin(5_000, client.workflow.getHandle(run.workflowId).query(progressQuery));
+        console.log(`${run.workflowId}  ${progress ? describeProgress(progress) : `${run.type} (no answer to progress now)`}`);
       }
       if (count === 0) console.log('no runbook is running');
     },
@@ -151,6 +154,13 @@ async function start(args: string[], ctx: Context): Promise<void> {
     staticDetails: `Started with \`npx runbook\` by ${ctx.user ?? 'someone'}.`,
   });
   console.log(`started ${runbook.type} as ${workflowId}\n  follow it: npx runbook progress ${workflowId}`);
+}
+
+/** The query's answer, or undefined when none comes within `ms` (a run whose worker is down answers nothing). */
+function answerWithin<T>(ms: number, query: Promise<T>): Promise<T | undefined> {
+  let timer: NodeJS.Timeout | undefined;
+  const late = new Promise<undefined>((resolve) => { timer = setTimeout(() => resolve(undefined), ms); });
+  return Promise.race([query.catch(() => undefined), late]).finally(() => clearTimeout(timer));
 }
 
 /** `--input FILE`: the input as JSON; flags typed too override its fields. */
@@ -250,8 +260,22 @@ async function main(argv: string[]): Promise<void> {
   }
 }
 
+/**
+ * An error as a person reads it: a failed run or Update says why through its causes ("Workflow execution failed"
+ * alone says nothing), each message once, with the failure's type from common/failures.ts when there is one.
+ */
+function explain(error: unknown): string {
+  const parts: string[] = [];
+  for (let e: unknown = error, depth = 0; e instanceof Error && depth < 6; e = e.cause, depth++) {
+    if (e instanceof ActivityFailure || e instanceof ChildWorkflowFailure) continue; // "Activity task failed": its cause says why
+    const type = (e as { type?: unknown }).type;
+    const text = typeof type === 'string' && type ? `${e.message} [${type}]` : e.message;
+    if (text && !parts.includes(text)) parts.push(text);
+  }
+  return parts.join(': ') || String(error);
+}
+
 main(process.argv.slice(2)).catch((error: unknown) => {
-  const cause = error instanceof WorkflowUpdateFailedError && error.cause ? `: ${error.cause.message}` : '';
-  console.error(`runbook: ${error instanceof Error ? error.message : String(error)}${cause}`);
+  console.error(`runbook: ${explain(error)}`);
   process.exit(error instanceof UsageError || error instanceof SettingsError ? 2 : error instanceof Cancelled ? 130 : 1);
 });

@@ -143,6 +143,15 @@ describe('npx runbook', () => {
     expect(noId.code).toBe(2);
     expect(noId.stderr).toContain('"runbook progress" needs a workflow id');
   });
+
+  it('prints why a run failed, not only that it did', async () => {
+    const id = `cli-unknown-${Date.now()}`;
+    expect((await runbook('start', 'disk-replacement', '--host', 'dom0-nowhere', '--id', id)).code).toBe(0);
+    const result = await runbook('result', id);
+    expect(result.code).toBe(1);
+    expect(result.stderr).toMatch(/^runbook: Workflow execution failed: unknown host "dom0-nowhere": not in the inventory \(known: dom0-cli, dom0-typo\) \[UnknownHost\]/);
+    expect(result.stderr).not.toMatch(/\n\s+at /); // no stack trace
+  });
 });
 
 describe('npx runbook help, from the descriptors', () => {

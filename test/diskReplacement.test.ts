@@ -273,8 +273,8 @@ describe('diskReplacement', () => {
         const history = Buffer.from(
           temporal.api.history.v1.History.encode(await raw.workflow.getHandle(run.workflowId, run.runId).fetchHistory()).finish(),
         ).toString('latin1')
-          // Workflow ids are not payloads: the host leases' own (lease-host:NAME, named for the admins) are in clear.
-          .replace(/lease-host:[\w.-]+/g, 'lease-host:*');
+          // Workflow ids are not payloads: the host leases' own (lease-host:NAME@QUEUE, named for the admins) are in clear.
+          .replace(/lease-host:[\w.-]+@[\w.-]+/g, 'lease-host:*');
         expect(history).toContain('diskReplacement'); // the check reads real history bytes
         for (const plaintext of ['dom0-hot', 'dom0-cold', 'dom0-kill', 'ZNEW0001', 'camille', 'resyncPollInterval', 'sfdisk', 'mdadm']) {
           expect(history).not.toContain(plaintext);

@@ -61,7 +61,7 @@ export class Leases {
     await CancellationScope.nonCancellable(async () => {
       for (const resource of this.own.splice(0)) {
         // A lease workflow that already ended (it saw this run end) needs nothing more.
-        await getExternalWorkflowHandle(leaseWorkflowId(resource)).signal(leaseReleaseSignal, { workflowId: workflowInfo().workflowId }).catch(() => undefined);
+        await getExternalWorkflowHandle(leaseWorkflowId(resource, workflowInfo().taskQueue)).signal(leaseReleaseSignal, { workflowId: workflowInfo().workflowId }).catch(() => undefined);
       }
     });
     this.runbook.leases.splice(0);

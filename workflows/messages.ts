@@ -79,8 +79,11 @@ export const planQuery = defineQuery<Plan | undefined>('plan');
 
 // ---------------------------------------------------------------- host leases (workflows/lease.ts)
 
-/** The lease workflow of a resource (`host:dom0-a`, `cluster:fma`): one each. */
-export const leaseWorkflowId = (resource: string) => `lease-${resource}`;
+/**
+ * The lease workflow of a resource (`host:dom0-a`, `cluster:fma`) for the runbooks of one task queue (one
+ * deployment: its workers run the lease too): `lease-host:dom0-a@runbooks`.
+ */
+export const leaseWorkflowId = (resource: string, taskQueue: string) => `lease-${resource}@${taskQueue}`;
 
 /** Who asks for a lease, or holds one. */
 export interface LeaseHolder {
