@@ -10,12 +10,12 @@ import { leaseRequestSignal, leaseWorkflowId, type LeaseHolder } from '../workfl
 export function leaseActivities() {
   return {
     /** Queue `holder` for the lease on `resource`, starting its lease workflow on this task queue if needed. */
-    async requestLease(resource: string, holder: LeaseHolder, checkEvery?: string): Promise<void> {
+    async requestLease(resource: string, holder: LeaseHolder): Promise<void> {
       const { client, info } = Context.current();
       await client.workflow.signalWithStart('lease', {
         workflowId: leaseWorkflowId(resource, info.taskQueue),
         taskQueue: info.taskQueue,
-        args: [{ resource, checkEvery }],
+        args: [{ resource }],
         signal: leaseRequestSignal,
         signalArgs: [holder],
         staticSummary: `Lease on ${resource}: one runbook changes it at a time`,

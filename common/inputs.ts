@@ -50,6 +50,7 @@ export const InheritedLeases = z.object({
   holder: singleLine(300, 'the parent run holding the leases'),
   resources: z.array(singleLine(300, 'a leased resource such as host:dom0-a')).max(100),
 }).strict();
+export type InheritedLeases = z.infer<typeof InheritedLeases>;
 
 export const DiskReplacementInput = z.object({
   host: HostName,

@@ -16,7 +16,7 @@ import type { DiskReplacementResult } from '../workflows/diskReplacement.js';
 import { diskReplacedUpdate } from '../workflows/messages.js';
 import { writeTestCodecKey } from './setup/codec-key.js';
 import { startWorkerProcess, type WorkerProcess } from './setup/worker-process.js';
-import { codecClient, hostChanges, tempDir, waitingFor } from './helpers/runbooks.js';
+import { cliEnvironment, codecClient, hostChanges, tempDir, waitingFor } from './helpers/runbooks.js';
 
 const address = inject('temporalAddress');
 const TASK_QUEUE = 'runbooks-cli';
@@ -50,18 +50,7 @@ beforeAll(async () => {
   const codecKeyFile = writeTestCodecKey(dir);
   worker = await startWorkerProcess({ address, inventoryPath: lab.inventoryPath, codecKeyFile, taskQueue: TASK_QUEUE });
   client = await codecClient(address, codecKeyFile);
-  cliEnv = {
-    ...process.env,
-    TEMPORAL_ADDRESS: address,
-    TEMPORAL_NAMESPACE: 'default',
-    RUNBOOK_INVENTORY: lab.inventoryPath,
-    RUNBOOK_CODEC_KEY_FILE: codecKeyFile,
-    RUNBOOK_TASK_QUEUE: TASK_QUEUE,
-    // Hermetic: a temporal CLI profile of the person running the suite (~/.config/temporalio) must not apply.
-    TEMPORAL_CONFIG_FILE: join(dir, 'no-temporal-profile.toml'),
-  };
-  delete cliEnv.RUNBOOK_CODEC_KEY;
-  delete cliEnv.TEMPORAL_PROFILE;
+  cliEnv = cliEnvironment({ address, dir, codecKeyFile, taskQueue: TASK_QUEUE, extra: { RUNBOOK_INVENTORY: lab.inventoryPath } });
 });
 
 afterAll(async () => {

@@ -24,7 +24,7 @@ import { RUNBOOKS } from '../starter/runbooks.js';
 import { ANSWERS } from '../starter/answers.js';
 import { approveUpdate, decideUpdate, diskReplacedUpdate, progressQuery, submitPassphraseUpdate } from '../workflows/messages.js';
 import { HOSTILE_TEXT, PLAINTEXT_SECRET, hostileCases, schemaOf, type HostileCase } from './helpers/hostile-corpus.js';
-import { codecClient, eventually, tempDir, waitingFor } from './helpers/runbooks.js';
+import { cliEnvironment, codecClient, eventually, tempDir, waitingFor } from './helpers/runbooks.js';
 import { writeTestCodecKey } from './setup/codec-key.js';
 import { startWorkerProcess, type WorkerProcess } from './setup/worker-process.js';
 
@@ -368,12 +368,7 @@ describe('through a real Temporal dev server and worker, in front of lab hosts',
     writeFileSync(join(dir, 'sealing.pub'), formatPublicKeyFile(sealingKey));
     worker = await startWorkerProcess({ address, inventoryPath: lab.inventoryPath, codecKeyFile, taskQueue: TASK_QUEUE, env: { RUNBOOK_SEALING_KEY_FILE: sealingKeyFile }, logFile: join(dir, 'worker.log') });
     client = await codecClient(address, codecKeyFile);
-    cliEnv = {
-      ...process.env, TEMPORAL_ADDRESS: address, TEMPORAL_NAMESPACE: 'default', TEMPORAL_CONFIG_FILE: join(dir, 'none.toml'),
-      RUNBOOK_CODEC_KEY_FILE: codecKeyFile, RUNBOOK_SEALING_PUBLIC_KEY_FILE: join(dir, 'sealing.pub'), RUNBOOK_TASK_QUEUE: TASK_QUEUE,
-    };
-    delete cliEnv.RUNBOOK_CODEC_KEY;
-    delete cliEnv.TEMPORAL_PROFILE;
+    cliEnv = cliEnvironment({ address, dir, codecKeyFile, taskQueue: TASK_QUEUE, extra: { RUNBOOK_SEALING_PUBLIC_KEY_FILE: join(dir, 'sealing.pub') } });
   });
 
   afterAll(async () => {

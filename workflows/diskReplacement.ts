@@ -18,7 +18,7 @@ import { hostChange, readOnly } from './proxies.js';
 import { rebootHost } from './rebootHost.js';
 import { Runbook, summarized, validInput } from './runbook.js';
 import { hostLease, Leases } from './leases.js';
-import { isSkipped, persist, planOf, reasonOf, runStep, type HostStep, type Skipped } from './steps.js';
+import { outcomeText, persist, planOf, reasonOf, runStep, type HostStep, type Skipped } from './steps.js';
 
 export interface DiskReplacementResult {
   host: string;
@@ -64,7 +64,7 @@ export async function diskReplacement(input: DiskReplacementInput): Promise<Disk
     let plan: Plan | undefined;
     setHandler(planQuery, () => plan);
     const changes: DiskReplacementResult['changes'] = [];
-    const doneSoFar = () => changes.map((c) => `${c.step}${c.array ? ` ${c.array}` : ''}: ${isSkipped(c.outcome) ? `skipped by ${c.outcome.by}` : c.outcome}`).join('; ') || 'nothing changed';
+    const doneSoFar = () => changes.map((c) => `${c.step}${c.array ? ` ${c.array}` : ''}: ${outcomeText(c.outcome)}`).join('; ') || 'nothing changed';
 
     /** Run planned steps in order, each recorded; a step that cannot be done asks a person. */
     async function run(steps: ChangeStep[]): Promise<void> {

@@ -10,7 +10,6 @@
 import {
   allHandlersFinished, condition, continueAsNew, getExternalWorkflowHandle, proxyActivities, setHandler, workflowInfo,
 } from '@temporalio/workflow';
-import { msToNumber } from '@temporalio/common/lib/time.js';
 import type { Activities } from '../activities/index.js';
 import { NON_RETRYABLE } from '../common/failures.js';
 import {
@@ -19,10 +18,7 @@ import {
 
 export interface LeaseInput {
   resource: string;
-  /** How soon a held lease first checks that its holder still runs, once someone waits (default 30s). */
-  checkEvery?: string;
-  /** Carried over continue-as-new. */
-  holder?: LeaseHolder;
+  /** Who waits in line: carried over continue-as-new. */
   queue?: LeaseHolder[];
 }
 
@@ -31,6 +27,7 @@ const { holderRunning } = proxyActivities<Activities>({
   retry: { maximumAttempts: 5, nonRetryableErrorTypes: NON_RETRYABLE },
 });
 
+const FIRST_CHECK_MS = 30_000;
 const MAX_CHECK_MS = 5 * 60_000;
 
 /** Grants before the history is carried over into a new run (bounded history however long the lease lives). */
@@ -38,8 +35,7 @@ const GRANTS_PER_RUN = 100;
 
 export async function lease(input: LeaseInput): Promise<void> {
   const { resource } = input;
-  const checkEvery = input.checkEvery ?? '30s';
-  let holder = input.holder;
+  let holder: LeaseHolder | undefined;
   const queue: LeaseHolder[] = [...(input.queue ?? [])];
   const released = new Set<string>();
 
@@ -68,12 +64,12 @@ export async function lease(input: LeaseInput): Promise<void> {
 
   /**
    * Held until its holder gives it back, or ends without doing so. Whether the holder still runs matters only to
-   * a runbook waiting in line: only then is it looked at, every `checkEvery`, doubling up to 5 minutes.
+   * a runbook waiting in line: only then is it looked at, every 30 s at first, then doubling up to 5 minutes.
    */
   async function heldUntilFree(current: LeaseHolder): Promise<void> {
     const { workflowId } = current;
     const told = new Set<string>();
-    let every = msToNumber(checkEvery);
+    let every = FIRST_CHECK_MS;
     for (;;) {
       await condition(() => released.has(workflowId) || queue.length > 0);
       if (released.has(workflowId)) return;
@@ -103,7 +99,7 @@ export async function lease(input: LeaseInput): Promise<void> {
     if (grants >= GRANTS_PER_RUN && !queue.length) break;
     if (grants >= GRANTS_PER_RUN || workflowInfo().continueAsNewSuggested) {
       await condition(allHandlersFinished);
-      await continueAsNew<typeof lease>({ resource, checkEvery: input.checkEvery, queue });
+      await continueAsNew<typeof lease>({ resource, queue });
     }
   }
   await condition(allHandlersFinished);

@@ -5,15 +5,10 @@
  * at the end; a run that fails or is terminated loses them anyway (its lease workflows see it no longer runs).
  */
 import { CancellationScope, getExternalWorkflowHandle, setHandler, workflowInfo } from '@temporalio/workflow';
+import type { InheritedLeases } from '../common/inputs.js';
 import { leaseGrantedSignal, leaseQueuedSignal, leaseReleaseSignal, leaseWorkflowId, type LeaseHolder } from './messages.js';
 import { readOnly } from './proxies.js';
 import { summarized, type Runbook } from './runbook.js';
-
-/** What a parent passes to its children: the leases it holds for them. */
-export interface InheritedLeases {
-  holder: string;
-  resources: string[];
-}
 
 export const hostLease = (host: string) => `host:${host}`;
 export const clusterLease = (cluster: string) => `cluster:${cluster}`;
@@ -23,7 +18,7 @@ export class Leases {
   private readonly queuedBehind = new Map<string, LeaseHolder>();
   private readonly own: string[] = [];
 
-  constructor(private readonly runbook: Runbook, private readonly checkEvery?: string) {
+  constructor(private readonly runbook: Runbook) {
     setHandler(leaseGrantedSignal, ({ resource }) => void this.granted.add(resource));
     setHandler(leaseQueuedSignal, ({ resource, heldBy }) => void this.queuedBehind.set(resource, heldBy));
   }
@@ -38,7 +33,7 @@ export class Leases {
         this.runbook.leases.push({ resource, since: new Date().toISOString(), from: fromParent.holder });
         continue;
       }
-      await summarized(readOnly.requestLease, `ask for the lease on ${resource}`)(resource, { workflowId: me.workflowId, runbook: me.workflowType, since: new Date().toISOString() }, this.checkEvery);
+      await summarized(readOnly.requestLease, `ask for the lease on ${resource}`)(resource, { workflowId: me.workflowId, runbook: me.workflowType, since: new Date().toISOString() });
       await this.runbook.waitFor({
         what: () => {
           const holder = this.queuedBehind.get(resource);

@@ -19,9 +19,7 @@ import { People } from './people.js';
 import { hostChange, passphraseTry, readOnly } from './proxies.js';
 import { Runbook, summarized, validInput } from './runbook.js';
 import { hostLease, Leases } from './leases.js';
-import { isSkipped, planOf, runStep, type HostStep, type Skipped } from './steps.js';
-
-const outcomeText = (outcome: Outcome | Skipped) => (isSkipped(outcome) ? `skipped by ${outcome.by}: ${outcome.skipped}` : outcome);
+import { outcomeText, planOf, runStep, type HostStep } from './steps.js';
 import { failure } from '../common/failures.js';
 
 export interface LuksKeyRotationResult {

@@ -14,7 +14,7 @@ import { People } from './people.js';
 import { hostChange, polling, readOnly } from './proxies.js';
 import { Runbook, summarized, validInput } from './runbook.js';
 import { hostLease, Leases } from './leases.js';
-import { isSkipped, planOf, runStep, type HostStep } from './steps.js';
+import { outcomeText, planOf, runStep, type HostStep } from './steps.js';
 
 export interface RebootHostResult {
   host: string;
@@ -49,7 +49,7 @@ export async function rebootHost(input: RebootHostInput): Promise<RebootHostResu
     };
     plan = { summary: `${request.action} ${host}: ${request.reason}`, steps: planOf([step]) };
     const sent = await runbook.step('send the power command', () => runStep(people, step, () => 'nothing changed yet'));
-    const powerCommand = isSkipped(sent) ? `skipped by ${sent.by}: ${sent.skipped}` : sent;
+    const powerCommand = outcomeText(sent);
     await runbook.step('wait for the host to go down', () =>
       summarized(polling(request.pollInterval, request.downTimeout, { steady: true }).expectDown, `wait until ${host} stops answering (every ${request.pollInterval}, up to ${request.downTimeout})`)(host, bootIdBefore),
     );

@@ -47,7 +47,7 @@ export function reasonOf(error: unknown): string {
 }
 
 /** A failure that a person can look at and answer: an activity or child that failed for good. */
-export function canEscalate(error: unknown): boolean {
+function canEscalate(error: unknown): boolean {
   return error instanceof ActivityFailure || (error instanceof ApplicationFailure && !(error.type === 'Aborted'));
 }
 
@@ -88,4 +88,9 @@ export function runStep<R>(people: People, step: HostStep<R>, doneSoFar: () => s
 
 export function isSkipped(value: unknown): value is Skipped {
   return typeof value === 'object' && value !== null && 'skipped' in value && 'by' in value;
+}
+
+/** A step's outcome as the result and the admins' mail say it: "done", "already done", or who skipped it and why. */
+export function outcomeText(outcome: unknown): string {
+  return isSkipped(outcome) ? `skipped by ${outcome.by}: ${outcome.skipped}` : String(outcome);
 }

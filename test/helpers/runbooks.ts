@@ -18,6 +18,25 @@ export async function codecClient(address: string, codecKeyFile: string): Promis
   return new Client({ connection, dataConverter: clientDataConverter({ RUNBOOK_CODEC_KEY_FILE: codecKeyFile }) });
 }
 
+/**
+ * The environment `npx runbook` gets in a test: the suite's dev server, the test's codec key and task queue, and
+ * nothing of the person running the suite (a temporal CLI profile in ~/.config/temporalio, a key in their shell).
+ */
+export function cliEnvironment(o: { address: string; dir: string; codecKeyFile: string; taskQueue: string; extra?: NodeJS.ProcessEnv }): NodeJS.ProcessEnv {
+  const env: NodeJS.ProcessEnv = {
+    ...process.env,
+    TEMPORAL_ADDRESS: o.address,
+    TEMPORAL_NAMESPACE: 'default',
+    TEMPORAL_CONFIG_FILE: join(o.dir, 'no-temporal-profile.toml'),
+    RUNBOOK_CODEC_KEY_FILE: o.codecKeyFile,
+    RUNBOOK_TASK_QUEUE: o.taskQueue,
+    ...o.extra,
+  };
+  delete env.RUNBOOK_CODEC_KEY;
+  delete env.TEMPORAL_PROFILE;
+  return env;
+}
+
 /** A client without our codec: what the Temporal server itself stores. */
 export async function rawClient(address: string): Promise<Client> {
   return new Client({ connection: await Connection.connect({ address }) });
