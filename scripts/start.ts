@@ -28,6 +28,7 @@
  */
 import { randomBytes } from 'node:crypto';
 import { existsSync, mkdirSync, writeFileSync } from 'node:fs';
+import { writeLocalStack } from '../common/local-stack.js';
 import { join } from 'node:path';
 import { setTimeout as sleep } from 'node:timers/promises';
 import { Connection } from '@temporalio/client';
@@ -177,7 +178,10 @@ function devServerSpec(uiCodecEndpoint: string, temporal: TemporalSettings): Sup
     },
     async ready() {
       await waitForServer(temporal, 60_000);
-      if (!stopping) log(`Temporal dev server ready at ${temporal.address}; UI: http://${DEV_IP}:${UI_PORT}`);
+      if (stopping) return;
+      // Our CLI beside this stack finds the server there without a variable.
+      writeLocalStack(DATA_DIR, { temporalAddress: temporal.address });
+      log(`Temporal dev server ready at ${temporal.address}; UI: http://${DEV_IP}:${UI_PORT}`);
     },
   }, supervision);
 }

@@ -9,7 +9,8 @@ import { ActivityFailure, ChildWorkflowFailure, type Client } from '@temporalio/
 import { localCodecKeyFile } from '../common/codec.js';
 import { sealingPublicKeyFromFile, sealingPublicKeyPath } from '../common/sealing.js';
 import { describeSettings, readSettings, SettingsError, type Settings } from '../common/settings.js';
-import { connectClient, temporalSettings } from '../common/temporal.js';
+import { readLocalStack } from '../common/local-stack.js';
+import { connectClient, temporalSettings, type TemporalSettings } from '../common/temporal.js';
 import { planQuery, progressQuery } from '../workflows/messages.js';
 import { ANSWERS, answerFor, answerNamed, answerUsage, type Answer, type AnswerContext } from './answers.js';
 import { describePlan, describeProgress } from './describe.js';
@@ -38,7 +39,15 @@ class Context implements AnswerContext {
   }
 
   client(): Promise<Client> {
-    return (this.connected ??= connectClient(temporalSettings(), this.settings()));
+    return (this.connected ??= connectClient(this.temporal(), this.settings()));
+  }
+
+  /** Configured like the temporal CLI; with nothing configured, the stack `npm start` runs beside us, if any. */
+  private temporal(): TemporalSettings {
+    const temporal = temporalSettings();
+    if (temporal.addressConfigured) return temporal;
+    const local = readLocalStack(this.settings().dataDir);
+    return local ? { ...temporal, address: local.temporalAddress } : temporal;
   }
 
   sealingPublicKey() {

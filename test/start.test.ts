@@ -9,7 +9,7 @@ import { join } from 'node:path';
 import { afterAll, describe, expect, it } from 'vitest';
 import type { Inventory } from '../common/inventory.js';
 import { eventually, tempDir } from './helpers/runbooks.js';
-import { alive, descendants, killStack, sshExec, stackEnv, startStack, waitForOutput, type Stack } from './helpers/stack.js';
+import { alive, cli, descendants, killStack, sshExec, stackEnv, startStack, waitForOutput, type Stack } from './helpers/stack.js';
 
 let stack: Stack | undefined;
 let seen: { pid: number; cmd: string }[] = [];
@@ -40,6 +40,13 @@ describe('npm start', () => {
     expect(await sshExec(inventory.hosts[0]!, key, 'cat /proc/mdstat')).toMatch(/^md\d : active raid1 /m);
     expect(readFileSync(join(dir, 'lab', 'audit', 'dom0-a.jsonl'), 'utf8')).toContain('"command":"cat /proc/mdstat"');
     expect(existsSync(join(dir, 'data', 'temporal.db'))).toBe(true);
+
+    // Our CLI in the next terminal finds this stack (its port, its codec key) with nothing set but the data folder
+    // this test moved (a project folder's default .data needs not even that).
+    const cliEnv = { ...env, RUNBOOK_TEMPORAL_PORT: undefined };
+    const listed = await cli('runbook', cliEnv, 'list');
+    expect(listed.stderr).toBe('');
+    expect(listed.code).toBe(0);
 
     const processes = (seen = descendants(child.pid!));
     expect(processes.some((p) => /temporal\S* server start-dev/.test(p.cmd)), JSON.stringify(processes)).toBe(true);
