@@ -13,10 +13,10 @@ import { ANSWERS } from '../starter/answers.js';
 import { RUNBOOKS } from '../starter/runbooks.js';
 import { Lab, presets } from '../lab/lab.js';
 import type { DiskReplacementResult } from '../workflows/diskReplacement.js';
-import { diskReplacedUpdate } from '../workflows/messages.js';
+import { diskReplacedUpdate, progressQuery } from '../workflows/messages.js';
 import { writeTestCodecKey } from './setup/codec-key.js';
 import { startWorkerProcess, type WorkerProcess } from './setup/worker-process.js';
-import { cliEnvironment, codecClient, hostChanges, tempDir, waitingFor } from './helpers/runbooks.js';
+import { cliEnvironment, codecClient, eventually, hostChanges, tempDir, waitingFor } from './helpers/runbooks.js';
 
 const address = inject('temporalAddress');
 const TASK_QUEUE = 'runbooks-cli';
@@ -76,11 +76,22 @@ describe('npx runbook', () => {
     expect(progress.stdout).toContain('diskReplacement on dom0-cli: step 3/9 "swap the disk"');
     expect(progress.stdout).toContain(`waiting for an operator at the machine: replace the disk with serial ZA1E2B3C`);
     expect(progress.stdout).toContain(`keep the disk with serial ${survivor.serial}`);
-    expect(progress.stdout).toContain('(answer: diskReplaced)');
+    expect(progress.stdout).toContain('answer with the Update diskReplaced {"operator": "NAME"}');
+    expect(progress.stdout).toContain('or: npx runbook disk-replaced ID [--operator NAME]');
 
     const listed = await runbook('list');
     expect(listed.code).toBe(0);
     expect(listed.stdout.split('\n').find((line) => line.startsWith(`${id} `))).toContain('step 3/9 "swap the disk"');
+
+    // The UI's current details say the same; a Signal sent with the Update's name is no answer and says so.
+    const handle = client.workflow.getHandle(id);
+    const details = async () => ((await handle.query('__temporal_workflow_metadata')) as { currentDetails?: string }).currentDetails ?? '';
+    expect(await details()).toContain('Answer with the Update `diskReplaced {"operator": "NAME"}`');
+    await handle.signal('diskReplaced', { operator: 'mallory' });
+    await eventually('the signal to be recorded as ignored', async () => (await handle.query(progressQuery)).ignoredSignals[0]);
+    expect((await runbook('progress', id)).stdout).toContain('a Signal "diskReplaced" is not an answer and was ignored: send the Update diskReplaced {"operator": "NAME"}');
+    expect(await details()).toContain('a Signal "diskReplaced" is not an answer');
+    expect((await handle.query(progressQuery)).waitingFor?.answerWith).toBe(diskReplacedUpdate.name);
 
     lab.swapDisk('dom0-cli', 0, { serial: 'ZCLI0001' });
     const answered = await runbook('disk-replaced', id, '--operator', 'camille', '--comment', 'slot 0');

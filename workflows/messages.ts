@@ -15,7 +15,13 @@ export interface Progress {
   stepsSkipped: number;
   stepsTotal: number;
   /** Set while the runbook waits for a person or for the host. */
-  waitingFor?: { what: string; who: string; since: string; answerWith?: string };
+  waitingFor?: {
+    what: string; who: string; since: string;
+    /** The Update that answers, and what to type as its argument, e.g. `approve {"approver": "NAME"}`. */
+    answerWith?: string; example?: string;
+  };
+  /** Signals sent with one of our Updates' names: not answers, recorded so nobody takes them for one. */
+  ignoredSignals: { signal: string; at: string; why: string }[];
   /** Step-specific facts, e.g. the resync's percent, speed and ETA per array. */
   detail?: Record<string, unknown>;
   /** The steps done so far, with how long each took, or why it was skipped. */
@@ -39,6 +45,23 @@ export interface DecisionRecord {
 }
 
 export const progressQuery = defineQuery<Progress>('progress');
+
+/**
+ * What a person types as each Update's argument (the UI's Update dialog takes JSON): shown with every wait, in
+ * `progress`, the run's current details and `npx runbook list`. test/workflow-code.test.ts checks each against its schema.
+ */
+export const ANSWER_EXAMPLES: Record<string, Record<string, string>> = {
+  approve: { approver: 'NAME', comment: 'plan checked' },
+  decide: { operator: 'NAME', decision: 'retry', comment: 'why' },
+  diskReplaced: { operator: 'NAME' },
+  submitPassphrase: { operator: 'NAME', passphrase: 'the passphrase (the codec server seals it; or: npx runbook unlock)' },
+};
+
+/** `approve {"approver": "NAME", …}`: an Update and an argument to type. */
+export function answerExample(update: string): string {
+  const example = ANSWER_EXAMPLES[update];
+  return example ? `${update} ${JSON.stringify(example).replace(/","/g, '", "').replace(/":"/g, '": "')}` : update;
+}
 
 /** The operator says the failed disk was swapped for a new one. */
 export const diskReplacedUpdate = defineUpdate<string, [DiskReplacedAnswer]>('diskReplaced');

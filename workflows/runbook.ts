@@ -4,11 +4,16 @@
  * Workflow code only: deterministic (workflow time, no I/O).
  */
 import type { ActivityFunction, Duration } from '@temporalio/common';
-import { condition, setHandler, type ActivityFunctionWithOptions } from '@temporalio/workflow';
+import { condition, setCurrentDetails, setDefaultSignalHandler, setHandler, sleep, type ActivityFunctionWithOptions } from '@temporalio/workflow';
 import type { z } from 'zod';
 import { failure } from '../common/failures.js';
 import { describeIssues } from '../common/validation.js';
-import { progressQuery, type Progress } from './messages.js';
+import { ANSWER_EXAMPLES, answerExample, progressQuery, type Progress } from './messages.js';
+
+/** An untimed wait still shows on the UI's timeline: a timer with the wait's summary, started again this often. */
+const SHOWN_WAIT = '1 day';
+/** The ignored Signals `progress` keeps (the latest). */
+const IGNORED_KEPT = 20;
 
 /** A runbook's steps as its page names them. `Title` is the union of their titles: another title does not compile. */
 export class Runbook<Title extends string = string> {
@@ -19,11 +24,35 @@ export class Runbook<Title extends string = string> {
   private waitingWhat?: () => string;
 
   constructor(runbook: string, steps: readonly Title[], host?: string) {
-    this.progress = { runbook, host, step: 'starting', stepsDone: 0, stepsSkipped: 0, stepsTotal: steps.length, timeline: [], decisions: [], leases: [] };
+    this.progress = { runbook, host, step: 'starting', stepsDone: 0, stepsSkipped: 0, stepsTotal: steps.length, timeline: [], decisions: [], leases: [], ignoredSignals: [] };
     setHandler(progressQuery, () => {
       const waiting = this.progress.waitingFor;
       return waiting && this.waitingWhat ? { ...this.progress, waitingFor: { ...waiting, what: this.waitingWhat() } } : this.progress;
     });
+    // The UI's "Send a Signal" with an Update's name looks like an answer on the timeline and is none: say so there.
+    // (Our own Signals, the leases', have their handlers; anything else unknown is dropped, as Temporal would.)
+    setDefaultSignalHandler((signal) => {
+      if (!(signal in ANSWER_EXAMPLES)) return;
+      const why = `a Signal "${signal}" is not an answer and was ignored: send the Update ${answerExample(signal)}`;
+      this.progress.ignoredSignals = [...this.progress.ignoredSignals, { signal, at: new Date().toISOString(), why }].slice(-IGNORED_KEPT);
+      this.showDetails(why);
+      void sleep(1, { summary: `ignored: ${why}` });
+    });
+    this.showDetails();
+  }
+
+  /** The run's current details in the UI: the step, and what it waits for with the Update to send. */
+  private showDetails(note?: string): void {
+    const p = this.progress;
+    const at = Math.min(p.stepsDone + p.stepsSkipped + 1, p.stepsTotal);
+    const lines = [`**${p.runbook}${p.host ? ` on ${p.host}` : ''}**: step ${at}/${p.stepsTotal}, ${p.step}`];
+    const waiting = p.waitingFor;
+    if (waiting) {
+      lines.push(`Waiting for ${waiting.who}: ${waiting.what} (since ${waiting.since})`);
+      if (waiting.example) lines.push(`Answer with the Update \`${waiting.example}\``);
+    }
+    if (note) lines.push(`Note: ${note}`);
+    setCurrentDetails(lines.join('\n\n'));
   }
 
   /** Run one step of the procedure. */
@@ -31,6 +60,7 @@ export class Runbook<Title extends string = string> {
     this.progress.step = title;
     this.progress.detail = undefined;
     this.stepStartedAt = Date.now();
+    this.showDetails();
     const result = await body();
     this.progress.timeline.push({
       step: title,
@@ -45,6 +75,7 @@ export class Runbook<Title extends string = string> {
   skip(title: Title, reason: string): void {
     this.progress.timeline.push({ step: title, startedAt: new Date().toISOString(), seconds: 0, skipped: reason });
     this.progress.stepsSkipped += 1;
+    this.showDetails();
   }
 
   /** Facts about the current step, shown by the `progress` query. */
@@ -70,17 +101,19 @@ export class Runbook<Title extends string = string> {
   ): Promise<boolean> {
     const what = typeof waiting.what === 'string' ? waiting.what : waiting.what();
     this.waitingWhat = typeof waiting.what === 'string' ? undefined : waiting.what;
-    this.progress.waitingFor = { ...waiting, what, since: new Date().toISOString() };
+    const example = waiting.answerWith ? answerExample(waiting.answerWith) : undefined;
+    this.progress.waitingFor = { ...waiting, what, since: new Date().toISOString(), ...(example ? { example } : {}) };
+    this.showDetails();
+    // The timer carries the summary: the UI's timeline shows who is awaited and how to answer, not a bare timer.
+    const summary = `waiting for ${waiting.who}: ${what}${example ? `; answer with the Update ${example}` : ''}`;
     try {
-      if (timeout === undefined) {
-        await condition(answered);
-        return true;
-      }
-      // The timeout's timer carries the summary: the UI's timeline shows who is awaited, not a bare timer.
-      return await condition(answered, timeout, { summary: `waiting for ${waiting.who}: ${what}` });
+      if (timeout !== undefined) return await condition(answered, timeout, { summary });
+      while (!(await condition(answered, SHOWN_WAIT, { summary }))) { /* still waiting, as long as it takes */ }
+      return true;
     } finally {
       this.progress.waitingFor = undefined;
       this.waitingWhat = undefined;
+      this.showDetails();
     }
   }
 
