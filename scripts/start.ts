@@ -29,6 +29,7 @@
 import { randomBytes } from 'node:crypto';
 import { existsSync, mkdirSync, writeFileSync } from 'node:fs';
 import { writeLocalStack } from '../common/local-stack.js';
+import { devServerSearchAttributeFlags } from '../common/search-attributes.js';
 import { join } from 'node:path';
 import { setTimeout as sleep } from 'node:timers/promises';
 import { Connection } from '@temporalio/client';
@@ -162,6 +163,7 @@ function devServerSpec(uiCodecEndpoint: string, temporal: TemporalSettings): Sup
     '--namespace', 'default',
     '--log-level', 'warn',
     '--ui-codec-endpoint', uiCodecEndpoint,
+    ...devServerSearchAttributeFlags(),
   ];
   return new Supervised({
     name: 'Temporal dev server',

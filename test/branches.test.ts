@@ -20,6 +20,7 @@ import { testServerPath } from '../scripts/temporal-bin.js';
 import { decideUpdate, diskReplacedUpdate, progressQuery, submitPassphraseUpdate, approveUpdate } from '../workflows/messages.js';
 import type { DiskReplacementResult } from '../workflows/diskReplacement.js';
 import { eventually, waitingFor } from './helpers/runbooks.js';
+import { ensureSearchAttributes } from '../worker/search-attributes.js';
 
 const TASK_QUEUE = 'runbooks-branches';
 let env: TestWorkflowEnvironment;
@@ -91,6 +92,7 @@ function activities(): Record<string, (...args: unknown[]) => Promise<unknown>> 
 beforeAll(async () => {
   Runtime.install({ logger: new DefaultLogger('ERROR') });
   env = await TestWorkflowEnvironment.createTimeSkipping({ server: { executable: { type: 'existing-path', path: testServerPath() } } });
+  await ensureSearchAttributes(env.nativeConnection.operatorService, env.namespace ?? 'default');
   worker = await Worker.create({
     connection: env.nativeConnection,
     taskQueue: TASK_QUEUE,

@@ -87,6 +87,12 @@ describe('npx runbook', () => {
     const handle = client.workflow.getHandle(id);
     const details = async () => ((await handle.query('__temporal_workflow_metadata')) as { currentDetails?: string }).currentDetails ?? '';
     expect(await details()).toContain('Answer with the Update `diskReplaced {"operator": "NAME"}`');
+    // The UI's list finds it by host and by what it waits for (search attributes).
+    const query = `Runbook = "diskReplacement" AND RunbookHosts = "dom0-cli" AND RunbookWaitingFor = "diskReplaced by an operator at the machine"`;
+    await eventually('the run to be found by host and wait', async () => {
+      for await (const found of client.workflow.list({ query })) if (found.workflowId === id) return true;
+      return undefined;
+    });
     await handle.signal('diskReplaced', { operator: 'mallory' });
     await eventually('the signal to be recorded as ignored', async () => (await handle.query(progressQuery)).ignoredSignals[0]);
     expect((await runbook('progress', id)).stdout).toContain('a Signal "diskReplaced" is not an answer and was ignored: send the Update diskReplaced {"operator": "NAME"}');

@@ -23,6 +23,7 @@ import { diskReplacedUpdate } from '../workflows/messages.js';
 import type { RebootHostResult } from '../workflows/rebootHost.js';
 import { writeTestCodecKey } from './setup/codec-key.js';
 import { eventually, hostChanges, tempDir, waitingFor } from './helpers/runbooks.js';
+import { ensureSearchAttributes } from '../worker/search-attributes.js';
 
 const TASK_QUEUE = 'runbooks-time-skipping';
 const HOUR = 3600;
@@ -50,6 +51,7 @@ beforeAll(async () => {
     server: { executable: { type: 'existing-path', path: testServerPath() } },
     client: { dataConverter: clientDataConverter(codecEnv) },
   });
+  await ensureSearchAttributes(env.nativeConnection.operatorService, env.namespace ?? 'default');
   worker = await Worker.create({
     connection: env.nativeConnection,
     taskQueue: TASK_QUEUE,

@@ -15,6 +15,7 @@ import { loadInventory } from '../common/inventory.js';
 import { PRIVATE_KEY_ENV, sealingKeysFromFile } from '../common/sealing.js';
 import { readSettings } from '../common/settings.js';
 import { connectionOptions, temporalSettings, workerDataConverter } from '../common/temporal.js';
+import { ensureSearchAttributes } from './search-attributes.js';
 
 export const workflowsPath = fileURLToPath(new URL('../workflows/index.js', import.meta.url));
 
@@ -34,6 +35,7 @@ export async function runWorker(env = process.env): Promise<void> {
   }
   const pool = new SshPool({ privateKey: readPrivateKey(inventory.ssh.privateKeyPath) });
   const connection = await NativeConnection.connect(connectionOptions(temporal));
+  await ensureSearchAttributes(connection.operatorService, temporal.namespace);
   const worker = await Worker.create({
     connection,
     namespace: temporal.namespace,

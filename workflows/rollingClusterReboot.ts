@@ -28,7 +28,7 @@ const STEPS = ['preflight every node', 'plan and approval', 'reboot node by node
 
 export async function rollingClusterReboot(input: RollingClusterRebootInput): Promise<RollingClusterRebootResult> {
   const request = validInput(RollingClusterRebootInput, input);
-  const runbook = new Runbook('rollingClusterReboot', STEPS, request.cluster);
+  const runbook = new Runbook('rollingClusterReboot', STEPS, request.cluster, request.cluster);
   const people = new People(runbook).acceptsApproval();
   const leases = new Leases(runbook);
   try {
@@ -37,6 +37,7 @@ export async function rollingClusterReboot(input: RollingClusterRebootInput): Pr
 
     const cluster = await summarized(readOnly.lookUpCluster, `look up cluster ${request.cluster} in the inventory`)(request.cluster);
     if (cluster.kind !== 'proxmox') throw failure('InvalidInput', `invalid input:\ncluster: ${cluster.name} is a ${cluster.kind} cluster; the rolling reboot knows Proxmox`);
+    runbook.hosts(cluster.hosts);
 
     const { nodes, steps, running } = await runbook.step('preflight every node', async () => {
       const steps: Plan['steps'] = [];

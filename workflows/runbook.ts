@@ -4,9 +4,10 @@
  * Workflow code only: deterministic (workflow time, no I/O).
  */
 import type { ActivityFunction, Duration } from '@temporalio/common';
-import { condition, setCurrentDetails, setDefaultSignalHandler, setHandler, sleep, type ActivityFunctionWithOptions } from '@temporalio/workflow';
+import { condition, setCurrentDetails, setDefaultSignalHandler, setHandler, sleep, upsertSearchAttributes, type ActivityFunctionWithOptions } from '@temporalio/workflow';
 import type { z } from 'zod';
 import { failure } from '../common/failures.js';
+import { RUNBOOK, RUNBOOK_CLUSTER, RUNBOOK_HOSTS, RUNBOOK_WAITING_FOR } from '../common/search-attributes.js';
 import { describeIssues } from '../common/validation.js';
 import { ANSWER_EXAMPLES, answerExample, progressQuery, type Progress } from './messages.js';
 
@@ -23,7 +24,8 @@ export class Runbook<Title extends string = string> {
   /** What the runbook waits for, worked out when asked (e.g. who holds the lease it waits for). */
   private waitingWhat?: () => string;
 
-  constructor(runbook: string, steps: readonly Title[], host?: string) {
+  /** `host`: what `progress` names (a cluster runbook names its cluster, given as `cluster` too). */
+  constructor(runbook: string, steps: readonly Title[], host?: string, cluster?: string) {
     this.progress = { runbook, host, step: 'starting', stepsDone: 0, stepsSkipped: 0, stepsTotal: steps.length, timeline: [], decisions: [], leases: [], ignoredSignals: [] };
     setHandler(progressQuery, () => {
       const waiting = this.progress.waitingFor;
@@ -39,6 +41,16 @@ export class Runbook<Title extends string = string> {
       void sleep(1, { summary: `ignored: ${why}` });
     });
     this.showDetails();
+    // The UI's list shows and filters runs by these (common/search-attributes.ts).
+    upsertSearchAttributes([
+      { key: RUNBOOK, value: runbook },
+      ...(cluster ? [{ key: RUNBOOK_CLUSTER, value: cluster }] : host ? [{ key: RUNBOOK_HOSTS, value: [host] }] : []),
+    ]);
+  }
+
+  /** The hosts a cluster runbook changes, once it knows them: the UI's list finds the run by any of them. */
+  hosts(hosts: readonly string[]): void {
+    upsertSearchAttributes([{ key: RUNBOOK_HOSTS, value: [...hosts] }]);
   }
 
   /** The run's current details in the UI: the step, and what it waits for with the Update to send. */
@@ -104,6 +116,7 @@ export class Runbook<Title extends string = string> {
     const example = waiting.answerWith ? answerExample(waiting.answerWith) : undefined;
     this.progress.waitingFor = { ...waiting, what, since: new Date().toISOString(), ...(example ? { example } : {}) };
     this.showDetails();
+    upsertSearchAttributes([{ key: RUNBOOK_WAITING_FOR, value: `${waiting.answerWith ? `${waiting.answerWith} by ` : ''}${waiting.who}` }]);
     // The timer carries the summary: the UI's timeline shows who is awaited and how to answer, not a bare timer.
     const summary = `waiting for ${waiting.who}: ${what}${example ? `; answer with the Update ${example}` : ''}`;
     try {
@@ -114,6 +127,7 @@ export class Runbook<Title extends string = string> {
       this.progress.waitingFor = undefined;
       this.waitingWhat = undefined;
       this.showDetails();
+      upsertSearchAttributes([{ key: RUNBOOK_WAITING_FOR, value: null }]);
     }
   }
 

@@ -9,6 +9,7 @@ import { Connection } from '@temporalio/client';
 import type { TestProject } from 'vitest/node';
 import { spawnTethered } from '../../common/tether.js';
 import { temporalCliPath } from '../../scripts/temporal-bin.js';
+import { devServerSearchAttributeFlags } from '../../common/search-attributes.js';
 
 declare module 'vitest' {
   export interface ProvidedContext {
@@ -75,7 +76,7 @@ export default async function setup(project: TestProject): Promise<() => Promise
     // Tethered: the server dies with vitest however vitest ends (a SIGKILL skips the teardown and 'exit').
     const child = spawnTethered(
       bin,
-      ['server', 'start-dev', '--headless', '--ip', HOST, '--port', String(port), '--namespace', 'default', '--log-level', 'error'],
+      ['server', 'start-dev', '--headless', '--ip', HOST, '--port', String(port), '--namespace', 'default', '--log-level', 'error', ...devServerSearchAttributeFlags()],
       { stdio: ['ignore', 'pipe', 'pipe'] },
     );
     let out = '';
