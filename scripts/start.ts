@@ -174,8 +174,11 @@ function devServerSpec(uiCodecEndpoint: string, temporal: TemporalSettings): Sup
     spawn() {
       // The endpoint carries the codec token: keep it out of the terminal.
       log(`starting Temporal dev server: ${bin} ${args.join(' ').replace(/\/t\/[^/\s]+/, '/t/<token>')}`);
-      const child = spawnTethered(bin, args, { cwd: ROOT, stdio: ['ignore', 'inherit', 'inherit'], detached: true });
+      const child = spawnTethered(bin, args, { cwd: ROOT, stdio: ['ignore', 'pipe', 'pipe'], detached: true });
       child.on('error', (err) => warn(`Temporal dev server: ${err.message}`));
+      // While we stop it, its own system workers complain that it stops ("Failed to poll for task", dial errors): not news.
+      child.stdout!.on('data', (chunk: Buffer) => void (stopping || process.stdout.write(chunk)));
+      child.stderr!.on('data', (chunk: Buffer) => void (stopping || process.stderr.write(chunk)));
       return child;
     },
     async ready() {

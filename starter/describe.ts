@@ -9,7 +9,7 @@ function cliAnswer(update: string): string {
 }
 
 export function describeProgress(p: Progress): string {
-  const waiting = p.waitingFor ? `\n  waiting for ${p.waitingFor.who}: ${p.waitingFor.what}${p.waitingFor.answerWith ? `\n  answer with the Update ${p.waitingFor.example ?? p.waitingFor.answerWith} ${cliAnswer(p.waitingFor.answerWith)}` : ''}` : '';
+  const waiting = p.waitingFor ? `\n  waiting for ${p.waitingFor.who}: ${p.waitingFor.what}${p.waitingFor.answerWith ? `\n  answer with the Update ${p.waitingFor.example ?? p.waitingFor.answerWith}${cliAnswer(p.waitingFor.answerWith)}` : ''}` : '';
   const ignored = (p.ignoredSignals ?? []).map((i) => `\n  ignored at ${i.at}: ${i.why}`).join('');
   const detail = p.detail ? `\n  ${JSON.stringify(p.detail)}` : '';
   const skipped = p.stepsSkipped ? ` (${p.stepsSkipped} skipped: ${p.timeline.filter((t) => t.skipped).map((t) => `"${t.step}": ${t.skipped}`).join('; ')})` : '';

@@ -28,6 +28,8 @@ describe('npm start', () => {
     await waitForOutput(stack, /worker running/, 110_000);
     const output = stack.output;
     expect(output()).toContain('THE HOSTS ARE SIMULATED');
+    // Quiet: no bundler listing, no task token, no stack trace.
+    expect(output()).not.toMatch(/modules by path|taskToken|EADDRINUSE|\n\s+at /);
     expect(output()).toContain(`UI: http://127.0.0.1:${uiPort}`);
 
     const ui = await fetch(`http://127.0.0.1:${uiPort}/`);
@@ -58,6 +60,8 @@ describe('npm start', () => {
     child.kill('SIGINT');
     expect(await stack.exited).toBe(0);
     expect(output()).toContain('[start] stopped.');
+    // A clean Ctrl-C: the dev server's complaints about its own shutdown are not shown.
+    expect(output()).not.toMatch(/level=WARN|Failed to poll/);
     await eventually('every child of npm start to be gone', () => processes.every((p) => !alive(p.pid)) || undefined, 10_000)
       .catch(() => { throw new Error(`left running: ${JSON.stringify(processes.filter((p) => alive(p.pid)))}`); });
     await expect(fetch(`http://127.0.0.1:${uiPort}/`)).rejects.toThrow();

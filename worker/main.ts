@@ -6,7 +6,7 @@
  */
 import { closeSync, fstatSync, openSync, readSync } from 'node:fs';
 import { fileURLToPath } from 'node:url';
-import { NativeConnection, Worker } from '@temporalio/worker';
+import { NativeConnection, Runtime, Worker } from '@temporalio/worker';
 import ssh2 from 'ssh2';
 import { createActivities } from '../activities/index.js';
 import { SshPool } from '../activities/ssh/pool.js';
@@ -15,11 +15,13 @@ import { loadInventory } from '../common/inventory.js';
 import { PRIVATE_KEY_ENV, sealingKeysFromFile } from '../common/sealing.js';
 import { readSettings } from '../common/settings.js';
 import { connectionOptions, temporalSettings, workerDataConverter } from '../common/temporal.js';
+import { workerLogger } from './log.js';
 import { ensureSearchAttributes } from './search-attributes.js';
 
 export const workflowsPath = fileURLToPath(new URL('../workflows/index.js', import.meta.url));
 
 export async function runWorker(env = process.env): Promise<void> {
+  Runtime.install({ logger: workerLogger() });
   const settings = readSettings(['taskQueue', 'inventory', 'codecKey', 'codecKeyFile', 'sealingKeyFile'], env);
   const temporal = temporalSettings(env);
   const inventory = loadInventory(settings.inventory);

@@ -54,6 +54,7 @@ export function remoteShell(pool: SshPool, inventory: Inventory): RemoteShell {
       const safeText = redact(command.text, secrets);
       const heartbeat = ctx ? setInterval(() => ctx.heartbeat(), HEARTBEAT_INTERVAL_MS) : undefined;
       let result: ExecResult;
+      const started = Date.now();
       try {
         ctx?.heartbeat();
         result = await pool.exec(host, stage, command, {
@@ -67,7 +68,8 @@ export function remoteShell(pool: SshPool, inventory: Inventory): RemoteShell {
       } finally {
         if (heartbeat) clearInterval(heartbeat);
       }
-      if (ctx) log.info('ssh command', { command: safeText, exitCode: result.exitCode });
+      // One line per command in the worker's log (worker/log.ts).
+      if (ctx) log.info('ssh command', { host: hostName, command: safeText, exitCode: result.exitCode, signal: result.signal, ms: Date.now() - started });
       if (result.exitCode !== 0 && !opts.allowFailure) {
         const status = result.exitCode === null ? `signal ${result.signal ?? 'unknown'}` : `exit code ${result.exitCode}`;
         const tail = result.stderr.trimEnd().slice(-STDERR_TAIL_CHARS);
