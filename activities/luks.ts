@@ -74,7 +74,7 @@ export function luksActivities(remote: RemoteShell) {
       // An unlock whose answer was lost, asked again while the initramfs hands over to the system: not a wrong try.
       if (result.exitCode === 0 || /already unlocked/i.test(result.stderr + result.stdout)) return { accepted: true, message: `${host}: ${result.stdout.trim() || 'system disk unlocked'}` };
       const exhausted = /maximum number of tries/i.test(result.stderr + result.stdout);
-      return { accepted: false, exhausted, message: exhausted ? `${host}'s initramfs gave up: no tries left` : 'wrong passphrase' };
+      return { accepted: false, exhausted, message: exhausted ? `wrong passphrase, and ${host}'s initramfs takes no more tries` : 'wrong passphrase' };
     },
 
     /**
