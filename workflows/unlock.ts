@@ -50,7 +50,7 @@ export async function unlockRootDisk(u: Unlocking, root: LuksVolume, command: Co
       subject: `${host} is stuck in its initramfs: no passphrase tries left`,
       text: `Every cryptroot-unlock try on ${host} failed; it waits in its initramfs (dropbear) with ${root.name} locked, and takes no more tries in this boot.\n\n`
         + `Done so far: ${u.doneSoFar()}\n\n`
-        + `retry: power-cycle ${host} first (its BMC or console; in the lab: npm run lab -- power-cycle ${host}); the runbook waits for it in dropbear in a new boot and asks the passphrase again.\n`
+        + `retry: power-cycle ${host} first (its BMC or console; in the lab: npx runbook-lab power-cycle ${host}); the runbook waits for it in dropbear in a new boot and asks the passphrase again.\n`
         + `abort: give up; the guests stay where they run now, ${host} stays locked (unlock it at its console), and the run ends as failed with what was done.`,
       what: `${host} is stuck in its initramfs, no passphrase tries left: power-cycle it then retry, or abort (give up)`,
       who: 'an admin at the console',
