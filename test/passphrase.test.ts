@@ -94,6 +94,23 @@ describe('a try that cannot use the secret, or whose answer was lost', () => {
     expect(calls.filter((c) => c.startsWith('unlockRoot'))).toHaveLength(1);
   });
 
+  it('a luksOpen whose answer was lost: dmsetup says the LUN is open, it is not asked for again', async () => {
+    let opened = false;
+    const lun = { name: 'vg_fma_luks', uuid: 'u2', device: '/dev/mapper/3600', root: false };
+    overrides.unlockRoot = unlockWith(RIGHT);
+    overrides.listVolumes = () => [{ name: 'sda5_crypt', uuid: 'u1', device: '/dev/sda5', root: true, open: true }, { ...lun, open: opened }];
+    overrides.findLockedVolumes = () => [{ ...lun, open: false }];
+    overrides.openVolume = () => { opened = true; throw failure('CommandFailed', 'the SSH connection to pve1 dropped'); };
+    overrides.activateVolumeGroups = () => '';
+    const handle = await approvedReboot('pve1');
+    await send(handle, sealSecret(sealingKey, RIGHT));
+    await waitingFor(handle, 'submitPassphrase');
+    expect(await send(handle, sealSecret(sealingKey, 'the LUN passphrase'))).toMatchObject({ accepted: true, message: 'vg_fma_luks is open on pve1' });
+    const result = (await handle.result()) as HypervisorRebootResult;
+    expect(result.unlocked.map((u) => `${u.volume}:${u.tries}`)).toEqual(['sda5_crypt:1', 'vg_fma_luks:1']);
+    expect(calls.filter((c) => c.startsWith('openVolume'))).toHaveLength(1);
+  });
+
   it('a try whose answer was lost while the host still waits: told so, no try spent, asked again', async () => {
     let lost = true;
     overrides.unlockRoot = (...args: never[]) => {

@@ -3,10 +3,11 @@
  * cluster of the lab behind real sshd and dropbear. Every problem is an answer the sender reads, never a failed run
  * with the host waiting in dropbear; the hosts' audit logs say how many tries reached them.
  */
-import { writeFileSync } from 'node:fs';
+import { readdirSync, readFileSync, writeFileSync } from 'node:fs';
 import { join } from 'node:path';
 import type { Socket } from 'node:net';
 import { WorkflowUpdateFailedError, type Client, type WorkflowHandle } from '@temporalio/client';
+import proto from '@temporalio/proto';
 import { afterAll, beforeAll, describe, expect, inject, it } from 'vitest';
 import { formatPrivateKeyFile, formatPublicKeyFile, generateSealingKey, sealSecret, type SealingKey } from '../common/sealing.js';
 import { Lab, type AuditEntry } from '../lab/lab.js';
@@ -16,12 +17,13 @@ import type { HypervisorRebootResult } from '../workflows/hypervisorReboot.js';
 import { approveUpdate, decideUpdate, submitPassphraseUpdate } from '../workflows/messages.js';
 import { writeTestCodecKey } from './setup/codec-key.js';
 import { startWorkerProcess, type WorkerProcess } from './setup/worker-process.js';
-import { answerPassphrases, codecClient, eventually, sendPassphrase, tempDir, waitingFor } from './helpers/runbooks.js';
+import { answerPassphrases, codecClient, eventually, rawClient, sendPassphrase, tempDir, waitingFor } from './helpers/runbooks.js';
 
 const address = inject('temporalAddress');
 const TASK_QUEUE = 'runbooks-unlock';
 const NAMES = ['unl1', 'unl2', 'unl3'];
 const PASSPHRASES = { root: { unl1: 'unl1 root passphrase 5b2e', unl2: 'unl2 root passphrase 0c4d', unl3: 'unl3 root passphrase 8f1a' }, shared: 'unl shared LUN 77e0', local: { unl1: 'unl1 local a1', unl2: 'unl2 local b2', unl3: 'unl3 local c3' } };
+const WRONG = ['not the passphrase 3e1f', 'not the passphrase 9a7c', 'not the passphrase 06bd'];
 const fast = { pollInterval: '1s', upTimeout: '60s', downTimeout: '30s', guestShutdownTimeout: '5s' };
 
 let dir: string;
@@ -32,6 +34,7 @@ let codecKeyFile: string;
 let sealingKey: SealingKey;
 let worker: WorkerProcess;
 let workers = 0;
+const started: string[] = [];
 
 const seal = (passphrase: string) => sealSecret(sealingKey, passphrase);
 const right = (host: string) => (what: string): string[] => [
@@ -52,6 +55,7 @@ async function rebootToDropbear(host: string): Promise<WorkflowHandle> {
   const handle = await client.workflow.start('hypervisorReboot', {
     taskQueue: TASK_QUEUE, workflowId: `unlock-${host}-${Date.now()}`, args: [{ host, reason: 'kernel upgrade', ...fast }],
   });
+  started.push(handle.workflowId, `${handle.workflowId}-reboot`);
   await waitingFor(handle, 'approve');
   await handle.executeUpdate(approveUpdate, { args: [{ approver: 'alice' }] });
   await waitingFor(handle, 'submitPassphrase');
@@ -114,7 +118,7 @@ describe('passphrase problems during a planned reboot', () => {
     expect(await sendPassphrase(handle, tampered)).toMatch(/it was altered.*\(no try was spent: 3 tries left\)$/);
     expect(await sendPassphrase(handle, seal(`${PASSPHRASES.root.unl1}\n`))).toMatch(/line break.*\(no try was spent: 3 tries left\)$/);
     expect(unlocks('unl1')).toEqual([]); // none of them reached the host
-    expect(await sendPassphrase(handle, seal('not the passphrase'))).toBe('wrong passphrase: 2 tries left');
+    expect(await sendPassphrase(handle, seal(WRONG[0]!))).toBe('wrong passphrase: 2 tries left');
     const outcomes = await answerPassphrases(handle, seal, right('unl1'));
     expect(outcomes[0]).toBe('unl1: cryptsetup: sda5_crypt set up successfully');
     const result: HypervisorRebootResult = await handle.result();
@@ -144,7 +148,7 @@ describe('passphrase problems during a planned reboot', () => {
   it('spent tries: a person power-cycles the host and retries; the run unlocks it and ends well', async () => {
     const handle = await rebootToDropbear('unl3');
     const told: string[] = [];
-    for (const wrong of ['wrong 1', 'wrong 2', 'wrong 3']) told.push(await sendPassphrase(handle, seal(wrong)));
+    for (const wrong of WRONG) told.push(await sendPassphrase(handle, seal(wrong)));
     expect(told).toEqual([
       'wrong passphrase: 2 tries left', 'wrong passphrase: 1 try left',
       "wrong passphrase, and unl3's initramfs takes no more tries: no tries left, the admins are asked what to do",
@@ -162,5 +166,23 @@ describe('passphrase problems during a planned reboot', () => {
     expect(unlocks('unl3')).toEqual([1, 1, 1, 0]);
     expect(lab.audit('unl3').filter((e) => e.command === 'reboot')).toHaveLength(1);
     await eventually('every guest back', () => lab.stage('unl3') === 'openssh' || undefined);
+  });
+});
+
+describe('secrecy', () => {
+  it('no passphrase of these runs is in their histories, the worker logs, the lab files or the mails', async () => {
+    const secrets = [...WRONG, ...Object.values(PASSPHRASES.root), PASSPHRASES.shared, ...Object.values(PASSPHRASES.local)];
+    const raw = await rawClient(address);
+    const places: [string, Buffer][] = [];
+    for (const id of started) {
+      const history = await raw.workflow.getHandle(id).fetchHistory();
+      places.push([`raw history ${id}`, Buffer.from(proto.temporal.api.history.v1.History.encode(history).finish())]);
+      places.push([`decoded history ${id}`, Buffer.from(JSON.stringify(await client.workflow.getHandle(id).fetchHistory()))]);
+    }
+    const files = (d: string): string[] => readdirSync(d, { withFileTypes: true }).flatMap((e) => (e.isDirectory() ? files(join(d, e.name)) : e.isFile() ? [join(d, e.name)] : []));
+    for (const file of files(dir)) places.push([file, readFileSync(file)]);
+    for (const m of mailbox.messages()) places.push([`mail ${m.subject}`, m.raw]);
+    expect(places.length).toBeGreaterThan(10);
+    for (const [where, bytes] of places) for (const secret of secrets) expect(bytes.includes(secret), `${where} holds a passphrase`).toBe(false);
   });
 });
