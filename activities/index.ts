@@ -9,6 +9,7 @@ import { raidActivities } from './raid/activities.js';
 import { hostActivities } from './host.js';
 import { leaseActivities } from './leases.js';
 import { luksActivities } from './luks.js';
+import { heldKeyIds } from './secrets.js';
 import { mailActivities } from './mail.js';
 import { proxmoxActivities } from './proxmox.js';
 import { xenActivities } from './xen.js';
@@ -35,6 +36,10 @@ export function createActivities(inventory: Inventory, pool = new SshPool({ priv
         throw failure('UnknownHost', `unknown cluster "${name}": not in the inventory (known: ${inventory.clusters.map((c) => c.name).join(', ') || 'none'})`);
       }
       return { name: cluster.name, kind: cluster.kind, hosts: cluster.hosts };
+    },
+    /** The key ids of the worker's sealing keys: submitPassphrase's validator refuses a value sealed for another. */
+    async sealingKeyIds(): Promise<string[]> {
+      return heldKeyIds();
     },
     ...raidActivities(remote),
     ...hostActivities(remote),

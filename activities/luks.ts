@@ -3,7 +3,8 @@
  * page's key rotation. A passphrase is opened only inside `withPassphrase`, written on stdin (redacted everywhere
  * by the SSH layer) and dropped when the command ends. Every change checks first whether it is already made.
  */
-import { luks, type Command } from '../common/commands.js';
+import { Context } from '@temporalio/activity';
+import { luks, power, type Command } from '../common/commands.js';
 import type { SealedSecret } from '../common/sealed.js';
 import { parseBlkid, parseCrypttab, parseDmsetupCrypt } from './parsers/luks.js';
 import { withPassphrase } from './secrets.js';
@@ -70,9 +71,30 @@ export function luksActivities(remote: RemoteShell) {
         throw failure('NotBack', `${host} does not answer in dropbear`);
       }
       const result = await withPassphrase(sealed, (passphrase) => remote.run(host, command, { stage: 'dropbear', stdin: passphrase, allowFailure: true }));
-      if (result.exitCode === 0) return { accepted: true, message: `${host}: ${result.stdout.trim() || 'system disk unlocked'}` };
+      // An unlock whose answer was lost, asked again while the initramfs hands over to the system: not a wrong try.
+      if (result.exitCode === 0 || /already unlocked/i.test(result.stderr + result.stdout)) return { accepted: true, message: `${host}: ${result.stdout.trim() || 'system disk unlocked'}` };
       const exhausted = /maximum number of tries/i.test(result.stderr + result.stdout);
-      return { accepted: false, exhausted, message: exhausted ? `${host}'s initramfs gave up: no tries left` : 'wrong passphrase' };
+      return { accepted: false, exhausted, message: exhausted ? `wrong passphrase, and ${host}'s initramfs takes no more tries` : 'wrong passphrase' };
+    },
+
+    /**
+     * Is the system disk open? One probe, retried by the polling policy while the host answers in neither stage
+     * (booting). open: OpenSSH answers in a boot other than `bootIdBefore` (the one before the reboot: the
+     * initramfs and the system it unlocks share a boot id). locked: dropbear answers, in a boot other than
+     * `notInBoot` when given (a stuck initramfs waits for a power cycle).
+     */
+    async rootUnlockState(host: string, bootIdBefore: string, notInBoot?: string): Promise<{ state: 'open' | 'locked'; bootId: string }> {
+      if ((await remote.probe(host, 'openssh')) === 'up') {
+        const bootId = (await remote.run(host, power.bootId())).stdout.trim();
+        if (bootId !== bootIdBefore) return { state: 'open', bootId };
+      }
+      Context.current().heartbeat();
+      if ((await remote.probe(host, 'dropbear')) === 'up') {
+        const bootId = (await remote.run(host, power.bootId(), { stage: 'dropbear' })).stdout.trim();
+        if (bootId !== notInBoot) return { state: 'locked', bootId };
+        throw failure('NotBack', `${host} still waits in the initramfs that gave up (boot id ${bootId}): power-cycle it`);
+      }
+      throw failure('NotBack', `${host} answers neither in dropbear nor on OpenSSH yet`);
     },
 
     /** cryptsetup luksOpen of one network LUN, unless it is open already. */

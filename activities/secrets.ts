@@ -39,6 +39,11 @@ export function sealingKeys(): SealingKeyring {
   return keyring;
 }
 
+/** The key ids this worker holds (none: no key set); ids only, for the Update validator's check. */
+export function heldKeyIds(): string[] {
+  return keyring?.map((k) => k.keyId) ?? [];
+}
+
 export function withPassphrase<T>(sealed: unknown, fn: (passphrase: Buffer) => Promise<T>): Promise<T>;
 export function withPassphrase<T>(sealed: unknown, keys: SealingKeyring, fn: (passphrase: Buffer) => Promise<T>): Promise<T>;
 export async function withPassphrase<T>(

@@ -41,11 +41,13 @@ export const FAILURES = {
   HostNotBack: { retry: 'never', meaning: 'the host did not come back and a person stopped the wait' },
   ArraysDegraded: { retry: 'never', meaning: 'arrays are still degraded at the end of the disk replacement' },
   NotSwapped: { retry: 'never', meaning: 'nobody confirmed the disk swap in time' },
+  // People's answers.
+  AnswerRefused: { retry: 'never', meaning: 'an answer did not do what was asked (a wrong passphrase, an early answer): the Update fails with why, the run waits for the next answer' },
   // Passphrases and secrets.
   NoSealingKey: { retry: 'never', meaning: 'the worker has no sealing key: it cannot open passphrases' },
   SealedSecretRefused: { retry: 'never', meaning: 'a sealed value the worker cannot open (another key, tampered)' },
   PassphraseRefused: { retry: 'never', meaning: 'a passphrase with characters no initramfs prompt can take' },
-  PassphraseTriesSpent: { retry: 'never', meaning: 'every passphrase try was wrong' },
+  PassphraseTriesSpent: { retry: 'never', meaning: 'every passphrase try was wrong (and, on a reboot, a person gave up)' },
   NewKeyFailed: { retry: 'never', meaning: 'the new LUKS passphrase does not open the volume: the old key is kept' },
   // Mail.
   MailPassFileUnreadable: { retry: 'retry', meaning: 'the SMTP password file cannot be read (yet)' },

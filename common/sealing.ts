@@ -29,6 +29,7 @@ import {
 import { existsSync, readFileSync, writeFileSync } from 'node:fs';
 import { join } from 'node:path';
 import { SealedSecret } from './sealed.js';
+import { describeIssues } from './validation.js';
 import { readSettings, SETTINGS, type Settings } from './settings.js';
 
 export const SCHEME = 'x25519-hkdf-sha256-aes-256-gcm' as const;
@@ -285,7 +286,13 @@ export function isSealed(value: unknown): value is SealedSecret {
  */
 export function openSealed(sealed: unknown, keys: SealingKeyring): Buffer {
   const parsed = SealedSecret.safeParse(sealed);
-  if (!parsed.success) throw new SealedSecretError('not a sealed secret: expected {sealed, keyId, ephemeralPublicKey, iv, ciphertext, tag}');
+  if (!parsed.success) {
+    // Field names and rules only: a value is never echoed (a plaintext passphrase could be one).
+    const shaped = typeof sealed === 'object' && sealed !== null && 'sealed' in sealed;
+    throw new SealedSecretError(shaped
+      ? `sealed secret cannot be opened: malformed (${describeIssues(parsed.error).replaceAll('\n', '; ')})`
+      : 'not a sealed secret: expected {sealed, keyId, ephemeralPublicKey, iv, ciphertext, tag}');
+  }
   const s = parsed.data;
   const key = keys.find((k) => k.keyId === s.keyId);
   if (!key) {

@@ -4,8 +4,8 @@
  * validates, sends, and prints its help. `unlock` is the one whose value is a secret: it is typed at a prompt,
  * never on the command line (starter/secret-input.ts).
  */
-import type { Client, WorkflowHandle } from '@temporalio/client';
-import type { UpdateDefinition } from '@temporalio/common';
+import { WorkflowUpdateFailedError, type Client, type WorkflowHandle } from '@temporalio/client';
+import { ApplicationFailure, type UpdateDefinition } from '@temporalio/common';
 import type { z } from 'zod';
 import { Approval, Decision, DiskReplacedAnswer, PassphraseAnswer } from '../common/inputs.js';
 import type { SealingPublicKey } from '../common/sealing.js';
@@ -134,14 +134,19 @@ async function answerUntilDone(handle: WorkflowHandle, operator: string, publicK
   for (;;) {
     const sealed = await readSealedSecret(source, publicKey, 'passphrase: ');
     const answer = validated(PassphraseAnswer, { operator, passphrase: sealed }, 'the answer');
-    const outcome = await handle.executeUpdate(submitPassphraseUpdate, { args: [answer] });
+    // A passphrase that did not open fails its Update with why and the tries left; the run asks again.
+    const outcome = await handle.executeUpdate(submitPassphraseUpdate, { args: [answer] }).catch((error: unknown) => {
+      const refusal = error instanceof WorkflowUpdateFailedError ? error.cause : undefined;
+      if (!(refusal instanceof ApplicationFailure) || refusal.type !== 'AnswerRefused') throw error;
+      const triesLeft = (refusal.details?.[0] as { triesLeft?: number } | undefined)?.triesLeft;
+      return { accepted: false, message: refusal.message, triesLeft };
+    });
     console.log(outcome.message);
     if (outcome.accepted) return;
-    if (!outcome.triesLeft || outcome.triesLeft <= 0) {
+    if (outcome.triesLeft === 0) {
       process.exitCode = 1;
       return;
     }
-    console.error(`${outcome.triesLeft} ${outcome.triesLeft === 1 ? 'try' : 'tries'} left`);
   }
 }
 

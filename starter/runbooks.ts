@@ -100,7 +100,7 @@ export const RUNBOOKS: readonly Runbook[] = [
       upTimeout: 'how long the host may take to answer again (the page says 2-5 minutes); past it a person decides',
       guestShutdownTimeout: 'how long a Xen guest may take to shut down before a person decides',
       approvalTimeout: 'how long the plan waits for its approval; past it nothing was changed and the run ends',
-      unlockTries: 'passphrase tries the host\'s initramfs allows; when they are spent the run stops',
+      unlockTries: 'passphrase tries the host\'s initramfs allows; when they are spent a person decides: power-cycle and retry, or give up',
       approvedInRoll: { hidden: true }, // set by rolling-cluster-reboot for its children only
       leases: { hidden: true },
       ...durations,

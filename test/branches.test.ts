@@ -1,134 +1,18 @@
 /**
  * The runbooks' branches, in seconds: the real workflow code on Temporal's time-skipping test server, with mocked
- * activities (no SSH, no lab). Days of waiting for an approval or a disk swap, and the backoff of spent retries,
- * are skipped. The lab stays for the end-to-end and crash tests; these prove the decisions taken at each branch:
- * approval timeout, retry/force/abort, passphrase tries spent, escalation after spent retries, the disk runbook's
- * 30-day swap timeout and arrays still degraded.
+ * activities (no SSH, no lab; test/helpers/branches.ts). Days of waiting for an approval or a disk swap, and the
+ * backoff of spent retries, are skipped. The lab stays for the end-to-end and crash tests; these prove the decisions
+ * taken at each branch: approval timeout, retry/force/abort, escalation after spent retries, the disk runbook's
+ * 30-day swap timeout and arrays still degraded. Passphrase branches: test/passphrase.test.ts.
  */
-import { fileURLToPath } from 'node:url';
-import { WorkflowFailedError, type WorkflowHandle } from '@temporalio/client';
-import { TestWorkflowEnvironment } from '@temporalio/testing';
-import { DefaultLogger, Runtime, Worker } from '@temporalio/worker';
-import { afterAll, beforeAll, beforeEach, describe, expect, it } from 'vitest';
-import type { Activities } from '../activities/index.js';
-import { leaseActivities } from '../activities/leases.js';
-import type { Diagnosis } from '../activities/raid/activities.js';
-import type { ClusterFacts } from '../common/drain-plan.js';
+import { describe, expect, it } from 'vitest';
 import { failure } from '../common/failures.js';
-import { generateSealingKey, sealSecret } from '../common/sealing.js';
-import { testServerPath } from '../scripts/temporal-bin.js';
-import { decideUpdate, diskReplacedUpdate, progressQuery, submitPassphraseUpdate, approveUpdate } from '../workflows/messages.js';
+import { diskReplacedUpdate, progressQuery, approveUpdate } from '../workflows/messages.js';
 import type { DiskReplacementResult } from '../workflows/diskReplacement.js';
+import { calls, decide, env, failureOf, GiB, mails, overrides, start, useBranchesWorker } from './helpers/branches.js';
 import { eventually, waitingFor } from './helpers/runbooks.js';
-import { ensureSearchAttributes } from '../worker/search-attributes.js';
 
-const TASK_QUEUE = 'runbooks-branches';
-let env: TestWorkflowEnvironment;
-let worker: Worker;
-let running: Promise<void>;
-
-/** What the mocked activities were asked to do, in order: `name(first argument)`. */
-let calls: string[];
-let mails: { subject: string; text: string }[];
-/** Per test: the activities that behave otherwise than the defaults below. */
-let overrides: Partial<Record<keyof Activities, (...args: never[]) => unknown>>;
-
-const GiB = 1024 ** 3;
-const diagnosis: Diagnosis = {
-  failed: { serial: 'FAILED01', model: 'disk', sizeBytes: 4 * GiB, seenAs: 'sda' },
-  survivor: { serial: 'SURVIV01', model: 'disk', sizeBytes: 4 * GiB, seenAs: 'sdb' },
-  failedMembers: [{ array: 'md0', partition: 2, state: 'faulty' }],
-  layout: [{ array: 'md0', partition: 2 }],
-};
-const pveFacts: ClusterFacts = {
-  quorate: true,
-  nodes: ['pve1', 'pve2', 'pve3'].map((node) => ({ node, online: true, memBytes: 64 * GiB, cpus: 16 })),
-  guests: [{ vmid: 1002, type: 'qemu', name: 'shared', node: 'pve1', status: 'running', memBytes: 2 * GiB, cpus: 2, storages: ['ceph'] }],
-  sharedStorages: ['ceph'],
-  bootFreeBytes: GiB,
-};
-
-/** Defaults: a healthy host where every change works; tests override what their branch needs. */
-function activities(): Record<string, (...args: unknown[]) => Promise<unknown>> {
-  const defaults: Record<string, (...args: never[]) => unknown> = {
-    lookUpHost: (host: string) => ({
-      name: host, kind: host.startsWith('pve') ? 'proxmox-node' : 'xen-dom0', simulated: true, hasDropbear: host.startsWith('pve'),
-      guests: [{ name: 'guest1', dependsOn: [] }],
-    }),
-    mailAdmins: (m: { subject: string; text: string }) => { mails.push(m); return { sent: true, to: ['admin@lab'] }; },
-    findFailedDisk: () => diagnosis,
-    removeMember: () => 'done',
-    identifyNewDisk: () => ({ serial: 'NEWDISK1', model: 'disk', sizeBytes: 4 * GiB, seenAs: 'sdc', alreadyPartitioned: false }),
-    clonePartitionTable: () => 'done',
-    addMember: () => 'done',
-    readResync: () => [{ array: 'md0', health: 'UU', percent: null, speedKps: null, finishMinutes: null, waiting: false }],
-    installBootloader: () => 'done',
-    checkArrays: () => [{ array: 'md0', health: 'UU' }],
-    readClusterFacts: () => pveFacts,
-    listVolumes: (host: string) => [{ name: 'sda5_crypt', uuid: 'u1', device: '/dev/sda5', root: true, open: host === 'never' }],
-    migrateGuest: () => 'done',
-    readBootId: () => 'boot-1',
-    sendPowerCommand: () => 'sent',
-    expectDown: () => undefined,
-    expectBack: () => 'boot-2',
-    unlockRoot: () => ({ accepted: false, message: 'wrong passphrase' }),
-    readDomains: () => [{ name: 'guest1', id: 1, memMiB: 512, vcpus: 1, state: '-b----', timeSeconds: 1 }],
-    shutdownDomain: () => 'done',
-    destroyDomain: () => 'done',
-    startDomain: () => 'done',
-  };
-  // Every activity the runbooks may call: a mocked one answers, another fails the test loudly.
-  const names = [...Object.keys(defaults), 'markMemberFailed', 'shutdownGuest', 'startGuest', 'expectQuorate', 'expectStoragesActive', 'findLockedVolumes', 'openVolume', 'activateVolumeGroups'];
-  const mocked = Object.fromEntries(names.map((name) => [name, async (...args: unknown[]) => {
-    calls.push(`${name}(${typeof args[0] === 'string' ? args[0] : ''})`);
-    const impl = (overrides as Record<string, (...a: unknown[]) => unknown>)[name] ?? (defaults as Record<string, (...a: unknown[]) => unknown>)[name];
-    if (!impl) throw failure('InvalidInput', `activity ${name} is not mocked`);
-    return impl(...args);
-  }]));
-  // The host leases are real: their workflows run on this server, through the worker's own client.
-  return { ...mocked, ...leaseActivities() } as Record<string, (...args: unknown[]) => Promise<unknown>>;
-}
-
-beforeAll(async () => {
-  Runtime.install({ logger: new DefaultLogger('ERROR') });
-  env = await TestWorkflowEnvironment.createTimeSkipping({ server: { executable: { type: 'existing-path', path: testServerPath() } } });
-  await ensureSearchAttributes(env.nativeConnection.operatorService, env.namespace ?? 'default');
-  worker = await Worker.create({
-    connection: env.nativeConnection,
-    taskQueue: TASK_QUEUE,
-    workflowsPath: fileURLToPath(new URL('../dist/workflows/index.js', import.meta.url)),
-    activities: activities(),
-  });
-  running = worker.run();
-});
-
-afterAll(async () => {
-  if (worker?.getState() === 'RUNNING') worker.shutdown();
-  await running;
-  await env?.teardown();
-});
-
-beforeEach(() => {
-  calls = [];
-  mails = [];
-  overrides = {};
-});
-
-let n = 0;
-function start(type: string, input: Record<string, unknown>): Promise<WorkflowHandle> {
-  return env.client.workflow.start(type, { taskQueue: TASK_QUEUE, workflowId: `${type}-${++n}`, args: [input] });
-}
-
-/** The run's failure: its type and message, as a person reads it. */
-async function failureOf(handle: WorkflowHandle): Promise<{ type?: string; message: string }> {
-  const error = await handle.result().then(() => undefined, (e: unknown) => e);
-  expect(error).toBeInstanceOf(WorkflowFailedError);
-  const cause = (error as WorkflowFailedError).cause as { type?: string; message: string };
-  return { type: cause.type, message: cause.message };
-}
-
-const decide = (handle: WorkflowHandle, decision: string, comment?: string) =>
-  handle.executeUpdate(decideUpdate, { args: [{ operator: 'alice', decision: decision as 'retry', comment }] });
+useBranchesWorker('runbooks-branches');
 
 describe('diskReplacement branches', () => {
   it('nobody confirms the swap within 30 days: the run fails with that message, and the admins are mailed', async () => {
@@ -184,8 +68,10 @@ describe('diskReplacement branches', () => {
     };
     const handle = await start('diskReplacement', { host: 'dom0-e' });
     await waitingFor(handle, diskReplacedUpdate.name);
-    const early = await handle.executeUpdate(diskReplacedUpdate, { args: [{ operator: 'camille' }] });
-    expect(early).toBe('not yet: the failed disk (serial FAILED01) is still in dom0-e: swap it first. Once that is done, answer diskReplaced again');
+    // The Update fails with why (red in the UI), and the run goes on waiting.
+    await expect(handle.executeUpdate(diskReplacedUpdate, { args: [{ operator: 'camille' }] })).rejects.toMatchObject({
+      cause: { type: 'AnswerRefused', message: 'not yet: the failed disk (serial FAILED01) is still in dom0-e: swap it first. Once that is done, answer diskReplaced again' },
+    });
     const progress = await waitingFor(handle, diskReplacedUpdate.name);
     expect(progress.detail).toMatchObject({ earlyAnswer: expect.stringContaining('camille said the disk was swapped, but: not yet') });
     swapped = true;
@@ -218,27 +104,6 @@ describe('hypervisorReboot branches', () => {
     expect(type).toBe('NotApproved');
     expect(message).toBe('nobody approved within 2 days: nothing was changed');
     expect(calls.filter((c) => /^(migrateGuest|sendPowerCommand)/.test(c))).toEqual([]);
-  });
-
-  it('passphrase tries spent: each try says how many are left, then the run stops and the admins are mailed', async () => {
-    const key = generateSealingKey();
-    const handle = await start('hypervisorReboot', { host: 'pve1', reason: 'kernel', unlockTries: 2 });
-    await waitingFor(handle, 'approve');
-    await handle.executeUpdate(approveUpdate, { args: [{ approver: 'bob' }] });
-    // A plaintext passphrase is refused while the runbook waits for one, and nothing is recorded.
-    await waitingFor(handle, 'submitPassphrase');
-    await expect(handle.executeUpdate(submitPassphraseUpdate, { args: [{ operator: 'eve', passphrase: 'plain text secret' as never }] })).rejects.toThrow();
-    const outcomes: string[] = [];
-    for (let i = 0; i < 2; i++) {
-      await waitingFor(handle, 'submitPassphrase');
-      const outcome = await handle.executeUpdate(submitPassphraseUpdate, { args: [{ operator: 'camille', passphrase: sealSecret(key, `wrong ${i}`) }] });
-      outcomes.push(outcome.message);
-    }
-    expect(outcomes).toEqual(['wrong passphrase: 1 try left', 'wrong passphrase: no tries left, the runbook stops']);
-    const { type, message } = await failureOf(handle);
-    expect(type).toBe('PassphraseTriesSpent');
-    expect(message).toContain('2 wrong passphrases, no tries left');
-    expect(mails.map((m) => m.subject)).toEqual(['pve1 waits in dropbear for its root passphrase', 'pve1 is stuck in its initramfs']);
   });
 
   it('a host that never comes back: the admins are mailed, retry waits again, abort stops with the record', async () => {

@@ -18,7 +18,7 @@ import type { HypervisorRebootResult } from '../workflows/hypervisorReboot.js';
 import { approveUpdate, decideUpdate, planQuery, progressQuery, submitPassphraseUpdate } from '../workflows/messages.js';
 import { writeTestCodecKey } from './setup/codec-key.js';
 import { startWorkerProcess, type WorkerProcess } from './setup/worker-process.js';
-import { changesByHost, codecClient, recordHistory, eventually, planByHost, rawClient, tempDir, waitingFor } from './helpers/runbooks.js';
+import { answerPassphrases as answerAll, changesByHost, codecClient, recordHistory, eventually, planByHost, rawClient, tempDir, waitingFor } from './helpers/runbooks.js';
 
 const { temporal } = proto;
 const address = inject('temporalAddress');
@@ -61,24 +61,7 @@ async function approve(handle: WorkflowHandle): Promise<void> {
 }
 
 /** Answer passphrase requests until the run stops asking; `answers` picks the passphrase from what is asked. */
-async function answerPassphrases(handle: WorkflowHandle, answers: (what: string) => string[], outcomes: string[] = []): Promise<string[]> {
-  const given = new Map<string, number>();
-  for (;;) {
-    const progress = await eventually('a passphrase request or the end', async () => {
-      const p = await handle.query(progressQuery).catch(() => undefined);
-      if (p?.waitingFor?.answerWith === 'submitPassphrase') return p;
-      const { status } = await handle.describe();
-      return status.name !== 'RUNNING' ? ('done' as const) : undefined;
-    });
-    if (progress === 'done') return outcomes;
-    const what = progress.waitingFor!.what;
-    const n = given.get(what) ?? 0;
-    given.set(what, n + 1);
-    const list = answers(what);
-    const outcome = await handle.executeUpdate(submitPassphraseUpdate, { args: [{ operator: 'bob', passphrase: seal(list[Math.min(n, list.length - 1)]!) }] });
-    outcomes.push(outcome.message);
-  }
-}
+const answerPassphrases = (handle: WorkflowHandle, answers: (what: string) => string[], outcomes: string[] = []) => answerAll(handle, seal, answers, outcomes);
 
 /** The right passphrase for what a node's runbook asks. */
 function rightFor(host: string) {

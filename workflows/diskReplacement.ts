@@ -13,7 +13,7 @@ import { disks, partitionOf, raid } from '../common/commands.js';
 import { failure, failureType, type FailureType } from '../common/failures.js';
 import { DiskReplacedAnswer, DiskReplacementInput } from '../common/inputs.js';
 import { diskReplacedUpdate, planQuery, type DecisionRecord, type Plan } from './messages.js';
-import { People } from './people.js';
+import { People, refused } from './people.js';
 import { hostChange, readOnly } from './proxies.js';
 import { rebootHost } from './rebootHost.js';
 import { Runbook, summarized, validInput } from './runbook.js';
@@ -141,7 +141,7 @@ export async function diskReplacement(input: DiskReplacementInput): Promise<Disk
               found = await identify();
               return `thanks ${answer.operator}: the new disk on ${host} is serial ${found.serial} (seen as ${found.seenAs}); its arrays are rebuilt on it now`;
             } catch (error) {
-              if (NOT_SWAPPED_YET.includes(failureType(error)!)) return `not yet: ${reasonOf(error)}. Once that is done, answer diskReplaced again`;
+              if (NOT_SWAPPED_YET.includes(failureType(error)!)) return refused(`not yet: ${reasonOf(error)}. Once that is done, answer diskReplaced again`);
               problem = error;
               return `the new disk on ${host} could not be checked (${reasonOf(error)}): the admins are asked`;
             }
@@ -156,7 +156,7 @@ export async function diskReplacement(input: DiskReplacementInput): Promise<Disk
         }
         if (found) return { swappedBy: answered.answer, newDisk: found };
         if (problem) return { swappedBy: answered.answer, newDisk: (await persist(people, { host, title: 'identify the new disk by serial', doneSoFar }, identify)) as NewDisk };
-        runbook.detail({ replace: which, keep, earlyAnswer: `${answered.answer.operator} said the disk was swapped, but: ${answered.reply}` });
+        runbook.detail({ replace: which, keep, earlyAnswer: `${answered.answer.operator} said the disk was swapped, but: ${answered.refused?.message}` });
       }
     });
     const { swappedBy } = swap;

@@ -18,12 +18,13 @@ import { failure } from '../common/failures.js';
 import { HypervisorRebootInput, type Approval, type HypervisorRebootRequest } from '../common/inputs.js';
 import { planQuery, type DecisionRecord, type Plan } from './messages.js';
 import { People } from './people.js';
-import { hostChange, passphraseTry, polling, readOnly } from './proxies.js';
+import { hostChange, polling, readOnly } from './proxies.js';
 import { proxmoxNode, type GuestsOfHost } from './proxmoxGuests.js';
 import { rebootHost } from './rebootHost.js';
 import { Runbook, summarized, validInput } from './runbook.js';
 import { hostLease, Leases } from './leases.js';
 import { planOf, runStep, type HostStep, type PlannedCommand } from './steps.js';
+import { openNetworkDisk, unlockRootDisk } from './unlock.js';
 import { xenDom0 } from './xenGuests.js';
 
 export interface HypervisorRebootResult {
@@ -133,6 +134,7 @@ export async function hypervisorReboot(input: HypervisorRebootInput): Promise<Hy
     done.push(`${host} rebooted (boot id ${reboot.bootIdAfter})`);
 
     const unlocked: HypervisorRebootResult['unlocked'] = [];
+    const unlocking = { host, request, people, doneSoFar, bootIdBefore: reboot.bootIdBefore };
     if (!unlockRoot || !root) {
       runbook.skip('dropbear: unlock the system disk', `${host}'s system disk is not encrypted`);
     } else {
@@ -142,17 +144,7 @@ export async function hypervisorReboot(input: HypervisorRebootInput): Promise<Hy
           text: `${host} rebooted (${request.reason}) and waits in its initramfs for the passphrase of ${root.name}.\n\nUnlock it with:\n  npx runbook unlock ${workflowInfo().workflowId}\nor the Temporal UI (Update "submitPassphrase") with our codec endpoint.`,
           runbook: 'hypervisorReboot', workflowId: workflowInfo().workflowId,
         });
-        const who = await people.passphraseFor(
-          { what: `the passphrase of ${host}'s system disk (${root.name}), for cryptroot-unlock in dropbear`, who: 'an admin', tries: request.unlockTries },
-          (passphrase) => summarized(passphraseTry.unlockRoot, `cryptroot-unlock on ${host} (dropbear)`)(host, unlockRoot.command, passphrase),
-        ).catch(async (error: unknown) => {
-          await summarized(readOnly.mailAdmins, `mail the admins: ${host} is stuck in its initramfs`)({
-            subject: `${host} is stuck in its initramfs`,
-            text: `Every cryptroot-unlock try on ${host} failed. The host waits in dropbear; it needs a person (power cycle, console).\n\nDone so far: ${doneSoFar()}`,
-            runbook: 'hypervisorReboot', workflowId: workflowInfo().workflowId,
-          });
-          throw error;
-        });
+        const who = await unlockRootDisk(unlocking, root, unlockRoot.command, reboot.bootIdAfter);
         unlocked.push({ volume: root.name, ...who });
         runbook.detail({ waitingFor: `${host} to answer on OpenSSH after the unlock` });
         await summarized(polling(request.pollInterval, request.upTimeout).expectBack, `wait for ${host}'s OpenSSH after the unlock`)(host, 'openssh', reboot.bootIdBefore);
@@ -166,10 +158,7 @@ export async function hypervisorReboot(input: HypervisorRebootInput): Promise<Hy
         const locked = new Set((await summarized(readOnly.findLockedVolumes, `blkid, /etc/crypttab, dmsetup: LUKS volumes of ${host} not yet open`)(host)).map((v) => v.name));
         // Only the planned volumes, with the planned commands; one already open is not asked for.
         for (const step of openVolumes.filter((s) => locked.has(s.volume.name))) {
-          const who = await people.passphraseFor(
-            { what: `the passphrase of the network LUN ${step.volume.name} on ${host} (${step.volume.device})`, who: 'an admin', tries: request.unlockTries },
-            (passphrase) => summarized(passphraseTry.openVolume, `cryptsetup luksOpen ${step.volume.device} ${step.volume.name} on ${host}`)(host, step.volume, step.command, passphrase),
-          );
+          const who = await openNetworkDisk(unlocking, step.volume, step.command);
           unlocked.push({ volume: step.volume.name, ...who });
         }
         if (activate) await runStep(people, activate, doneSoFar);

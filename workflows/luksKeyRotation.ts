@@ -68,23 +68,23 @@ export async function luksKeyRotation(input: LuksKeyRotationInput): Promise<Luks
     // The sealed values stay in workflow memory (and, sealed and encrypted, in the Updates' history) only.
     let oldPassphrase: SealedSecret | undefined;
     const current = await runbook.step('the current passphrase', () => people.passphraseFor(
-      { what: `the CURRENT passphrase of ${device} on ${host}`, who: 'an admin', tries: 3 },
-      async (sealed) => {
+      { what: `the CURRENT passphrase of ${device} on ${host}`, who: 'an admin', tries: 3, whenSpent: 'the runbook stops, nothing was changed' },
+      { attempt: async (sealed) => {
         const accepted = await summarized(passphraseTry.testPassphrase, `cryptsetup luksOpen --test-passphrase ${device} (current)`)(host, device, sealed);
         if (accepted) oldPassphrase = sealed;
         return { accepted, message: accepted ? 'the current passphrase opens the volume' : `that passphrase does not open ${device}` };
-      },
-    ));
+      } },
+    ).then((who) => who ?? spent(`the current passphrase of ${device} on ${host}`)));
 
     let newPassphrase: SealedSecret | undefined;
     const fresh = await runbook.step('the new passphrase', () => people.passphraseFor(
-      { what: `the NEW passphrase for ${device} on ${host}`, who: 'an admin', tries: 3 },
-      async (sealed) => {
+      { what: `the NEW passphrase for ${device} on ${host}`, who: 'an admin', tries: 3, whenSpent: 'the runbook stops, nothing was changed' },
+      { attempt: async (sealed) => {
         const verdict = await summarized(passphraseTry.checkNewPassphrase, 'check the new passphrase on the worker')(sealed, oldPassphrase!);
         if (verdict.accepted) newPassphrase = sealed;
         return verdict;
-      },
-    ));
+      } },
+    ).then((who) => who ?? spent(`the new passphrase for ${device} on ${host}`)));
 
     // The two changes, built once: the plan shows them, the steps run them.
     const addKey: HostStep<Outcome> = {
@@ -119,4 +119,9 @@ export async function luksKeyRotation(input: LuksKeyRotationInput): Promise<Luks
     // However the run ends (done, failed, aborted, cancelled): the next runbook on these hosts may go on at once.
     await leases.giveBack();
   }
+}
+
+/** Both passphrases are asked before anything changes: spent tries end the run with nothing changed. */
+function spent(what: string): never {
+  throw failure('PassphraseTriesSpent', `${what}: no tries left; nothing was changed`);
 }

@@ -4,9 +4,10 @@ import { tmpdir } from 'node:os';
 import { join } from 'node:path';
 import { fileURLToPath } from 'node:url';
 import proto from '@temporalio/proto';
-import { Client, Connection, type WorkflowHandle } from '@temporalio/client';
+import { Client, Connection, WorkflowUpdateFailedError, type WorkflowHandle } from '@temporalio/client';
 import { clientDataConverter } from '../../common/temporal.js';
-import { progressQuery, type Plan, type Progress } from '../../workflows/messages.js';
+import type { SealedSecret } from '../../common/sealed.js';
+import { progressQuery, submitPassphraseUpdate, type Plan, type Progress } from '../../workflows/messages.js';
 import type { AuditEntry } from '../../lab/lab.js';
 
 export function tempDir(prefix: string): string {
@@ -97,4 +98,37 @@ export async function recordHistory(handle: { workflowId: string; fetchHistory()
   writeFileSync(join(fixtures, `${name}.history.pb`), proto.temporal.api.history.v1.History.encode((await handle.fetchHistory()) as never).finish());
   copyFileSync(codecKeyFile, join(fixtures, `${name}.codec.key`));
   writeFileSync(join(fixtures, `${name}.workflow-id`), handle.workflowId);
+}
+
+/** What a submitPassphrase said: the accepted outcome's message, or the words a refused one failed with. */
+export async function sendPassphrase(handle: WorkflowHandle, passphrase: SealedSecret, operator = 'bob'): Promise<string> {
+  try {
+    return (await handle.executeUpdate(submitPassphraseUpdate, { args: [{ operator, passphrase }] })).message;
+  } catch (error) {
+    if (error instanceof WorkflowUpdateFailedError && error.cause) return error.cause.message;
+    throw error;
+  }
+}
+
+/**
+ * Answer passphrase requests until the run stops asking (or asks something else); `answers` picks the passphrase
+ * from what is asked, the n-th time it is asked. Returns what each answer was told.
+ */
+export async function answerPassphrases(handle: WorkflowHandle, seal: (passphrase: string) => SealedSecret, answers: (what: string) => string[], outcomes: string[] = []): Promise<string[]> {
+  const given = new Map<string, number>();
+  for (;;) {
+    const progress = await eventually('a passphrase request or the end', async () => {
+      const p = await handle.query(progressQuery).catch(() => undefined);
+      if (p?.waitingFor?.answerWith === 'submitPassphrase') return p;
+      if (p?.waitingFor?.answerWith) return 'asks something else' as const;
+      const { status } = await handle.describe();
+      return status.name !== 'RUNNING' ? ('done' as const) : undefined;
+    });
+    if (typeof progress === 'string') return outcomes;
+    const what = progress.waitingFor!.what;
+    const n = given.get(what) ?? 0;
+    given.set(what, n + 1);
+    const list = answers(what);
+    outcomes.push(await sendPassphrase(handle, seal(list[Math.min(n, list.length - 1)]!)));
+  }
 }
