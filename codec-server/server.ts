@@ -81,7 +81,10 @@ export function createCodecServer(options: CodecServerOptions): Server {
   const server = createServer({ requestTimeout: REQUEST_TIMEOUT_MS }, (req, res) => {
     void handle(req, res).catch((error: unknown) => {
       const known = error instanceof HttpError;
+      // A refused payload is logged with its reason too (it names fields, never values): the Web UI shows only
+      // that the codec call failed, so this line is where an admin reads why.
       if (!known) log(`${req.method} ${redactPath(req.url)}: ${error instanceof Error ? error.message : String(error)}`);
+      else if (error.status === 400 || error.status === 413) log(`${req.method} ${redactPath(req.url)} refused (${error.status}): ${error.message}`);
       if (!res.headersSent) send(res, known ? error.status : 500, { error: known ? error.message : 'internal error' });
       else res.destroy();
     });
@@ -234,8 +237,11 @@ function parsePayloads(body: Buffer): Payload[] {
   } catch {
     throw new HttpError(400, 'body is not JSON');
   }
-  const list = (doc as { payloads?: unknown } | null)?.payloads;
-  if (!Array.isArray(list)) throw new HttpError(400, 'body must be {"payloads": [...]}');
+  if (!doc || typeof doc !== 'object' || Array.isArray(doc)) throw new HttpError(400, 'body must be a JSON object {"payloads": [...]}');
+  if (Object.keys(doc).some((k) => k !== 'payloads')) throw new HttpError(400, 'body must be {"payloads": [...]} and nothing else');
+  // Protobuf's JSON leaves an empty list out: the temporal CLI posts `{}` for no payloads (a query without arguments).
+  const list = (doc as { payloads?: unknown }).payloads ?? [];
+  if (!Array.isArray(list)) throw new HttpError(400, 'body must be {"payloads": [...]}: "payloads" is not a list');
   if (list.length > MAX_PAYLOADS) throw new HttpError(413, `payloads: more than ${MAX_PAYLOADS} in one request`);
   return list.map((entry: unknown, i) => {
     if (!entry || typeof entry !== 'object' || Array.isArray(entry)) throw new HttpError(400, `payloads[${i}] must be an object`);

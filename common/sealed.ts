@@ -5,11 +5,16 @@
  */
 import { z } from 'zod';
 
+/** The scheme senders seal with: the passphrase padded to one length before it is encrypted (common/sealing.ts). */
+export const SEALING_SCHEME = 'x25519-hkdf-sha256-aes-256-gcm-padded';
+/** The first scheme, unpadded (the ciphertext's length is the passphrase's): still opened, never sealed with. */
+export const UNPADDED_SCHEME = 'x25519-hkdf-sha256-aes-256-gcm';
+
 const Base64 = z.string().regex(/^[A-Za-z0-9+/]+=*$/, { message: 'must be base64' });
 
 export const SealedSecret = z.object({
-  /** The scheme: ephemeral X25519 key agreement, HKDF-SHA256, AES-256-GCM. */
-  sealed: z.literal('x25519-hkdf-sha256-aes-256-gcm'),
+  /** The scheme: ephemeral X25519 key agreement, HKDF-SHA256, AES-256-GCM (of the padded passphrase). */
+  sealed: z.enum([SEALING_SCHEME, UNPADDED_SCHEME]),
   /** Which worker key it is sealed for (key rotation). */
   keyId: z.string().min(1).max(64),
   /** The sender's ephemeral X25519 public key, raw 32 bytes. */

@@ -17,6 +17,8 @@ import { readSettings } from '../common/settings.js';
 import { connectionOptions, temporalSettings, workerDataConverter } from '../common/temporal.js';
 
 export const workflowsPath = fileURLToPath(new URL('../workflows/index.js', import.meta.url));
+/** Bundled with the workflows: refuses a run or an Update whose payload did not go through our codec. */
+export const workflowInterceptorsPath = fileURLToPath(new URL('./interceptors.js', import.meta.url));
 
 export async function runWorker(env = process.env): Promise<void> {
   const settings = readSettings(['taskQueue', 'inventory', 'codecKey', 'codecKeyFile', 'sealingKeyFile'], env);
@@ -40,6 +42,7 @@ export async function runWorker(env = process.env): Promise<void> {
     taskQueue: settings.taskQueue,
     workflowsPath,
     activities: createActivities(inventory, pool),
+    interceptors: { workflowModules: [workflowInterceptorsPath] },
     dataConverter: workerDataConverter(settings),
   });
   for (const signal of ['SIGINT', 'SIGTERM'] as const) process.once(signal, () => worker.shutdown());
