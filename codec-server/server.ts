@@ -5,7 +5,8 @@
  *
  * On top of the codec:
  *   - /encode SEALS every secret field (SECRET_FIELDS) holding a plain string, at any depth of a `json/plain`
- *     payload, with the worker's PUBLIC sealing key: a passphrase typed in the UI leaves it already sealed.
+ *     payload, with the worker's PUBLIC sealing key: a passphrase typed in the UI arrives here in clear (serve this
+ *     over https) and leaves sealed, padded to one length (common/sealing.ts).
  *   - /decode shows sealed values as they are (ciphertext: this server holds no private sealing key and cannot
  *     open them) and replaces any other value of a secret field by "[redacted]".
  *
