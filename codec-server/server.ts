@@ -238,7 +238,7 @@ function parsePayloads(body: Buffer): Payload[] {
   } catch {
     throw new HttpError(400, 'body is not JSON');
   }
-  if (!doc || typeof doc !== 'object' || Array.isArray(doc)) throw new HttpError(400, 'body must be a JSON object {"payloads": [...]}');
+  if (!doc || typeof doc !== 'object' || Array.isArray(doc)) throw new HttpError(400, 'body must be {"payloads": [...]}, a JSON object');
   if (Object.keys(doc).some((k) => k !== 'payloads')) throw new HttpError(400, 'body must be {"payloads": [...]} and nothing else');
   // Protobuf's JSON leaves an empty list out: the temporal CLI posts `{}` for no payloads (a query without arguments).
   const list = (doc as { payloads?: unknown }).payloads ?? [];

@@ -162,7 +162,7 @@ describe('codec server: access', () => {
       [post('/encode', '{not json'), 400, /not JSON/],
       [post('/encode', { nope: 1 }), 400, /payloads.*nothing else/],
       [post('/encode', { payloads: [], more: 1 }), 400, /nothing else/],
-      [post('/encode', [1]), 400, /JSON object/],
+      [post('/encode', [1]), 400, /payloads.*a JSON object/],
       [post('/decode', { payloads: 'x' }), 400, /not a list/],
       [post('/encode', { payloads: [{ metadata: { encoding: '!!' } }] }), 400, /base64/],
       [post('/decode', { payloads: [toJson({ metadata: { encoding: Buffer.from('binary/encrypted'), 'encryption-key-id': Buffer.from('k9') }, data: Buffer.alloc(40) })] }), 400, /unknown codec key "k9"/],
