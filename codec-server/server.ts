@@ -5,7 +5,8 @@
  *
  * On top of the codec:
  *   - /encode SEALS every secret field (SECRET_FIELDS) holding a plain string, at any depth of a `json/plain`
- *     payload, with the worker's PUBLIC sealing key: a passphrase typed in the UI leaves it already sealed.
+ *     payload, with the worker's PUBLIC sealing key: a passphrase typed in the UI arrives here in clear (serve this
+ *     over https) and leaves sealed, padded to one length (common/sealing.ts).
  *   - /decode shows sealed values as they are (ciphertext: this server holds no private sealing key and cannot
  *     open them) and replaces any other value of a secret field by "[redacted]".
  *
@@ -81,7 +82,10 @@ export function createCodecServer(options: CodecServerOptions): Server {
   const server = createServer({ requestTimeout: REQUEST_TIMEOUT_MS }, (req, res) => {
     void handle(req, res).catch((error: unknown) => {
       const known = error instanceof HttpError;
+      // A refused payload is logged with its reason too (it names fields, never values): the Web UI shows only
+      // that the codec call failed, so this line is where an admin reads why.
       if (!known) log(`${req.method} ${redactPath(req.url)}: ${error instanceof Error ? error.message : String(error)}`);
+      else if (error.status === 400 || error.status === 413) log(`${req.method} ${redactPath(req.url)} refused (${error.status}): ${error.message}`);
       if (!res.headersSent) send(res, known ? error.status : 500, { error: known ? error.message : 'internal error' });
       else res.destroy();
     });
@@ -234,8 +238,11 @@ function parsePayloads(body: Buffer): Payload[] {
   } catch {
     throw new HttpError(400, 'body is not JSON');
   }
-  const list = (doc as { payloads?: unknown } | null)?.payloads;
-  if (!Array.isArray(list)) throw new HttpError(400, 'body must be {"payloads": [...]}');
+  if (!doc || typeof doc !== 'object' || Array.isArray(doc)) throw new HttpError(400, 'body must be {"payloads": [...]}, a JSON object');
+  if (Object.keys(doc).some((k) => k !== 'payloads')) throw new HttpError(400, 'body must be {"payloads": [...]} and nothing else');
+  // Protobuf's JSON leaves an empty list out: the temporal CLI posts `{}` for no payloads (a query without arguments).
+  const list = (doc as { payloads?: unknown }).payloads ?? [];
+  if (!Array.isArray(list)) throw new HttpError(400, 'body must be {"payloads": [...]}: "payloads" is not a list');
   if (list.length > MAX_PAYLOADS) throw new HttpError(413, `payloads: more than ${MAX_PAYLOADS} in one request`);
   return list.map((entry: unknown, i) => {
     if (!entry || typeof entry !== 'object' || Array.isArray(entry)) throw new HttpError(400, `payloads[${i}] must be an object`);

@@ -3,6 +3,10 @@
  * Temporal server. The key id travels in the payload metadata, so keys can rotate: encode with the current key,
  * decode with whichever key the payload names.
  *
+ * A worker's codec refuses what it did not decrypt (`refuseUnencrypted`): such a payload reaches workflow code as
+ * a NotEncrypted value, without its data, and the run or Update is refused (common/payload-converter.ts). Clients
+ * and the codec server pass it through as it is, so a person can read what was sent.
+ *
  * Keys come from RUNBOOK_CODEC_KEY or the file RUNBOOK_CODEC_KEY_FILE, as `id:base64key[,id:base64key…]`;
  * the first one is the current key.
  */
@@ -11,6 +15,7 @@ import { existsSync, readFileSync } from 'node:fs';
 import { join } from 'node:path';
 import { type Payload, type PayloadCodec, METADATA_ENCODING_KEY } from '@temporalio/common';
 import proto from '@temporalio/proto'; // CommonJS: no named exports under Node's ESM loader
+import { notEncryptedPayload } from './payload-converter.js';
 import type { CodecKeySettings } from './settings.js';
 
 const { temporal } = proto;
@@ -28,7 +33,7 @@ export interface CodecKey {
 export class AesGcmCodec implements PayloadCodec {
   private readonly byId: Map<string, Buffer>;
 
-  constructor(private readonly keys: readonly CodecKey[]) {
+  constructor(private readonly keys: readonly CodecKey[], private readonly options: { refuseUnencrypted?: boolean } = {}) {
     if (keys.length === 0) throw new Error('the payload codec needs at least one key');
     for (const { id, key } of keys) if (key.length !== 32) throw new Error(`codec key "${id}" must be 32 bytes (AES-256)`);
     this.byId = new Map(keys.map(({ id, key }) => [id, key]));
@@ -44,7 +49,9 @@ export class AesGcmCodec implements PayloadCodec {
 
   async decode(payloads: Payload[]): Promise<Payload[]> {
     return payloads.map((payload) => {
-      if (Buffer.from(payload.metadata?.[METADATA_ENCODING_KEY] ?? []).toString() !== ENCODING) return payload;
+      if (Buffer.from(payload.metadata?.[METADATA_ENCODING_KEY] ?? []).toString() !== ENCODING) {
+        return this.options.refuseUnencrypted ? notEncryptedPayload() : payload;
+      }
       const id = Buffer.from(payload.metadata?.[KEY_ID] ?? []).toString();
       const key = this.byId.get(id);
       if (!key) throw new Error(`payload encrypted with unknown codec key "${id}"`);

@@ -6,6 +6,10 @@
  *   never  — retrying cannot help: refused input, a host we must not talk to, a state only a person can judge
  *   retry  — a passing fault (a dropped connection, a command that failed once): the retry policy tries again
  *   poll   — an expected miss while polling ("not back yet"): retried like `retry`, logged as benign, not as a warning
+ *
+ * A failure's message is shown in plain words to whoever reads the run (the Web UI with or without our codec): we
+ * build it from validated inputs and parsed facts. `quotesOutput` marks the types whose message may quote a host's
+ * or a server's output, which may hold a secret: their message stays encrypted (common/failure-converter.ts).
  */
 import { ApplicationFailure, ApplicationFailureCategory } from '@temporalio/common';
 
@@ -14,12 +18,13 @@ type Retry = 'never' | 'retry' | 'poll';
 export const FAILURES = {
   // Refusals before anything changes.
   InvalidInput: { retry: 'never', meaning: 'the input (or the inventory entry it names) is refused; nothing was changed' },
+  NotEncrypted: { retry: 'never', meaning: 'an input or Update argument that did not go through the runbook codec: refused, nothing was run' },
   UnknownHost: { retry: 'never', meaning: 'the host or cluster is not in the inventory' },
   Refused: { retry: 'never', meaning: 'the preflight refused the runbook, with the numbers; nothing was changed' },
   NotApproved: { retry: 'never', meaning: 'nobody approved the plan in time; nothing was changed' },
   // The SSH layer.
   HostKeyMismatch: { retry: 'never', meaning: 'the host answered with a key other than the one pinned for that boot stage: stop' },
-  CommandFailed: { retry: 'retry', meaning: 'a remote command failed; retried, then a person is asked' },
+  CommandFailed: { retry: 'retry', meaning: 'a remote command failed; retried, then a person is asked', quotesOutput: true },
   // Polling misses: the thing waited for is not true yet.
   NotBack: { retry: 'poll', meaning: 'the host does not answer in the expected stage, or not with a new boot id, yet' },
   StillUp: { retry: 'poll', meaning: 'the host still answers in the boot it had before the power command' },
@@ -51,12 +56,13 @@ export const FAILURES = {
   NewKeyFailed: { retry: 'never', meaning: 'the new LUKS passphrase does not open the volume: the old key is kept' },
   // Mail.
   MailPassFileUnreadable: { retry: 'retry', meaning: 'the SMTP password file cannot be read (yet)' },
-  MailAuthFailed: { retry: 'retry', meaning: 'the SMTP server refused our login (the password file is read again at the next try)' },
-  MailTransportFailed: { retry: 'retry', meaning: 'the SMTP server could not be reached or refused the message' },
+  MailAuthFailed: { retry: 'retry', meaning: 'the SMTP server refused our login (the password file is read again at the next try)', quotesOutput: true },
+  MailTransportFailed: { retry: 'retry', meaning: 'the SMTP server could not be reached or refused the message', quotesOutput: true },
   // Ends chosen by people or by the roll.
-  Aborted: { retry: 'never', meaning: 'a person chose to stop the runbook; the result says what was done' },
+  // Its message repeats the failed step's, which may quote a command's output.
+  Aborted: { retry: 'never', meaning: 'a person chose to stop the runbook; the result says what was done', quotesOutput: true },
   RollStopped: { retry: 'never', meaning: 'a node of a rolling reboot failed: the roll stops there' },
-} as const satisfies Record<string, { retry: Retry; meaning: string }>;
+} as const satisfies Record<string, { retry: Retry; meaning: string; quotesOutput?: true }>;
 
 export type FailureType = keyof typeof FAILURES;
 
@@ -73,6 +79,11 @@ export function failure(type: FailureType, message: string, ...details: unknown[
     details: details.length ? details : undefined,
     category: retry === 'poll' ? ApplicationFailureCategory.BENIGN : undefined,
   });
+}
+
+/** Whether a failure of this type shows its message in plain words: one of ours that quotes no output. */
+export function plainMessage(type: string | null | undefined): boolean {
+  return typeof type === 'string' && Object.hasOwn(FAILURES, type) && !('quotesOutput' in FAILURES[type as FailureType]);
 }
 
 /** The failure's type when it is one of ours. */

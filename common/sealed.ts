@@ -5,6 +5,11 @@
  */
 import { z } from 'zod';
 
+/** The scheme senders seal with: the passphrase padded to one length before it is encrypted (common/sealing.ts). */
+export const SEALING_SCHEME = 'x25519-hkdf-sha256-aes-256-gcm-padded';
+/** The first scheme, unpadded (the ciphertext's length is the passphrase's): still opened, never sealed with. */
+export const UNPADDED_SCHEME = 'x25519-hkdf-sha256-aes-256-gcm';
+
 const Base64 = z.string().regex(/^[A-Za-z0-9+/]+=*$/, { message: 'must be base64' });
 /** Base64 of exactly `bytes` bytes: what the scheme's fixed-size fields must be. */
 const Base64Of = (bytes: number) => Base64.length(4 * Math.ceil(bytes / 3), { message: `must be base64 of ${bytes} bytes` });
@@ -19,8 +24,8 @@ export const MAX_SEALED_CIPHERTEXT = 4096;
 export const SealingKeyId = z.string().regex(/^[A-Za-z0-9][A-Za-z0-9._-]{0,63}$/, { message: 'must be a sealing key id: 1-64 letters, digits, . _ -' });
 
 export const SealedSecret = z.object({
-  /** The scheme: ephemeral X25519 key agreement, HKDF-SHA256, AES-256-GCM. */
-  sealed: z.literal('x25519-hkdf-sha256-aes-256-gcm'),
+  /** The scheme: ephemeral X25519 key agreement, HKDF-SHA256, AES-256-GCM (of the padded passphrase). */
+  sealed: z.enum([SEALING_SCHEME, UNPADDED_SCHEME]),
   /** Which worker key it is sealed for (key rotation). */
   keyId: SealingKeyId,
   /** The sender's ephemeral X25519 public key, raw 32 bytes. */

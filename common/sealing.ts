@@ -2,10 +2,13 @@
  * Sealing passphrases for the worker: X25519 key pairs, their files, `sealSecret` (senders: our CLI, the codec
  * server) and `openSealed` (the worker's activities only). Node's crypto only; never imported by workflow code.
  *
- * Scheme `x25519-hkdf-sha256-aes-256-gcm` (shape in common/sealed.ts):
+ * Scheme `x25519-hkdf-sha256-aes-256-gcm-padded` (shape in common/sealed.ts):
  *   ephemeral X25519 key pair → ECDH with the recipient's public key → HKDF-SHA256
  *   (salt = ephemeral public ‖ recipient public, info = INFO) → 32-byte AES-256-GCM key, 12-byte random IV,
  *   AAD = scheme ‖ 0x00 ‖ keyId, so a sealed value cannot be relabelled for another key or scheme.
+ *   The plaintext is padded first: length (2 bytes, big-endian) ‖ passphrase ‖ zeros, PADDED_BYTES in all, so every
+ *   sealed passphrase has the same length whatever its own. The first scheme, `x25519-hkdf-sha256-aes-256-gcm`,
+ *   encrypted the passphrase as it was: still opened, never sealed with.
  *
  * Files (JSON, so a key id travels with the key):
  *   private (RUNBOOK_SEALING_KEY_FILE, 0600, worker only):
@@ -28,11 +31,11 @@ import {
 } from 'node:crypto';
 import { existsSync, readFileSync, writeFileSync } from 'node:fs';
 import { join } from 'node:path';
-import { SealedSecret } from './sealed.js';
+import { SealedSecret, SEALING_SCHEME, UNPADDED_SCHEME } from './sealed.js';
 import { describeIssues } from './validation.js';
 import { readSettings, SETTINGS, type Settings } from './settings.js';
 
-export const SCHEME = 'x25519-hkdf-sha256-aes-256-gcm' as const;
+export const SCHEME = SEALING_SCHEME;
 const INFO = Buffer.from('runbooks sealed-secret v1 x25519-hkdf-sha256-aes-256-gcm');
 const PRIVATE_FORMAT = 'runbook-sealing-keys/v1';
 const PUBLIC_FORMAT = 'runbook-sealing-public-key/v1';
@@ -40,6 +43,13 @@ const RAW_KEY_BYTES = 32;
 const IV_BYTES = 12;
 const TAG_BYTES = 16;
 const KEY_ID_RE = /^[A-Za-z0-9][A-Za-z0-9._-]{0,63}$/;
+/**
+ * The longest passphrase sealed: far more than a person types (cryptsetup's own prompt stops at 512 characters),
+ * and small enough that a wrong pipe (a file, a megabyte line) is refused before it is sealed and sent.
+ */
+export const MAX_SECRET_BYTES = 1024;
+/** Every passphrase is sealed as this many bytes: its length, itself, zeros. */
+const PADDED_BYTES = 2 + MAX_SECRET_BYTES;
 
 export const PRIVATE_KEY_ENV = SETTINGS.sealingKeyFile.env;
 export const PUBLIC_KEY_ENV = SETTINGS.sealingPublicKeyFile.env;
@@ -233,8 +243,27 @@ export function sealingPublicKeyFromEnv(env = process.env): SealingPublicKey {
 
 // --- seal / open -----------------------------------------------------------------------------------------
 
-function aad(keyId: string): Buffer {
-  return Buffer.from(`${SCHEME}\0${keyId}`);
+function aad(scheme: string, keyId: string): Buffer {
+  return Buffer.from(`${scheme}\0${keyId}`);
+}
+
+/** length ‖ secret ‖ zeros: one length for every passphrase. The caller zeroes the result. */
+function pad(plain: Buffer): Buffer {
+  const framed = Buffer.alloc(PADDED_BYTES);
+  framed.writeUInt16BE(plain.length, 0);
+  plain.copy(framed, 2);
+  return framed;
+}
+
+/** The passphrase in a padded plaintext, as a new Buffer; `framed` is zeroed. */
+function unpad(framed: Buffer, keyId: string): Buffer {
+  try {
+    const length = framed.length >= 2 ? framed.readUInt16BE(0) : -1;
+    if (length < 0 || 2 + length > framed.length) throw new SealedSecretError(`sealed secret for key "${keyId}" is malformed: its padding does not hold its length`);
+    return Buffer.from(framed.subarray(2, 2 + length));
+  } finally {
+    framed.fill(0);
+  }
 }
 
 function deriveKey(shared: Buffer, ephemeralPublic: Buffer, recipientPublic: Buffer): Buffer {
@@ -251,16 +280,21 @@ function deriveKey(shared: Buffer, ephemeralPublic: Buffer, recipientPublic: Buf
 export function sealSecret(recipient: SealingPublicKey, plaintext: string | Buffer): SealedSecret {
   // The shape needs a non-empty ciphertext; and an empty passphrase is never what someone meant to send.
   if (plaintext.length === 0) throw new SealedSecretError('nothing to seal: the secret is empty');
+  const plain = typeof plaintext === 'string' ? Buffer.from(plaintext, 'utf8') : plaintext;
+  if (plain.length > MAX_SECRET_BYTES) {
+    if (typeof plaintext === 'string') plain.fill(0);
+    throw new SealedSecretError(`nothing sealed: the secret is longer than ${MAX_SECRET_BYTES} bytes`);
+  }
   const recipientKey = publicKeyObject(recipient.publicKey);
   const ephemeral = generateKeyPairSync('x25519');
   const ephemeralPublic = rawPublic(ephemeral.publicKey);
   const key = deriveKey(diffieHellman({ privateKey: ephemeral.privateKey, publicKey: recipientKey }), ephemeralPublic, recipient.publicKey);
-  const plain = typeof plaintext === 'string' ? Buffer.from(plaintext, 'utf8') : plaintext;
+  const framed = pad(plain);
   try {
     const iv = randomBytes(IV_BYTES);
     const cipher = createCipheriv('aes-256-gcm', key, iv);
-    cipher.setAAD(aad(recipient.keyId));
-    const ciphertext = Buffer.concat([cipher.update(plain), cipher.final()]);
+    cipher.setAAD(aad(SCHEME, recipient.keyId));
+    const ciphertext = Buffer.concat([cipher.update(framed), cipher.final()]);
     return {
       sealed: SCHEME,
       keyId: recipient.keyId,
@@ -271,6 +305,7 @@ export function sealSecret(recipient: SealingPublicKey, plaintext: string | Buff
     };
   } finally {
     key.fill(0);
+    framed.fill(0);
     if (typeof plaintext === 'string') plain.fill(0);
   }
 }
@@ -314,27 +349,29 @@ export function openSealed(sealed: unknown, keys: SealingKeyring): Buffer {
   }
   const aesKey = deriveKey(shared, ephemeralPublic, key.publicKey);
   let body: Buffer | undefined;
+  let plain: Buffer;
   try {
     const decipher = createDecipheriv('aes-256-gcm', aesKey, iv);
-    decipher.setAAD(aad(s.keyId));
+    decipher.setAAD(aad(s.sealed, s.keyId));
     decipher.setAuthTag(tag);
     // GCM hands out bytes before the tag is checked: they are wiped below if final() refuses.
     body = decipher.update(Buffer.from(s.ciphertext, 'base64'));
     const tail = decipher.final();
-    const plain = Buffer.concat([body, tail]);
+    plain = Buffer.concat([body, tail]);
     body.fill(0);
-    return plain;
   } catch {
     body?.fill(0);
     throw new SealedSecretError(`sealed secret cannot be opened with key "${s.keyId}": it was altered, or sealed for another key with the same id (authentication failed)`);
   } finally {
     aesKey.fill(0);
   }
+  return s.sealed === UNPADDED_SCHEME ? plain : unpad(plain, s.keyId);
 }
 
 /** Why a passphrase cannot be typed to cryptsetup, or undefined when it can. Never quotes the passphrase. */
 export function passphraseProblem(passphrase: Buffer): string | undefined {
   if (passphrase.length === 0) return 'the passphrase is empty';
+  if (passphrase.length > MAX_SECRET_BYTES) return `the passphrase is longer than ${MAX_SECRET_BYTES} bytes`;
   if (passphrase.includes(0x0a) || passphrase.includes(0x0d)) {
     return 'the passphrase contains a line break: cryptsetup reads one line from stdin and would cut it there';
   }

@@ -5,9 +5,9 @@
  * TEMPORAL_TLS_CLIENT_CERT_PATH / _KEY_PATH / SERVER_CA_CERT_PATH (or _DATA), TEMPORAL_TLS_SERVER_NAME,
  * TEMPORAL_GRPC_META_*). Nothing set: the local dev server, 127.0.0.1:7233, namespace "default".
  *
- * Always with our codec (payload encryption; keys from common/settings.ts) and a failure converter that encrypts
- * error messages and stack traces too. A profile's own `codec` (a remote codec endpoint) is not used: ours runs in
- * process.
+ * Always with our codec (payload encryption; keys from common/settings.ts) and our failure converter (plain
+ * messages where they are ours and safe to read, the rest encrypted; common/failure-converter.ts). A profile's own
+ * `codec` (a remote codec endpoint) is not used: ours runs in process.
  */
 import { Connection, Client, type ConnectionOptions } from '@temporalio/client';
 import { fileURLToPath } from 'node:url';
@@ -84,10 +84,15 @@ type CodecSource = CodecKeySettings | NodeJS.ProcessEnv;
 const codecSettings = (from: CodecSource): CodecKeySettings =>
   'codecKey' in from || 'codecKeyFile' in from ? (from as CodecKeySettings) : readSettings(CODEC_KEY_SETTINGS, from as NodeJS.ProcessEnv);
 
-/** For workers: the failure converter goes by path, because workflow code runs in its own sandbox. */
+/**
+ * For workers: the converters go by path, because workflow code runs in its own sandbox. The codec refuses what
+ * it did not decrypt, and the payload converter hands it to workflow code as a NotEncrypted value that
+ * worker/interceptors.ts refuses.
+ */
 export function workerDataConverter(from: CodecSource = process.env): DataConverter {
   return {
-    payloadCodecs: [new AesGcmCodec(codecKeys(codecSettings(from)))],
+    payloadCodecs: [new AesGcmCodec(codecKeys(codecSettings(from)), { refuseUnencrypted: true })],
+    payloadConverterPath: fileURLToPath(new URL('./payload-converter.js', import.meta.url)),
     failureConverterPath: fileURLToPath(new URL('./failure-converter.js', import.meta.url)),
   };
 }

@@ -3,18 +3,14 @@
  * (so scripts and tests can answer), checked, and sealed with the worker's public key before they leave this
  * module. Kept in Buffers we zero, never in strings (which cannot be wiped), and never printed.
  */
-import { passphraseProblem, sealSecret, type SealingPublicKey } from '../common/sealing.js';
+import { MAX_SECRET_BYTES, passphraseProblem, sealSecret, type SealingPublicKey } from '../common/sealing.js';
 import type { SealedSecret } from '../common/sealed.js';
 
 /** Ctrl-C or Ctrl-D at the prompt. */
 export class Cancelled extends Error {}
 
-/**
- * The longest passphrase line we send: far more than a person types (cryptsetup's own prompt stops at 512
- * characters), and small enough that a wrong pipe (a file, a megabyte line) is refused before it is sealed and
- * sent, where it would spend one of the host's tries.
- */
-export const MAX_SECRET_BYTES = 1024;
+/** The longest passphrase line we send (common/sealing.ts): a longer one is refused before it is sealed and sent. */
+export { MAX_SECRET_BYTES };
 
 /** A line over the bound is handed out cut to one byte more than it, so the check below refuses it. */
 const TOO_LONG = MAX_SECRET_BYTES + 1;
@@ -45,7 +41,7 @@ export async function readSealedSecret(source: SecretSource, recipient: SealingP
     const secret = await source.read(prompt);
     try {
       // Checked here too, so that a typo does not cost one of the host's tries.
-      const problem = secret.length > MAX_SECRET_BYTES ? `the passphrase is longer than ${MAX_SECRET_BYTES} bytes` : passphraseProblem(secret);
+      const problem = passphraseProblem(secret);
       if (!problem) return sealSecret(recipient, secret);
       if (!source.interactive) throw new Error(`${problem}; nothing was sent`);
       process.stderr.write(`${problem}; nothing was sent, type it again\n`);

@@ -97,6 +97,14 @@ describe('codec server: /encode and /decode', () => {
     expect(second).toEqual({ passphrase: '[redacted]', host: 'dom0-a' });
   });
 
+  it('takes {} as no payloads: the temporal CLI posts it for a query without arguments', async () => {
+    for (const path of ['/encode', '/decode']) {
+      const res = await post(path, {});
+      expect(res.status).toBe(200);
+      expect(await res.json()).toEqual({ payloads: [] });
+    }
+  });
+
   it('refuses a passphrase with a line break, naming the field and not the value', async () => {
     const res = await post('/encode', { payloads: [uiPayload({ operator: 'x', passphrase: 'horse\nstaple' })] });
     expect(res.status).toBe(400);
@@ -152,7 +160,10 @@ describe('codec server: access', () => {
   it('answers bad requests with a JSON error and no stack trace', async () => {
     const cases: [Promise<Response>, number, RegExp][] = [
       [post('/encode', '{not json'), 400, /not JSON/],
-      [post('/encode', { nope: 1 }), 400, /payloads/],
+      [post('/encode', { nope: 1 }), 400, /payloads.*nothing else/],
+      [post('/encode', { payloads: [], more: 1 }), 400, /nothing else/],
+      [post('/encode', [1]), 400, /payloads.*a JSON object/],
+      [post('/decode', { payloads: 'x' }), 400, /not a list/],
       [post('/encode', { payloads: [{ metadata: { encoding: '!!' } }] }), 400, /base64/],
       [post('/decode', { payloads: [toJson({ metadata: { encoding: Buffer.from('binary/encrypted'), 'encryption-key-id': Buffer.from('k9') }, data: Buffer.alloc(40) })] }), 400, /unknown codec key "k9"/],
       [post('/encode', 'x'.repeat(70 * 1024)), 413, /larger than/],

@@ -13,7 +13,7 @@ import { WorkflowFailedError, WorkflowUpdateFailedError, type Client, type Workf
 import { afterAll, beforeAll, describe, expect, inject, it, vi } from 'vitest';
 import { generateCodecKey, AesGcmCodec, parseCodecKeys } from '../common/codec.js';
 import { InventoryError, loadInventory, parseInventory } from '../common/inventory.js';
-import { formatPrivateKeyFile, formatPublicKeyFile, generateSealingKey } from '../common/sealing.js';
+import { formatPrivateKeyFile, formatPublicKeyFile, generateSealingKey, SCHEME } from '../common/sealing.js';
 import { describeIssues } from '../common/validation.js';
 import { MAX_SECRET_BYTES, readSealedSecret } from '../starter/secret-input.js';
 import { startCodecServer, MAX_PAYLOADS, MAX_JSON_DEPTH, type RunningCodecServer } from '../codec-server/server.js';
@@ -180,7 +180,7 @@ describe('a passphrase line over the bound, typed at a terminal', () => {
       const handedOut = [...lines];
       const sealed = await readSealedSecret({ interactive: true, close: () => undefined, read: async () => lines.shift()! }, generateSealingKey(), 'passphrase: ');
       tried.cli += 1;
-      expect(sealed.sealed).toBe('x25519-hkdf-sha256-aes-256-gcm');
+      expect(sealed.sealed).toBe(SCHEME);
       expect(String(stderr.mock.calls[0]?.[0])).toBe(`the passphrase is longer than ${MAX_SECRET_BYTES} bytes; nothing was sent, type it again\n`);
       expect(handedOut.every((b) => b.every((byte) => byte === 0))).toBe(true);
     } finally {

@@ -3,8 +3,10 @@ import { tmpdir } from 'node:os';
 import { join } from 'node:path';
 import { ApplicationFailure } from '@temporalio/common';
 import { describe, expect, it } from 'vitest';
-import { SealedSecret } from '../common/sealed.js';
+import { SealedSecret, UNPADDED_SCHEME } from '../common/sealed.js';
 import {
+  MAX_SECRET_BYTES,
+  SCHEME,
   ensureSealingKeyFiles,
   formatPrivateKeyFile,
   formatPublicKeyFile,
@@ -90,6 +92,28 @@ describe('sealed secrets (X25519 + HKDF-SHA256 + AES-256-GCM)', () => {
       expect((error as Error).message, what).toMatch(message);
       expect(allText(error), what).not.toContain('horse');
     }
+  });
+
+  it('pads before sealing: every passphrase, 1 byte or the longest, seals to the same length', () => {
+    const lengths = new Set(['x', SECRET, 'ü'.repeat(200), 'p'.repeat(MAX_SECRET_BYTES)].map((p) => {
+      const sealed = sealSecret(key, p);
+      expect(sealed.sealed).toBe(SCHEME);
+      expect(openSealed(sealed, [key]).toString()).toBe(p);
+      return JSON.stringify(sealed).length;
+    }));
+    expect(lengths.size).toBe(1);
+    expect(() => sealSecret(key, 'p'.repeat(MAX_SECRET_BYTES + 1))).toThrow(`longer than ${MAX_SECRET_BYTES} bytes`);
+    // The scheme is bound to the ciphertext: a padded value relabelled as unpadded does not open.
+    expect(() => openSealed({ ...sealSecret(key, SECRET), sealed: UNPADDED_SCHEME }, [key])).toThrow(/authentication failed/);
+  });
+
+  it('still opens a value sealed by the first, unpadded scheme (a fixture sealed by that code)', () => {
+    const fixture = JSON.parse(readFileSync(new URL('./fixtures/sealed-unpadded.json', import.meta.url), 'utf8'));
+    expect(fixture.sealed.sealed).toBe(UNPADDED_SCHEME);
+    expect(SealedSecret.safeParse(fixture.sealed).success).toBe(true);
+    const keys = parsePrivateKeyFile(JSON.stringify(fixture.privateKeyFile));
+    expect(openSealed(fixture.sealed, keys).toString()).toBe(fixture.plaintext);
+    expect(() => openSealed({ ...fixture.sealed, sealed: SCHEME }, keys)).toThrow(/authentication failed/);
   });
 
   it('rotates: the worker holds old and new keys and opens by key id; senders seal for the current one', () => {

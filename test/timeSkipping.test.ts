@@ -57,8 +57,12 @@ beforeAll(async () => {
     taskQueue: TASK_QUEUE,
     workflowsPath: fileURLToPath(new URL('../dist/workflows/index.js', import.meta.url)),
     activities: createActivities(lab.inventory),
-    // The sandbox loads the failure converter by path: the built one, as the worker process does.
-    dataConverter: { ...workerDataConverter(codecEnv), failureConverterPath: fileURLToPath(new URL('../dist/common/failure-converter.js', import.meta.url)) },
+    // The sandbox loads the converters by path: the built ones, as the worker process does.
+    dataConverter: {
+      ...workerDataConverter(codecEnv),
+      payloadConverterPath: fileURLToPath(new URL('../dist/common/payload-converter.js', import.meta.url)),
+      failureConverterPath: fileURLToPath(new URL('../dist/common/failure-converter.js', import.meta.url)),
+    },
   });
   running = worker.run();
 });

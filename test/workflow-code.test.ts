@@ -1,8 +1,8 @@
 /**
  * Rules of workflow code that the compiler alone does not enforce:
  * - a plain Error thrown in a workflow fails the workflow *task*, which Temporal retries forever: the run hangs and
- *   nobody is told. Workflow code fails a run with ApplicationFailure (common/failures.ts); the one plain Error is
- *   `refuseUpdate`, the Update validators' refusal.
+ *   nobody is told. Workflow code fails a run (and refuses an Update, `refuseUpdate`) with ApplicationFailure
+ *   (common/failures.ts).
  * - a step title that is not in the runbook's list does not compile (test/types/typed-steps.ts).
  */
 import { execFileSync } from 'node:child_process';
@@ -19,14 +19,14 @@ describe('workflow code', () => {
   it.each(workflows)('%s throws no plain Error', (file) => {
     const source = readFileSync(join(root, 'workflows', file), 'utf8');
     const plain = [...source.matchAll(/new (Type|Range|Syntax)?Error\(/g)].length;
-    expect(plain, `${file}: use failure(type, message) from common/failures.ts`).toBe(file === 'people.ts' ? 1 : 0);
+    expect(plain, `${file}: use failure(type, message) from common/failures.ts`).toBe(0);
     expect(source).not.toMatch(/throw ['"`]/);
     expect(source).not.toMatch(/ApplicationFailure\.(nonRetryable|retryable|create)\(/); // one catalogue: failure()
   });
 
-  it('keeps its one plain Error in refuseUpdate, for Update validators', () => {
+  it('refuses an Update with an InvalidInput, whose reason the UI shows in plain words', () => {
     const people = readFileSync(join(root, 'workflows', 'people.ts'), 'utf8');
-    expect(people).toMatch(/export function refuseUpdate\(message: string\): never \{\n {2}throw new Error\(message\);\n\}/);
+    expect(people).toMatch(/export function refuseUpdate\(message: string\): never \{\n {2}throw failure\('InvalidInput', message\);\n\}/);
   });
 
   it('refuses at compile time a step title that is not in the runbook\'s list', () => {

@@ -19,6 +19,8 @@ import { workerLogger } from './log.js';
 import { ensureSearchAttributes } from './search-attributes.js';
 
 export const workflowsPath = fileURLToPath(new URL('../workflows/index.js', import.meta.url));
+/** Bundled with the workflows: refuses a run or an Update whose payload did not go through our codec. */
+export const workflowInterceptorsPath = fileURLToPath(new URL('./interceptors.js', import.meta.url));
 
 export async function runWorker(env = process.env): Promise<void> {
   Runtime.install({ logger: workerLogger() });
@@ -44,6 +46,7 @@ export async function runWorker(env = process.env): Promise<void> {
     taskQueue: settings.taskQueue,
     workflowsPath,
     activities: createActivities(inventory, pool),
+    interceptors: { workflowModules: [workflowInterceptorsPath] },
     dataConverter: workerDataConverter(settings),
   });
   for (const signal of ['SIGINT', 'SIGTERM'] as const) process.once(signal, () => worker.shutdown());

@@ -21,11 +21,11 @@ import { summarized, type Runbook } from './runbook.js';
 import { reasonOf } from './steps.js';
 
 /**
- * Refuse an Update in its validator: the only place workflow code throws a plain Error, because Temporal turns a
- * validator's throw into the Update's rejection (nothing is recorded) and never into a failed workflow task.
+ * Refuse an Update in its validator: Temporal turns a validator's throw into the Update's rejection (nothing is
+ * recorded). An InvalidInput, so the UI shows the reason in plain words (common/failure-converter.ts).
  */
 export function refuseUpdate(message: string): never {
-  throw new Error(message);
+  throw failure('InvalidInput', message);
 }
 
 /** Validate an Update's argument; the message names fields only, never values (a passphrase could be one). */
