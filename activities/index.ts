@@ -9,6 +9,7 @@ import { raidActivities } from './raid/activities.js';
 import { hostActivities } from './host.js';
 import { leaseActivities } from './leases.js';
 import { luksActivities } from './luks.js';
+import { lvmActivities } from './lvm.js';
 import { mailActivities } from './mail.js';
 import { proxmoxActivities } from './proxmox.js';
 import { xenActivities } from './xen.js';
@@ -41,6 +42,7 @@ export function createActivities(inventory: Inventory, pool = new SshPool({ priv
     ...luksActivities(remote),
     ...proxmoxActivities(remote),
     ...xenActivities(remote),
+    ...lvmActivities(remote),
     ...mailActivities(inventory),
     ...leaseActivities(),
   };

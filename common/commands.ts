@@ -46,6 +46,25 @@ export const xen = {
   create: (config: string) => sh`xl create ${config}`,
 };
 
+/** LVM on a Xen dom0 (page: "Extension de la taille d'une partition de VM", "Snapshot d'une VM"). Volumes by VG and LV name. */
+export const lvm = {
+  /** In bytes, without headings or suffix: the numbers a refusal quotes. */
+  volumeGroup: (vg: string) => sh`vgs --units b --nosuffix --noheadings -o vg_name,vg_extent_size,vg_free ${vg}`,
+  volume: (vg: string, lv: string) => sh`lvs --units b --nosuffix --noheadings -o lv_name,lv_size ${`${vg}/${lv}`}`,
+  /** `-r`: the filesystem inside grows with the volume (fsadm); SIZE as LVM takes it, e.g. 2G. */
+  grow: (vg: string, lv: string, add: string) => sh`lvresize -r -L ${`+${add}`} ${`/dev/${vg}/${lv}`}`,
+  snapshot: (vg: string, origin: string, name: string, size: string) => sh`lvcreate -L ${size} -s -n ${name} ${`/dev/${vg}/${origin}`}`,
+  snapshotFill: (vg: string, snapshot: string) => sh`lvs --noheadings -o snap_percent ${`${vg}/${snapshot}`}`,
+  remove: (vg: string, lv: string) => sh`lvremove -y ${`/dev/${vg}/${lv}`}`,
+  merge: (vg: string, snapshot: string) => sh`lvconvert --merge ${`/dev/${vg}/${snapshot}`}`,
+};
+
+/** The dom0's root filesystem, read-only on the page's dom0 except for what must write to it. */
+export const rootfs = {
+  options: () => sh`findmnt --noheadings --output OPTIONS /`,
+  remount: (mode: 'rw' | 'ro') => sh`mount -o ${`remount,${mode}`} /`,
+};
+
 /** The partition's kernel name on a disk: `sdc` + 3 → `sdc3`, `nvme0n1` + 3 → `nvme0n1p3`. */
 export function partitionOf(disk: string, partition: number): string {
   return /\d$/.test(disk) ? `${disk}p${partition}` : `${disk}${partition}`;

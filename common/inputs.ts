@@ -4,7 +4,7 @@
  * input is refused with a clear message before any SSH.
  */
 import { z } from 'zod';
-import { Comment, DevicePath, HostName, PersonName, Reason, duration, singleLine } from './validation.js';
+import { Comment, DevicePath, GuestName, HostName, PersonName, Reason, duration, singleLine } from './validation.js';
 import { SealedSecret } from './sealed.js';
 
 /**
@@ -166,3 +166,39 @@ export const LuksKeyRotationInput = z.object({
   reason: Reason('say why the key rotates').default('key rotation'),
 }).strict();
 export type LuksKeyRotationInput = z.input<typeof LuksKeyRotationInput>;
+
+/** An LVM volume group or logical volume name: LVM's characters, never "." or ".." nor a leading "-". */
+const lvmName = (example: string) => z.string().regex(/^(?!\.\.?$)[A-Za-z0-9+_.][A-Za-z0-9+_.-]{0,126}$/, {
+  message: `must be an LVM name such as "${example}" (letters, digits, + _ . -, not starting with -)`,
+});
+export const VolumeGroupName = lvmName('vg0').meta({ placeholder: 'VG' });
+export const VolumeName = lvmName('guest1_root').meta({ placeholder: 'LV' });
+
+/** A size as people write it for LVM: a whole number of MiB, GiB or TiB ("2G"). */
+export const LvmSize = (what: string) => z.string()
+  .max(12, { message: 'must be a size such as "2G"', abort: true })
+  .refine((s) => !s.trim().startsWith('-'), { message: `shrinking is refused: ${what} is a size to add such as "2G"`, abort: true })
+  .regex(/^[1-9][0-9]{0,6}[MGT]$/, { message: 'must be a whole number of M, G or T such as "2G" or "512M"' })
+  .meta({ placeholder: 'SIZE' });
+
+/** Bytes of an LvmSize ("2G" → 2147483648). */
+export function lvmSizeBytes(size: string): number {
+  const unit = { M: 1024 ** 2, G: 1024 ** 3, T: 1024 ** 4 }[size.slice(-1) as 'M' | 'G' | 'T'];
+  return Number(size.slice(0, -1)) * unit;
+}
+
+/** "Extension de la taille d'une partition de VM": grow a Xen guest's LV and its filesystem. */
+export const VmDiskResizeInput = z.object({
+  host: HostName,
+  guest: GuestName,
+  /** The guest's logical volume, e.g. guest1_root. */
+  volume: VolumeName,
+  vg: VolumeGroupName.default('vg0'),
+  /** What to add, e.g. "2G": never a shrink. */
+  add: LvmSize('add'),
+  reason: Reason('say why the disk grows').default('the guest needs more space'),
+  guestShutdownTimeout: Durations.guestShutdownTimeout.default('5 minutes'),
+  pollInterval: Durations.pollInterval.default('10s'),
+  approvalTimeout: Durations.approvalTimeout.default('7 days'),
+}).strict();
+export type VmDiskResizeInput = z.input<typeof VmDiskResizeInput>;

@@ -7,7 +7,7 @@
 import type { QueryDefinition } from '@temporalio/common';
 import type { z } from 'zod';
 import {
-  DiskReplacementInput, HypervisorRebootInput, LuksKeyRotationInput, RebootHostInput, RollingClusterRebootInput,
+  DiskReplacementInput, HypervisorRebootInput, LuksKeyRotationInput, RebootHostInput, RollingClusterRebootInput, VmDiskResizeInput,
 } from '../common/inputs.js';
 import {
   approveUpdate, decideUpdate, diskReplacedUpdate, planQuery, progressQuery, submitPassphraseUpdate,
@@ -144,6 +144,27 @@ export const RUNBOOKS: readonly Runbook[] = [
     },
     summary: (i) => `LUKS key rotation on ${i.host}${i.device ? ` (${i.device})` : ''}`,
     answers: [submitPassphraseUpdate, decideUpdate],
+    queries: [progressQuery, planQuery],
+    target: 'host',
+  }),
+  runbook({
+    name: 'vm-disk-resize',
+    type: 'vmDiskResize',
+    title: 'grow a Xen guest\'s logical volume and its filesystem ("Extension de la taille d\'une partition de VM")',
+    schema: VmDiskResizeInput,
+    flags: {
+      host: 'the Xen dom0',
+      guest: { help: 'the guest whose disk grows (stopped for the resize, started again after)', value: 'GUEST' },
+      volume: { help: 'its logical volume, e.g. guest1_root', value: 'LV' },
+      vg: { help: 'the volume group', value: 'VG' },
+      add: { help: 'the size to add, e.g. 2G (never a shrink)', value: 'SIZE' },
+      reason: 'why (kept in the record)',
+      guestShutdownTimeout: 'how long the guest may take to shut down before a person decides',
+      pollInterval: 'how often xl list is read while the guest stops',
+      approvalTimeout: 'how long the plan waits for its approval',
+    },
+    summary: (i) => `Grow ${i.vg}/${i.volume} of ${i.guest} on ${i.host} by ${i.add}`,
+    answers: [approveUpdate, decideUpdate],
     queries: [progressQuery, planQuery],
     target: 'host',
   }),

@@ -8,7 +8,7 @@ import { ZodDefault, ZodOptional, type z } from 'zod';
 import { helpOf } from '../../common/validation.js';
 import {
   Approval, Decision, DiskReplacedAnswer, DiskReplacementInput, HypervisorRebootInput, LuksKeyRotationInput, PassphraseAnswer,
-  RebootHostInput, RollingClusterRebootInput,
+  RebootHostInput, RollingClusterRebootInput, VmDiskResizeInput,
 } from '../../common/inputs.js';
 
 export interface HostileCase {
@@ -93,6 +93,7 @@ export const RUNBOOK_BASES: { target: string; schema: z.ZodObject; base: Record<
   { target: 'hypervisorReboot', schema: HypervisorRebootInput, base: { host: 'dom0-hostile', reason: 'kernel upgrade' } },
   { target: 'rollingClusterReboot', schema: RollingClusterRebootInput, base: { cluster: 'hostile', reason: 'monthly updates' } },
   { target: 'luksKeyRotation', schema: LuksKeyRotationInput, base: { host: 'hpve1' } },
+  { target: 'vmDiskResize', schema: VmDiskResizeInput, base: { host: 'dom0-hostile', guest: 'guest1', volume: 'guest1_root', add: '2G' } },
 ];
 
 /** A sealed value of the right shape (never opened: every case here is refused before). */
@@ -167,6 +168,16 @@ const SPECIFIC: HostileCase[] = [
   { target: 'rollingClusterReboot', label: 'host: not a field of a roll', value: { cluster: 'hostile', reason: 'x', host: 'hpve1' }, field: 'host' },
   { target: 'luksKeyRotation', label: 'device: a number', value: { host: 'hpve1', device: 5 }, field: 'device' },
   { target: 'luksKeyRotation', label: 'an old passphrase in clear', value: { host: 'hpve1', oldPassphrase: PLAINTEXT_SECRET }, field: 'oldPassphrase' },
+  { target: 'vmDiskResize', label: 'add: a shrink', value: { ...{ host: 'dom0-hostile', guest: 'guest1', volume: 'guest1_root', add: '2G' }, add: '-2G' }, field: 'add' },
+  { target: 'vmDiskResize', label: 'add: no unit', value: { ...{ host: 'dom0-hostile', guest: 'guest1', volume: 'guest1_root', add: '2G' }, add: '2048' }, field: 'add' },
+  { target: 'vmDiskResize', label: 'add: a command', value: { ...{ host: 'dom0-hostile', guest: 'guest1', volume: 'guest1_root', add: '2G' }, add: '2G;reboot' }, field: 'add' },
+  { target: 'vmDiskResize', label: 'add: zero', value: { ...{ host: 'dom0-hostile', guest: 'guest1', volume: 'guest1_root', add: '2G' }, add: '0G' }, field: 'add' },
+  { target: 'vmDiskResize', label: 'volume: an option', value: { ...{ host: 'dom0-hostile', guest: 'guest1', volume: 'guest1_root', add: '2G' }, volume: '-guest1_root' }, field: 'volume' },
+  { target: 'vmDiskResize', label: 'volume: a path', value: { ...{ host: 'dom0-hostile', guest: 'guest1', volume: 'guest1_root', add: '2G' }, volume: '../../sda' }, field: 'volume' },
+  { target: 'vmDiskResize', label: 'volume: ..', value: { ...{ host: 'dom0-hostile', guest: 'guest1', volume: 'guest1_root', add: '2G' }, volume: '..' }, field: 'volume' },
+  { target: 'vmDiskResize', label: 'vg: a space', value: { ...{ host: 'dom0-hostile', guest: 'guest1', volume: 'guest1_root', add: '2G' }, vg: 'vg0 vg1' }, field: 'vg' },
+  { target: 'vmDiskResize', label: 'guest: a command', value: { ...{ host: 'dom0-hostile', guest: 'guest1', volume: 'guest1_root', add: '2G' }, guest: '$(reboot)' }, field: 'guest' },
+  { target: 'vmDiskResize', label: 'guest: a newline', value: { ...{ host: 'dom0-hostile', guest: 'guest1', volume: 'guest1_root', add: '2G' }, guest: 'guest1\nguest2' }, field: 'guest' },
   { target: 'decide', label: 'decision: unknown', value: { operator: 'bob', decision: 'nuke' }, field: 'decision' },
   { target: 'decide', label: 'skip without a reason', value: { operator: 'bob', decision: 'skip' }, field: 'comment' },
   { target: 'decide', label: 'skip with a blank reason', value: { operator: 'bob', decision: 'skip', comment: '  ' }, field: 'comment' },
