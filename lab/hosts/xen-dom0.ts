@@ -5,6 +5,7 @@
  */
 import { disks, raid1Disks, type Raid1Options, type WithDisks } from '../capabilities/disks/index.js';
 import { luks, type WithLuks } from '../capabilities/luks/index.js';
+import { detachedJobs, type WithJobs } from '../capabilities/jobs/index.js';
 import { lvm, lvmState, GiB, type LvmOptions, type WithLvm } from '../capabilities/lvm/index.js';
 import { xenDomains, xl, type WithDomains, type XenDomainOptions } from '../capabilities/xen/xl.js';
 import { hostKind, registerPresets } from '../core/registry.js';
@@ -13,7 +14,7 @@ import type { LabHostSpec } from '../core/types.js';
 export type { XenDomain, XenDomainOptions } from '../capabilities/xen/xl.js';
 export type { Disk, MdArray, Member, Partition } from '../capabilities/disks/index.js';
 
-export interface XenDom0State extends WithDisks, WithDomains, WithLuks, WithLvm {
+export interface XenDom0State extends WithDisks, WithDomains, WithLuks, WithLvm, WithJobs {
   kind: 'xen-dom0';
 }
 
@@ -23,9 +24,11 @@ export interface XenDom0Options extends Raid1Options {
   domains?: XenDomainOptions[];
   /** LVM on the dom0 (vg0 over md1) and its read-only root; none by default. */
   lvm?: LvmOptions;
+  /** How fast its detached dd jobs copy (default 1 GiB/s). */
+  jobBytesPerSecond?: number;
 }
 
-export const xenDom0 = hostKind<XenDom0State>('xen-dom0', [disks, xl, luks, lvm]);
+export const xenDom0 = hostKind<XenDom0State>('xen-dom0', [disks, xl, luks, lvm, detachedJobs]);
 
 export function xenDom0Preset(name: string, opts: XenDom0Options = {}): XenDom0State {
   return {
@@ -37,6 +40,7 @@ export function xenDom0Preset(name: string, opts: XenDom0Options = {}): XenDom0S
     ...raid1Disks(opts),
     ...(opts.domains ? { domains: xenDomains(opts.domains) } : {}),
     ...(opts.lvm ? lvmState(opts.lvm) : {}),
+    ...(opts.jobBytesPerSecond ? { jobBytesPerSecond: opts.jobBytesPerSecond } : {}),
   };
 }
 
