@@ -10,6 +10,7 @@ import { hostActivities } from './host.js';
 import { leaseActivities } from './leases.js';
 import { luksActivities } from './luks.js';
 import { lvmActivities } from './lvm.js';
+import { jobActivities } from './jobs.js';
 import { mailActivities } from './mail.js';
 import { proxmoxActivities } from './proxmox.js';
 import { xenActivities } from './xen.js';
@@ -43,6 +44,7 @@ export function createActivities(inventory: Inventory, pool = new SshPool({ priv
     ...proxmoxActivities(remote),
     ...xenActivities(remote),
     ...lvmActivities(remote),
+    ...jobActivities(remote),
     ...mailActivities(inventory),
     ...leaseActivities(),
   };

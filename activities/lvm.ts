@@ -42,6 +42,28 @@ export function lvmActivities(remote: RemoteShell) {
       return 'done';
     },
 
+    /** A snapshot's origin and the origin's size (what a dd of the snapshot reads); null when `lv` is no snapshot. */
+    async readSnapshot(host: string, vg: string, lv: string): Promise<{ origin: string; originBytes: number } | null> {
+      const origin = (await remote.run(host, lvm.originOf(vg, lv))).stdout.trim();
+      return origin ? { origin, originBytes: await sizeOf(host, vg, origin) } : null;
+    },
+
+    /** Whether the volume (or snapshot) exists. */
+    async volumeExists(host: string, vg: string, lv: string): Promise<boolean> {
+      return (await remote.run(host, lvm.volume(vg, lv), { allowFailure: true })).exitCode === 0;
+    },
+
+    /**
+     * A planned change that makes a volume exist or stop existing (lvcreate -s; lvremove, lvconvert --merge), run
+     * unless the volume is already as wanted.
+     */
+    async changeVolume(host: string, volume: { vg: string; lv: string; exists: boolean }, command: Command): Promise<Outcome> {
+      const now = (await remote.run(host, lvm.volume(volume.vg, volume.lv), { allowFailure: true })).exitCode === 0;
+      if (now === volume.exists) return 'already done';
+      await remote.run(host, command);
+      return 'done';
+    },
+
     /** How full a snapshot's copy-on-write space is, in percent. */
     async readSnapshotFill(host: string, vg: string, snapshot: string): Promise<number> {
       return parseSnapPercent((await remote.run(host, lvm.snapshotFill(vg, snapshot))).stdout);

@@ -54,6 +54,8 @@ export const lvm = {
   /** `-r`: the filesystem inside grows with the volume (fsadm); SIZE as LVM takes it, e.g. 2G. */
   grow: (vg: string, lv: string, add: string) => sh`lvresize -r -L ${`+${add}`} ${`/dev/${vg}/${lv}`}`,
   snapshot: (vg: string, origin: string, name: string, size: string) => sh`lvcreate -L ${size} -s -n ${name} ${`/dev/${vg}/${origin}`}`,
+  /** A snapshot's origin (an empty line for a volume that is not a snapshot). */
+  originOf: (vg: string, lv: string) => sh`lvs --noheadings -o origin ${`${vg}/${lv}`}`,
   snapshotFill: (vg: string, snapshot: string) => sh`lvs --noheadings -o snap_percent ${`${vg}/${snapshot}`}`,
   remove: (vg: string, lv: string) => sh`lvremove -y ${`/dev/${vg}/${lv}`}`,
   merge: (vg: string, snapshot: string) => sh`lvconvert --merge ${`/dev/${vg}/${snapshot}`}`,

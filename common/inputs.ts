@@ -4,7 +4,7 @@
  * input is refused with a clear message before any SSH.
  */
 import { z } from 'zod';
-import { Comment, DevicePath, GuestName, HostName, PersonName, Reason, duration, singleLine } from './validation.js';
+import { Comment, DevicePath, GuestName, HostFilePath, HostName, PersonName, Reason, duration, singleLine } from './validation.js';
 import { SealedSecret } from './sealed.js';
 
 /**
@@ -202,3 +202,19 @@ export const VmDiskResizeInput = z.object({
   approvalTimeout: Durations.approvalTimeout.default('7 days'),
 }).strict();
 export type VmDiskResizeInput = z.input<typeof VmDiskResizeInput>;
+
+/** "Snapshot d'une VM", the backup: `dd if=SNAP bs=1M | bzip2 -9 > FILE` as a detached job. */
+export const VmBackupInput = z.object({
+  host: HostName,
+  vg: VolumeGroupName.default('vg0'),
+  /** The snapshot to copy (vmSnapshot takes it); never a running guest's own volume. */
+  snapshot: VolumeName,
+  /** The compressed image, on a filesystem of the host that is writable (the page's dom0 root is read-only). */
+  file: HostFilePath,
+  /** Remove the snapshot once it is copied (lvremove). */
+  removeSnapshot: z.boolean().default(false),
+  /** How often the job's progress is read. */
+  pollInterval: Durations.pollInterval.default('30s'),
+  approvalTimeout: Durations.approvalTimeout.default('7 days'),
+}).strict();
+export type VmBackupInput = z.input<typeof VmBackupInput>;

@@ -26,6 +26,8 @@ export function jobUnit(workflowId: string, step: string, attempt = 1): string {
 /** The job's stderr, kept in /run (a tmpfs: writable on the page's read-only root, gone with the job at a reboot). */
 export const jobLog = (unit: string) => `/run/${unit}.log`;
 
+export type { Command };
+
 export const jobs = {
   /**
    * Start `command` (a shell pipeline, run by sh -c) as the unit; it stays listed once it ended (remain-after-exit)

@@ -7,7 +7,7 @@
 import type { QueryDefinition } from '@temporalio/common';
 import type { z } from 'zod';
 import {
-  DiskReplacementInput, HypervisorRebootInput, LuksKeyRotationInput, RebootHostInput, RollingClusterRebootInput, VmDiskResizeInput,
+  DiskReplacementInput, HypervisorRebootInput, LuksKeyRotationInput, RebootHostInput, RollingClusterRebootInput, VmBackupInput, VmDiskResizeInput,
 } from '../common/inputs.js';
 import {
   approveUpdate, decideUpdate, diskReplacedUpdate, planQuery, progressQuery, submitPassphraseUpdate,
@@ -164,6 +164,25 @@ export const RUNBOOKS: readonly Runbook[] = [
       approvalTimeout: 'how long the plan waits for its approval',
     },
     summary: (i) => `Grow ${i.vg}/${i.volume} of ${i.guest} on ${i.host} by ${i.add}`,
+    answers: [approveUpdate, decideUpdate],
+    queries: [progressQuery, planQuery],
+    target: 'host',
+  }),
+  runbook({
+    name: 'vm-backup',
+    type: 'vmBackup',
+    title: 'copy an LVM snapshot to a compressed file on the dom0 (dd | bzip2 as a detached job, "Snapshot d\'une VM")',
+    schema: VmBackupInput,
+    flags: {
+      host: 'the Xen dom0',
+      vg: { help: 'the volume group', value: 'VG' },
+      snapshot: { help: 'the snapshot to copy (take one with vm-snapshot)', value: 'LV' },
+      file: { help: 'the file to write (never overwritten), on a writable filesystem of the dom0', value: 'PATH' },
+      removeSnapshot: 'remove the snapshot once copied',
+      pollInterval: 'how often the copy\'s progress is read',
+      approvalTimeout: 'how long the plan waits for its approval',
+    },
+    summary: (i) => `Back up ${i.vg}/${i.snapshot} on ${i.host} to ${i.file}`,
     answers: [approveUpdate, decideUpdate],
     queries: [progressQuery, planQuery],
     target: 'host',

@@ -5,5 +5,6 @@ export { hypervisorReboot } from './hypervisorReboot.js';
 export { rollingClusterReboot } from './rollingClusterReboot.js';
 export { luksKeyRotation } from './luksKeyRotation.js';
 export { vmDiskResize } from './vmDiskResize.js';
+export { vmBackup } from './vmBackup.js';
 // One runbook changes a host at a time: the lease of a host or cluster (not started by people).
 export { lease } from './lease.js';

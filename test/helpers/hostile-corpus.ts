@@ -8,7 +8,7 @@ import { ZodDefault, ZodOptional, type z } from 'zod';
 import { helpOf } from '../../common/validation.js';
 import {
   Approval, Decision, DiskReplacedAnswer, DiskReplacementInput, HypervisorRebootInput, LuksKeyRotationInput, PassphraseAnswer,
-  RebootHostInput, RollingClusterRebootInput, VmDiskResizeInput,
+  RebootHostInput, RollingClusterRebootInput, VmBackupInput, VmDiskResizeInput,
 } from '../../common/inputs.js';
 
 export interface HostileCase {
@@ -93,6 +93,7 @@ export const RUNBOOK_BASES: { target: string; schema: z.ZodObject; base: Record<
   { target: 'hypervisorReboot', schema: HypervisorRebootInput, base: { host: 'dom0-hostile', reason: 'kernel upgrade' } },
   { target: 'rollingClusterReboot', schema: RollingClusterRebootInput, base: { cluster: 'hostile', reason: 'monthly updates' } },
   { target: 'luksKeyRotation', schema: LuksKeyRotationInput, base: { host: 'hpve1' } },
+  { target: 'vmBackup', schema: VmBackupInput, base: { host: 'dom0-hostile', snapshot: 'guest1_root_snap1', file: '/srv/backup/guest1.raw.bz2' } },
   { target: 'vmDiskResize', schema: VmDiskResizeInput, base: { host: 'dom0-hostile', guest: 'guest1', volume: 'guest1_root', add: '2G' } },
 ];
 
@@ -178,6 +179,11 @@ const SPECIFIC: HostileCase[] = [
   { target: 'vmDiskResize', label: 'vg: a space', value: { ...{ host: 'dom0-hostile', guest: 'guest1', volume: 'guest1_root', add: '2G' }, vg: 'vg0 vg1' }, field: 'vg' },
   { target: 'vmDiskResize', label: 'guest: a command', value: { ...{ host: 'dom0-hostile', guest: 'guest1', volume: 'guest1_root', add: '2G' }, guest: '$(reboot)' }, field: 'guest' },
   { target: 'vmDiskResize', label: 'guest: a newline', value: { ...{ host: 'dom0-hostile', guest: 'guest1', volume: 'guest1_root', add: '2G' }, guest: 'guest1\nguest2' }, field: 'guest' },
+  { target: 'vmBackup', label: 'file: relative', value: { ...{ host: 'dom0-hostile', snapshot: 'guest1_root_snap1', file: '/srv/backup/guest1.raw.bz2' }, file: 'guest1.raw.bz2' }, field: 'file' },
+  { target: 'vmBackup', label: 'file: out of its folder', value: { ...{ host: 'dom0-hostile', snapshot: 'guest1_root_snap1', file: '/srv/backup/guest1.raw.bz2' }, file: '/srv/backup/../../etc/shadow' }, field: 'file' },
+  { target: 'vmBackup', label: 'file: a redirection', value: { ...{ host: 'dom0-hostile', snapshot: 'guest1_root_snap1', file: '/srv/backup/guest1.raw.bz2' }, file: '/srv/x.bz2 > /etc/passwd' }, field: 'file' },
+  { target: 'vmBackup', label: 'snapshot: a command', value: { ...{ host: 'dom0-hostile', snapshot: 'guest1_root_snap1', file: '/srv/backup/guest1.raw.bz2' }, snapshot: 'snap;reboot' }, field: 'snapshot' },
+  { target: 'vmBackup', label: 'removeSnapshot: a string', value: { ...{ host: 'dom0-hostile', snapshot: 'guest1_root_snap1', file: '/srv/backup/guest1.raw.bz2' }, removeSnapshot: 'yes' }, field: 'removeSnapshot' },
   { target: 'decide', label: 'decision: unknown', value: { operator: 'bob', decision: 'nuke' }, field: 'decision' },
   { target: 'decide', label: 'skip without a reason', value: { operator: 'bob', decision: 'skip' }, field: 'comment' },
   { target: 'decide', label: 'skip with a blank reason', value: { operator: 'bob', decision: 'skip', comment: '  ' }, field: 'comment' },

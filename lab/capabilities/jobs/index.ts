@@ -69,7 +69,9 @@ function start(state: WithJobs, args: string[], now: number): CommandResult | nu
   Object.assign(job, { kind, device, file });
   const lv = state.lvm ? findLv(state.lvm, device) : undefined;
   if (!lv) { end(1, `dd: failed to open '${device}': No such file or directory\n`); return ok(); }
-  job.totalBytes = lvBytes(lv);
+  // A snapshot's device reads as its origin: its size is the origin's, not its copy-on-write space's.
+  const origin = lv.origin ? state.lvm!.lvs.find((l) => l.vg === lv.vg && l.name === lv.origin) : undefined;
+  job.totalBytes = lvBytes(origin ?? lv);
   if (kind === 'backup' && !writable(state, file)) end(1, `bash: line 1: ${file}: Read-only file system\n`);
   if (kind === 'restore' && !state.files?.[file]) end(1, `bunzip2: Can't open input file ${file}: No such file or directory.\n`);
   return ok();
