@@ -35,6 +35,10 @@ export const Durations = {
   approvalTimeout: duration('1 minute', '30 days'),
   /** How long a host may take to come back after a cold swap (passed on as the poweroff child's upTimeout). */
   bootTimeout: duration('1 minute', '30 days'),
+  /** Between two looks at a snapshot's fill: it fills with the origin's writes, over hours or days. */
+  fillPollInterval: duration('1s', '1 day'),
+  /** How long a snapshot's fill is watched (it ends sooner when the snapshot is removed or merged). */
+  watchFor: duration('10s', '90 days'),
 } as const;
 
 export const ArrayName = z.string().regex(/^md[0-9]{1,3}$/, { message: 'must be an md array name such as "md0"' }).meta({ placeholder: 'ARRAY' });
@@ -218,3 +222,43 @@ export const VmBackupInput = z.object({
   approvalTimeout: Durations.approvalTimeout.default('7 days'),
 }).strict();
 export type VmBackupInput = z.input<typeof VmBackupInput>;
+
+/** "Snapshot d'une VM": `lvcreate -L SIZE -s -n NAME ORIGIN`, the guest stopped first unless told otherwise. */
+export const VmSnapshotInput = z.object({
+  host: HostName,
+  guest: GuestName,
+  vg: VolumeGroupName.default('vg0'),
+  volume: VolumeName,
+  /** The snapshot's name; by default VOLUME_snap1 as on the page. */
+  name: VolumeName.optional(),
+  /** The page's size rule: small (1G) before a risky configuration change, as large as the volume before a major upgrade. */
+  purpose: z.enum(['config-change', 'major-upgrade']),
+  /** The page's author was unsure a running guest's snapshot is reliable: stopped by default, started again after. */
+  stopGuest: z.boolean().default(true),
+  /** Mail the admins once the snapshot is this full (percent); a full snapshot is invalid. */
+  fillThreshold: z.number().int().min(1).max(99).default(80),
+  fillPollInterval: Durations.fillPollInterval.default('15 minutes'),
+  watchFor: Durations.watchFor.default('14 days'),
+  guestShutdownTimeout: Durations.guestShutdownTimeout.default('5 minutes'),
+  pollInterval: Durations.pollInterval.default('10s'),
+  approvalTimeout: Durations.approvalTimeout.default('7 days'),
+}).strict();
+export type VmSnapshotInput = z.input<typeof VmSnapshotInput>;
+
+/** Restore a guest's volume from its snapshot (`lvconvert --merge`) or from a backup file (`bunzip2 -c FILE | dd of=LV`). */
+export const VmRestoreInput = z.object({
+  host: HostName,
+  guest: GuestName,
+  vg: VolumeGroupName.default('vg0'),
+  volume: VolumeName,
+  from: z.enum(['snapshot', 'file']),
+  snapshot: VolumeName.optional(),
+  file: HostFilePath.optional(),
+  guestShutdownTimeout: Durations.guestShutdownTimeout.default('5 minutes'),
+  pollInterval: Durations.pollInterval.default('30s'),
+  approvalTimeout: Durations.approvalTimeout.default('7 days'),
+}).strict().superRefine((r, ctx) => {
+  if (r.from === 'snapshot' && !r.snapshot) ctx.addIssue({ code: 'custom', path: ['snapshot'], message: 'name the snapshot to merge back (from: snapshot)' });
+  if (r.from === 'file' && !r.file) ctx.addIssue({ code: 'custom', path: ['file'], message: 'name the backup file to restore (from: file)' });
+});
+export type VmRestoreInput = z.input<typeof VmRestoreInput>;

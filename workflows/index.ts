@@ -6,5 +6,7 @@ export { rollingClusterReboot } from './rollingClusterReboot.js';
 export { luksKeyRotation } from './luksKeyRotation.js';
 export { vmDiskResize } from './vmDiskResize.js';
 export { vmBackup } from './vmBackup.js';
+export { vmSnapshot } from './vmSnapshot.js';
+export { vmRestore } from './vmRestore.js';
 // One runbook changes a host at a time: the lease of a host or cluster (not started by people).
 export { lease } from './lease.js';

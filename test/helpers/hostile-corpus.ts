@@ -8,7 +8,7 @@ import { ZodDefault, ZodOptional, type z } from 'zod';
 import { helpOf } from '../../common/validation.js';
 import {
   Approval, Decision, DiskReplacedAnswer, DiskReplacementInput, HypervisorRebootInput, LuksKeyRotationInput, PassphraseAnswer,
-  RebootHostInput, RollingClusterRebootInput, VmBackupInput, VmDiskResizeInput,
+  RebootHostInput, RollingClusterRebootInput, VmBackupInput, VmDiskResizeInput, VmRestoreInput, VmSnapshotInput,
 } from '../../common/inputs.js';
 
 export interface HostileCase {
@@ -94,6 +94,8 @@ export const RUNBOOK_BASES: { target: string; schema: z.ZodObject; base: Record<
   { target: 'rollingClusterReboot', schema: RollingClusterRebootInput, base: { cluster: 'hostile', reason: 'monthly updates' } },
   { target: 'luksKeyRotation', schema: LuksKeyRotationInput, base: { host: 'hpve1' } },
   { target: 'vmBackup', schema: VmBackupInput, base: { host: 'dom0-hostile', snapshot: 'guest1_root_snap1', file: '/srv/backup/guest1.raw.bz2' } },
+  { target: 'vmSnapshot', schema: VmSnapshotInput, base: { host: 'dom0-hostile', guest: 'guest1', volume: 'guest1_root', purpose: 'config-change' } },
+  { target: 'vmRestore', schema: VmRestoreInput, base: { host: 'dom0-hostile', guest: 'guest1', volume: 'guest1_root', from: 'snapshot', snapshot: 'guest1_root_snap1' } },
   { target: 'vmDiskResize', schema: VmDiskResizeInput, base: { host: 'dom0-hostile', guest: 'guest1', volume: 'guest1_root', add: '2G' } },
 ];
 
@@ -184,6 +186,15 @@ const SPECIFIC: HostileCase[] = [
   { target: 'vmBackup', label: 'file: a redirection', value: { ...{ host: 'dom0-hostile', snapshot: 'guest1_root_snap1', file: '/srv/backup/guest1.raw.bz2' }, file: '/srv/x.bz2 > /etc/passwd' }, field: 'file' },
   { target: 'vmBackup', label: 'snapshot: a command', value: { ...{ host: 'dom0-hostile', snapshot: 'guest1_root_snap1', file: '/srv/backup/guest1.raw.bz2' }, snapshot: 'snap;reboot' }, field: 'snapshot' },
   { target: 'vmBackup', label: 'removeSnapshot: a string', value: { ...{ host: 'dom0-hostile', snapshot: 'guest1_root_snap1', file: '/srv/backup/guest1.raw.bz2' }, removeSnapshot: 'yes' }, field: 'removeSnapshot' },
+  { target: 'vmSnapshot', label: 'purpose: unknown', value: { ...{ host: 'dom0-hostile', guest: 'guest1', volume: 'guest1_root', purpose: 'config-change' }, purpose: 'yolo' }, field: 'purpose' },
+  { target: 'vmSnapshot', label: 'purpose: missing', value: { host: 'dom0-hostile', guest: 'guest1', volume: 'guest1_root' }, field: 'purpose' },
+  { target: 'vmSnapshot', label: 'fillThreshold: 100', value: { ...{ host: 'dom0-hostile', guest: 'guest1', volume: 'guest1_root', purpose: 'config-change' }, fillThreshold: 100 }, field: 'fillThreshold' },
+  { target: 'vmSnapshot', label: 'fillThreshold: 0', value: { ...{ host: 'dom0-hostile', guest: 'guest1', volume: 'guest1_root', purpose: 'config-change' }, fillThreshold: 0 }, field: 'fillThreshold' },
+  { target: 'vmSnapshot', label: 'name: an option', value: { ...{ host: 'dom0-hostile', guest: 'guest1', volume: 'guest1_root', purpose: 'config-change' }, name: '--force' }, field: 'name' },
+  { target: 'vmRestore', label: 'snapshot: missing for from snapshot', value: { host: 'dom0-hostile', guest: 'guest1', volume: 'guest1_root', from: 'snapshot' }, field: 'snapshot' },
+  { target: 'vmRestore', label: 'file: missing for from file', value: { ...{ host: 'dom0-hostile', guest: 'guest1', volume: 'guest1_root', from: 'snapshot', snapshot: 'guest1_root_snap1' }, from: 'file' }, field: 'file' },
+  { target: 'vmRestore', label: 'from: unknown', value: { ...{ host: 'dom0-hostile', guest: 'guest1', volume: 'guest1_root', from: 'snapshot', snapshot: 'guest1_root_snap1' }, from: 'tape' }, field: 'from' },
+  { target: 'vmRestore', label: 'file: out of its folder', value: { ...{ host: 'dom0-hostile', guest: 'guest1', volume: 'guest1_root', from: 'snapshot', snapshot: 'guest1_root_snap1' }, from: 'file', file: '/srv/../etc/shadow' }, field: 'file' },
   { target: 'decide', label: 'decision: unknown', value: { operator: 'bob', decision: 'nuke' }, field: 'decision' },
   { target: 'decide', label: 'skip without a reason', value: { operator: 'bob', decision: 'skip' }, field: 'comment' },
   { target: 'decide', label: 'skip with a blank reason', value: { operator: 'bob', decision: 'skip', comment: '  ' }, field: 'comment' },
