@@ -11,6 +11,7 @@ import { leaseActivities } from './leases.js';
 import { luksActivities } from './luks.js';
 import { lvmActivities } from './lvm.js';
 import { jobActivities } from './jobs.js';
+import { proxmoxSnapshotActivities } from './proxmoxSnapshots.js';
 import { mailActivities } from './mail.js';
 import { proxmoxActivities } from './proxmox.js';
 import { xenActivities } from './xen.js';
@@ -45,6 +46,7 @@ export function createActivities(inventory: Inventory, pool = new SshPool({ priv
     ...xenActivities(remote),
     ...lvmActivities(remote),
     ...jobActivities(remote),
+    ...proxmoxSnapshotActivities(remote),
     ...mailActivities(inventory),
     ...leaseActivities(),
   };

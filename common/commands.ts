@@ -21,6 +21,11 @@ export const proxmox = {
   shutdown: (type: GuestType, vmid: number, timeoutSeconds: number) => sh`${tool(type)} shutdown ${vmid} --timeout ${timeoutSeconds}`,
   start: (type: GuestType, vmid: number) => sh`${tool(type)} start ${vmid}`,
   bootFree: () => sh`df -B1 --output=avail /boot`,
+  /** VM snapshots: only on storages with the snapshot feature (the page: lvmthin_luks_local). */
+  snapshot: (vmid: number, name: string, description: string) => sh`qm snapshot ${vmid} ${name} --description ${description}`,
+  rollback: (vmid: number, name: string) => sh`qm rollback ${vmid} ${name}`,
+  deleteSnapshot: (vmid: number, name: string) => sh`qm delsnapshot ${vmid} ${name}`,
+  listSnapshots: (vmid: number) => sh`qm listsnapshot ${vmid}`,
 };
 
 export const luks = {

@@ -262,3 +262,15 @@ export const VmRestoreInput = z.object({
   if (r.from === 'file' && !r.file) ctx.addIssue({ code: 'custom', path: ['file'], message: 'name the backup file to restore (from: file)' });
 });
 export type VmRestoreInput = z.input<typeof VmRestoreInput>;
+
+/** Proxmox VM snapshots (`qm snapshot|rollback|delsnapshot`), only where the storage takes them. */
+export const ProxmoxSnapshotInput = z.object({
+  /** The node that runs the VM. */
+  host: HostName,
+  vmid: z.number().int().min(100).max(999_999_999),
+  action: z.enum(['snapshot', 'rollback', 'delete']),
+  name: z.string().regex(/^[A-Za-z][A-Za-z0-9_-]{1,39}$/, { message: 'must be a snapshot name: a letter, then letters, digits, - or _ (2 to 40)' }).meta({ placeholder: 'NAME' }),
+  description: singleLine(200).default(''),
+  approvalTimeout: Durations.approvalTimeout.default('7 days'),
+}).strict();
+export type ProxmoxSnapshotInput = z.input<typeof ProxmoxSnapshotInput>;

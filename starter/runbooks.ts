@@ -7,7 +7,7 @@
 import type { QueryDefinition } from '@temporalio/common';
 import type { z } from 'zod';
 import {
-  DiskReplacementInput, HypervisorRebootInput, LuksKeyRotationInput, RebootHostInput, RollingClusterRebootInput, VmBackupInput, VmDiskResizeInput, VmRestoreInput, VmSnapshotInput,
+  DiskReplacementInput, HypervisorRebootInput, ProxmoxSnapshotInput, LuksKeyRotationInput, RebootHostInput, RollingClusterRebootInput, VmBackupInput, VmDiskResizeInput, VmRestoreInput, VmSnapshotInput,
 } from '../common/inputs.js';
 import {
   approveUpdate, decideUpdate, diskReplacedUpdate, planQuery, progressQuery, submitPassphraseUpdate,
@@ -230,6 +230,24 @@ export const RUNBOOKS: readonly Runbook[] = [
       approvalTimeout: 'how long the plan waits for its approval',
     },
     summary: (i) => `Restore ${i.vg}/${i.volume} (${i.guest}) on ${i.host} from its ${i.from}`,
+    answers: [approveUpdate, decideUpdate],
+    queries: [progressQuery, planQuery],
+    target: 'host',
+  }),
+  runbook({
+    name: 'proxmox-snapshot',
+    type: 'proxmoxSnapshot',
+    title: 'qm snapshot, rollback or delsnapshot of a VM on lvmthin_luks_local (refused on the shared LUNs)',
+    schema: ProxmoxSnapshotInput,
+    flags: {
+      host: 'the node that runs the VM',
+      vmid: { help: 'the VM', value: 'VMID' },
+      action: 'snapshot: take it; rollback: back to it (the VM stops); delete: drop it',
+      name: { help: 'the snapshot\'s name', value: 'NAME' },
+      description: { help: 'kept with a new snapshot', value: 'TEXT' },
+      approvalTimeout: 'how long the plan waits for its approval',
+    },
+    summary: (i) => `${i.action} ${i.name} of VM ${i.vmid} on ${i.host}`,
     answers: [approveUpdate, decideUpdate],
     queries: [progressQuery, planQuery],
     target: 'host',

@@ -8,5 +8,6 @@ export { vmDiskResize } from './vmDiskResize.js';
 export { vmBackup } from './vmBackup.js';
 export { vmSnapshot } from './vmSnapshot.js';
 export { vmRestore } from './vmRestore.js';
+export { proxmoxSnapshot } from './proxmoxSnapshot.js';
 // One runbook changes a host at a time: the lease of a host or cluster (not started by people).
 export { lease } from './lease.js';

@@ -7,7 +7,7 @@
 import { ZodDefault, ZodOptional, type z } from 'zod';
 import { helpOf } from '../../common/validation.js';
 import {
-  Approval, Decision, DiskReplacedAnswer, DiskReplacementInput, HypervisorRebootInput, LuksKeyRotationInput, PassphraseAnswer,
+  Approval, Decision, DiskReplacedAnswer, DiskReplacementInput, HypervisorRebootInput, ProxmoxSnapshotInput, LuksKeyRotationInput, PassphraseAnswer,
   RebootHostInput, RollingClusterRebootInput, VmBackupInput, VmDiskResizeInput, VmRestoreInput, VmSnapshotInput,
 } from '../../common/inputs.js';
 
@@ -96,6 +96,7 @@ export const RUNBOOK_BASES: { target: string; schema: z.ZodObject; base: Record<
   { target: 'vmBackup', schema: VmBackupInput, base: { host: 'dom0-hostile', snapshot: 'guest1_root_snap1', file: '/srv/backup/guest1.raw.bz2' } },
   { target: 'vmSnapshot', schema: VmSnapshotInput, base: { host: 'dom0-hostile', guest: 'guest1', volume: 'guest1_root', purpose: 'config-change' } },
   { target: 'vmRestore', schema: VmRestoreInput, base: { host: 'dom0-hostile', guest: 'guest1', volume: 'guest1_root', from: 'snapshot', snapshot: 'guest1_root_snap1' } },
+  { target: 'proxmoxSnapshot', schema: ProxmoxSnapshotInput, base: { host: 'hpve1', vmid: 2010, action: 'snapshot', name: 'before-upgrade' } },
   { target: 'vmDiskResize', schema: VmDiskResizeInput, base: { host: 'dom0-hostile', guest: 'guest1', volume: 'guest1_root', add: '2G' } },
 ];
 
@@ -195,6 +196,12 @@ const SPECIFIC: HostileCase[] = [
   { target: 'vmRestore', label: 'file: missing for from file', value: { ...{ host: 'dom0-hostile', guest: 'guest1', volume: 'guest1_root', from: 'snapshot', snapshot: 'guest1_root_snap1' }, from: 'file' }, field: 'file' },
   { target: 'vmRestore', label: 'from: unknown', value: { ...{ host: 'dom0-hostile', guest: 'guest1', volume: 'guest1_root', from: 'snapshot', snapshot: 'guest1_root_snap1' }, from: 'tape' }, field: 'from' },
   { target: 'vmRestore', label: 'file: out of its folder', value: { ...{ host: 'dom0-hostile', guest: 'guest1', volume: 'guest1_root', from: 'snapshot', snapshot: 'guest1_root_snap1' }, from: 'file', file: '/srv/../etc/shadow' }, field: 'file' },
+  { target: 'proxmoxSnapshot', label: 'name: an option', value: { ...{ host: 'hpve1', vmid: 2010, action: 'snapshot', name: 'before-upgrade' }, name: '--purge' }, field: 'name' },
+  { target: 'proxmoxSnapshot', label: 'name: a command', value: { ...{ host: 'hpve1', vmid: 2010, action: 'snapshot', name: 'before-upgrade' }, name: 'a;reboot' }, field: 'name' },
+  { target: 'proxmoxSnapshot', label: 'vmid: a string', value: { ...{ host: 'hpve1', vmid: 2010, action: 'snapshot', name: 'before-upgrade' }, vmid: '2010; reboot' }, field: 'vmid' },
+  { target: 'proxmoxSnapshot', label: 'vmid: negative', value: { ...{ host: 'hpve1', vmid: 2010, action: 'snapshot', name: 'before-upgrade' }, vmid: -1 }, field: 'vmid' },
+  { target: 'proxmoxSnapshot', label: 'action: unknown', value: { ...{ host: 'hpve1', vmid: 2010, action: 'snapshot', name: 'before-upgrade' }, action: 'destroy' }, field: 'action' },
+  { target: 'proxmoxSnapshot', label: 'description: a forged line', value: { ...{ host: 'hpve1', vmid: 2010, action: 'snapshot', name: 'before-upgrade' }, description: 'ok\napproved: root' }, field: 'description' },
   { target: 'decide', label: 'decision: unknown', value: { operator: 'bob', decision: 'nuke' }, field: 'decision' },
   { target: 'decide', label: 'skip without a reason', value: { operator: 'bob', decision: 'skip' }, field: 'comment' },
   { target: 'decide', label: 'skip with a blank reason', value: { operator: 'bob', decision: 'skip', comment: '  ' }, field: 'comment' },
