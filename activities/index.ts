@@ -11,6 +11,7 @@ import { leaseActivities } from './leases.js';
 import { luksActivities } from './luks.js';
 import { lvmActivities } from './lvm.js';
 import { jobActivities } from './jobs.js';
+import { sshdConfigActivities } from './sshdConfig.js';
 import { proxmoxSnapshotActivities } from './proxmoxSnapshots.js';
 import { mailActivities } from './mail.js';
 import { proxmoxActivities } from './proxmox.js';
@@ -46,6 +47,7 @@ export function createActivities(inventory: Inventory, pool = new SshPool({ priv
     ...xenActivities(remote),
     ...lvmActivities(remote),
     ...jobActivities(remote),
+    ...sshdConfigActivities(remote),
     ...proxmoxSnapshotActivities(remote),
     ...mailActivities(inventory),
     ...leaseActivities(),

@@ -72,6 +72,31 @@ export const rootfs = {
   remount: (mode: 'rw' | 'ro') => sh`mount -o ${`remount,${mode}`} /`,
 };
 
+/** A Ganeti hypervisor's OpenSSH server (page: "Pour configurer les hyperviseurs"). */
+export const sshdConfig = {
+  groupExists: (group: string) => sh`getent group ${group}`,
+  addGroup: (group: string) => sh`addgroup ${group}`,
+  read: () => sh`cat /etc/ssh/sshd_config`,
+  backup: (to: string) => sh`cp -p /etc/ssh/sshd_config ${to}`,
+  /** The whole new file on stdin. */
+  write: () => sh`tee /etc/ssh/sshd_config`,
+  check: () => sh`sshd -t`,
+  restore: (from: string) => sh`cp -p ${from} /etc/ssh/sshd_config`,
+  reload: () => sh`systemctl reload ssh`,
+};
+
+/**
+ * The page's block for the members' jailed users: no agent, no stream-local or X11 forwarding, no tty, no tunnel,
+ * no user rc, no port opened but the one each user's own `Match User` block allows.
+ */
+export function matchGroupBlock(group: string): string {
+  return [
+    `Match group ${group}`,
+    ...['AllowAgentForwarding no', 'AllowStreamLocalForwarding no', 'X11Forwarding no', 'PermitTTY no', 'PermitTunnel no', 'PermitUserRC no', 'PermitOpen none'].map((l) => `    ${l}`),
+    'Match all # end Match group block',
+  ].join('\n');
+}
+
 /** The partition's kernel name on a disk: `sdc` + 3 → `sdc3`, `nvme0n1` + 3 → `nvme0n1p3`. */
 export function partitionOf(disk: string, partition: number): string {
   return /\d$/.test(disk) ? `${disk}p${partition}` : `${disk}${partition}`;

@@ -41,6 +41,7 @@ export const FAILURES = {
   HostNotBack: { retry: 'never', meaning: 'the host did not come back and a person stopped the wait' },
   ArraysDegraded: { retry: 'never', meaning: 'arrays are still degraded at the end of the disk replacement' },
   NotSwapped: { retry: 'never', meaning: 'nobody confirmed the disk swap in time' },
+  ConfigRefused: { retry: 'never', meaning: 'sshd -t refused the new sshd configuration: the previous file was put back, ssh not reloaded' },
   // Detached jobs (long commands run by systemd on the host).
   JobFailed: { retry: 'never', meaning: 'a detached job ended with a non-zero exit status: a person looks at it (retrying would run it again)' },
   JobLost: { retry: 'never', meaning: 'a detached job vanished before its end was collected (a reboot?): whether it finished is unknown' },

@@ -274,3 +274,11 @@ export const ProxmoxSnapshotInput = z.object({
   approvalTimeout: Durations.approvalTimeout.default('7 days'),
 }).strict();
 export type ProxmoxSnapshotInput = z.input<typeof ProxmoxSnapshotInput>;
+
+/** "Pour configurer les hyperviseurs" (Ganeti): the members' group and its `Match group` block in sshd_config. */
+export const GanetiHypervisorSetupInput = z.object({
+  host: HostName,
+  group: z.string().regex(/^[a-z_][a-z0-9_-]{0,31}$/, { message: 'must be a Unix group name such as "ref-host-vm"' }).default('ref-host-vm'),
+  approvalTimeout: Durations.approvalTimeout.default('7 days'),
+}).strict();
+export type GanetiHypervisorSetupInput = z.input<typeof GanetiHypervisorSetupInput>;

@@ -7,7 +7,7 @@
 import type { QueryDefinition } from '@temporalio/common';
 import type { z } from 'zod';
 import {
-  DiskReplacementInput, HypervisorRebootInput, ProxmoxSnapshotInput, LuksKeyRotationInput, RebootHostInput, RollingClusterRebootInput, VmBackupInput, VmDiskResizeInput, VmRestoreInput, VmSnapshotInput,
+  DiskReplacementInput, GanetiHypervisorSetupInput, HypervisorRebootInput, ProxmoxSnapshotInput, LuksKeyRotationInput, RebootHostInput, RollingClusterRebootInput, VmBackupInput, VmDiskResizeInput, VmRestoreInput, VmSnapshotInput,
 } from '../common/inputs.js';
 import {
   approveUpdate, decideUpdate, diskReplacedUpdate, planQuery, progressQuery, submitPassphraseUpdate,
@@ -248,6 +248,21 @@ export const RUNBOOKS: readonly Runbook[] = [
       approvalTimeout: 'how long the plan waits for its approval',
     },
     summary: (i) => `${i.action} ${i.name} of VM ${i.vmid} on ${i.host}`,
+    answers: [approveUpdate, decideUpdate],
+    queries: [progressQuery, planQuery],
+    target: 'host',
+  }),
+  runbook({
+    name: 'ganeti-hypervisor-setup',
+    type: 'ganetiHypervisorSetup',
+    title: 'prepare a Ganeti hypervisor for members\' jailed SSH users: group and Match group block, checked by sshd -t',
+    schema: GanetiHypervisorSetupInput,
+    flags: {
+      host: 'the Ganeti node',
+      group: { help: 'the members\' group', value: 'GROUP' },
+      approvalTimeout: 'how long the plan waits for its approval',
+    },
+    summary: (i) => `Ganeti hypervisor setup of ${i.host} (group ${i.group})`,
     answers: [approveUpdate, decideUpdate],
     queries: [progressQuery, planQuery],
     target: 'host',

@@ -9,5 +9,6 @@ export { vmBackup } from './vmBackup.js';
 export { vmSnapshot } from './vmSnapshot.js';
 export { vmRestore } from './vmRestore.js';
 export { proxmoxSnapshot } from './proxmoxSnapshot.js';
+export { ganetiHypervisorSetup } from './ganetiHypervisorSetup.js';
 // One runbook changes a host at a time: the lease of a host or cluster (not started by people).
 export { lease } from './lease.js';

@@ -7,7 +7,7 @@
 import { ZodDefault, ZodOptional, type z } from 'zod';
 import { helpOf } from '../../common/validation.js';
 import {
-  Approval, Decision, DiskReplacedAnswer, DiskReplacementInput, HypervisorRebootInput, ProxmoxSnapshotInput, LuksKeyRotationInput, PassphraseAnswer,
+  Approval, Decision, DiskReplacedAnswer, DiskReplacementInput, GanetiHypervisorSetupInput, HypervisorRebootInput, ProxmoxSnapshotInput, LuksKeyRotationInput, PassphraseAnswer,
   RebootHostInput, RollingClusterRebootInput, VmBackupInput, VmDiskResizeInput, VmRestoreInput, VmSnapshotInput,
 } from '../../common/inputs.js';
 
@@ -97,6 +97,7 @@ export const RUNBOOK_BASES: { target: string; schema: z.ZodObject; base: Record<
   { target: 'vmSnapshot', schema: VmSnapshotInput, base: { host: 'dom0-hostile', guest: 'guest1', volume: 'guest1_root', purpose: 'config-change' } },
   { target: 'vmRestore', schema: VmRestoreInput, base: { host: 'dom0-hostile', guest: 'guest1', volume: 'guest1_root', from: 'snapshot', snapshot: 'guest1_root_snap1' } },
   { target: 'proxmoxSnapshot', schema: ProxmoxSnapshotInput, base: { host: 'hpve1', vmid: 2010, action: 'snapshot', name: 'before-upgrade' } },
+  { target: 'ganetiHypervisorSetup', schema: GanetiHypervisorSetupInput, base: { host: 'gnt-hostile' } },
   { target: 'vmDiskResize', schema: VmDiskResizeInput, base: { host: 'dom0-hostile', guest: 'guest1', volume: 'guest1_root', add: '2G' } },
 ];
 
@@ -202,6 +203,9 @@ const SPECIFIC: HostileCase[] = [
   { target: 'proxmoxSnapshot', label: 'vmid: negative', value: { ...{ host: 'hpve1', vmid: 2010, action: 'snapshot', name: 'before-upgrade' }, vmid: -1 }, field: 'vmid' },
   { target: 'proxmoxSnapshot', label: 'action: unknown', value: { ...{ host: 'hpve1', vmid: 2010, action: 'snapshot', name: 'before-upgrade' }, action: 'destroy' }, field: 'action' },
   { target: 'proxmoxSnapshot', label: 'description: a forged line', value: { ...{ host: 'hpve1', vmid: 2010, action: 'snapshot', name: 'before-upgrade' }, description: 'ok\napproved: root' }, field: 'description' },
+  { target: 'ganetiHypervisorSetup', label: 'group: a command', value: { host: 'gnt-hostile', group: 'g;reboot' }, field: 'group' },
+  { target: 'ganetiHypervisorSetup', label: 'group: an option', value: { host: 'gnt-hostile', group: '--system' }, field: 'group' },
+  { target: 'ganetiHypervisorSetup', label: 'group: a newline', value: { host: 'gnt-hostile', group: 'a\nMatch all' }, field: 'group' },
   { target: 'decide', label: 'decision: unknown', value: { operator: 'bob', decision: 'nuke' }, field: 'decision' },
   { target: 'decide', label: 'skip without a reason', value: { operator: 'bob', decision: 'skip' }, field: 'comment' },
   { target: 'decide', label: 'skip with a blank reason', value: { operator: 'bob', decision: 'skip', comment: '  ' }, field: 'comment' },
