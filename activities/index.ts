@@ -10,6 +10,10 @@ import { hostActivities } from './host.js';
 import { leaseActivities } from './leases.js';
 import { luksActivities } from './luks.js';
 import { heldKeyIds } from './secrets.js';
+import { lvmActivities } from './lvm.js';
+import { jobActivities } from './jobs.js';
+import { sshdConfigActivities } from './sshdConfig.js';
+import { proxmoxSnapshotActivities } from './proxmoxSnapshots.js';
 import { mailActivities } from './mail.js';
 import { proxmoxActivities } from './proxmox.js';
 import { xenActivities } from './xen.js';
@@ -46,6 +50,10 @@ export function createActivities(inventory: Inventory, pool = new SshPool({ priv
     ...luksActivities(remote),
     ...proxmoxActivities(remote),
     ...xenActivities(remote),
+    ...lvmActivities(remote),
+    ...jobActivities(remote),
+    ...sshdConfigActivities(remote),
+    ...proxmoxSnapshotActivities(remote),
     ...mailActivities(inventory),
     ...leaseActivities(),
   };

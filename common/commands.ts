@@ -21,6 +21,11 @@ export const proxmox = {
   shutdown: (type: GuestType, vmid: number, timeoutSeconds: number) => sh`${tool(type)} shutdown ${vmid} --timeout ${timeoutSeconds}`,
   start: (type: GuestType, vmid: number) => sh`${tool(type)} start ${vmid}`,
   bootFree: () => sh`df -B1 --output=avail /boot`,
+  /** VM snapshots: only on storages with the snapshot feature (the page: lvmthin_luks_local). */
+  snapshot: (vmid: number, name: string, description: string) => sh`qm snapshot ${vmid} ${name} --description ${description}`,
+  rollback: (vmid: number, name: string) => sh`qm rollback ${vmid} ${name}`,
+  deleteSnapshot: (vmid: number, name: string) => sh`qm delsnapshot ${vmid} ${name}`,
+  listSnapshots: (vmid: number) => sh`qm listsnapshot ${vmid}`,
 };
 
 export const luks = {
@@ -45,6 +50,52 @@ export const xen = {
   destroy: (domain: string) => sh`xl destroy ${domain}`,
   create: (config: string) => sh`xl create ${config}`,
 };
+
+/** LVM on a Xen dom0 (page: "Extension de la taille d'une partition de VM", "Snapshot d'une VM"). Volumes by VG and LV name. */
+export const lvm = {
+  /** In bytes, without headings or suffix: the numbers a refusal quotes. */
+  volumeGroup: (vg: string) => sh`vgs --units b --nosuffix --noheadings -o vg_name,vg_extent_size,vg_free ${vg}`,
+  volume: (vg: string, lv: string) => sh`lvs --units b --nosuffix --noheadings -o lv_name,lv_size ${`${vg}/${lv}`}`,
+  /** `-r`: the filesystem inside grows with the volume (fsadm); SIZE as LVM takes it, e.g. 2G. */
+  grow: (vg: string, lv: string, add: string) => sh`lvresize -r -L ${`+${add}`} ${`/dev/${vg}/${lv}`}`,
+  snapshot: (vg: string, origin: string, name: string, size: string) => sh`lvcreate -L ${size} -s -n ${name} ${`/dev/${vg}/${origin}`}`,
+  /** A snapshot's origin (an empty line for a volume that is not a snapshot). */
+  originOf: (vg: string, lv: string) => sh`lvs --noheadings -o origin ${`${vg}/${lv}`}`,
+  snapshotFill: (vg: string, snapshot: string) => sh`lvs --noheadings -o snap_percent ${`${vg}/${snapshot}`}`,
+  remove: (vg: string, lv: string) => sh`lvremove -y ${`/dev/${vg}/${lv}`}`,
+  merge: (vg: string, snapshot: string) => sh`lvconvert --merge ${`/dev/${vg}/${snapshot}`}`,
+};
+
+/** The dom0's root filesystem, read-only on the page's dom0 except for what must write to it. */
+export const rootfs = {
+  options: () => sh`findmnt --noheadings --output OPTIONS /`,
+  remount: (mode: 'rw' | 'ro') => sh`mount -o ${`remount,${mode}`} /`,
+};
+
+/** A Ganeti hypervisor's OpenSSH server (page: "Pour configurer les hyperviseurs"). */
+export const sshdConfig = {
+  groupExists: (group: string) => sh`getent group ${group}`,
+  addGroup: (group: string) => sh`addgroup ${group}`,
+  read: () => sh`cat /etc/ssh/sshd_config`,
+  backup: (to: string) => sh`cp -p /etc/ssh/sshd_config ${to}`,
+  /** The whole new file on stdin. */
+  write: () => sh`tee /etc/ssh/sshd_config`,
+  check: () => sh`sshd -t`,
+  restore: (from: string) => sh`cp -p ${from} /etc/ssh/sshd_config`,
+  reload: () => sh`systemctl reload ssh`,
+};
+
+/**
+ * The page's block for the members' jailed users: no agent, no stream-local or X11 forwarding, no tty, no tunnel,
+ * no user rc, no port opened but the one each user's own `Match User` block allows.
+ */
+export function matchGroupBlock(group: string): string {
+  return [
+    `Match group ${group}`,
+    ...['AllowAgentForwarding no', 'AllowStreamLocalForwarding no', 'X11Forwarding no', 'PermitTTY no', 'PermitTunnel no', 'PermitUserRC no', 'PermitOpen none'].map((l) => `    ${l}`),
+    'Match all # end Match group block',
+  ].join('\n');
+}
 
 /** The partition's kernel name on a disk: `sdc` + 3 → `sdc3`, `nvme0n1` + 3 → `nvme0n1p3`. */
 export function partitionOf(disk: string, partition: number): string {

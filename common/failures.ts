@@ -48,6 +48,10 @@ export const FAILURES = {
   NotSwapped: { retry: 'never', meaning: 'nobody confirmed the disk swap in time' },
   // People's answers.
   AnswerRefused: { retry: 'never', meaning: 'an answer did not do what was asked (a wrong passphrase, an early answer): the Update fails with why, the run waits for the next answer' },
+  ConfigRefused: { retry: 'never', meaning: 'sshd -t refused the new sshd configuration: the previous file was put back, ssh not reloaded' },
+  // Detached jobs (long commands run by systemd on the host).
+  JobFailed: { retry: 'never', meaning: 'a detached job ended with a non-zero exit status: a person looks at it (retrying would run it again)' },
+  JobLost: { retry: 'never', meaning: 'a detached job vanished before its end was collected (a reboot?): whether it finished is unknown' },
   // Passphrases and secrets.
   NoSealingKey: { retry: 'never', meaning: 'the worker has no sealing key: it cannot open passphrases' },
   SealedSecretRefused: { retry: 'never', meaning: 'a sealed value the worker cannot open (another key, tampered)' },

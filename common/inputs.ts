@@ -4,7 +4,7 @@
  * input is refused with a clear message before any SSH.
  */
 import { z } from 'zod';
-import { Comment, DevicePath, HostName, PersonName, Reason, duration, singleLine } from './validation.js';
+import { Comment, DevicePath, GuestName, HostFilePath, HostName, PersonName, Reason, duration, singleLine } from './validation.js';
 import { SealedSecret } from './sealed.js';
 
 /**
@@ -35,6 +35,10 @@ export const Durations = {
   approvalTimeout: duration('1 minute', '30 days'),
   /** How long a host may take to come back after a cold swap (passed on as the poweroff child's upTimeout). */
   bootTimeout: duration('1 minute', '30 days'),
+  /** Between two looks at a snapshot's fill: it fills with the origin's writes, over hours or days. */
+  fillPollInterval: duration('1s', '1 day'),
+  /** How long a snapshot's fill is watched (it ends sooner when the snapshot is removed or merged). */
+  watchFor: duration('10s', '90 days'),
 } as const;
 
 export const ArrayName = z.string().regex(/^md[0-9]{1,3}$/, { message: 'must be an md array name such as "md0"' }).meta({ placeholder: 'ARRAY' });
@@ -166,3 +170,115 @@ export const LuksKeyRotationInput = z.object({
   reason: Reason('say why the key rotates').default('key rotation'),
 }).strict();
 export type LuksKeyRotationInput = z.input<typeof LuksKeyRotationInput>;
+
+/** An LVM volume group or logical volume name: LVM's characters, never "." or ".." nor a leading "-". */
+const lvmName = (example: string) => z.string().regex(/^(?!\.\.?$)[A-Za-z0-9+_.][A-Za-z0-9+_.-]{0,126}$/, {
+  message: `must be an LVM name such as "${example}" (letters, digits, + _ . -, not starting with -)`,
+});
+export const VolumeGroupName = lvmName('vg0').meta({ placeholder: 'VG' });
+export const VolumeName = lvmName('guest1_root').meta({ placeholder: 'LV' });
+
+/** A size as people write it for LVM: a whole number of MiB, GiB or TiB ("2G"). */
+export const LvmSize = (what: string) => z.string()
+  .max(12, { message: 'must be a size such as "2G"', abort: true })
+  .refine((s) => !s.trim().startsWith('-'), { message: `shrinking is refused: ${what} is a size to add such as "2G"`, abort: true })
+  .regex(/^[1-9][0-9]{0,6}[MGT]$/, { message: 'must be a whole number of M, G or T such as "2G" or "512M"' })
+  .meta({ placeholder: 'SIZE' });
+
+/** Bytes of an LvmSize ("2G" → 2147483648). */
+export function lvmSizeBytes(size: string): number {
+  const unit = { M: 1024 ** 2, G: 1024 ** 3, T: 1024 ** 4 }[size.slice(-1) as 'M' | 'G' | 'T'];
+  return Number(size.slice(0, -1)) * unit;
+}
+
+/** "Extension de la taille d'une partition de VM": grow a Xen guest's LV and its filesystem. */
+export const VmDiskResizeInput = z.object({
+  host: HostName,
+  guest: GuestName,
+  /** The guest's logical volume, e.g. guest1_root. */
+  volume: VolumeName,
+  vg: VolumeGroupName.default('vg0'),
+  /** What to add, e.g. "2G": never a shrink. */
+  add: LvmSize('add'),
+  reason: Reason('say why the disk grows').default('the guest needs more space'),
+  guestShutdownTimeout: Durations.guestShutdownTimeout.default('5 minutes'),
+  pollInterval: Durations.pollInterval.default('10s'),
+  approvalTimeout: Durations.approvalTimeout.default('7 days'),
+}).strict();
+export type VmDiskResizeInput = z.input<typeof VmDiskResizeInput>;
+
+/** "Snapshot d'une VM", the backup: `dd if=SNAP bs=1M | bzip2 -9 > FILE` as a detached job. */
+export const VmBackupInput = z.object({
+  host: HostName,
+  vg: VolumeGroupName.default('vg0'),
+  /** The snapshot to copy (vmSnapshot takes it); never a running guest's own volume. */
+  snapshot: VolumeName,
+  /** The compressed image, on a filesystem of the host that is writable (the page's dom0 root is read-only). */
+  file: HostFilePath,
+  /** Remove the snapshot once it is copied (lvremove). */
+  removeSnapshot: z.boolean().default(false),
+  /** How often the job's progress is read. */
+  pollInterval: Durations.pollInterval.default('30s'),
+  approvalTimeout: Durations.approvalTimeout.default('7 days'),
+}).strict();
+export type VmBackupInput = z.input<typeof VmBackupInput>;
+
+/** "Snapshot d'une VM": `lvcreate -L SIZE -s -n NAME ORIGIN`, the guest stopped first unless told otherwise. */
+export const VmSnapshotInput = z.object({
+  host: HostName,
+  guest: GuestName,
+  vg: VolumeGroupName.default('vg0'),
+  volume: VolumeName,
+  /** The snapshot's name; by default VOLUME_snap1 as on the page. */
+  name: VolumeName.optional(),
+  /** The page's size rule: small (1G) before a risky configuration change, as large as the volume before a major upgrade. */
+  purpose: z.enum(['config-change', 'major-upgrade']),
+  /** The page's author was unsure a running guest's snapshot is reliable: stopped by default, started again after. */
+  stopGuest: z.boolean().default(true),
+  /** Mail the admins once the snapshot is this full (percent); a full snapshot is invalid. */
+  fillThreshold: z.number().int().min(1).max(99).default(80),
+  fillPollInterval: Durations.fillPollInterval.default('15 minutes'),
+  watchFor: Durations.watchFor.default('14 days'),
+  guestShutdownTimeout: Durations.guestShutdownTimeout.default('5 minutes'),
+  pollInterval: Durations.pollInterval.default('10s'),
+  approvalTimeout: Durations.approvalTimeout.default('7 days'),
+}).strict();
+export type VmSnapshotInput = z.input<typeof VmSnapshotInput>;
+
+/** Restore a guest's volume from its snapshot (`lvconvert --merge`) or from a backup file (`bunzip2 -c FILE | dd of=LV`). */
+export const VmRestoreInput = z.object({
+  host: HostName,
+  guest: GuestName,
+  vg: VolumeGroupName.default('vg0'),
+  volume: VolumeName,
+  from: z.enum(['snapshot', 'file']),
+  snapshot: VolumeName.optional(),
+  file: HostFilePath.optional(),
+  guestShutdownTimeout: Durations.guestShutdownTimeout.default('5 minutes'),
+  pollInterval: Durations.pollInterval.default('30s'),
+  approvalTimeout: Durations.approvalTimeout.default('7 days'),
+}).strict().superRefine((r, ctx) => {
+  if (r.from === 'snapshot' && !r.snapshot) ctx.addIssue({ code: 'custom', path: ['snapshot'], message: 'name the snapshot to merge back (from: snapshot)' });
+  if (r.from === 'file' && !r.file) ctx.addIssue({ code: 'custom', path: ['file'], message: 'name the backup file to restore (from: file)' });
+});
+export type VmRestoreInput = z.input<typeof VmRestoreInput>;
+
+/** Proxmox VM snapshots (`qm snapshot|rollback|delsnapshot`), only where the storage takes them. */
+export const ProxmoxSnapshotInput = z.object({
+  /** The node that runs the VM. */
+  host: HostName,
+  vmid: z.number().int().min(100).max(999_999_999),
+  action: z.enum(['snapshot', 'rollback', 'delete']),
+  name: z.string().regex(/^[A-Za-z][A-Za-z0-9_-]{1,39}$/, { message: 'must be a snapshot name: a letter, then letters, digits, - or _ (2 to 40)' }).meta({ placeholder: 'NAME' }),
+  description: singleLine(200).default(''),
+  approvalTimeout: Durations.approvalTimeout.default('7 days'),
+}).strict();
+export type ProxmoxSnapshotInput = z.input<typeof ProxmoxSnapshotInput>;
+
+/** "Pour configurer les hyperviseurs" (Ganeti): the members' group and its `Match group` block in sshd_config. */
+export const GanetiHypervisorSetupInput = z.object({
+  host: HostName,
+  group: z.string().regex(/^[a-z_][a-z0-9_-]{0,31}$/, { message: 'must be a Unix group name such as "ref-host-vm"' }).default('ref-host-vm'),
+  approvalTimeout: Durations.approvalTimeout.default('7 days'),
+}).strict();
+export type GanetiHypervisorSetupInput = z.input<typeof GanetiHypervisorSetupInput>;

@@ -4,7 +4,7 @@
  */
 import { closeSync, fstatSync, openSync, readSync } from 'node:fs';
 import { z } from 'zod';
-import { HostFilePath, HostName, describeIssues, singleLine } from './validation.js';
+import { GuestName, HostFilePath, HostName, describeIssues, singleLine } from './validation.js';
 
 export { HostName, describeIssues };
 
@@ -27,7 +27,6 @@ export const HostKind = z.enum(['xen-dom0', 'proxmox-node', 'ganeti-master', 'ga
  * A Xen guest and the guests it depends on (its firewall, DNS, NFS server...): before a dom0 reboot a guest
  * stops only after every guest that depends on it has stopped, and starts again only after its dependencies.
  */
-const GuestName = z.string().regex(/^[A-Za-z0-9][A-Za-z0-9_.-]{0,63}$/, { message: 'must be a Xen domain name (letters, digits, - _ .)' });
 
 export const Guest = z.object({
   name: GuestName,

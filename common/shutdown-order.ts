@@ -74,3 +74,13 @@ export function shutdownBatches(guests: readonly GuestDependencies[], running: r
   if (unknown.length) ordered.unshift(unknown);
   return ordered.filter((b) => b.length > 0);
 }
+
+/** The guests that depend on `name`, directly or through others: they lose it while it is stopped. Sorted. */
+export function dependantsOf(guests: readonly GuestDependencies[], name: string): string[] {
+  const found = new Set<string>();
+  const visit = (target: string): void => {
+    for (const g of guests) if (g.dependsOn.includes(target) && !found.has(g.name)) { found.add(g.name); visit(g.name); }
+  };
+  visit(name);
+  return [...found].sort();
+}

@@ -12,6 +12,9 @@ export const HostName = z
   .regex(/^[a-z0-9][a-z0-9.-]{0,62}$/, { message: 'must be a host name: lower-case letters, digits, dots and dashes' })
   .meta({ placeholder: 'HOST' });
 
+/** A Xen domain (guest) name, as the inventory and the runbooks name guests. */
+export const GuestName = z.string().regex(/^[A-Za-z0-9][A-Za-z0-9_.-]{0,63}$/, { message: 'must be a Xen domain name (letters, digits, - _ .)' }).meta({ placeholder: 'GUEST' });
+
 /**
  * What a field shows in the CLI's help (starter/flags.ts), from its schema's metadata: its placeholder
  * (`.meta({ placeholder: 'HOST' })`) and, for a bounded value, its range ("2s to 30 days").

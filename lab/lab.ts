@@ -293,7 +293,10 @@ export class Lab implements LabControl {
   private handle(socket: Socket, message: ClientMessage, pending: ExecRequest | null, setPending: (p: ExecRequest) => void): void {
     if (message.type === 'exec') {
       const reply = this.exec(message, undefined);
-      if (reply === 'needStdin') { setPending(message); send(socket, { needStdin: true }); } else send(socket, reply);
+      if (reply === 'needStdin') { setPending(message); send(socket, { needStdin: true }); } else if (reply.replyAfterMs) {
+        const { replyAfterMs, ...rest } = reply;
+        setTimeout(() => { if (!socket.destroyed) send(socket, rest); }, replyAfterMs);
+      } else send(socket, reply);
     } else if (message.type === 'stdin' && pending) {
       const reply = this.exec(pending, Buffer.from(message.data, 'base64'));
       send(socket, reply === 'needStdin' ? { stdout: '', stderr: 'runbook-lab: stdin loop\n', exitCode: 255 } : reply);
@@ -302,7 +305,7 @@ export class Lab implements LabControl {
     }
   }
 
-  private exec(request: ExecRequest, stdin: Buffer | undefined): 'needStdin' | { stdout: string; stderr: string; exitCode: number } {
+  private exec(request: ExecRequest, stdin: Buffer | undefined): 'needStdin' | { stdout: string; stderr: string; exitCode: number; replyAfterMs?: number } {
     const h = this.hosts.get(request.host);
     if (!h) return { stdout: '', stderr: `runbook-lab: unknown host ${request.host}\n`, exitCode: 255 };
     const result = h.exec(request.command ?? '', request.stage, stdin, this.view());
@@ -310,7 +313,7 @@ export class Lab implements LabControl {
     // A command may change other hosts too (a Proxmox migration moves a guest between two nodes).
     for (const other of this.hosts.values()) other.persist();
     h.after(result);
-    return { stdout: result.stdout.toString('base64'), stderr: result.stderr, exitCode: result.exitCode };
+    return { stdout: result.stdout.toString('base64'), stderr: result.stderr, exitCode: result.exitCode, ...(result.replyAfterMs ? { replyAfterMs: result.replyAfterMs } : {}) };
   }
 
   /** The lab as simulators see it: other hosts' states, settled to now. */

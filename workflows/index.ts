@@ -4,5 +4,11 @@ export { rebootHost } from './rebootHost.js';
 export { hypervisorReboot } from './hypervisorReboot.js';
 export { rollingClusterReboot } from './rollingClusterReboot.js';
 export { luksKeyRotation } from './luksKeyRotation.js';
+export { vmDiskResize } from './vmDiskResize.js';
+export { vmBackup } from './vmBackup.js';
+export { vmSnapshot } from './vmSnapshot.js';
+export { vmRestore } from './vmRestore.js';
+export { proxmoxSnapshot } from './proxmoxSnapshot.js';
+export { ganetiHypervisorSetup } from './ganetiHypervisorSetup.js';
 // One runbook changes a host at a time: the lease of a host or cluster (not started by people).
 export { lease } from './lease.js';

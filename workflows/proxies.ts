@@ -42,3 +42,10 @@ export function polling(every: Duration, within: Duration, { steady = false } = 
       : { initialInterval: every, backoffCoefficient: 1.2, maximumInterval: '1 minute', nonRetryableErrorTypes: NON_RETRYABLE },
   });
 }
+
+/** Watching a detached job: a window of polls with a heartbeat each second, so a dead worker is noticed in seconds. */
+export const jobWatch = proxyActivities<Activities>({
+  startToCloseTimeout: '5 minutes',
+  heartbeatTimeout: '10s',
+  retry: { maximumAttempts: 20, nonRetryableErrorTypes: NON_RETRYABLE },
+});

@@ -22,7 +22,11 @@ export interface XenGuest extends GuestDependencies {
 
 const configOf = (guests: readonly XenGuest[], name: string) => guests.find((g) => g.name === name)?.config ?? `/etc/xen/${name}.cfg`;
 
-export function xenDom0(host: string, request: HypervisorRebootRequest, runbook: Runbook, people: People, guests: readonly XenGuest[], doneSoFar: () => string): GuestsOfHost {
+/** `only`: these guests, not every guest of the host (a disk resize stops one guest; the others keep running). */
+export function xenDom0(
+  host: string, request: Pick<HypervisorRebootRequest, 'guestShutdownTimeout' | 'pollInterval'>, runbook: Runbook, people: People,
+  guests: readonly XenGuest[], doneSoFar: () => string, only?: readonly string[],
+): GuestsOfHost {
   // Refused before any SSH: a cycle leaves no safe order.
   try {
     checkDependencies(guests);
@@ -76,7 +80,7 @@ export function xenDom0(host: string, request: HypervisorRebootRequest, runbook:
 
     async preflight() {
       const domains = await summarized(readOnly.readDomains, `xl list on ${host}`)(host);
-      batches = shutdownBatches(guests, domains.map((d) => d.name));
+      batches = shutdownBatches(guests, domains.map((d) => d.name).filter((name) => !only || only.includes(name)));
       for (const [i, batch] of batches.entries()) {
         drainBatches.push(batch.map((name) => ({
             host, stage: 'openssh', command: xen.shutdown(name),

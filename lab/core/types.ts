@@ -20,6 +20,8 @@ export interface CommandResult {
   after?: 'reboot' | 'poweroff' | 'continue-boot';
   /** For continue-boot: how long the rest of the boot takes, from the end of the initramfs to OpenSSH. */
   restOfBootMs?: number;
+  /** The command takes this long: its effect is made at once, its reply goes out after (a client gone meanwhile gets none). */
+  replyAfterMs?: number;
 }
 
 /** The command reads its standard input: the lab must ask the client for it, then call again. */

@@ -5,6 +5,8 @@
  */
 import { disks, raid1Disks, type Raid1Options, type WithDisks } from '../capabilities/disks/index.js';
 import { luks, type WithLuks } from '../capabilities/luks/index.js';
+import { detachedJobs, type WithJobs } from '../capabilities/jobs/index.js';
+import { lvm, lvmState, GiB, type LvmOptions, type WithLvm } from '../capabilities/lvm/index.js';
 import { xenDomains, xl, type WithDomains, type XenDomainOptions } from '../capabilities/xen/xl.js';
 import { hostKind, registerPresets } from '../core/registry.js';
 import type { LabHostSpec } from '../core/types.js';
@@ -12,7 +14,7 @@ import type { LabHostSpec } from '../core/types.js';
 export type { XenDomain, XenDomainOptions } from '../capabilities/xen/xl.js';
 export type { Disk, MdArray, Member, Partition } from '../capabilities/disks/index.js';
 
-export interface XenDom0State extends WithDisks, WithDomains, WithLuks {
+export interface XenDom0State extends WithDisks, WithDomains, WithLuks, WithLvm, WithJobs {
   kind: 'xen-dom0';
 }
 
@@ -20,9 +22,13 @@ export interface XenDom0Options extends Raid1Options {
   bootDelayMs?: number;
   /** Guests (domUs) of this dom0; none by default. */
   domains?: XenDomainOptions[];
+  /** LVM on the dom0 (vg0 over md1) and its read-only root; none by default. */
+  lvm?: LvmOptions;
+  /** How fast its detached dd jobs copy (default 1 GiB/s). */
+  jobBytesPerSecond?: number;
 }
 
-export const xenDom0 = hostKind<XenDom0State>('xen-dom0', [disks, xl, luks]);
+export const xenDom0 = hostKind<XenDom0State>('xen-dom0', [disks, xl, luks, lvm, detachedJobs]);
 
 export function xenDom0Preset(name: string, opts: XenDom0Options = {}): XenDom0State {
   return {
@@ -33,6 +39,8 @@ export function xenDom0Preset(name: string, opts: XenDom0Options = {}): XenDom0S
     bootDelayMs: opts.bootDelayMs ?? 3000,
     ...raid1Disks(opts),
     ...(opts.domains ? { domains: xenDomains(opts.domains) } : {}),
+    ...(opts.lvm ? lvmState(opts.lvm) : {}),
+    ...(opts.jobBytesPerSecond ? { jobBytesPerSecond: opts.jobBytesPerSecond } : {}),
   };
 }
 
@@ -68,7 +76,9 @@ export function xenDom0WithGuests(
   const { domains: tweaks, ...rest } = opts;
   const memMiB: Record<string, number> = { firewall: 512, 'firewall-slave': 512, srvnfs: 2048, srvlan: 1024, srvpub: 2048 };
   const domains = XEN_PAGE_GUESTS.map((g): XenDomainOptions => ({ name: g.name, memMiB: memMiB[g.name] ?? 1024, ...tweaks?.[g.name] }));
-  const state = xenDom0Preset(name, { ...rest, domains });
+  // Each guest's disk is an LV of vg0, as on the page (guest1_root), 10 GiB; the dom0's root is read-only.
+  const volumes = domains.map((d) => ({ name: `${d.name}_root`, sizeBytes: 10 * GiB, guest: d.name }));
+  const state = xenDom0Preset(name, { ...rest, domains, lvm: { ...rest.lvm, volumes: rest.lvm?.volumes ?? volumes } });
   return {
     name, kind: 'xen-dom0', state,
     location: 'lab: simulated dom0, disks in slots 0 and 1, guests of the page',

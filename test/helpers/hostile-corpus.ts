@@ -7,8 +7,8 @@
 import { ZodDefault, ZodOptional, type z } from 'zod';
 import { helpOf } from '../../common/validation.js';
 import {
-  Approval, Decision, DiskReplacedAnswer, DiskReplacementInput, HypervisorRebootInput, LuksKeyRotationInput, PassphraseAnswer,
-  RebootHostInput, RollingClusterRebootInput,
+  Approval, Decision, DiskReplacedAnswer, DiskReplacementInput, GanetiHypervisorSetupInput, HypervisorRebootInput, ProxmoxSnapshotInput, LuksKeyRotationInput, PassphraseAnswer,
+  RebootHostInput, RollingClusterRebootInput, VmBackupInput, VmDiskResizeInput, VmRestoreInput, VmSnapshotInput,
 } from '../../common/inputs.js';
 
 export interface HostileCase {
@@ -93,6 +93,12 @@ export const RUNBOOK_BASES: { target: string; schema: z.ZodObject; base: Record<
   { target: 'hypervisorReboot', schema: HypervisorRebootInput, base: { host: 'dom0-hostile', reason: 'kernel upgrade' } },
   { target: 'rollingClusterReboot', schema: RollingClusterRebootInput, base: { cluster: 'hostile', reason: 'monthly updates' } },
   { target: 'luksKeyRotation', schema: LuksKeyRotationInput, base: { host: 'hpve1' } },
+  { target: 'vmBackup', schema: VmBackupInput, base: { host: 'dom0-hostile', snapshot: 'guest1_root_snap1', file: '/srv/backup/guest1.raw.bz2' } },
+  { target: 'vmSnapshot', schema: VmSnapshotInput, base: { host: 'dom0-hostile', guest: 'guest1', volume: 'guest1_root', purpose: 'config-change' } },
+  { target: 'vmRestore', schema: VmRestoreInput, base: { host: 'dom0-hostile', guest: 'guest1', volume: 'guest1_root', from: 'snapshot', snapshot: 'guest1_root_snap1' } },
+  { target: 'proxmoxSnapshot', schema: ProxmoxSnapshotInput, base: { host: 'hpve1', vmid: 2010, action: 'snapshot', name: 'before-upgrade' } },
+  { target: 'ganetiHypervisorSetup', schema: GanetiHypervisorSetupInput, base: { host: 'gnt-hostile' } },
+  { target: 'vmDiskResize', schema: VmDiskResizeInput, base: { host: 'dom0-hostile', guest: 'guest1', volume: 'guest1_root', add: '2G' } },
 ];
 
 /** A sealed value of the right shape (never opened: every case here is refused before). */
@@ -167,6 +173,39 @@ const SPECIFIC: HostileCase[] = [
   { target: 'rollingClusterReboot', label: 'host: not a field of a roll', value: { cluster: 'hostile', reason: 'x', host: 'hpve1' }, field: 'host' },
   { target: 'luksKeyRotation', label: 'device: a number', value: { host: 'hpve1', device: 5 }, field: 'device' },
   { target: 'luksKeyRotation', label: 'an old passphrase in clear', value: { host: 'hpve1', oldPassphrase: PLAINTEXT_SECRET }, field: 'oldPassphrase' },
+  { target: 'vmDiskResize', label: 'add: a shrink', value: { ...{ host: 'dom0-hostile', guest: 'guest1', volume: 'guest1_root', add: '2G' }, add: '-2G' }, field: 'add' },
+  { target: 'vmDiskResize', label: 'add: no unit', value: { ...{ host: 'dom0-hostile', guest: 'guest1', volume: 'guest1_root', add: '2G' }, add: '2048' }, field: 'add' },
+  { target: 'vmDiskResize', label: 'add: a command', value: { ...{ host: 'dom0-hostile', guest: 'guest1', volume: 'guest1_root', add: '2G' }, add: '2G;reboot' }, field: 'add' },
+  { target: 'vmDiskResize', label: 'add: zero', value: { ...{ host: 'dom0-hostile', guest: 'guest1', volume: 'guest1_root', add: '2G' }, add: '0G' }, field: 'add' },
+  { target: 'vmDiskResize', label: 'volume: an option', value: { ...{ host: 'dom0-hostile', guest: 'guest1', volume: 'guest1_root', add: '2G' }, volume: '-guest1_root' }, field: 'volume' },
+  { target: 'vmDiskResize', label: 'volume: a path', value: { ...{ host: 'dom0-hostile', guest: 'guest1', volume: 'guest1_root', add: '2G' }, volume: '../../sda' }, field: 'volume' },
+  { target: 'vmDiskResize', label: 'volume: ..', value: { ...{ host: 'dom0-hostile', guest: 'guest1', volume: 'guest1_root', add: '2G' }, volume: '..' }, field: 'volume' },
+  { target: 'vmDiskResize', label: 'vg: a space', value: { ...{ host: 'dom0-hostile', guest: 'guest1', volume: 'guest1_root', add: '2G' }, vg: 'vg0 vg1' }, field: 'vg' },
+  { target: 'vmDiskResize', label: 'guest: a command', value: { ...{ host: 'dom0-hostile', guest: 'guest1', volume: 'guest1_root', add: '2G' }, guest: '$(reboot)' }, field: 'guest' },
+  { target: 'vmDiskResize', label: 'guest: a newline', value: { ...{ host: 'dom0-hostile', guest: 'guest1', volume: 'guest1_root', add: '2G' }, guest: 'guest1\nguest2' }, field: 'guest' },
+  { target: 'vmBackup', label: 'file: relative', value: { ...{ host: 'dom0-hostile', snapshot: 'guest1_root_snap1', file: '/srv/backup/guest1.raw.bz2' }, file: 'guest1.raw.bz2' }, field: 'file' },
+  { target: 'vmBackup', label: 'file: out of its folder', value: { ...{ host: 'dom0-hostile', snapshot: 'guest1_root_snap1', file: '/srv/backup/guest1.raw.bz2' }, file: '/srv/backup/../../etc/shadow' }, field: 'file' },
+  { target: 'vmBackup', label: 'file: a redirection', value: { ...{ host: 'dom0-hostile', snapshot: 'guest1_root_snap1', file: '/srv/backup/guest1.raw.bz2' }, file: '/srv/x.bz2 > /etc/passwd' }, field: 'file' },
+  { target: 'vmBackup', label: 'snapshot: a command', value: { ...{ host: 'dom0-hostile', snapshot: 'guest1_root_snap1', file: '/srv/backup/guest1.raw.bz2' }, snapshot: 'snap;reboot' }, field: 'snapshot' },
+  { target: 'vmBackup', label: 'removeSnapshot: a string', value: { ...{ host: 'dom0-hostile', snapshot: 'guest1_root_snap1', file: '/srv/backup/guest1.raw.bz2' }, removeSnapshot: 'yes' }, field: 'removeSnapshot' },
+  { target: 'vmSnapshot', label: 'purpose: unknown', value: { ...{ host: 'dom0-hostile', guest: 'guest1', volume: 'guest1_root', purpose: 'config-change' }, purpose: 'yolo' }, field: 'purpose' },
+  { target: 'vmSnapshot', label: 'purpose: missing', value: { host: 'dom0-hostile', guest: 'guest1', volume: 'guest1_root' }, field: 'purpose' },
+  { target: 'vmSnapshot', label: 'fillThreshold: 100', value: { ...{ host: 'dom0-hostile', guest: 'guest1', volume: 'guest1_root', purpose: 'config-change' }, fillThreshold: 100 }, field: 'fillThreshold' },
+  { target: 'vmSnapshot', label: 'fillThreshold: 0', value: { ...{ host: 'dom0-hostile', guest: 'guest1', volume: 'guest1_root', purpose: 'config-change' }, fillThreshold: 0 }, field: 'fillThreshold' },
+  { target: 'vmSnapshot', label: 'name: an option', value: { ...{ host: 'dom0-hostile', guest: 'guest1', volume: 'guest1_root', purpose: 'config-change' }, name: '--force' }, field: 'name' },
+  { target: 'vmRestore', label: 'snapshot: missing for from snapshot', value: { host: 'dom0-hostile', guest: 'guest1', volume: 'guest1_root', from: 'snapshot' }, field: 'snapshot' },
+  { target: 'vmRestore', label: 'file: missing for from file', value: { ...{ host: 'dom0-hostile', guest: 'guest1', volume: 'guest1_root', from: 'snapshot', snapshot: 'guest1_root_snap1' }, from: 'file' }, field: 'file' },
+  { target: 'vmRestore', label: 'from: unknown', value: { ...{ host: 'dom0-hostile', guest: 'guest1', volume: 'guest1_root', from: 'snapshot', snapshot: 'guest1_root_snap1' }, from: 'tape' }, field: 'from' },
+  { target: 'vmRestore', label: 'file: out of its folder', value: { ...{ host: 'dom0-hostile', guest: 'guest1', volume: 'guest1_root', from: 'snapshot', snapshot: 'guest1_root_snap1' }, from: 'file', file: '/srv/../etc/shadow' }, field: 'file' },
+  { target: 'proxmoxSnapshot', label: 'name: an option', value: { ...{ host: 'hpve1', vmid: 2010, action: 'snapshot', name: 'before-upgrade' }, name: '--purge' }, field: 'name' },
+  { target: 'proxmoxSnapshot', label: 'name: a command', value: { ...{ host: 'hpve1', vmid: 2010, action: 'snapshot', name: 'before-upgrade' }, name: 'a;reboot' }, field: 'name' },
+  { target: 'proxmoxSnapshot', label: 'vmid: a string', value: { ...{ host: 'hpve1', vmid: 2010, action: 'snapshot', name: 'before-upgrade' }, vmid: '2010; reboot' }, field: 'vmid' },
+  { target: 'proxmoxSnapshot', label: 'vmid: negative', value: { ...{ host: 'hpve1', vmid: 2010, action: 'snapshot', name: 'before-upgrade' }, vmid: -1 }, field: 'vmid' },
+  { target: 'proxmoxSnapshot', label: 'action: unknown', value: { ...{ host: 'hpve1', vmid: 2010, action: 'snapshot', name: 'before-upgrade' }, action: 'destroy' }, field: 'action' },
+  { target: 'proxmoxSnapshot', label: 'description: a forged line', value: { ...{ host: 'hpve1', vmid: 2010, action: 'snapshot', name: 'before-upgrade' }, description: 'ok\napproved: root' }, field: 'description' },
+  { target: 'ganetiHypervisorSetup', label: 'group: a command', value: { host: 'gnt-hostile', group: 'g;reboot' }, field: 'group' },
+  { target: 'ganetiHypervisorSetup', label: 'group: an option', value: { host: 'gnt-hostile', group: '--system' }, field: 'group' },
+  { target: 'ganetiHypervisorSetup', label: 'group: a newline', value: { host: 'gnt-hostile', group: 'a\nMatch all' }, field: 'group' },
   { target: 'decide', label: 'decision: unknown', value: { operator: 'bob', decision: 'nuke' }, field: 'decision' },
   { target: 'decide', label: 'skip without a reason', value: { operator: 'bob', decision: 'skip' }, field: 'comment' },
   { target: 'decide', label: 'skip with a blank reason', value: { operator: 'bob', decision: 'skip', comment: '  ' }, field: 'comment' },

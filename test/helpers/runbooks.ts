@@ -72,6 +72,7 @@ export function hostChanges(audit: AuditEntry[]): string[] {
 const READS = [
   /^cat /, /^lsblk /, /^mdadm --detail /, /^sfdisk --dump /, /^dd if=\S+ bs=440 /, /^xl list$/, /^pvecm (status|nodes)$/, /^pvesh get /,
   /^(qm|pct) config /, /^pvesm status$/, /^df /, /^blkid /, /^dmsetup ls /, /^cryptsetup luksOpen --test-passphrase /, /^hostname$/,
+  /^findmnt /, /^vgs /, /^lvs /, /^qm listsnapshot /, /^getent /, /^sshd -t$/,
 ];
 
 /** Per host, in order: the commands that changed it and succeeded, as the lab's audit recorded them. */

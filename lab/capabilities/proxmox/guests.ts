@@ -1,5 +1,6 @@
 /** qm and pct: guests' config, status, start, shutdown and migration between the nodes of a cluster. */
 import { fail, ok, type CommandResult, type ExecContext } from '../../core/types.js';
+import { qmSnapshots } from './snapshots.js';
 import { clusterNodes, GiB, memUsed, online, quorumOf, storageActive, type PveDisk, type PveGuest, type PveNodeState } from './cluster.js';
 import { confPath, renderConfig, renderPctList, renderQmList, taskTime } from './render.js';
 
@@ -230,7 +231,17 @@ export function cmdGuest(state: PveNodeState, type: PveGuest['type'], args: stri
       if (sub === 'start') return start(state, g, ctx);
       return shutdown(g, p.flags);
     }
+    case 'snapshot':
+    case 'rollback':
+    case 'delsnapshot':
+    case 'listsnapshot': {
+      if (type !== 'qemu') break;
+      const g = findGuest(state, type, rest[0], usage);
+      if (!isGuest(g)) return g;
+      return qmSnapshots(state, g, sub, rest.slice(1), ctx.now);
+    }
     default:
-      return fail(255, `unknown command '${tool} ${sub ?? ''}'\n`);
+      break;
   }
+  return fail(255, `unknown command '${tool} ${sub ?? ''}'\n`);
 }

@@ -1,0 +1,46 @@
+/**
+ * Proxmox VM snapshots on the node that runs the VM: which storages its disks are on (and whether those take
+ * snapshots), and `qm snapshot|rollback|delsnapshot`, each checking the snapshot list first.
+ */
+import { proxmox, type Command } from '../common/commands.js';
+import { failure } from '../common/failures.js';
+import { parseGuestConfig, parseStorageList } from './parsers/proxmox.js';
+import { parseSnapshotNames } from './parsers/qm-snapshot.js';
+import type { Outcome } from './raid/activities.js';
+import type { RemoteShell } from './ssh/remote.js';
+
+export interface VmStorages {
+  name: string;
+  storages: { storage: string; type: string; shared: boolean }[];
+  snapshots: string[];
+}
+
+export function proxmoxSnapshotActivities(remote: RemoteShell) {
+  const names = async (host: string, vmid: number) => parseSnapshotNames((await remote.run(host, proxmox.listSnapshots(vmid))).stdout);
+
+  return {
+    async readVmStorages(host: string, vmid: number): Promise<VmStorages> {
+      const config = await remote.run(host, proxmox.guestConfig('qemu', vmid), { allowFailure: true });
+      if (config.exitCode !== 0) throw failure('Refused', `VM ${vmid} is not a VM of node ${host} (${config.stderr.trim()}); nothing was changed`);
+      const parsed = parseGuestConfig(config.stdout);
+      const defs = parseStorageList((await remote.run(host, proxmox.storageList())).stdout);
+      return {
+        name: parsed.fields.name ?? String(vmid),
+        storages: parsed.storages.map((storage) => {
+          const def = defs.find((d) => d.storage === storage);
+          return { storage, type: def?.type ?? 'unknown', shared: def?.shared ?? false };
+        }),
+        snapshots: await names(host, vmid),
+      };
+    },
+
+    /** `qm snapshot` unless it exists, `qm delsnapshot` unless it is gone; `qm rollback` always (it may be run again). */
+    async changeVmSnapshot(host: string, snap: { vmid: number; name: string; action: 'snapshot' | 'rollback' | 'delete' }, command: Command): Promise<Outcome> {
+      const exists = (await names(host, snap.vmid)).includes(snap.name);
+      if ((snap.action === 'snapshot' && exists) || (snap.action === 'delete' && !exists)) return 'already done';
+      if (snap.action === 'rollback' && !exists) throw failure('Refused', `VM ${snap.vmid} has no snapshot ${snap.name} on ${host}`);
+      await remote.run(host, command);
+      return 'done';
+    },
+  };
+}

@@ -1,0 +1,50 @@
+/**
+ * A Ganeti hypervisor's preparation: its Unix group and the `Match group` block of its sshd_config. The block is
+ * written once (a run that finds it does nothing), after a copy of the file; `sshd -t` checks the new file before
+ * the reload, and a file it refuses is replaced by the copy at once.
+ */
+import { sshdConfig, type Command } from '../common/commands.js';
+import { failure } from '../common/failures.js';
+import type { Outcome } from './raid/activities.js';
+import type { RemoteShell } from './ssh/remote.js';
+
+export function sshdConfigActivities(remote: RemoteShell) {
+  const read = async (host: string) => (await remote.run(host, sshdConfig.read())).stdout;
+
+  return {
+    async readSshSetup(host: string, group: string, block: string): Promise<{ groupExists: boolean; blockPresent: boolean }> {
+      const groupExists = (await remote.run(host, sshdConfig.groupExists(group), { allowFailure: true })).exitCode === 0;
+      return { groupExists, blockPresent: (await read(host)).includes(block) };
+    },
+
+    /** `addgroup` unless `getent group` finds it. */
+    async ensureGroup(host: string, group: string, command: Command): Promise<Outcome> {
+      if ((await remote.run(host, sshdConfig.groupExists(group), { allowFailure: true })).exitCode === 0) return 'already done';
+      await remote.run(host, command);
+      return 'done';
+    },
+
+    /**
+     * The planned commands: the copy, the write (old file + block on stdin), the reload; `sshd -t` in between,
+     * the copy put back if it refuses. A file that has the block already is only checked.
+     */
+    async addMatchBlock(host: string, block: string, commands: { backup: Command; write: Command; reload: Command; restore: Command }): Promise<Outcome> {
+      const current = await read(host);
+      const checkOrRestore = async () => {
+        const check = await remote.run(host, sshdConfig.check(), { allowFailure: true });
+        if (check.exitCode === 0) return;
+        await remote.run(host, commands.restore);
+        throw failure('ConfigRefused', `sshd -t refused the new /etc/ssh/sshd_config on ${host}: ${check.stderr.trim()}; the previous file is back (ssh was not reloaded)`);
+      };
+      if (current.includes(block)) {
+        await checkOrRestore();
+        return 'already done';
+      }
+      await remote.run(host, commands.backup);
+      await remote.run(host, commands.write, { stdin: `${current.replace(/\n*$/, '\n')}\n${block}\n` });
+      await checkOrRestore();
+      await remote.run(host, commands.reload);
+      return 'done';
+    },
+  };
+}

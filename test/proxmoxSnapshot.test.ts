@@ -1,0 +1,81 @@
+/**
+ * proxmoxSnapshot end to end on the lab's Proxmox cluster: a VM on lvmthin_luks_local is snapshotted, rolled back and
+ * its snapshot deleted, each behind an approval; a VM on a shared LUN is refused with the page's reason, before any
+ * change. Lab subnet 245.
+ */
+import { WorkflowFailedError, type Client, type WorkflowHandle } from '@temporalio/client';
+import { afterAll, beforeAll, describe, expect, inject, it } from 'vitest';
+import type { WithSnapshots } from '../lab/capabilities/proxmox/snapshots.js';
+import { proxmoxCluster, type ProxmoxNodeState } from '../lab/hosts/proxmox-node.js';
+import { Lab } from '../lab/lab.js';
+import { approveUpdate, planQuery } from '../workflows/messages.js';
+import type { ProxmoxSnapshotResult } from '../workflows/proxmoxSnapshot.js';
+import { changesByHost, codecClient, planByHost, recordHistory, tempDir, waitingFor } from './helpers/runbooks.js';
+import { writeTestCodecKey } from './setup/codec-key.js';
+import { startWorkerProcess, type WorkerProcess } from './setup/worker-process.js';
+
+const address = inject('temporalAddress');
+const NAMES = ['snp1', 'snp2', 'snp3'];
+let lab: Lab;
+let client: Client;
+let codecKeyFile: string;
+let worker: WorkerProcess;
+
+const vm = (vmid: number) => lab.state<ProxmoxNodeState>('snp1').guests.find((g) => g.vmid === vmid) as ProxmoxNodeState['guests'][number] & WithSnapshots;
+
+async function run(input: Record<string, unknown>, approve = true): Promise<{ handle: WorkflowHandle; mark: number }> {
+  const handle = await client.workflow.start('proxmoxSnapshot', { taskQueue: 'runbooks', workflowId: `snap-${Date.now()}`, args: [{ host: 'snp1', ...input }] });
+  const mark = lab.audit('snp1').length;
+  if (approve) {
+    await waitingFor(handle, approveUpdate.name);
+    await handle.executeUpdate(approveUpdate, { args: [{ approver: 'alice' }] });
+  }
+  return { handle, mark };
+}
+
+beforeAll(async () => {
+  const dir = tempDir('pvesnap');
+  const cluster = proxmoxCluster({ names: NAMES, bootDelayMs: 500 });
+  lab = await Lab.start({ dir, subnet: 245, hosts: cluster.hosts, clusters: cluster.clusters });
+  codecKeyFile = writeTestCodecKey(dir);
+  worker = await startWorkerProcess({ address, inventoryPath: lab.inventoryPath, codecKeyFile });
+  client = await codecClient(address, codecKeyFile);
+});
+
+afterAll(async () => {
+  worker?.kill('SIGTERM');
+  await worker?.stopped;
+  await client?.connection.close();
+  await lab?.stop();
+});
+
+describe('proxmoxSnapshot', () => {
+  it('snapshots a VM on lvmthin_luks_local, rolls it back and deletes the snapshot, each approved', async () => {
+    const taken = await run({ vmid: 2010, action: 'snapshot', name: 'before-upgrade', description: 'avant la mise à jour' });
+    const result = (await taken.handle.result()) as ProxmoxSnapshotResult;
+    expect(result.outcome).toBe('done');
+    expect(vm(2010).snapshots!.map((s) => s.name)).toEqual(['before-upgrade']);
+    const plan = (await taken.handle.query(planQuery))!;
+    expect(plan.steps.map((s) => s.command)).toEqual(["qm snapshot 2010 before-upgrade --description 'avant la mise à jour'"]);
+    expect(changesByHost({ snp1: lab.audit('snp1').slice(taken.mark) })).toEqual(planByHost(plan));
+    await recordHistory(taken.handle, 'proxmoxSnapshot', codecKeyFile);
+
+    lab.update<ProxmoxNodeState, void>('snp1', (s) => { (s.guests.find((g) => g.vmid === 2010) as WithSnapshots).content = 'REF-VM-10@upgraded'; });
+    const back = await run({ vmid: 2010, action: 'rollback', name: 'before-upgrade' });
+    expect(((await back.handle.result()) as ProxmoxSnapshotResult).outcome).toBe('done');
+    expect(vm(2010).content).toBe('REF-VM-10@v1');
+
+    const gone = await run({ vmid: 2010, action: 'delete', name: 'before-upgrade' });
+    expect(((await gone.handle.result()) as ProxmoxSnapshotResult).outcome).toBe('done');
+    expect(vm(2010).snapshots).toEqual([]);
+  });
+
+  it('refuses a VM on a shared LUN with the page\'s reason, before any change', async () => {
+    const { handle, mark } = await run({ vmid: 2001, action: 'snapshot', name: 'nope' }, false);
+    const error = (await handle.result().catch((e: unknown) => e)) as WorkflowFailedError;
+    expect(error).toBeInstanceOf(WorkflowFailedError);
+    expect(String(error.cause?.message)).toContain('VM 2001 (REF-VM-01) has disks on lvm_noluks_shared (lvm, shared), which take no snapshots');
+    expect(String(error.cause?.message)).toContain('ne supportant pas les snapshots, mais du coup en HA');
+    expect(changesByHost({ snp1: lab.audit('snp1').slice(mark) })).toEqual({});
+  });
+});

@@ -1,0 +1,81 @@
+/**
+ * Proxmox VM snapshots (proxmox-faimaison-vm-creation-and-planned-reboot.txt, "Stockage"): `qm snapshot`, `qm rollback`,
+ * `qm delsnapshot`, only for VMs whose disks are all on a storage that takes snapshots — `lvmthin_luks_local`. The
+ * shared LUNs (lvm_luks_shared, lvm_noluks_shared) are thick LVM: the page says they do not support snapshots (but
+ * give HA); the run refuses with that reason before anything changes. A rollback overwrites the VM's disks: approved.
+ */
+import { allHandlersFinished, condition, setHandler } from '@temporalio/workflow';
+import type { Outcome } from '../activities/raid/activities.js';
+import { proxmox } from '../common/commands.js';
+import { failure } from '../common/failures.js';
+import { ProxmoxSnapshotInput, type Approval } from '../common/inputs.js';
+import { hostLease, Leases } from './leases.js';
+import { planQuery, type DecisionRecord, type Plan } from './messages.js';
+import { People } from './people.js';
+import { hostChange, readOnly } from './proxies.js';
+import { Runbook, summarized, validInput } from './runbook.js';
+import { planOf, runStep, type HostStep, type Skipped } from './steps.js';
+
+export interface ProxmoxSnapshotResult {
+  host: string;
+  vmid: number;
+  action: string;
+  snapshot: string;
+  approvedBy: Approval;
+  outcome: Outcome | Skipped;
+  decisions: DecisionRecord[];
+  timeline: Runbook['timeline'];
+}
+
+const STEPS = ['preflight: the storages take snapshots', 'plan and approval', 'qm snapshot, rollback or delsnapshot'] as const;
+
+/** The page's words for its storages that do not take snapshots. */
+const WHY_NOT = 'the page ("Stockage"): the shared LUNs lvm_noluks_shared and lvm_luks_shared are "ne supportant pas les snapshots, mais du coup en HA"; only lvmthin_luks_local (not shared, so no HA) supports "snapshots containers/VMs"';
+
+export async function proxmoxSnapshot(input: ProxmoxSnapshotInput): Promise<ProxmoxSnapshotResult> {
+  const request = validInput(ProxmoxSnapshotInput, input);
+  const { host, vmid, action, name } = request;
+  const runbook = new Runbook('proxmoxSnapshot', STEPS, host);
+  const people = new People(runbook).acceptsApproval().acceptsDecisions();
+  const leases = new Leases(runbook);
+  try {
+    let plan: Plan | undefined;
+    setHandler(planQuery, () => plan);
+    const found = await summarized(readOnly.lookUpHost, `look up ${host} in the inventory`)(host);
+    if (found.kind !== 'proxmox-node') throw failure('InvalidInput', `invalid input:\nhost: ${host} is a ${found.kind}, not a Proxmox node`);
+
+    const vm = await runbook.step('preflight: the storages take snapshots', async () => {
+      const facts = await summarized(readOnly.readVmStorages, `qm config ${vmid}, storages and snapshots on ${host}`)(host, vmid);
+      const without = facts.storages.filter((s) => s.type !== 'lvmthin');
+      if (without.length) {
+        throw failure('Refused', `VM ${vmid} (${facts.name}) has disks on ${without.map((s) => `${s.storage} (${s.type}${s.shared ? ', shared' : ''})`).join(', ')}, which take no snapshots: ${WHY_NOT}. Nothing was changed`);
+      }
+      if (action !== 'snapshot' && !facts.snapshots.includes(name)) {
+        throw failure('Refused', `VM ${vmid} (${facts.name}) has no snapshot ${name} (it has: ${facts.snapshots.join(', ') || 'none'}); nothing was changed`);
+      }
+      return facts;
+    });
+
+    const step: HostStep<Outcome> = {
+      host, stage: 'openssh',
+      command: action === 'snapshot' ? proxmox.snapshot(vmid, name, request.description) : action === 'rollback' ? proxmox.rollback(vmid, name) : proxmox.deleteSnapshot(vmid, name),
+      why: action === 'snapshot' ? `snapshot of ${vm.name} on ${vm.storages.map((s) => s.storage).join(', ')}`
+        : action === 'rollback' ? `${vm.name}'s disks back to ${name}: what was written since is lost; the VM is stopped after`
+        : `${name} no longer kept`,
+      run: (command) => summarized(hostChange.changeVmSnapshot, `qm ${action} ${vmid} ${name} on ${host}`)(host, { vmid, name, action }, command),
+    };
+
+    const approvedBy = await runbook.step('plan and approval', async () => {
+      plan = { summary: `${action} ${name} of VM ${vmid} (${vm.name}) on ${host}`, steps: planOf([step]), facts: { storages: vm.storages, snapshots: vm.snapshots } };
+      return people.approve(`approve: ${step.command.text} on ${host}; see the "plan" query`, 'an admin', request.approvalTimeout);
+    });
+
+    await leases.take([hostLease(host)]);
+    const outcome = await runbook.step('qm snapshot, rollback or delsnapshot', () => runStep(people, step, () => 'nothing changed'));
+
+    await condition(allHandlersFinished);
+    return { host, vmid, action, snapshot: name, approvedBy, outcome, decisions: runbook.decisions, timeline: runbook.timeline };
+  } finally {
+    await leases.giveBack();
+  }
+}

@@ -1,0 +1,100 @@
+/**
+ * Restore a guest's volume, as "Snapshot d'une VM" says: from its snapshot (`lvconvert --merge`) or from a backup file
+ * (`bunzip2 -c FILE | dd of=/dev/vg0/guest1_root bs=1M`, a detached job of hours), the guest stopped ("VM stoppée"),
+ * behind an approval: it overwrites the volume. The guest is started again and checked running.
+ */
+import { allHandlersFinished, condition, setHandler } from '@temporalio/workflow';
+import type { JobStatus } from '../activities/jobs.js';
+import type { Outcome } from '../activities/raid/activities.js';
+import { lvm } from '../common/commands.js';
+import { failure } from '../common/failures.js';
+import { VmRestoreInput, type Approval } from '../common/inputs.js';
+import { copies } from '../common/jobs.js';
+import { plannedJob, runDetached, type DetachedJob } from './detached.js';
+import { hostLease, Leases } from './leases.js';
+import { planQuery, type DecisionRecord, type Plan } from './messages.js';
+import { People } from './people.js';
+import { hostChange, readOnly } from './proxies.js';
+import { Runbook, summarized, validInput } from './runbook.js';
+import { outcomeText, planOf, runStep, type HostStep, type Skipped } from './steps.js';
+import { xenDom0 } from './xenGuests.js';
+
+export interface VmRestoreResult {
+  host: string;
+  volume: string;
+  from: string;
+  approvedBy: Approval;
+  restored: Outcome | JobStatus | Skipped;
+  guests: Record<string, unknown>[];
+  decisions: DecisionRecord[];
+  timeline: Runbook['timeline'];
+}
+
+const STEPS = ['preflight: what to restore from', 'plan and approval', 'stop the guest', 'restore the volume', 'start the guest again'] as const;
+
+export async function vmRestore(input: VmRestoreInput): Promise<VmRestoreResult> {
+  const request = validInput(VmRestoreInput, input);
+  const { host, guest, vg, volume } = request;
+  const runbook = new Runbook('vmRestore', STEPS, host);
+  const people = new People(runbook).acceptsApproval().acceptsDecisions();
+  const leases = new Leases(runbook);
+  try {
+    let plan: Plan | undefined;
+    setHandler(planQuery, () => plan);
+    const done: string[] = [];
+    const doneSoFar = () => [...guests.doneSoFar(), ...done].join('; ') || 'nothing changed';
+
+    const found = await summarized(readOnly.lookUpHost, `look up ${host} in the inventory`)(host);
+    if (found.kind !== 'xen-dom0' || !(found.guests ?? []).some((g) => g.name === guest)) {
+      throw failure('InvalidInput', `invalid input:\nguest: ${guest} is not a guest of ${host} in the inventory`);
+    }
+    const guests = xenDom0(host, request, runbook, people, found.guests ?? [], doneSoFar, [guest]);
+    const from = request.from === 'snapshot' ? `snapshot ${vg}/${request.snapshot!}` : `file ${request.file!}`;
+
+    const preflight = await runbook.step('preflight: what to restore from', async () => {
+      const space = await summarized(readOnly.readVolumeSpace, `lvs on ${host}: ${vg}/${volume}`)(host, vg, volume);
+      if (request.from === 'snapshot') {
+        const snap = await summarized(readOnly.readSnapshot, `lvs on ${host}: ${vg}/${request.snapshot!} is a snapshot of ${volume}`)(host, vg, request.snapshot!);
+        if (snap?.origin !== volume) throw failure('Refused', `${vg}/${request.snapshot!} on ${host} is not a snapshot of ${volume}${snap ? ` (it is of ${snap.origin})` : ''}; nothing was changed`);
+      } else {
+        const size = await summarized(readOnly.fileSize, `stat ${request.file!} on ${host}`)(host, request.file!);
+        if (size === null) throw failure('Refused', `${request.file!} does not exist on ${host}; nothing was changed`);
+      }
+      return { volumeBytes: space.lvSizeBytes, facts: await guests.preflight() };
+    });
+
+    const merge: HostStep<Outcome> | undefined = request.from === 'snapshot' ? {
+      host, stage: 'openssh', command: lvm.merge(vg, request.snapshot!), why: `${vg}/${volume} back to the snapshot's state; the snapshot is gone after`,
+      run: (command) => summarized(hostChange.changeVolume, `lvconvert --merge ${vg}/${request.snapshot!} on ${host}`)(host, { vg, lv: request.snapshot!, exists: false }, command),
+    } : undefined;
+    const job: DetachedJob | undefined = request.from === 'file' ? {
+      host, step: 'restore', command: copies.restore(request.file!, `/dev/${vg}/${volume}`), totalBytes: preflight.volumeBytes, pollInterval: request.pollInterval,
+      why: `overwrite ${vg}/${volume} with the image in ${request.file!}, as a detached job`,
+    } : undefined;
+
+    const approvedBy = await runbook.step('plan and approval', async () => {
+      plan = {
+        summary: `Restore ${vg}/${volume} of ${guest} on ${host} from ${from}: its current content is lost`,
+        steps: planOf([...guests.drainSteps, merge ?? plannedJob(job!), ...guests.restoreSteps]),
+        facts: preflight.facts,
+      };
+      return people.approve(`approve overwriting ${vg}/${volume} of ${guest} on ${host} with ${from}; see the "plan" query`, 'an admin', request.approvalTimeout);
+    });
+
+    await leases.take([hostLease(host)]);
+
+    if (guests.drainSteps.length) await runbook.step('stop the guest', () => guests.drain());
+    else runbook.skip('stop the guest', `${guest} does not run`);
+
+    const restored = await runbook.step('restore the volume', (): Promise<VmRestoreResult['restored']> => (merge ? runStep(people, merge, doneSoFar) : runDetached(runbook, people, job!, doneSoFar)));
+    done.push(`${vg}/${volume} restored from ${from} (${outcomeText(typeof restored === 'object' && 'phase' in restored ? restored.phase : restored)})`);
+
+    const guestRecord = guests.restoreSteps.length ? await runbook.step('start the guest again', () => guests.restore()) : [];
+    if (!guests.restoreSteps.length) runbook.skip('start the guest again', 'it was not running');
+
+    await condition(allHandlersFinished);
+    return { host, volume: `${vg}/${volume}`, from, approvedBy, restored, guests: guestRecord, decisions: runbook.decisions, timeline: runbook.timeline };
+  } finally {
+    await leases.giveBack();
+  }
+}
