@@ -239,7 +239,7 @@ describe('diskReplacement', () => {
       'mdadm --manage /dev/md0 --add /dev/sdc2',
       'grub-install /dev/sdc',
     ]);
-  });
+  }, 300_000); // four worker restarts (each bundles the workflows) and their task timeouts: ~1 min idle, more under load
 
   it('sends no command at all to a host whose key does not match the pinned one', async () => {
     const dir = tempDir('evil');
