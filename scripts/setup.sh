@@ -167,7 +167,7 @@ if [ ! -f "$STAMP" ]; then
   need_build=1
 else
   srcs=()
-  for d in common workflows activities worker starter lab scripts bin; do [ -d "$d" ] && srcs+=("$d"); done
+  for d in common workflows activities worker starter lab scripts bin bench; do [ -d "$d" ] && srcs+=("$d"); done
   if [ tsconfig.json -nt "$STAMP" ] || [ package.json -nt "$STAMP" ] ||
      { [ ${#srcs[@]} -gt 0 ] && [ -n "$(find "${srcs[@]}" -newer "$STAMP" -print -quit)" ]; }; then
     need_build=1

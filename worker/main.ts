@@ -18,7 +18,14 @@ import { connectionOptions, temporalSettings, workerDataConverter } from '../com
 
 export const workflowsPath = fileURLToPath(new URL('../workflows/index.js', import.meta.url));
 
-export async function runWorker(env = process.env): Promise<void> {
+export interface WorkerRun {
+  /** The workflows to register (the benchmark adds its own to ours). */
+  workflowsPath?: string;
+  /** Called once the pool exists (the benchmark reads its counters). */
+  onPool?: (pool: SshPool) => void;
+}
+
+export async function runWorker(env = process.env, run: WorkerRun = {}): Promise<void> {
   const settings = readSettings(['taskQueue', 'inventory', 'codecKey', 'codecKeyFile', 'sealingKeyFile'], env);
   const temporal = temporalSettings(env);
   const inventory = loadInventory(settings.inventory);
@@ -33,12 +40,13 @@ export async function runWorker(env = process.env): Promise<void> {
     console.warn(`worker: ${PRIVATE_KEY_ENV} is not set, so this worker cannot open sealed passphrases (npm start sets it to .data/sealing.key)`);
   }
   const pool = new SshPool({ privateKey: readPrivateKey(inventory.ssh.privateKeyPath) });
+  run.onPool?.(pool);
   const connection = await NativeConnection.connect(connectionOptions(temporal));
   const worker = await Worker.create({
     connection,
     namespace: temporal.namespace,
     taskQueue: settings.taskQueue,
-    workflowsPath,
+    workflowsPath: run.workflowsPath ?? workflowsPath,
     activities: createActivities(inventory, pool),
     dataConverter: workerDataConverter(settings),
   });

@@ -156,7 +156,15 @@ interface Handshake {
   presented: () => Buffer | undefined;
 }
 
+/** What the pool did since it started (the benchmark reads them; metrics can). */
+export interface PoolCounters {
+  commands: number;
+  /** Channel opens the server refused (OpenSSH's MaxSessions), each retried after a pause. */
+  channelOpenRefusals: number;
+}
+
 export class SshPool {
+  readonly counters: PoolCounters = { commands: 0, channelOpenRefusals: 0 };
   private readonly entries = new Map<string, PoolEntry>();
   private readonly maxChannels: number;
   private readonly readyTimeoutMs: number;
@@ -333,10 +341,12 @@ export class SshPool {
         //   another closed can be refused at MaxSessions; retry a few times after a short pause.
         const dead = this.dead.has(conn);
         const refused = /Channel open failure/i.test((error as Error).message);
+        if (refused) this.counters.channelOpenRefusals++;
         if (attempt >= CHANNEL_OPEN_ATTEMPTS || !(dead || refused) || opts?.signal?.aborted) throw error;
         if (refused) await new Promise((r) => setTimeout(r, 25 * attempt));
       }
     }
+    this.counters.commands++;
     return this.runChannel(channel, host, stage, command, opts, secrets);
   }
 
