@@ -18,6 +18,15 @@ import { connectionOptions, temporalSettings, workerDataConverter } from '../com
 
 export const workflowsPath = fileURLToPath(new URL('../workflows/index.js', import.meta.url));
 
+/**
+ * Runbooks kept in the worker's cache between their tasks. A parked runbook (waiting for a person, a resync, a
+ * reboot) needs none: when its answer comes, the worker replays its history (a few KB, milliseconds). The SDK's
+ * default sizes the cache by heap (thousands here, ~1.7 MiB of RSS each, kept while they wait); 50 holds every
+ * runbook that is actually moving on a small infrastructure (more than the 40 workflow tasks run at once), and
+ * bounds the worker's memory whatever is parked (npm run bench measures it).
+ */
+export const MAX_CACHED_WORKFLOWS = 50;
+
 export interface WorkerRun {
   /** The workflows to register (the benchmark adds its own to ours). */
   workflowsPath?: string;
@@ -47,6 +56,7 @@ export async function runWorker(env = process.env, run: WorkerRun = {}): Promise
     namespace: temporal.namespace,
     taskQueue: settings.taskQueue,
     workflowsPath: run.workflowsPath ?? workflowsPath,
+    maxCachedWorkflows: MAX_CACHED_WORKFLOWS,
     activities: createActivities(inventory, pool),
     dataConverter: workerDataConverter(settings),
   });
