@@ -12,7 +12,7 @@ import type { Inventory } from '../common/inventory.js';
 import { spawnTethered } from '../common/tether.js';
 import { repoRoot } from '../scripts/paths.js';
 
-export const BENCH_PORTS = { temporal: 17233, ui: 17234, codec: 17235 };
+export const BENCH_PORTS = { temporal: 17233, ui: 17234, codec: 17235, metrics: 17236 };
 export const BENCH_SUBNET = 241;
 
 export interface BenchStack {
@@ -43,6 +43,7 @@ export async function benchStack(keep: boolean): Promise<BenchStack> {
     RUNBOOK_TEMPORAL_PORT: String(BENCH_PORTS.temporal),
     RUNBOOK_UI_PORT: String(BENCH_PORTS.ui),
     RUNBOOK_CODEC_PORT: String(BENCH_PORTS.codec),
+    RUNBOOK_METRICS_PORT: String(BENCH_PORTS.metrics),
   };
   for (const name of Object.keys(env)) {
     if (/^(TEMPORAL_|RUNBOOK_(INVENTORY|CODEC_KEY|CODEC_TOKEN|SEALING|TASK_QUEUE))/.test(name)) delete env[name];
@@ -78,6 +79,7 @@ export async function benchStack(keep: boolean): Promise<BenchStack> {
     RUNBOOK_CODEC_KEY_FILE: join(dir, 'data', 'codec.key'),
     RUNBOOK_SEALING_KEY_FILE: join(dir, 'data', 'sealing.key'),
     RUNBOOK_TASK_QUEUE: 'bench',
+    RUNBOOK_METRICS_PORT: '', // the bench's own worker exports none (empty is unset)
   });
   const inventory = JSON.parse(readFileSync(inventoryPath, 'utf8')) as Inventory;
   return {

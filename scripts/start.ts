@@ -11,7 +11,7 @@
  *     unless RUNBOOK_SEALING_KEY_FILE and RUNBOOK_SEALING_PUBLIC_KEY_FILE are set;
  *   - the codec server (node dist/codec-server/main.js) on 127.0.0.1:8234 (RUNBOOK_CODEC_PORT), before the dev
  *     server, whose UI gets it as codec endpoint; its token in .data/codec.token unless RUNBOOK_CODEC_TOKEN(_FILE);
- *   - the worker (node dist/worker/main.js).
+ *   - the worker (node dist/worker/main.js), its Prometheus metrics on 127.0.0.1:9464 (RUNBOOK_METRICS_PORT).
  *
  * The dev server, the codec server and the worker are restarted when they die (scripts/supervisor.ts: 1 s, then
  * doubling up to 30 s while they keep dying), each death and restart said on the console. Their ports are checked
@@ -59,7 +59,7 @@ const SETTINGS = (() => {
     return readSettings([
       'dataDir', 'labDir', 'labSubnet', 'temporalPort', 'uiPort', 'inventory',
       'codecKey', 'codecKeyFile', 'sealingKeyFile', 'sealingPublicKeyFile', 'codecToken', 'codecTokenFile',
-      'codecListen', 'codecPort', 'codecAllowedOrigins',
+      'codecListen', 'codecPort', 'codecAllowedOrigins', 'metricsPort',
     ]);
   } catch (error) {
     console.error(`[start] ${(error as Error).message}`); // before anything started: nothing to stop
@@ -72,6 +72,7 @@ const LAB_SUBNET = SETTINGS.labSubnet;
 const DEV_IP = '127.0.0.1';
 const DEV_PORT = SETTINGS.temporalPort;
 const UI_PORT = SETTINGS.uiPort;
+const METRICS_PORT = SETTINGS.metricsPort ?? 9464;
 const WORKER_STOP_TIMEOUT_MS = 30_000;
 const SERVER_STOP_TIMEOUT_MS = 15_000;
 const LAB_STOP_TIMEOUT_MS = 20_000;
@@ -333,8 +334,10 @@ async function startLab(): Promise<RunningLab> {
 
 function startWorker(env: NodeJS.ProcessEnv): void {
   const main = join(ROOT, 'dist', 'worker', 'main.js');
+  env.RUNBOOK_METRICS_PORT = String(METRICS_PORT);
   worker = new Supervised({
     name: 'worker',
+    check: () => assertPortFree(DEV_IP, METRICS_PORT, "the worker's metrics", 'RUNBOOK_METRICS_PORT'),
     spawn() {
       log('starting the worker (node dist/worker/main.js)');
       const child = spawnTethered(process.execPath, [main], { cwd: ROOT, env, stdio: ['ignore', 'inherit', 'inherit'], detached: true });
@@ -344,6 +347,7 @@ function startWorker(env: NodeJS.ProcessEnv): void {
     // It says "worker running" itself; one that dies at once is restarted like one that dies later.
     ready: async () => undefined,
   }, supervision);
+  log(`worker metrics (Prometheus): http://${DEV_IP}:${METRICS_PORT}/metrics`);
   worker.start().catch((err: unknown) => {
     warn(`the worker could not start: ${(err as Error).message}`);
     void shutdown(1);

@@ -9,6 +9,7 @@ import { fileURLToPath } from 'node:url';
 import { NativeConnection, Worker } from '@temporalio/worker';
 import ssh2 from 'ssh2';
 import { createActivities } from '../activities/index.js';
+import { installMetrics } from './metrics.js';
 import { SshPool } from '../activities/ssh/pool.js';
 import { setSealingKeys } from '../activities/secrets.js';
 import { loadInventory } from '../common/inventory.js';
@@ -35,7 +36,7 @@ export interface WorkerRun {
 }
 
 export async function runWorker(env = process.env, run: WorkerRun = {}): Promise<void> {
-  const settings = readSettings(['taskQueue', 'inventory', 'codecKey', 'codecKeyFile', 'sealingKeyFile'], env);
+  const settings = readSettings(['taskQueue', 'inventory', 'codecKey', 'codecKeyFile', 'sealingKeyFile', 'metricsPort'], env);
   const temporal = temporalSettings(env);
   const inventory = loadInventory(settings.inventory);
   // A named but unreadable or invalid key file stops the worker; no file at all only disables passphrase steps,
@@ -48,7 +49,8 @@ export async function runWorker(env = process.env, run: WorkerRun = {}): Promise
   } else {
     console.warn(`worker: ${PRIVATE_KEY_ENV} is not set, so this worker cannot open sealed passphrases (npm start sets it to .data/sealing.key)`);
   }
-  const pool = new SshPool({ privateKey: readPrivateKey(inventory.ssh.privateKeyPath) });
+  const observer = settings.metricsPort !== undefined ? installMetrics(settings.metricsPort) : undefined;
+  const pool = new SshPool({ privateKey: readPrivateKey(inventory.ssh.privateKeyPath), observer });
   run.onPool?.(pool);
   const connection = await NativeConnection.connect(connectionOptions(temporal));
   const worker = await Worker.create({
@@ -62,7 +64,7 @@ export async function runWorker(env = process.env, run: WorkerRun = {}): Promise
   });
   for (const signal of ['SIGINT', 'SIGTERM'] as const) process.once(signal, () => worker.shutdown());
   const hosts = inventory.hosts.map((h) => h.name).join(', ');
-  console.log(`worker running on task queue ${settings.taskQueue} at ${temporal.address} (namespace ${temporal.namespace}); hosts: ${hosts}${inventory.simulated ? ' (SIMULATED lab hosts)' : ''}; ${sealing}`);
+  console.log(`worker running on task queue ${settings.taskQueue} at ${temporal.address} (namespace ${temporal.namespace}); hosts: ${hosts}${inventory.simulated ? ' (SIMULATED lab hosts)' : ''}; ${sealing}${settings.metricsPort !== undefined ? `; metrics: http://127.0.0.1:${settings.metricsPort}/metrics` : ''}`);
   try {
     await worker.run();
   } finally {
