@@ -41,6 +41,7 @@ export const SETTINGS = {
   labDir: setting({ env: 'RUNBOOK_LAB_DIR', schema: path.default(() => join(repoRoot(), '.lab')), help: "the lab's folder: inventory, audit, mail, control socket (default .lab)" }),
   labSubnet: setting({ env: 'RUNBOOK_LAB_SUBNET', schema: z.coerce.number().int().min(1).max(254).default(10), help: 'the lab hosts answer on 127.0.N.x (default 10)' }),
   temporalPort: setting({ env: 'RUNBOOK_TEMPORAL_PORT', schema: port.default(7233), help: "`npm start`'s dev server port (default 7233)" }),
+  metricsPort: setting({ env: 'RUNBOOK_METRICS_PORT', schema: port.optional(), help: "the worker's Prometheus metrics on 127.0.0.1:PORT/metrics (`npm start`: 9464; unset elsewhere: none)" }),
   uiPort: setting({ env: 'RUNBOOK_UI_PORT', schema: port.default(8233), help: "`npm start`'s Web UI port (default 8233)" }),
 } as const;
 

@@ -24,7 +24,8 @@ export interface AuditEntry {
 export interface LabEnv {
   readonly dir: string;
   readonly socketPath: string;
-  readonly forceCommandScript: string;
+  /** The relay sshd and dropbear run for every command (lab-user.ts). */
+  readonly forcedCommand: string;
   readonly authorizedKeysPath: string;
   stopped(): boolean;
 }
@@ -144,7 +145,7 @@ export class LabHost {
 
   private async enterStage(stage: Stage): Promise<void> {
     await this.stopDaemon();
-    const forceCommand = `${process.execPath} ${this.env.forceCommandScript} ${this.env.socketPath} ${this.name} ${stage}`;
+    const forceCommand = `${this.env.forcedCommand} ${this.env.socketPath} ${this.name} ${stage}`;
     const common = { dir: this.env.dir, host: this.name, address: this.address, forceCommand };
     const child = stage === 'dropbear'
       ? await startDropbear({ ...common, hostKeyPath: this.dropbearKeyPath })

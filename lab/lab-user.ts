@@ -4,9 +4,9 @@
  */
 import { execFile, execFileSync } from 'node:child_process';
 import { createHash } from 'node:crypto';
-import { chmodSync, chownSync, existsSync, mkdirSync, mkdtempSync, readFileSync, renameSync, rmSync, statSync, writeFileSync } from 'node:fs';
+import { chmodSync, chownSync, existsSync, mkdirSync, mkdtempSync, readFileSync, renameSync, rmSync, statSync } from 'node:fs';
 import { dirname, join } from 'node:path';
-import { repoRoot } from '../scripts/paths.js';
+import { fileURLToPath } from 'node:url';
 
 export const LAB_USER = 'runbook-lab';
 
@@ -16,24 +16,9 @@ export const LAB_USER = 'runbook-lab';
  */
 export const RUNTIME_DIR = '/run/runbook-lab';
 
-/** Compile dist/lab/forced-command.js if missing or older than its sources. */
-function buildForcedCommand(): string {
-  const root = repoRoot();
-  const target = join(root, 'dist', 'lab', 'forced-command.js');
-  const sources = ['forced-command.ts', 'protocol.ts'].map((f) => join(root, 'lab', f));
-  const stale = !existsSync(target) || sources.some((s) => existsSync(s) && statSync(s).mtimeMs > statSync(target).mtimeMs);
-  if (stale) {
-    if (!existsSync(sources[0]!)) throw new Error(`${target} is missing and there is no source to build it from`);
-    // Compile only these two files: the lab must not depend on the rest of the tree type-checking.
-    execFileSync(join(root, 'node_modules', '.bin', 'tsc'), [
-      ...sources, '--outDir', join(root, 'dist', 'lab'), '--rootDir', join(root, 'lab'),
-      '--module', 'nodenext', '--moduleResolution', 'nodenext', '--target', 'es2022', '--types', 'node',
-      '--strict', '--skipLibCheck', '--sourceMap', '--ignoreConfig',
-    ], { cwd: root, stdio: ['ignore', 'pipe', 'pipe'] });
-  }
-  if (!existsSync(target)) throw new Error(`could not build ${target}`);
-  return target;
-}
+/** The relay's C source: beside this module (the build copies it into dist/lab, a clone may hold only dist/). */
+const RELAY_SOURCE = fileURLToPath(new URL('./forced-command.c', import.meta.url));
+const CC_FLAGS = ['-O2', '-Wall', '-Wextra', '-Werror', '-std=c11', '-D_DEFAULT_SOURCE'];
 
 function rootOnlyDir(dir: string): void {
   mkdirSync(dir, { recursive: true });
@@ -42,28 +27,30 @@ function rootOnlyDir(dir: string): void {
 }
 
 /**
- * The forced command, installed where the lab user can read it: RUNTIME_DIR/forced-command/<hash of its
- * code>/forced-command.js (with protocol.js). One folder per version of the code, never rewritten: a lab of
- * another clone may be running another version, and a running sshd keeps using its own.
+ * The forced command, compiled (Debian's gcc, scripts/setup.sh) and installed where the lab user can run it:
+ * RUNTIME_DIR/forced-command/<hash of its source and flags>/forced-command. One folder per version of the code,
+ * never rewritten: a lab of another clone may be running another version, and a running sshd keeps using its own.
  */
 export function ensureForcedCommand(): string {
-  const built = dirname(buildForcedCommand());
-  const files: Record<string, Buffer> = {
-    'forced-command.js': readFileSync(join(built, 'forced-command.js')),
-    'protocol.js': readFileSync(join(built, 'protocol.js')),
-    'package.json': Buffer.from('{ "type": "module" }\n'),
-  };
-  const hash = createHash('sha256');
-  for (const [name, data] of Object.entries(files)) hash.update(`${name}\0${data.length}\0`).update(data);
+  if (!existsSync(RELAY_SOURCE)) throw new Error(`${RELAY_SOURCE} is missing: rebuild (npm run build copies it into dist/lab)`);
+  const source = readFileSync(RELAY_SOURCE);
+  const hash = createHash('sha256').update(CC_FLAGS.join(' ')).update('\0').update(source).digest('hex').slice(0, 16);
   const parent = join(RUNTIME_DIR, 'forced-command');
-  const dir = join(parent, hash.digest('hex').slice(0, 16));
-  const target = join(dir, 'forced-command.js');
+  const dir = join(parent, hash);
+  const target = join(dir, 'forced-command');
   if (existsSync(target)) return target;
   rootOnlyDir(RUNTIME_DIR);
   rootOnlyDir(parent);
   const tmp = mkdtempSync(join(parent, '.new-'));
-  for (const [name, data] of Object.entries(files)) writeFileSync(join(tmp, name), data, { mode: 0o644 });
-  for (const name of Object.keys(files)) chmodSync(join(tmp, name), 0o644);
+  try {
+    execFileSync('gcc', [...CC_FLAGS, '-o', join(tmp, 'forced-command'), RELAY_SOURCE], { stdio: ['ignore', 'pipe', 'pipe'] });
+  } catch (error) {
+    rmSync(tmp, { recursive: true, force: true });
+    const e = error as { code?: string; stderr?: Buffer };
+    if (e.code === 'ENOENT') throw new Error('gcc is missing: the lab compiles its forced command with it (npm run setup installs it)');
+    throw new Error(`could not compile the lab's forced command ${RELAY_SOURCE}:\n${e.stderr?.toString() ?? String(error)}`);
+  }
+  chmodSync(join(tmp, 'forced-command'), 0o755);
   chmodSync(tmp, 0o755);
   try {
     renameSync(tmp, dir);
@@ -137,7 +124,7 @@ const probed = new Set<string>();
 
 /**
  * Before the first daemon of a lab: run its forced command once as the lab user with --probe (it connects to the
- * lab socket and exits 0). If the lab user cannot run node, read the forced command or reach the socket, every
+ * lab socket and exits 0). If the lab user cannot run the forced command or reach the socket, every
  * command on every host would fail: refuse to start, naming the folder it cannot enter and the fix.
  */
 export async function checkForcedCommand(dir: string, host: string, forceCommand: string): Promise<void> {
@@ -150,7 +137,7 @@ export async function checkForcedCommand(dir: string, host: string, forceCommand
   const folder = blocked.code === 0 && blocked.out ? blocked.out.split('\n')[0]! : null;
   const why = folder
     ? `it cannot enter ${folderFacts(folder)}. A clone or lab folder under a private folder (a 0700 home, mktemp -d) does that. ` +
-      `Fix: put the lab folder (and node) under folders every user may enter (the lab folder is ${dir}), or let the lab user through: ` +
+      `Fix: put the lab folder under folders every user may enter (the lab folder is ${dir}), or let the lab user through: ` +
       `setfacl -m u:${LAB_USER}:x ${folder} (or chmod o+x ${folder})`
     : 'see its output';
   throw new Error(

@@ -99,7 +99,7 @@ export class Lab implements LabControl {
     // What the lab user reaches (socket, authorized_keys) is outside the lab folder, which may be private.
     const runtime = labRuntimeDir(dir);
     const env = {
-      dir, socketPath: join(runtime, 'lab.sock'), forceCommandScript: ensureForcedCommand(), authorizedKeysPath: join(runtime, 'authorized_keys'),
+      dir, socketPath: join(runtime, 'lab.sock'), forcedCommand: ensureForcedCommand(), authorizedKeysPath: join(runtime, 'authorized_keys'),
       stopped: () => lab.stopped,
     };
 

@@ -1,7 +1,7 @@
 /**
  * The lab socket protocol: one JSON object per line, over dir/lab.sock.
  *
- * Forced command (run by sshd for every SSH command):
+ * Forced command (lab/forced-command.c, run by sshd and dropbear for every SSH command):
  *   -> {type:'exec', host, stage, command}
  *   <- {needStdin:true}                 then -> {type:'stdin', data: base64}
  *   <- {stdout: base64, stderr, exitCode}

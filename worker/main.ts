@@ -9,6 +9,7 @@ import { fileURLToPath } from 'node:url';
 import { NativeConnection, Runtime, Worker } from '@temporalio/worker';
 import ssh2 from 'ssh2';
 import { createActivities } from '../activities/index.js';
+import { metricsTelemetry, poolMetrics } from './metrics.js';
 import { SshPool } from '../activities/ssh/pool.js';
 import { setSealingKeys } from '../activities/secrets.js';
 import { loadInventory } from '../common/inventory.js';
@@ -22,9 +23,24 @@ export const workflowsPath = fileURLToPath(new URL('../workflows/index.js', impo
 /** Bundled with the workflows: refuses a run or an Update whose payload did not go through our codec. */
 export const workflowInterceptorsPath = fileURLToPath(new URL('./interceptors.js', import.meta.url));
 
-export async function runWorker(env = process.env): Promise<void> {
-  Runtime.install({ logger: workerLogger() });
-  const settings = readSettings(['taskQueue', 'inventory', 'codecKey', 'codecKeyFile', 'sealingKeyFile'], env);
+/**
+ * Runbooks kept in the worker's cache between their tasks. A parked runbook (waiting for a person, a resync, a
+ * reboot) needs none: when its answer comes, the worker replays its history (a few KB, milliseconds). The SDK's
+ * default sizes the cache by heap (thousands here, ~1.7 MiB of RSS each, kept while they wait); 50 holds every
+ * runbook that is actually moving on a small infrastructure (more than the 40 workflow tasks run at once), and
+ * bounds the worker's memory whatever is parked (npm run bench measures it).
+ */
+export const MAX_CACHED_WORKFLOWS = 50;
+
+export interface WorkerRun {
+  /** The workflows to register (the benchmark adds its own to ours). */
+  workflowsPath?: string;
+  /** Called once the pool exists (the benchmark reads its counters). */
+  onPool?: (pool: SshPool) => void;
+}
+
+export async function runWorker(env = process.env, run: WorkerRun = {}): Promise<void> {
+  const settings = readSettings(['taskQueue', 'inventory', 'codecKey', 'codecKeyFile', 'sealingKeyFile', 'metricsPort'], env);
   const temporal = temporalSettings(env);
   const inventory = loadInventory(settings.inventory);
   // A named but unreadable or invalid key file stops the worker; no file at all only disables passphrase steps,
@@ -37,21 +53,25 @@ export async function runWorker(env = process.env): Promise<void> {
   } else {
     console.warn(`worker: ${PRIVATE_KEY_ENV} is not set, so this worker cannot open sealed passphrases (npm start sets it to .data/sealing.key)`);
   }
-  const pool = new SshPool({ privateKey: readPrivateKey(inventory.ssh.privateKeyPath) });
+  Runtime.install({ logger: workerLogger(), ...(settings.metricsPort !== undefined ? { telemetryOptions: metricsTelemetry(settings.metricsPort) } : {}) });
+  const observer = settings.metricsPort !== undefined ? poolMetrics() : undefined;
+  const pool = new SshPool({ privateKey: readPrivateKey(inventory.ssh.privateKeyPath), observer });
+  run.onPool?.(pool);
   const connection = await NativeConnection.connect(connectionOptions(temporal));
   await ensureSearchAttributes(connection.operatorService, temporal.namespace);
   const worker = await Worker.create({
     connection,
     namespace: temporal.namespace,
     taskQueue: settings.taskQueue,
-    workflowsPath,
+    workflowsPath: run.workflowsPath ?? workflowsPath,
+    maxCachedWorkflows: MAX_CACHED_WORKFLOWS,
     activities: createActivities(inventory, pool),
     interceptors: { workflowModules: [workflowInterceptorsPath] },
     dataConverter: workerDataConverter(settings),
   });
   for (const signal of ['SIGINT', 'SIGTERM'] as const) process.once(signal, () => worker.shutdown());
   const hosts = inventory.hosts.map((h) => h.name).join(', ');
-  console.log(`worker running on task queue ${settings.taskQueue} at ${temporal.address} (namespace ${temporal.namespace}); hosts: ${hosts}${inventory.simulated ? ' (SIMULATED lab hosts)' : ''}; ${sealing}`);
+  console.log(`worker running on task queue ${settings.taskQueue} at ${temporal.address} (namespace ${temporal.namespace}); hosts: ${hosts}${inventory.simulated ? ' (SIMULATED lab hosts)' : ''}; ${sealing}${settings.metricsPort !== undefined ? `; metrics: http://127.0.0.1:${settings.metricsPort}/metrics` : ''}`);
   try {
     await worker.run();
   } finally {

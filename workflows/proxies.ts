@@ -3,7 +3,8 @@
  * retry a few times (each is guarded, so a retry finds the change made), then a person is asked; a passphrase try
  * never retries (it would spend a try unseen); polling is one probe per attempt with the retry policy's backoff
  * between them, bounded by the caller's timeout. What is never retried comes from the failure catalogue.
- * Heartbeats (sent with every SSH command) let a retry start within seconds when a worker dies mid-step.
+ * Heartbeats (sent once a step has run 5 s: activities/ssh/remote.ts) and the heartbeat timeout let a retry start
+ * within 30 s when a worker dies mid-step.
  */
 import type { Duration } from '@temporalio/common';
 import { proxyActivities } from '@temporalio/workflow';

@@ -156,14 +156,28 @@ interface Handshake {
   presented: () => Buffer | undefined;
 }
 
+/** What the pool did since it started (the benchmark reads them; metrics can). */
+export interface PoolCounters {
+  commands: number;
+  /** Channel opens the server refused (OpenSSH's MaxSessions), each retried after a pause. */
+  channelOpenRefusals: number;
+}
+
+/** Told of every command and refusal (the worker's metrics). */
+export interface PoolObserver {
+  command(host: string, exitCode: number | null, ms: number): void;
+  channelOpenRefused(host: string): void;
+}
+
 export class SshPool {
+  readonly counters: PoolCounters = { commands: 0, channelOpenRefusals: 0 };
   private readonly entries = new Map<string, PoolEntry>();
   private readonly maxChannels: number;
   private readonly readyTimeoutMs: number;
   private closed = false;
   private readonly dead = new WeakSet<ClientType>();
 
-  constructor(private readonly opts: { privateKey: Buffer; readyTimeoutMs?: number; maxChannelsPerHost?: number }) {
+  constructor(private readonly opts: { privateKey: Buffer; readyTimeoutMs?: number; maxChannelsPerHost?: number; observer?: PoolObserver }) {
     this.maxChannels = opts.maxChannelsPerHost ?? 8;
     this.readyTimeoutMs = opts.readyTimeoutMs ?? 20_000;
   }
@@ -176,7 +190,10 @@ export class SshPool {
       const entry = this.entry(host, stage);
       await entry.slots.acquire(opts?.signal);
       try {
-        return await this.execOnConnection(entry, host, stage, command, opts, secrets);
+        const started = performance.now();
+        const result = await this.execOnConnection(entry, host, stage, command, opts, secrets);
+        this.opts.observer?.command(host.name, result.exitCode, performance.now() - started);
+        return result;
       } finally {
         entry.slots.release();
       }
@@ -333,10 +350,12 @@ export class SshPool {
         //   another closed can be refused at MaxSessions; retry a few times after a short pause.
         const dead = this.dead.has(conn);
         const refused = /Channel open failure/i.test((error as Error).message);
+        if (refused) { this.counters.channelOpenRefusals++; this.opts.observer?.channelOpenRefused(host.name); }
         if (attempt >= CHANNEL_OPEN_ATTEMPTS || !(dead || refused) || opts?.signal?.aborted) throw error;
         if (refused) await new Promise((r) => setTimeout(r, 25 * attempt));
       }
     }
+    this.counters.commands++;
     return this.runChannel(channel, host, stage, command, opts, secrets);
   }
 

@@ -24,6 +24,21 @@ export interface RemoteShell {
 export const HEARTBEAT_INTERVAL_MS = 5_000;
 const STDERR_TAIL_CHARS = 2_000;
 
+/** When each running activity attempt last heartbeated (its scheduling time until it has). */
+const lastBeat = new WeakMap<Context, number>();
+
+/**
+ * Heartbeat only once the attempt has gone HEARTBEAT_INTERVAL_MS without one: a short step sends none (a heartbeat
+ * costs a server round trip), a long command or a long series of short ones in one activity keeps beating, well
+ * within the heartbeatTimeout (30 s) that lets a retry start soon after a worker dies.
+ */
+function heartbeatIfDue(ctx: Context): void {
+  const now = Date.now();
+  if (now - (lastBeat.get(ctx) ?? ctx.info.currentAttemptScheduledTimestampMs) < HEARTBEAT_INTERVAL_MS) return;
+  lastBeat.set(ctx, now);
+  ctx.heartbeat();
+}
+
 /** The current activity context, or undefined outside an activity (tests, scripts). */
 function activityContext(): Context | undefined {
   return asyncLocalStorage.getStore();
@@ -52,11 +67,11 @@ export function remoteShell(pool: SshPool, inventory: Inventory): RemoteShell {
         typeof s === 'string' ? s : s.toString('utf8'),
       );
       const safeText = redact(command.text, secrets);
-      const heartbeat = ctx ? setInterval(() => ctx.heartbeat(), HEARTBEAT_INTERVAL_MS) : undefined;
+      const heartbeat = ctx ? setInterval(() => heartbeatIfDue(ctx), 1_000) : undefined;
       let result: ExecResult;
       const started = Date.now();
       try {
-        ctx?.heartbeat();
+        if (ctx) heartbeatIfDue(ctx);
         result = await pool.exec(host, stage, command, {
           stdin: opts.stdin,
           secrets: opts.secrets,

@@ -25,7 +25,7 @@ export interface Stack {
 
 /** The environment of a stack in `dir` (data/, lab/) on free ports and lab subnet `subnet`, as on a fresh machine. */
 export async function stackEnv(dir: string, subnet: number): Promise<NodeJS.ProcessEnv> {
-  const [temporalPort, uiPort, codecPort] = [await freePort(), await freePort(), await freePort()];
+  const [temporalPort, uiPort, codecPort, metricsPort] = [await freePort(), await freePort(), await freePort(), await freePort()];
   const env: NodeJS.ProcessEnv = {
     ...process.env,
     RUNBOOK_DATA_DIR: join(dir, 'data'),
@@ -34,6 +34,7 @@ export async function stackEnv(dir: string, subnet: number): Promise<NodeJS.Proc
     RUNBOOK_TEMPORAL_PORT: String(temporalPort),
     RUNBOOK_UI_PORT: String(uiPort),
     RUNBOOK_CODEC_PORT: String(codecPort),
+    RUNBOOK_METRICS_PORT: String(metricsPort),
   };
   // Nothing points elsewhere (the suite's own server, keys or inventory).
   for (const name of Object.keys(env)) {

@@ -1,0 +1,39 @@
+/**
+ * The benchmark's worker registers our runbooks and these: the engine's steps alone, in a loop, with the runbooks'
+ * own activities and activity options (workflows/proxies.ts), so that a step costs what it costs in a runbook.
+ */
+import { condition, defineQuery, defineSignal, setHandler } from '@temporalio/workflow';
+import { xen } from '../common/commands.js';
+import { hostChange, readOnly } from '../workflows/proxies.js';
+
+export * from '../workflows/index.js';
+
+/** `steps` read steps on `host`: one SSH command each (the boot id). */
+export async function benchReads(host: string, steps: number): Promise<void> {
+  for (let i = 0; i < steps; i++) await readOnly.readBootId(host);
+}
+
+/**
+ * `steps` host-changing steps on `host`: a guest destroyed, then created again, and so on (an even count leaves it
+ * running). Each step is guarded as every host change is: `xl list`, then the change, two SSH commands.
+ */
+export async function benchChanges(host: string, guest: string, config: string, steps: number): Promise<void> {
+  for (let i = 0; i < steps; i++) {
+    if (i % 2 === 0) await hostChange.destroyDomain(host, guest, xen.destroy(guest));
+    else await hostChange.startDomain(host, guest, xen.create(config));
+  }
+}
+
+export const parkedQuery = defineQuery<boolean>('parked');
+export const releaseSignal = defineSignal('release');
+
+/** A runbook parked at a person's answer: one read step, then it waits until released. */
+export async function benchParked(host: string): Promise<void> {
+  let parked = false;
+  let released = false;
+  setHandler(parkedQuery, () => parked);
+  setHandler(releaseSignal, () => { released = true; });
+  await readOnly.readBootId(host);
+  parked = true;
+  await condition(() => released);
+}
