@@ -92,21 +92,21 @@ export type RebootHostRequest = z.output<typeof RebootHostInput>;
 
 export const DiskReplacedAnswer = z.object({
   /** Who swapped the disk: kept in the run's record. */
-  operator: PersonName('say who swapped the disk'),
+  by: PersonName('say who swapped the disk'),
   comment: Comment.optional(),
 }).strict();
 export type DiskReplacedAnswer = z.infer<typeof DiskReplacedAnswer>;
 
 /** Who approves a plan, and why: kept in the run's record. */
 export const Approval = z.object({
-  approver: PersonName('say who approves'),
+  by: PersonName('say who approves'),
   comment: Comment.optional(),
 }).strict();
 export type Approval = z.infer<typeof Approval>;
 
 /** A person's decision when a runbook cannot go on by itself (a host that does not come back, a guest that does not stop). */
 export const Decision = z.object({
-  operator: PersonName('say who decides'),
+  by: PersonName('say who decides'),
   /** retry: try again; abort: stop the runbook here; force: the harder way (xl destroy); skip: go on without this step. */
   decision: z.enum(['retry', 'abort', 'force', 'skip']),
   comment: Comment.optional(),
@@ -118,7 +118,7 @@ export type Decision = z.infer<typeof Decision>;
 
 /** A passphrase, sealed with the worker's public key by the sender: a plaintext one is refused before it reaches history. */
 export const PassphraseAnswer = z.object({
-  operator: PersonName('say who types the passphrase'),
+  by: PersonName('say who types the passphrase'),
   passphrase: SealedSecret,
 }).strict();
 export type PassphraseAnswer = z.infer<typeof PassphraseAnswer>;
@@ -142,7 +142,7 @@ export const HypervisorRebootInput = z.object({
   unlockTries: z.number().int().min(1).max(10).default(3),
   /** Set by rollingClusterReboot for its children: the roll's one approval. Refused on a run that is not a child. */
   approvedInRoll: z.object({
-    approver: PersonName('say who approves'),
+    by: PersonName('say who approves'),
     comment: Comment.optional(),
     roll: singleLine(300, 'name the roll'),
     /** The node's commands as the roll's plan showed them: a node whose own plan differs asks for its own approval. */

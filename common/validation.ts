@@ -46,7 +46,7 @@ export function singleLine(max: number, required?: string) {
   return required ? base.refine((s) => s.trim().length > 0, { message: required }) : base;
 }
 
-/** Who answers a runbook (operator, approver): kept in the record and shown to the next person, so never spoofable. */
+/** Who answers a runbook (`by` in every Update): kept in the record and shown to the next person, so never spoofable. */
 export const PersonName = (required: string) => singleLine(100, required);
 /** Why a runbook runs: in its summary, its record and the admins' mail. */
 export const Reason = (required = 'say why') => singleLine(500, required);

@@ -71,7 +71,7 @@ export const ANSWERS: readonly Answer[] = [
     schema: Approval,
     what: 'the approval',
     help: 'approve the plan (see `npx runbook plan ID`); nothing changes on a host before',
-    flags: { approver: { help: 'who approves', value: 'NAME' }, comment },
+    flags: { by: { help: 'who approves', value: 'NAME' }, comment },
   }),
   answer({
     command: 'decide',
@@ -79,8 +79,8 @@ export const ANSWERS: readonly Answer[] = [
     schema: Decision,
     what: 'the decision',
     help: 'decide what a runbook that cannot go on by itself does; `progress` lists the choices it offers now',
-    flags: { operator: { help: 'who decides', value: 'NAME' }, decision: 'what to do', comment },
-    userField: 'operator',
+    flags: { by: { help: 'who decides', value: 'NAME' }, decision: 'what to do', comment },
+    userField: 'by',
   }),
   answer({
     command: 'disk-replaced',
@@ -88,8 +88,8 @@ export const ANSWERS: readonly Answer[] = [
     schema: DiskReplacedAnswer,
     what: 'the answer',
     help: 'say the failed disk was swapped for a new one',
-    flags: { operator: { help: 'who swapped it', value: 'NAME' }, comment },
-    userField: 'operator',
+    flags: { by: { help: 'who swapped it', value: 'NAME' }, comment },
+    userField: 'by',
   }),
   unlockAnswer(),
 ];
@@ -97,7 +97,7 @@ export const ANSWERS: readonly Answer[] = [
 /** `unlock ID`: prompts for the passphrase the runbook asks, seals it, sends it, asks again while tries are left. */
 function unlockAnswer(): Answer {
   const flags = flagsOf(PassphraseAnswer, {
-    operator: { help: 'who types the passphrase (default $USER)', value: 'NAME' },
+    by: { help: 'who types the passphrase (default $USER)', value: 'NAME' },
     passphrase: { hidden: true }, // typed at the prompt, never on a command line
   }).map((f) => ({ ...f, required: false }));
   return {
@@ -109,7 +109,7 @@ function unlockAnswer(): Answer {
     async run(workflowId, args, ctx) {
       const { fields, positionals } = parseFlags(flags, args, {}, 'npx runbook unlock --help');
       if (positionals.length) throw new UsageError(`unexpected argument "${positionals[0]}" (see: npx runbook unlock --help)`);
-      const operator = (fields.operator as string | undefined) ?? ctx.user ?? '';
+      const by = (fields.by as string | undefined) ?? ctx.user ?? '';
       // Before asking anything: no point typing a passphrase that cannot be sealed.
       const publicKey = ctx.sealingPublicKey();
       const handle = (await ctx.client()).workflow.getHandle(workflowId);
@@ -122,7 +122,7 @@ function unlockAnswer(): Answer {
       console.error(`${workflowId} asks ${waiting.who}: ${waiting.what}`);
       const source = secretSource();
       try {
-        await answerUntilDone(handle, operator, publicKey, source);
+        await answerUntilDone(handle, by, publicKey, source);
       } finally {
         source.close(); // stdin must not keep the process alive once we are done with it
       }
@@ -130,10 +130,10 @@ function unlockAnswer(): Answer {
   };
 }
 
-async function answerUntilDone(handle: WorkflowHandle, operator: string, publicKey: SealingPublicKey, source: SecretSource): Promise<void> {
+async function answerUntilDone(handle: WorkflowHandle, by: string, publicKey: SealingPublicKey, source: SecretSource): Promise<void> {
   for (;;) {
     const sealed = await readSealedSecret(source, publicKey, 'passphrase: ');
-    const answer = validated(PassphraseAnswer, { operator, passphrase: sealed }, 'the answer');
+    const answer = validated(PassphraseAnswer, { by, passphrase: sealed }, 'the answer');
     // A passphrase that did not open fails its Update with why and the tries left; the run asks again.
     const outcome = await handle.executeUpdate(submitPassphraseUpdate, { args: [answer] }).catch((error: unknown) => {
       const refusal = error instanceof WorkflowUpdateFailedError ? error.cause : undefined;

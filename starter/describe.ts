@@ -2,7 +2,7 @@
 import type { Plan, Progress } from '../workflows/messages.js';
 import { ANSWERS, answerUsage } from './answers.js';
 
-/** The same answer from our CLI, e.g. `, or: npx runbook approve ID --approver NAME [--comment TEXT]`. */
+/** The same answer from our CLI, e.g. `, or: npx runbook approve ID --by NAME [--comment TEXT]`. */
 function cliAnswer(update: string): string {
   const answer = ANSWERS.find((a) => a.update === update);
   return answer ? `\n  or: npx runbook ${answerUsage(answer)}` : '';
@@ -13,7 +13,7 @@ export function describeProgress(p: Progress): string {
   const ignored = (p.ignoredSignals ?? []).map((i) => `\n  ignored at ${i.at}: ${i.why}`).join('');
   const detail = p.detail ? `\n  ${JSON.stringify(p.detail)}` : '';
   const skipped = p.stepsSkipped ? ` (${p.stepsSkipped} skipped: ${p.timeline.filter((t) => t.skipped).map((t) => `"${t.step}": ${t.skipped}`).join('; ')})` : '';
-  const decided = p.decisions.map((d) => `\n  decided: ${d.decision} by ${d.operator} (${d.about}: ${d.why.split('\n')[0]})${d.comment ? `: ${d.comment}` : ''}`).join('');
+  const decided = p.decisions.map((d) => `\n  decided: ${d.decision} by ${d.by} (${d.about}: ${d.why.split('\n')[0]})${d.comment ? `: ${d.comment}` : ''}`).join('');
   const at = Math.min(p.stepsDone + p.stepsSkipped + 1, p.stepsTotal);
   return `${p.runbook}${p.host ? ` on ${p.host}` : ''}: step ${at}/${p.stepsTotal} "${p.step}"${skipped}${waiting}${decided}${ignored}${detail}`;
 }

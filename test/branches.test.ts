@@ -29,7 +29,7 @@ describe('diskReplacement branches', () => {
     overrides.checkArrays = () => [{ array: 'md0', health: 'U_' }];
     const handle = await start('diskReplacement', { host: 'dom0-b' });
     await waitingFor(handle, diskReplacedUpdate.name);
-    await handle.executeUpdate(diskReplacedUpdate, { args: [{ operator: 'camille' }] });
+    await handle.executeUpdate(diskReplacedUpdate, { args: [{ by: 'camille' }] });
     const { type, message } = await failureOf(handle);
     expect(type).toBe('ArraysDegraded');
     expect(message).toMatch(/^arrays still degraded on dom0-b: md0 \[U_\]/);
@@ -44,7 +44,7 @@ describe('diskReplacement branches', () => {
     };
     const handle = await start('diskReplacement', { host: 'dom0-c' });
     await waitingFor(handle, diskReplacedUpdate.name);
-    await handle.executeUpdate(diskReplacedUpdate, { args: [{ operator: 'camille' }] });
+    await handle.executeUpdate(diskReplacedUpdate, { args: [{ by: 'camille' }] });
     await env.sleep('10 minutes'); // the retries' backoff
     const progress = await waitingFor(handle, 'decide');
     expect(progress.waitingFor!.what).toContain('mdadm --manage /dev/md0 --add /dev/sdc2 on dom0-c failed');
@@ -57,7 +57,7 @@ describe('diskReplacement branches', () => {
     await decide(handle, 'retry', 'cable reseated');
     const result = (await handle.result()) as DiskReplacementResult;
     expect(result.changes.map((c) => `${c.step}:${String(c.outcome)}`)).toEqual(['mdadm --remove:done', 'sfdisk (clone):done', 'mdadm --add:done', 'grub-install:done']);
-    expect(result.decisions).toMatchObject([{ about: 'mdadm --manage /dev/md0 --add /dev/sdc2 on dom0-c', decision: 'retry', operator: 'alice', comment: 'cable reseated' }]);
+    expect(result.decisions).toMatchObject([{ about: 'mdadm --manage /dev/md0 --add /dev/sdc2 on dom0-c', decision: 'retry', by: 'alice', comment: 'cable reseated' }]);
   });
 
   it('a diskReplaced answer given before the swap is told why, and the runbook waits for the next one', async () => {
@@ -69,16 +69,16 @@ describe('diskReplacement branches', () => {
     const handle = await start('diskReplacement', { host: 'dom0-e' });
     await waitingFor(handle, diskReplacedUpdate.name);
     // The Update fails with why (red in the UI), and the run goes on waiting.
-    await expect(handle.executeUpdate(diskReplacedUpdate, { args: [{ operator: 'camille' }] })).rejects.toMatchObject({
+    await expect(handle.executeUpdate(diskReplacedUpdate, { args: [{ by: 'camille' }] })).rejects.toMatchObject({
       cause: { type: 'AnswerRefused', message: 'not yet: the failed disk (serial FAILED01) is still in dom0-e: swap it first. Once that is done, answer diskReplaced again' },
     });
     const progress = await waitingFor(handle, diskReplacedUpdate.name);
     expect(progress.detail).toMatchObject({ earlyAnswer: expect.stringContaining('camille said the disk was swapped, but: not yet') });
     swapped = true;
-    const right = await handle.executeUpdate(diskReplacedUpdate, { args: [{ operator: 'dominique' }] });
+    const right = await handle.executeUpdate(diskReplacedUpdate, { args: [{ by: 'dominique' }] });
     expect(right).toBe('thanks dominique: the new disk on dom0-e is serial NEWDISK1 (seen as sdc); its arrays are rebuilt on it now');
     const result = (await handle.result()) as DiskReplacementResult;
-    expect(result.swappedBy).toEqual({ operator: 'dominique' });
+    expect(result.swappedBy).toEqual({ by: 'dominique' });
     expect(result.decisions).toEqual([]);
   });
 
@@ -86,7 +86,7 @@ describe('diskReplacement branches', () => {
     overrides.clonePartitionTable = () => { throw failure('NewDiskNotBlank', 'the new disk NEWDISK1 (sdc) gained a different partition table: stop and look'); };
     const handle = await start('diskReplacement', { host: 'dom0-d' });
     await waitingFor(handle, diskReplacedUpdate.name);
-    await handle.executeUpdate(diskReplacedUpdate, { args: [{ operator: 'camille' }] });
+    await handle.executeUpdate(diskReplacedUpdate, { args: [{ by: 'camille' }] });
     await waitingFor(handle, 'decide');
     await decide(handle, 'abort', 'will look on site');
     const { type, message } = await failureOf(handle);
@@ -111,7 +111,7 @@ describe('hypervisorReboot branches', () => {
     overrides.expectBack = () => { probes++; throw failure('NotBack', 'pve2 does not answer on dropbear yet'); };
     const handle = await start('hypervisorReboot', { host: 'pve2', reason: 'kernel', upTimeout: '10 minutes' });
     await waitingFor(handle, 'approve');
-    await handle.executeUpdate(approveUpdate, { args: [{ approver: 'bob' }] });
+    await handle.executeUpdate(approveUpdate, { args: [{ by: 'bob' }] });
     const child = env.client.workflow.getHandle(`${handle.workflowId}-reboot`);
     await eventually('the child', () => child.describe().then(() => true).catch(() => undefined));
     await env.sleep('15 minutes');
@@ -140,7 +140,7 @@ describe('Xen guests that do not stop', () => {
     overrides.startDomain = () => { started = true; destroyed = false; return 'done'; };
     const handle = await start('hypervisorReboot', { host: 'dom0-x', reason: 'xen update', guestShutdownTimeout: '5 minutes', pollInterval: '1 minute' });
     await waitingFor(handle, 'approve');
-    await handle.executeUpdate(approveUpdate, { args: [{ approver: 'bob' }] });
+    await handle.executeUpdate(approveUpdate, { args: [{ by: 'bob' }] });
     await env.sleep('10 minutes');
     await waitingFor(handle, 'decide');
     await decide(handle, 'retry');
@@ -159,7 +159,7 @@ describe('Xen guests that do not stop', () => {
     overrides.readDomains = () => [{ name: 'guest1', id: 1, memMiB: 512, vcpus: 1, state: '-b----', timeSeconds: 1 }];
     const handle = await start('hypervisorReboot', { host: 'dom0-y', reason: 'xen update', guestShutdownTimeout: '5 minutes', pollInterval: '1 minute' });
     await waitingFor(handle, 'approve');
-    await handle.executeUpdate(approveUpdate, { args: [{ approver: 'bob' }] });
+    await handle.executeUpdate(approveUpdate, { args: [{ by: 'bob' }] });
     await env.sleep('10 minutes');
     await waitingFor(handle, 'decide');
     await decide(handle, 'abort');
@@ -168,7 +168,7 @@ describe('Xen guests that do not stop', () => {
     expect(message).toMatch(/^aborted by alice while guests of dom0-y were stopping/);
     expect(calls.filter((c) => c.startsWith('sendPowerCommand'))).toEqual([]);
     const progress = await handle.query(progressQuery);
-    expect(progress.decisions).toMatchObject([{ decision: 'abort', operator: 'alice' }]);
+    expect(progress.decisions).toMatchObject([{ decision: 'abort', by: 'alice' }]);
   });
 });
 
@@ -183,7 +183,7 @@ describe('one runbook changes a host at a time', () => {
     const second = await start('hypervisorReboot', { host: 'dom0-l', reason: 'xen update' });
     // It has its plan and its approval, then waits for the lease before anything changes.
     await waitingFor(second, 'approve');
-    await second.executeUpdate(approveUpdate, { args: [{ approver: 'bob' }] });
+    await second.executeUpdate(approveUpdate, { args: [{ by: 'bob' }] });
     const waiting = await eventually('the second to wait for the lease', async () => {
       const p = await second.query(progressQuery);
       return p.waitingFor?.what.includes('held by') ? p : undefined;
@@ -193,7 +193,7 @@ describe('one runbook changes a host at a time', () => {
     expect((await first.query(progressQuery)).leases).toMatchObject([{ resource: 'host:dom0-l' }]);
 
     // The first ends (here: an operator swaps the disk and it completes); the second goes on.
-    await first.executeUpdate(diskReplacedUpdate, { args: [{ operator: 'camille' }] });
+    await first.executeUpdate(diskReplacedUpdate, { args: [{ by: 'camille' }] });
     await first.result();
     await second.result();
     expect(calls.filter((c) => c.startsWith('shutdownDomain'))).toEqual(['shutdownDomain(dom0-l)']);
@@ -205,7 +205,7 @@ describe('one runbook changes a host at a time', () => {
     await waitingFor(first, diskReplacedUpdate.name);
     const second = await start('diskReplacement', { host: 'dom0-f' });
     await eventually('the second to wait for the lease', async () => (await second.query(progressQuery)).waitingFor?.what.startsWith('the lease on host:dom0-f') || undefined);
-    await first.executeUpdate(diskReplacedUpdate, { args: [{ operator: 'camille' }] });
+    await first.executeUpdate(diskReplacedUpdate, { args: [{ by: 'camille' }] });
     expect((await failureOf(first)).type).toBe('ArraysDegraded');
     await waitingFor(second, diskReplacedUpdate.name);
     expect((await second.query(progressQuery)).leases).toMatchObject([{ resource: 'host:dom0-f' }]);

@@ -76,8 +76,8 @@ describe('npx runbook', () => {
     expect(progress.stdout).toContain('diskReplacement on dom0-cli: step 3/9 "swap the disk"');
     expect(progress.stdout).toContain(`waiting for an operator at the machine: replace the disk with serial ZA1E2B3C`);
     expect(progress.stdout).toContain(`keep the disk with serial ${survivor.serial}`);
-    expect(progress.stdout).toContain('answer with the Update diskReplaced {"operator": "NAME"}');
-    expect(progress.stdout).toContain('or: npx runbook disk-replaced ID [--operator NAME]');
+    expect(progress.stdout).toContain('answer with the Update diskReplaced {"by": "NAME"}');
+    expect(progress.stdout).toContain('or: npx runbook disk-replaced ID [--by NAME]');
 
     const listed = await runbook('list');
     expect(listed.code).toBe(0);
@@ -86,28 +86,28 @@ describe('npx runbook', () => {
     // The UI's current details say the same; a Signal sent with the Update's name is no answer and says so.
     const handle = client.workflow.getHandle(id);
     const details = async () => ((await handle.query('__temporal_workflow_metadata')) as { currentDetails?: string }).currentDetails ?? '';
-    expect(await details()).toContain('Answer with the Update `diskReplaced {"operator": "NAME"}`');
+    expect(await details()).toContain('Answer with the Update `diskReplaced {"by": "NAME"}`');
     // The UI's list finds it by host and by what it waits for (search attributes).
     const query = `Runbook = "diskReplacement" AND RunbookHosts = "dom0-cli" AND RunbookWaitingFor = "diskReplaced by an operator at the machine"`;
     await eventually('the run to be found by host and wait', async () => {
       for await (const found of client.workflow.list({ query })) if (found.workflowId === id) return true;
       return undefined;
     });
-    await handle.signal('diskReplaced', { operator: 'mallory' });
+    await handle.signal('diskReplaced', { by: 'mallory' });
     await eventually('the signal to be recorded as ignored', async () => (await handle.query(progressQuery)).ignoredSignals[0]);
-    expect((await runbook('progress', id)).stdout).toContain('a Signal "diskReplaced" is not an answer and was ignored: send the Update diskReplaced {"operator": "NAME"}');
+    expect((await runbook('progress', id)).stdout).toContain('a Signal "diskReplaced" is not an answer and was ignored: send the Update diskReplaced {"by": "NAME"}');
     expect(await details()).toContain('a Signal "diskReplaced" is not an answer');
     expect((await handle.query(progressQuery)).waitingFor?.answerWith).toBe(diskReplacedUpdate.name);
 
     lab.swapDisk('dom0-cli', 0, { serial: 'ZCLI0001' });
-    const answered = await runbook('disk-replaced', id, '--operator', 'camille', '--comment', 'slot 0');
+    const answered = await runbook('disk-replaced', id, '--by', 'camille', '--comment', 'slot 0');
     expect(answered).toMatchObject({ code: 0, stderr: '' });
     expect(answered.stdout).toMatch(/thanks camille: the new disk on dom0-cli is serial \S+ \(seen as sd[a-z]\); its arrays are rebuilt on it now/);
 
     const printed = await runbook('result', id);
     expect(printed.code).toBe(0);
     const result = JSON.parse(printed.stdout) as DiskReplacementResult;
-    expect(result.swappedBy).toEqual({ operator: 'camille', comment: 'slot 0' });
+    expect(result.swappedBy).toEqual({ by: 'camille', comment: 'slot 0' });
     expect(result.newDisk.serial).toBe('ZCLI0001');
     expect(result.arrays).toEqual([{ array: 'md1', health: 'UU' }, { array: 'md0', health: 'UU' }]);
     expect(hostChanges(lab.audit('dom0-cli')).slice(-1)).toEqual(['grub-install /dev/sdc']);
@@ -136,10 +136,10 @@ describe('npx runbook', () => {
     expect(lab.audit('dom0-typo').length).toBe(before);
   });
 
-  it('refuses an answer without an operator, and a command it does not know', async () => {
-    const anonymous = await runbook('disk-replaced', 'cli-whatever', '--operator', '');
+  it('refuses an answer that does not say by whom, and a command it does not know', async () => {
+    const anonymous = await runbook('disk-replaced', 'cli-whatever', '--by', '');
     expect(anonymous.code).toBe(2);
-    expect(anonymous.stderr).toMatch(/the answer is invalid:\noperator: say who swapped the disk/);
+    expect(anonymous.stderr).toMatch(/the answer is invalid:\nby: say who swapped the disk/);
 
     const unknown = await runbook('frobnicate');
     expect(unknown.code).toBe(2);
@@ -180,9 +180,9 @@ describe('npx runbook help, from the descriptors', () => {
     expect(out.stdout).toMatch(/--up-timeout DURATION .*, 2s to 30 days \(default 15 minutes\)/);
     expect(out.stdout).toMatch(/--poll-interval DURATION .*, 1s to 1 minute \(default 10s\)/);
     expect(out.stdout).toMatch(/--unlock-tries N .*\(default 3\)/);
-    expect(out.stdout).toContain('npx runbook approve ID --approver NAME [--comment TEXT]');
-    expect(out.stdout).toContain(`npx runbook decide ID [--operator NAME] --decision ${Decision.shape.decision.options.join('|')} [--comment TEXT]`);
-    expect(out.stdout).toContain('npx runbook unlock ID [--operator NAME]');
+    expect(out.stdout).toContain('npx runbook approve ID --by NAME [--comment TEXT]');
+    expect(out.stdout).toContain(`npx runbook decide ID [--by NAME] --decision ${Decision.shape.decision.options.join('|')} [--comment TEXT]`);
+    expect(out.stdout).toContain('npx runbook unlock ID [--by NAME]');
     expect(out.stdout).not.toContain('disk-replaced');
     expect(out.stdout).toContain('npx runbook progress ID, npx runbook plan ID, npx runbook result ID');
   });

@@ -62,12 +62,12 @@ afterAll(async () => {
 describe('codec server: /encode and /decode', () => {
   it('encode seals passphrase fields at any depth, then encrypts; the worker opens them', async () => {
     const [payload] = await encodeViaServer([
-      { operator: 'camille', passphrase: SECRET, more: [{ oldPassphrase: 'old one', deeper: { newPassphrase: 'new one' } }], note: 'passphrase' },
+      { by: 'camille', passphrase: SECRET, more: [{ oldPassphrase: 'old one', deeper: { newPassphrase: 'new one' } }], note: 'passphrase' },
     ]);
     expect(Buffer.from(payload!.metadata!.encoding!).toString()).toBe('binary/encrypted');
     expect(Buffer.from(payload!.data!).toString('latin1')).not.toContain('horse');
     const value = valueOf((await codec.decode([payload!]))[0]!);
-    expect(value.operator).toBe('camille');
+    expect(value.by).toBe('camille');
     expect(value.note).toBe('passphrase');
     for (const [sealed, plain] of [[value.passphrase, SECRET], [value.more[0].oldPassphrase, 'old one'], [value.more[0].deeper.newPassphrase, 'new one']]) {
       expect(SealedSecret.safeParse(sealed).success).toBe(true);
@@ -85,14 +85,14 @@ describe('codec server: /encode and /decode', () => {
   });
 
   it('decode of an encoded payload gives back JSON whose passphrase is still sealed; a plaintext one is redacted', async () => {
-    const [encoded] = await encodeViaServer([{ operator: 'camille', passphrase: SECRET }]);
+    const [encoded] = await encodeViaServer([{ by: 'camille', passphrase: SECRET }]);
     const [plainSecret] = await codec.encode([defaultPayloadConverter.toPayload({ passphrase: SECRET, host: 'dom0-a' })!]);
     const res = await post('/decode', { payloads: [toJson(encoded!), toJson(plainSecret!)] });
     expect(res.status).toBe(200);
     const text = await res.text();
     expect(text).not.toContain(Buffer.from(SECRET).toString('base64').slice(0, 12));
     const [first, second] = (JSON.parse(text) as { payloads: JsonPayload[] }).payloads.map(fromJson).map(valueOf);
-    expect(first.operator).toBe('camille');
+    expect(first.by).toBe('camille');
     expect(SealedSecret.safeParse(first.passphrase).success).toBe(true);
     expect(second).toEqual({ passphrase: '[redacted]', host: 'dom0-a' });
   });
@@ -106,7 +106,7 @@ describe('codec server: /encode and /decode', () => {
   });
 
   it('refuses a passphrase with a line break, naming the field and not the value', async () => {
-    const res = await post('/encode', { payloads: [uiPayload({ operator: 'x', passphrase: 'horse\nstaple' })] });
+    const res = await post('/encode', { payloads: [uiPayload({ by: 'x', passphrase: 'horse\nstaple' })] });
     expect(res.status).toBe(400);
     const text = await res.text();
     expect(text).toMatch(/passphrase: the passphrase contains a line break/);

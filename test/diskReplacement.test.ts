@@ -104,7 +104,7 @@ describe('diskReplacement', () => {
     ]);
 
     lab.swapDisk('dom0-hot', 0, { serial: 'ZNEW0001' });
-    await handle.executeUpdate(diskReplacedUpdate, { args: [{ operator: 'camille' }] });
+    await handle.executeUpdate(diskReplacedUpdate, { args: [{ by: 'camille' }] });
     const result = (await handle.result()) as DiskReplacementResult;
 
     expect(result.newDisk).toMatchObject({ serial: 'ZNEW0001', seenAs: 'sdc' });
@@ -138,7 +138,7 @@ describe('diskReplacement', () => {
 
     await waitingFor(handle, diskReplacedUpdate.name);
     expect(lab.state('dom0-cold').disks.find((d) => d.serial === survivor.serial)!.kname).toBe('sda');
-    await handle.executeUpdate(diskReplacedUpdate, { args: [{ operator: 'dominique', comment: 'slot 0, cold' }] });
+    await handle.executeUpdate(diskReplacedUpdate, { args: [{ by: 'dominique', comment: 'slot 0, cold' }] });
     const result = (await handle.result()) as DiskReplacementResult;
 
     expect(result.newDisk).toMatchObject({ serial: 'ZNEW0002', seenAs: 'sdb' });
@@ -165,20 +165,20 @@ describe('diskReplacement', () => {
   it('refuses a diskReplaced answer sent out of turn or without an operator, leaving no Update in the history', async () => {
     const handle = await start('early', { host: 'dom0-early', ...fast });
     // Sent at once: the runbook is still diagnosing, not waiting for a swap.
-    const early = await handle.executeUpdate(diskReplacedUpdate, { args: [{ operator: 'camille' }] }).catch((error: Error) => error);
+    const early = await handle.executeUpdate(diskReplacedUpdate, { args: [{ by: 'camille' }] }).catch((error: Error) => error);
     expect(rootMessage(early)).toBe('the runbook is not waiting for "diskReplaced" now');
     expect(await updateEvents(handle)).toEqual([]);
 
     await waitingFor(handle, diskReplacedUpdate.name);
-    const anonymous = await handle.executeUpdate(diskReplacedUpdate, { args: [{ operator: '' }] }).catch((error: Error) => error);
-    expect(rootMessage(anonymous)).toMatch(/operator: say who swapped the disk/);
+    const anonymous = await handle.executeUpdate(diskReplacedUpdate, { args: [{ by: '' }] }).catch((error: Error) => error);
+    expect(rootMessage(anonymous)).toMatch(/by: say who swapped the disk/);
     expect(await updateEvents(handle)).toEqual([]);
 
     // Still waiting: the proper answer goes through, and is the only Update on record.
     lab.swapDisk('dom0-early', 0, { serial: 'ZNEW0004' });
-    await handle.executeUpdate(diskReplacedUpdate, { args: [{ operator: 'camille' }] });
+    await handle.executeUpdate(diskReplacedUpdate, { args: [{ by: 'camille' }] });
     const result = (await handle.result()) as DiskReplacementResult;
-    expect(result.swappedBy).toEqual({ operator: 'camille' });
+    expect(result.swappedBy).toEqual({ by: 'camille' });
     expect(await updateEvents(handle)).toEqual(['workflowExecutionUpdateAcceptedEventAttributes', 'workflowExecutionUpdateCompletedEventAttributes']);
   });
 
@@ -194,7 +194,7 @@ describe('diskReplacement', () => {
     expect(changes).toContain('mdadm --manage /dev/md1 --remove /dev/sda3');
 
     lab.swapDisk('dom0-page', 0, { serial: 'ZNEW0005' });
-    await handle.executeUpdate(diskReplacedUpdate, { args: [{ operator: 'camille' }] });
+    await handle.executeUpdate(diskReplacedUpdate, { args: [{ by: 'camille' }] });
     const result = (await handle.result()) as DiskReplacementResult;
     // md1's member is already faulty: only md0's still-active member is failed (and the plan says so).
     expect(result.changes.filter((c) => c.step === 'mdadm --fail')).toEqual([{ step: 'mdadm --fail', array: 'md0', outcome: 'done' }]);
@@ -219,7 +219,7 @@ describe('diskReplacement', () => {
     await killAndRestart();
     await waitingFor(handle, diskReplacedUpdate.name);
     lab.swapDisk('dom0-kill', 1, { serial: 'ZNEW0003' });
-    await handle.executeUpdate(diskReplacedUpdate, { args: [{ operator: 'sam' }] });
+    await handle.executeUpdate(diskReplacedUpdate, { args: [{ by: 'sam' }] });
     await eventually('the partition table write', () => audit().some((c) => /^sfdisk \/dev\/\S+$/.test(c)) || undefined);
     await killAndRestart();
     await eventually('the first --add', () => audit().some((c) => c.includes('--add')) || undefined);

@@ -50,7 +50,7 @@ describe('ganetiHypervisorSetup', () => {
   it('adds the group and the Match group block once, checked by sshd -t, and changes nothing the second time', async () => {
     const first = await start('gnt-a');
     await waitingFor(first, approveUpdate.name);
-    await first.executeUpdate(approveUpdate, { args: [{ approver: 'alice' }] });
+    await first.executeUpdate(approveUpdate, { args: [{ by: 'alice' }] });
     const result = (await first.result()) as GanetiHypervisorSetupResult;
     expect(result).toMatchObject({ group: 'done', matchBlock: 'done' });
     const config = node('gnt-a').sshFiles![SSHD_CONFIG]!;
@@ -74,14 +74,14 @@ describe('ganetiHypervisorSetup', () => {
   it('puts the previous file back when sshd -t refuses the new one, and does not reload', async () => {
     const handle = await start('gnt-bad');
     await waitingFor(handle, approveUpdate.name);
-    await handle.executeUpdate(approveUpdate, { args: [{ approver: 'alice' }] });
+    await handle.executeUpdate(approveUpdate, { args: [{ by: 'alice' }] });
     await waitingFor(handle, decideUpdate.name);
     expect(node('gnt-bad').sshFiles![SSHD_CONFIG]).toBe(BROKEN);
     expect(node('gnt-bad').sshReloads).toBe(0);
     const mail = await mailbox.waitFor((m) => m.subject.includes('gnt-bad: tee /etc/ssh/sshd_config failed'));
     expect(mail.text).toContain('PermitOpen');
     expect(lab.audit('gnt-bad').filter((e) => e.command === 'sshd -t').map((e) => e.exitCode)).toEqual([255]);
-    await handle.executeUpdate(decideUpdate, { args: [{ operator: 'bob', decision: 'abort', comment: 'fix the old Match User block first' }] });
+    await handle.executeUpdate(decideUpdate, { args: [{ by: 'bob', decision: 'abort', comment: 'fix the old Match User block first' }] });
     await expect(handle.result()).rejects.toThrow();
     expect(node('gnt-bad').sshFiles![SSHD_CONFIG]).toBe(BROKEN);
   });

@@ -117,7 +117,7 @@ function cliArgs(c: HostileCase, dir: string, n: number): string[] | undefined {
   }
   const answer = ANSWERS.find((a) => a.update === c.target);
   if (!answer || answer.update === submitPassphraseUpdate.name) return undefined; // a passphrase is never a flag: see the unlock test
-  // A missing operator is filled with $USER by the CLI: only the cases whose every field is a flag.
+  // A missing `by` is filled with $USER by the CLI: only the cases whose every field is a flag.
   if (!Object.entries(c.value).every(([field, v]) => answer.flags.some((f) => f.field === field) && typeable(v))) return undefined;
   const args = [answer.command, 'hostile-run'];
   for (const [field, v] of Object.entries(c.value)) args.push(`--${answer.flags.find((f) => f.field === field)!.name}=${String(v)}`);
@@ -224,9 +224,9 @@ describe('through the codec server\'s HTTP endpoints', () => {
     ['too many metadata entries', '/encode', { payloads: [{ metadata: Object.fromEntries(Array.from({ length: 65 }, (_, i) => [`k${i}`, ''])) }] }, 400, /payloads\[0\]\.metadata: more than/],
     ['a metadata key with a line break', '/encode', { payloads: [{ metadata: { 'encoding\nx': b64('json/plain') } }] }, 400, /payloads\[0\]\.metadata: a key/],
     ['json/plain data that is not JSON', '/encode', { payloads: [{ metadata: { encoding: b64('json/plain') }, data: b64('{not json') }] }, 400, /payloads\[0\]: json\/plain data is not JSON/],
-    ['a passphrase with a line break', '/encode', { payloads: [plain({ operator: 'bob', passphrase: `${PLAINTEXT_SECRET}\nsecond` })] }, 400, /payloads\[0\] passphrase: the passphrase contains a line break/],
-    ['a passphrase with NUL', '/encode', { payloads: [plain({ operator: 'bob', passphrase: `${PLAINTEXT_SECRET}\0` })] }, 400, /payloads\[0\] passphrase: the passphrase contains a NUL/],
-    ['an empty passphrase', '/encode', { payloads: [plain({ operator: 'bob', passphrase: '' })] }, 400, /payloads\[0\] passphrase: the passphrase is empty/],
+    ['a passphrase with a line break', '/encode', { payloads: [plain({ by: 'bob', passphrase: `${PLAINTEXT_SECRET}\nsecond` })] }, 400, /payloads\[0\] passphrase: the passphrase contains a line break/],
+    ['a passphrase with NUL', '/encode', { payloads: [plain({ by: 'bob', passphrase: `${PLAINTEXT_SECRET}\0` })] }, 400, /payloads\[0\] passphrase: the passphrase contains a NUL/],
+    ['an empty passphrase', '/encode', { payloads: [plain({ by: 'bob', passphrase: '' })] }, 400, /payloads\[0\] passphrase: the passphrase is empty/],
     ['a nested old passphrase with a line break', '/encode', { payloads: [plain({ a: [{ oldPassphrase: 'x\ny' }] })] }, 400, /payloads\[0\] a\[0\]\.oldPassphrase: /],
     ['JSON nested past the bound', '/encode', { payloads: [plain(deep)] }, 400, /nested deeper than/],
     ['a payload encrypted with another key', '/decode', { payloads: [{ metadata: { encoding: b64('binary/encrypted'), 'encryption-key-id': b64('k9') }, data: b64('garbage') }] }, 400, /cannot decode/],
@@ -426,7 +426,7 @@ describe('through a real Temporal dev server and worker, in front of lab hosts',
     });
     await waitingFor(handle, approveUpdate.name);
     await sendHostile(handle, approveUpdate, ['dom0-hang']);
-    await handle.executeUpdate(approveUpdate, { args: [{ approver: 'alice', comment: 'after the hostile ones' }] });
+    await handle.executeUpdate(approveUpdate, { args: [{ by: 'alice', comment: 'after the hostile ones' }] });
     await waitingFor(handle, decideUpdate.name); // guest2 never stops
     await sendHostile(handle, decideUpdate, ['dom0-hang']);
     await handle.terminate('hostile input test done');
@@ -449,7 +449,7 @@ describe('through a real Temporal dev server and worker, in front of lab hosts',
     await sendHostile(handle, submitPassphraseUpdate, ['hpve1']);
 
     const mark = lab.audit('hpve1').length;
-    const out = await runCli(['unlock', handle.workflowId, '--operator', 'bob'], cliEnv, `${'p'.repeat(1024 * 1024)}\n`);
+    const out = await runCli(['unlock', handle.workflowId, '--by', 'bob'], cliEnv, `${'p'.repeat(1024 * 1024)}\n`);
     tried.temporal += 1;
     expect(out.code).toBe(1);
     expect(out.stderr).toContain('the passphrase is longer than 1024 bytes; nothing was sent');

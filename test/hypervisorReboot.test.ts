@@ -57,7 +57,7 @@ async function startReboot(host: string, extra: Record<string, unknown> = {}): P
 
 async function approve(handle: WorkflowHandle): Promise<void> {
   await waitingFor(handle, 'approve');
-  await handle.executeUpdate(approveUpdate, { args: [{ approver: 'alice (board)', comment: 'maintenance window' }] });
+  await handle.executeUpdate(approveUpdate, { args: [{ by: 'alice (board)', comment: 'maintenance window' }] });
 }
 
 /** Answer passphrase requests until the run stops asking; `answers` picks the passphrase from what is asked. */
@@ -185,13 +185,13 @@ describe('hypervisorReboot on a Proxmox node', () => {
 
   it('refuses a plaintext passphrase without recording it, and an approval out of turn', async () => {
     const handle = await startReboot('pve2', { migrateBack: false });
-    await expect(handle.executeUpdate(submitPassphraseUpdate, { args: [{ operator: 'eve', passphrase: 'plain text secret 1234' as never }] }))
+    await expect(handle.executeUpdate(submitPassphraseUpdate, { args: [{ by: 'eve', passphrase: 'plain text secret 1234' as never }] }))
       .rejects.toThrow(WorkflowUpdateFailedError);
     await approve(handle);
     // The operator's way: `npx runbook unlock`, a wrong passphrase first, then the right one on the next line.
     await waitingFor(handle, 'submitPassphrase');
-    await expect(handle.executeUpdate(approveUpdate, { args: [{ approver: 'mallory' }] })).rejects.toThrow(WorkflowUpdateFailedError);
-    const unlock = await runbookCli(['unlock', handle.workflowId, '--operator', 'erin'], `${WRONG}\n${PASSPHRASES.root.pve2}\n`);
+    await expect(handle.executeUpdate(approveUpdate, { args: [{ by: 'mallory' }] })).rejects.toThrow(WorkflowUpdateFailedError);
+    const unlock = await runbookCli(['unlock', handle.workflowId, '--by', 'erin'], `${WRONG}\n${PASSPHRASES.root.pve2}\n`);
     expect(unlock.stdout + unlock.stderr).toContain('wrong passphrase: 2 tries left');
     expect(unlock.code).toBe(0);
     expect(unlock.stdout + unlock.stderr).not.toContain(PASSPHRASES.root.pve2);
@@ -298,7 +298,7 @@ describe('hypervisorReboot on a Xen dom0', () => {
     await approve(handle);
     await waitingFor(handle, 'decide');
     await mailbox.waitFor((m) => m.subject.includes('dom0-hang: guests do not stop'));
-    await handle.executeUpdate(decideUpdate, { args: [{ operator: 'carol', decision: 'force' }] });
+    await handle.executeUpdate(decideUpdate, { args: [{ by: 'carol', decision: 'force' }] });
     await handle.result();
     expect(changes(lab.audit('dom0-hang'), /^xl destroy /)).toEqual(['xl destroy guest2']);
   });
@@ -320,7 +320,7 @@ describe('hypervisorReboot on a Xen dom0', () => {
     expect(progress.waitingFor!.what).toContain('dom0-gone has not come back');
     const mail = await mailbox.waitFor((m) => m.subject.includes('dom0-gone has not come back'));
     expect(mail.to).toEqual(['admins@lab.invalid']);
-    await child.executeUpdate(decideUpdate, { args: [{ operator: 'dave', decision: 'abort', comment: 'PSU dead, ticket 42' }] });
+    await child.executeUpdate(decideUpdate, { args: [{ by: 'dave', decision: 'abort', comment: 'PSU dead, ticket 42' }] });
     const error = await handle.result().catch((e: unknown) => e) as WorkflowFailedError;
     let cause: { cause?: unknown; message?: string } | undefined = error;
     while (cause?.cause) cause = cause.cause as typeof cause;

@@ -30,13 +30,13 @@ async function approvedReboot(host: string, extra: Record<string, unknown> = {})
   overrides.expectStoragesActive = () => undefined;
   const handle = await start('hypervisorReboot', { host, reason: 'kernel', ...extra });
   await waitingFor(handle, 'approve');
-  await handle.executeUpdate(approveUpdate, { args: [{ approver: 'bob' }] });
+  await handle.executeUpdate(approveUpdate, { args: [{ by: 'bob' }] });
   await waitingFor(handle, 'submitPassphrase');
   return handle;
 }
 
 const send = (handle: WorkflowHandle, passphrase: unknown) =>
-  handle.executeUpdate(submitPassphraseUpdate, { args: [{ operator: 'camille', passphrase: passphrase as SealedSecret }] });
+  handle.executeUpdate(submitPassphraseUpdate, { args: [{ by: 'camille', passphrase: passphrase as SealedSecret }] });
 
 /** The refusal an Update failed with: its type and words, as the UI shows them. */
 const refusalOf = (sent: Promise<unknown>) => sent.then(() => ({ type: 'none', message: 'the Update succeeded' }), (e: { cause?: { type?: string; message: string } }) => ({ type: e.cause?.type, message: e.cause?.message ?? String(e) }));
@@ -80,7 +80,7 @@ describe('a try that cannot use the secret, or whose answer was lost', () => {
     expect(outcomes[2]!.message).toBe('wrong passphrase: 2 tries left');
     expect(await send(handle, sealSecret(sealingKey, RIGHT))).toMatchObject({ accepted: true, message: 'system disk unlocked' });
     const result = (await handle.result()) as HypervisorRebootResult;
-    expect(result.unlocked).toEqual([{ volume: 'sda5_crypt', operator: 'camille', tries: 2 }]);
+    expect(result.unlocked).toEqual([{ volume: 'sda5_crypt', by: 'camille', tries: 2 }]);
     // The key ids were read again after the value the worker could not open.
     expect(calls.filter((c) => c.startsWith('sealingKeyIds')).length).toBeGreaterThanOrEqual(2);
   });

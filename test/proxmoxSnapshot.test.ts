@@ -28,7 +28,7 @@ async function run(input: Record<string, unknown>, approve = true): Promise<{ ha
   const mark = lab.audit('snp1').length;
   if (approve) {
     await waitingFor(handle, approveUpdate.name);
-    await handle.executeUpdate(approveUpdate, { args: [{ approver: 'alice' }] });
+    await handle.executeUpdate(approveUpdate, { args: [{ by: 'alice' }] });
   }
   return { handle, mark };
 }

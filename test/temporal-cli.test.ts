@@ -204,7 +204,7 @@ describe('refusals read without the codec', () => {
     const handle = await client.workflow.start('diskReplacement', { taskQueue: TASK_QUEUE, workflowId, args: [{ host: 'dom0-b' }] });
     await eventually('dom0-b to wait for diskReplaced', async () => (await handle.query(progressQuery).catch(() => undefined))?.waitingFor?.answerWith === diskReplacedUpdate.name || undefined);
     // Sent encrypted (else it is refused for that), read by a client that decodes nothing.
-    const error = await bare.workflow.getHandle(workflowId).executeUpdate(diskReplacedUpdate, { args: [{ operator: 'alice', colour: 'blue' } as never] })
+    const error = await bare.workflow.getHandle(workflowId).executeUpdate(diskReplacedUpdate, { args: [{ by: 'alice', colour: 'blue' } as never] })
       .then(() => undefined, (e: unknown) => e);
     expect(error).toBeInstanceOf(WorkflowUpdateFailedError);
     const cause = (error as WorkflowUpdateFailedError).cause as { type?: string; message: string; stack?: string };
@@ -221,7 +221,7 @@ describe('refusals read without the codec', () => {
     try {
       // A Signal, because the CLI gives up on it at the first refusal (it retries an Update's refused encode forever).
       const codec = `--codec-endpoint ${codecServer.url} --codec-auth "Bearer $(cat .data/codec.token)"`;
-      const sent = await sh(`temporal workflow signal --workflow-id ${workflowId} --name submitPassphrase ${codec} --input '{"operator": "alice", "passphrase": "horse\\nstaple"}'`);
+      const sent = await sh(`temporal workflow signal --workflow-id ${workflowId} --name submitPassphrase ${codec} --input '{"by": "alice", "passphrase": "horse\\nstaple"}'`);
       expect(sent.code).not.toBe(0);
       expect(sent.stderr).toContain('Bad Request: {"error":"payloads[0] passphrase: the passphrase contains a line break');
       expect(String(logged.mock.calls.at(-1)?.[0])).toMatch(/^\[codec-server\] POST \/encode refused \(400\): payloads\[0\] passphrase: the passphrase contains a line break/);

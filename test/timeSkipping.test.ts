@@ -91,7 +91,7 @@ describe('diskReplacement on the time-skipping test server, against the real lab
     await env.sleep('3 days'); // the operator takes the weekend; the 30-day wait is a timer, so it is skipped
     expect((await handle.describe()).status.name).toBe('RUNNING');
     lab.swapDisk('dom0-slow', 0, { serial: 'ZSKIP001' });
-    await handle.executeUpdate(diskReplacedUpdate, { args: [{ operator: 'camille', comment: 'after the weekend' }] });
+    await handle.executeUpdate(diskReplacedUpdate, { args: [{ by: 'camille', comment: 'after the weekend' }] });
     const result = (await handle.result()) as DiskReplacementResult; // awaiting the result lets the server skip timers
 
     expect(result.arrays).toEqual([{ array: 'md1', health: 'UU' }, { array: 'md0', health: 'UU' }]);
@@ -132,7 +132,7 @@ describe('diskReplacement on the time-skipping test server, against the real lab
     // skip past the next probe's backoff (at most a minute) by hand.
     await env.sleep('2 minutes');
     await waitingFor(handle, diskReplacedUpdate.name);
-    await handle.executeUpdate(diskReplacedUpdate, { args: [{ operator: 'dominique' }] });
+    await handle.executeUpdate(diskReplacedUpdate, { args: [{ by: 'dominique' }] });
     const result = (await handle.result()) as DiskReplacementResult;
 
     expect(result.arrays.every((a) => a.health === 'UU')).toBe(true);

@@ -53,21 +53,21 @@ describe('the Temporal Web UI as the admins\' console', () => {
       const text = await ui.query('progress');
       return text.includes('"answerWith": "diskReplaced"') ? text : undefined;
     }, 60_000);
-    expect(progress).toContain('"example": "diskReplaced {\\"operator\\": \\"NAME\\"}"');
+    expect(progress).toContain('"example": "diskReplaced {\\"by\\": \\"NAME\\"}"');
     expect(await ui.query('plan')).toContain('mdadm --manage /dev/md1 --remove');
 
     // Every wait visible: on the timeline with the Update to send, and in the current details.
     expect(await ui.timeline()).toMatch(/waiting for an operator at the machine: replace the disk with serial \S+/);
-    expect(await ui.currentDetails()).toContain('Answer with the Update diskReplaced {"operator": "NAME"}');
+    expect(await ui.currentDetails()).toContain('Answer with the Update diskReplaced {"by": "NAME"}');
 
     // A wrong argument: the refusal's reason in words, not "Encoded failure", and no worker path.
-    const refused = await ui.sendUpdate('diskReplaced', { approver: 'alice' });
+    const refused = await ui.sendUpdate('diskReplaced', { by: 'alice' });
     expect(refused.dialog).toMatch(/refused/);
-    expect(refused.dialog).toMatch(/operator/);
+    expect(refused.dialog).toMatch(/\bby\b/);
     expect(refused.dialog + refused.toasts.join('\n')).not.toMatch(/Encoded failure|\/dist\/|\.js:\d+/);
 
     expect((await cli('runbook-lab', env, 'swap-disk', 'dom0-a', '0')).code).toBe(0);
-    const answered = await ui.sendUpdate('diskReplaced', { operator: 'camille', comment: 'slot 0' });
+    const answered = await ui.sendUpdate('diskReplaced', { by: 'camille', comment: 'slot 0' });
     expect(answered.dialog).toBe('');
     await eventually('the run to complete', async () => ((await ui.status()) === 'COMPLETED' ? true : undefined), 120_000);
   }, 300_000);
@@ -80,7 +80,7 @@ describe('the Temporal Web UI as the admins\' console', () => {
 
     await eventually('the approval wait', async () => ((await ui.query('progress')).includes('"answerWith": "approve"') ? true : undefined), 90_000);
     expect(await ui.query('plan')).toContain('qm migrate');
-    expect((await ui.sendUpdate('approve', { approver: 'alice (board)', comment: 'maintenance window' })).dialog).toBe('');
+    expect((await ui.sendUpdate('approve', { by: 'alice (board)', comment: 'maintenance window' })).dialog).toBe('');
 
     const asked = async () => eventually('a passphrase request or the end', async () => {
       const details = await ui.currentDetails();
@@ -93,14 +93,14 @@ describe('the Temporal Web UI as the admins\' console', () => {
     // The root passphrase wait shows on the timeline; a wrong one is a failed Update with the tries left.
     expect(await asked()).toMatch(/system disk|root/);
     expect(await ui.timeline()).toMatch(/waiting for .*submitPassphrase/s);
-    const wrong = await ui.sendUpdate('submitPassphrase', { operator: 'camille', passphrase: WRONG });
+    const wrong = await ui.sendUpdate('submitPassphrase', { by: 'camille', passphrase: WRONG });
     expect(wrong.dialog).toContain('wrong passphrase: 2 tries left');
-    expect((await ui.sendUpdate('submitPassphrase', { operator: 'camille', passphrase: ROOT_PASSPHRASE })).dialog).toBe('');
+    expect((await ui.sendUpdate('submitPassphrase', { by: 'camille', passphrase: ROOT_PASSPHRASE })).dialog).toBe('');
 
     for (let request = await asked(); request !== 'done'; request = await asked()) {
       expect(request).toContain('network LUN');
       const passphrase = request.includes('vg_fma_luks') ? LUN_PASSPHRASES.shared : LUN_PASSPHRASES.local;
-      expect((await ui.sendUpdate('submitPassphrase', { operator: 'camille', passphrase })).dialog).toBe('');
+      expect((await ui.sendUpdate('submitPassphrase', { by: 'camille', passphrase })).dialog).toBe('');
     }
     expect(await ui.status()).toBe('COMPLETED');
 

@@ -57,7 +57,7 @@ async function rebootToDropbear(host: string): Promise<WorkflowHandle> {
   });
   started.push(handle.workflowId, `${handle.workflowId}-reboot`);
   await waitingFor(handle, 'approve');
-  await handle.executeUpdate(approveUpdate, { args: [{ approver: 'alice' }] });
+  await handle.executeUpdate(approveUpdate, { args: [{ by: 'alice' }] });
   await waitingFor(handle, 'submitPassphrase');
   return handle;
 }
@@ -109,7 +109,7 @@ afterAll(async () => {
 describe('passphrase problems during a planned reboot', () => {
   it('a stale key is refused before history; a tampered value and a line break spend no host try; a wrong one fails its Update with the tries left', async () => {
     const handle = await rebootToDropbear('unl1');
-    const stale = await handle.executeUpdate(submitPassphraseUpdate, { args: [{ operator: 'bob', passphrase: sealSecret(generateSealingKey('retired-2025'), PASSPHRASES.root.unl1) }] })
+    const stale = await handle.executeUpdate(submitPassphraseUpdate, { args: [{ by: 'bob', passphrase: sealSecret(generateSealingKey('retired-2025'), PASSPHRASES.root.unl1) }] })
       .catch((e: unknown) => e);
     expect(stale).toBeInstanceOf(WorkflowUpdateFailedError);
     expect(String((stale as WorkflowUpdateFailedError).cause?.message)).toContain('passphrase.keyId: sealed for key "retired-2025", which the worker does not hold');
@@ -158,10 +158,10 @@ describe('passphrase problems during a planned reboot', () => {
     const mail = await mailbox.waitFor((m) => m.subject.includes('unl3 is stuck in its initramfs'));
     expect(mail.text).toContain('power-cycle unl3 first');
     await lab.powerCycle('unl3');
-    await handle.executeUpdate(decideUpdate, { args: [{ operator: 'carol', decision: 'retry', comment: 'power-cycled' }] });
+    await handle.executeUpdate(decideUpdate, { args: [{ by: 'carol', decision: 'retry', comment: 'power-cycled' }] });
     await answerPassphrases(handle, seal, right('unl3'));
     const result: HypervisorRebootResult = await handle.result();
-    expect(result.decisions).toMatchObject([{ about: 'cryptroot-unlock on unl3', decision: 'retry', operator: 'carol' }]);
+    expect(result.decisions).toMatchObject([{ about: 'cryptroot-unlock on unl3', decision: 'retry', by: 'carol' }]);
     expect(result.unlocked[0]).toMatchObject({ volume: 'sda5_crypt', tries: 1 });
     expect(unlocks('unl3')).toEqual([1, 1, 1, 0]);
     expect(lab.audit('unl3').filter((e) => e.command === 'reboot')).toHaveLength(1);

@@ -76,7 +76,7 @@ describe('vmBackup', () => {
       expect.stringMatching(/^systemd-run --unit=runbook-backup-dom0-bk-\d+-dd-1 --remain-after-exit --quiet --property=StandardError=file:\/run\/runbook-backup-dom0-bk-\d+-dd-1\.log -- bash -o pipefail -c 'dd if=\/dev\/vg0\/guest1_root_snap1 bs=1M status=progress \| bzip2 -9 > \/srv\/backup\/guest1_root_save\.raw\.bz2'$/),
       'lvremove -y /dev/vg0/guest1_root_snap1',
     ]);
-    await handle.executeUpdate(approveUpdate, { args: [{ approver: 'alice' }] });
+    await handle.executeUpdate(approveUpdate, { args: [{ by: 'alice' }] });
 
     const first = await eventually('the copy to start', async () => (await copied(handle)) || undefined);
     await killAndRestart();

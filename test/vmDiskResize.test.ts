@@ -37,7 +37,7 @@ function start(host: string, input: Record<string, unknown>): Promise<WorkflowHa
 
 async function approve(handle: WorkflowHandle): Promise<void> {
   await waitingFor(handle, approveUpdate.name);
-  await handle.executeUpdate(approveUpdate, { args: [{ approver: 'alice' }] });
+  await handle.executeUpdate(approveUpdate, { args: [{ by: 'alice' }] });
 }
 
 beforeAll(async () => {
@@ -75,7 +75,7 @@ describe('vmDiskResize', () => {
       'xl shutdown srvnfs', 'mount -o remount,rw /', 'lvresize -r -L +2G /dev/vg0/srvnfs_root', 'mount -o remount,ro /', 'xl create /etc/xen/srvnfs.cfg',
     ]);
     expect(changesByHost({ 'dom0-rs': lab.audit('dom0-rs') })).toEqual({});
-    await handle.executeUpdate(approveUpdate, { args: [{ approver: 'alice' }] });
+    await handle.executeUpdate(approveUpdate, { args: [{ by: 'alice' }] });
     const result = (await handle.result()) as VmDiskResizeResult;
 
     expect(result.sizeBytes).toMatchObject({ before: 10 * GiB, after: 12 * GiB });
@@ -98,13 +98,13 @@ describe('vmDiskResize', () => {
     expect(commands('dom0-fail').filter((c) => c.startsWith('lvresize'))).toContain('lvresize -r -L +512M /dev/vg0/guest1_root:5');
     await mailbox.waitFor((m) => m.subject.includes('dom0-fail: lvresize -r -L +512M /dev/vg0/guest1_root failed'));
     setResizeFailure(lab, 'dom0-fail', null);
-    await handle.executeUpdate(decideUpdate, { args: [{ operator: 'bob', decision: 'retry', comment: 'fsck done by hand' }] });
+    await handle.executeUpdate(decideUpdate, { args: [{ by: 'bob', decision: 'retry', comment: 'fsck done by hand' }] });
     const result = (await handle.result()) as VmDiskResizeResult;
     expect(result.sizeBytes.after).toBe(10 * GiB + 512 * 1024 ** 2);
     expect(result.root.atEnd).toBe('ro');
     expect(rootReadOnly('dom0-fail')).toBe(true);
     expect(domain('dom0-fail', 'guest1').state).toBe('running');
-    expect(result.decisions).toMatchObject([{ decision: 'retry', operator: 'bob' }]);
+    expect(result.decisions).toMatchObject([{ decision: 'retry', by: 'bob' }]);
     // Each attempt was rw, resize, ro.
     const remounts = commands('dom0-fail').filter((c) => c.startsWith('mount '));
     expect(remounts.every((c, i) => c === (i % 2 ? 'mount -o remount,ro /:0' : 'mount -o remount,rw /:0'))).toBe(true);

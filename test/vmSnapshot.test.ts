@@ -39,7 +39,7 @@ async function startApproved(type: string, host: string, input: Record<string, u
   const handle = await client.workflow.start(type, { taskQueue: 'runbooks', workflowId: `${type}-${host}-${Date.now()}`, args: [{ host, pollInterval: '1s', guestShutdownTimeout: '20s', ...input }] });
   await waitingFor(handle, approveUpdate.name);
   const mark = lab.audit(host).length;
-  await handle.executeUpdate(approveUpdate, { args: [{ approver: 'alice' }] });
+  await handle.executeUpdate(approveUpdate, { args: [{ by: 'alice' }] });
   return { handle, mark };
 }
 

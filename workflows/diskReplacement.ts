@@ -139,7 +139,7 @@ export async function diskReplacement(input: DiskReplacementInput): Promise<Disk
           async (answer) => {
             try {
               found = await identify();
-              return `thanks ${answer.operator}: the new disk on ${host} is serial ${found.serial} (seen as ${found.seenAs}); its arrays are rebuilt on it now`;
+              return `thanks ${answer.by}: the new disk on ${host} is serial ${found.serial} (seen as ${found.seenAs}); its arrays are rebuilt on it now`;
             } catch (error) {
               if (NOT_SWAPPED_YET.includes(failureType(error)!)) return refused(`not yet: ${reasonOf(error)}. Once that is done, answer diskReplaced again`);
               problem = error;
@@ -156,7 +156,7 @@ export async function diskReplacement(input: DiskReplacementInput): Promise<Disk
         }
         if (found) return { swappedBy: answered.answer, newDisk: found };
         if (problem) return { swappedBy: answered.answer, newDisk: (await persist(people, { host, title: 'identify the new disk by serial', doneSoFar }, identify)) as NewDisk };
-        runbook.detail({ replace: which, keep, earlyAnswer: `${answered.answer.operator} said the disk was swapped, but: ${answered.refused?.message}` });
+        runbook.detail({ replace: which, keep, earlyAnswer: `${answered.answer.by} said the disk was swapped, but: ${answered.refused?.message}` });
       }
     });
     const { swappedBy } = swap;

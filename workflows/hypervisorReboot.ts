@@ -34,7 +34,7 @@ export interface HypervisorRebootResult {
   bootIdBefore: string;
   bootIdAfter: string;
   /** Who typed which passphrase right, and after how many tries. */
-  unlocked: { volume: string; operator: string; tries: number }[];
+  unlocked: { volume: string; by: string; tries: number }[];
   /** Where every guest was, where it went, where it ended. */
   guests: Record<string, unknown>[];
   decisions: DecisionRecord[];
@@ -109,7 +109,7 @@ export async function hypervisorReboot(input: HypervisorRebootInput): Promise<Hy
       if (roll) {
         // What the roll approved for this node is what runs, or this node asks for its own approval.
         const ours = [...planOf(guests.drainSteps).map((s) => s.command), power.reboot().text];
-        if (ours.join('\n') === roll.commands.join('\n')) return { approver: roll.approver, comment: roll.comment, roll: roll.roll };
+        if (ours.join('\n') === roll.commands.join('\n')) return { by: roll.by, comment: roll.comment, roll: roll.roll };
         runbook.detail({ planChanged: `the roll ${roll.roll} approved ${roll.commands.join('; ')}; this node's plan now is ${ours.join('; ')}` });
         return people.approve(`the plan for ${host} changed since the roll was approved (guests moved meanwhile): approve this node's plan; see the "plan" query`, 'an admin', request.approvalTimeout);
       }

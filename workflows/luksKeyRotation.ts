@@ -112,7 +112,7 @@ export async function luksKeyRotation(input: LuksKeyRotationInput): Promise<Luks
     oldPassphrase = newPassphrase = undefined;
     await condition(allHandlersFinished);
     return {
-      host, device, oldPassphraseFrom: current.operator, newPassphraseFrom: fresh.operator,
+      host, device, oldPassphraseFrom: current.by, newPassphraseFrom: fresh.by,
       added: outcomeText(added), tested: 'Passphrase OK', removed: outcomeText(removed), decisions: runbook.decisions, timeline: runbook.timeline,
     };
   } finally {

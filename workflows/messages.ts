@@ -17,7 +17,7 @@ export interface Progress {
   /** Set while the runbook waits for a person or for the host. */
   waitingFor?: {
     what: string; who: string; since: string;
-    /** The Update that answers, and what to type as its argument, e.g. `approve {"approver": "NAME"}`. */
+    /** The Update that answers, and what to type as its argument, e.g. `approve {"by": "NAME"}`. */
     answerWith?: string; example?: string;
   };
   /** Signals sent with one of our Updates' names: not answers, recorded so nobody takes them for one. */
@@ -39,7 +39,7 @@ export interface DecisionRecord {
   /** Why the runbook asked (the failure's message). */
   why: string;
   decision: Decision['decision'];
-  operator: string;
+  by: string;
   comment?: string;
   at: string;
 }
@@ -51,13 +51,13 @@ export const progressQuery = defineQuery<Progress>('progress');
  * `progress`, the run's current details and `npx runbook list`. test/workflow-code.test.ts checks each against its schema.
  */
 export const ANSWER_EXAMPLES: Record<string, Record<string, string>> = {
-  approve: { approver: 'NAME', comment: 'plan checked' },
-  decide: { operator: 'NAME', decision: 'retry', comment: 'why' },
-  diskReplaced: { operator: 'NAME' },
-  submitPassphrase: { operator: 'NAME', passphrase: 'the passphrase (the codec server seals it; or: npx runbook unlock)' },
+  approve: { by: 'NAME', comment: 'plan checked' },
+  decide: { by: 'NAME', decision: 'retry', comment: 'why' },
+  diskReplaced: { by: 'NAME' },
+  submitPassphrase: { by: 'NAME', passphrase: 'the passphrase (the codec server seals it; or: npx runbook unlock)' },
 };
 
-/** `approve {"approver": "NAME", …}`: an Update and an argument to type. */
+/** `approve {"by": "NAME", …}`: an Update and an argument to type. */
 export function answerExample(update: string): string {
   const example = ANSWER_EXAMPLES[update];
   return example ? `${update} ${JSON.stringify(example).replace(/","/g, '", "').replace(/":"/g, '": "')}` : update;

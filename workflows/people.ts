@@ -181,7 +181,7 @@ export class People {
 
   /** Wait for `approve`: nothing on a host changes before. */
   async approve(what: string, who: string, timeout: Duration): Promise<Approval> {
-    const approved = await this.ask(approveUpdate, { what, who, timeout }, (a) => `approved by ${a.approver}`);
+    const approved = await this.ask(approveUpdate, { what, who, timeout }, (a) => `approved by ${a.by}`);
     if (!approved) throw failure('NotApproved', `nobody approved within ${String(timeout)}: nothing was changed`);
     return approved.answer;
   }
@@ -190,7 +190,7 @@ export class People {
   async decide(what: string, who: string, choices: readonly Decision['decision'][]): Promise<Decision> {
     this.choices = choices;
     try {
-      const decided = await this.ask(decideUpdate, { what: `${what} (choices: ${choices.join(', ')})`, who }, (d) => `${d.decision}, decided by ${d.operator}`);
+      const decided = await this.ask(decideUpdate, { what: `${what} (choices: ${choices.join(', ')})`, who }, (d) => `${d.decision}, decided by ${d.by}`);
       return decided!.answer;
     } finally {
       this.choices = [];
@@ -203,11 +203,11 @@ export class People {
     const choices = escalation.choices.join('|');
     await summarized(readOnly.mailAdmins, `mail the admins: ${escalation.subject}`)({
       subject: escalation.subject,
-      text: `${escalation.text}\n\nDecide with:\n  npx runbook decide ${id} --operator NAME --decision ${choices}${escalation.choices.includes('skip') ? ' [--comment WHY]' : ''}\nor the Temporal UI (Update "decide").`,
+      text: `${escalation.text}\n\nDecide with:\n  npx runbook decide ${id} --by NAME --decision ${choices}${escalation.choices.includes('skip') ? ' [--comment WHY]' : ''}\nor the Temporal UI (Update "decide").`,
       runbook: workflowInfo().workflowType, workflowId: id,
     });
     const decision = await this.decide(escalation.what, escalation.who ?? 'an admin', escalation.choices);
-    this.runbook.decided({ about, why, decision: decision.decision, operator: decision.operator, comment: decision.comment, at: new Date().toISOString() });
+    this.runbook.decided({ about, why, decision: decision.decision, by: decision.by, comment: decision.comment, at: new Date().toISOString() });
     return decision;
   }
 
@@ -217,7 +217,7 @@ export class People {
    * answer was lost (the worker died during it; `recheck` reads the host), spend no try and the run asks again.
    * Returns who typed the right one, or undefined once the tries are spent (the caller decides what then).
    */
-  async passphraseFor(question: Question & { tries: number; whenSpent?: string }, passphraseTry: PassphraseTry): Promise<{ operator: string; tries: number } | undefined> {
+  async passphraseFor(question: Question & { tries: number; whenSpent?: string }, passphraseTry: PassphraseTry): Promise<{ by: string; tries: number } | undefined> {
     let spent = 0;
     let exhausted = false;
     const triesLeft = () => (exhausted ? 0 : Math.max(0, question.tries - spent));
@@ -255,7 +255,7 @@ export class People {
         exhausted ||= result.exhausted === true;
         return refused(`${result.message}: ${left()}`, { triesLeft: triesLeft() });
       }))!;
-      if (answered.reply?.accepted) return { operator: answered.answer.operator, tries: spent + 1 };
+      if (answered.reply?.accepted) return { by: answered.answer.by, tries: spent + 1 };
       if (exhausted || spent >= question.tries) return undefined;
     }
   }

@@ -78,7 +78,7 @@ export async function rebootHost(input: RebootHostInput): Promise<RebootHostResu
         }, `${host} coming back after ${request.action}`, `no answer${stage === 'dropbear' ? ' in dropbear' : ''} within ${request.upTimeout}`);
         if (decision.decision === 'abort') {
           throw failure('HostNotBack',
-            `${host} did not come back after ${request.action}; ${decision.operator} aborted the wait${decision.comment ? `: ${decision.comment}` : ''}. The host was last seen with boot id ${bootIdBefore}; nothing else was done.`);
+            `${host} did not come back after ${request.action}; ${decision.by} aborted the wait${decision.comment ? `: ${decision.comment}` : ''}. The host was last seen with boot id ${bootIdBefore}; nothing else was done.`);
         }
       }
     });

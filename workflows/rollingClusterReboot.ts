@@ -81,7 +81,7 @@ export async function rollingClusterReboot(input: RollingClusterRebootInput): Pr
             pollInterval: request.pollInterval, guestShutdownTimeout: request.guestShutdownTimeout, unlockTries: request.unlockTries,
             leases: leases.forChild(),
             approvedInRoll: {
-              approver: approval.approver, comment: approval.comment, roll: workflowInfo().workflowId,
+              by: approval.by, comment: approval.comment, roll: workflowInfo().workflowId,
               commands: steps.filter((step) => step.host === node).map((step) => step.command),
             },
           }],

@@ -73,9 +73,9 @@ export async function persist<R>(
         what: `${what.title} on ${what.host} failed: ${why.split('\n')[0]}`,
         choices,
       }, `${what.title} on ${what.host}`, why);
-      if (decision.decision === 'skip') return { skipped: decision.comment ?? '', by: decision.operator };
+      if (decision.decision === 'skip') return { skipped: decision.comment ?? '', by: decision.by };
       if (decision.decision === 'abort') {
-        throw failure('Aborted', `${what.title} on ${what.host} failed (${why.split('\n')[0]}); ${decision.operator} aborted the runbook${decision.comment ? `: ${decision.comment}` : ''}. Done so far: ${what.doneSoFar()}`);
+        throw failure('Aborted', `${what.title} on ${what.host} failed (${why.split('\n')[0]}); ${decision.by} aborted the runbook${decision.comment ? `: ${decision.comment}` : ''}. Done so far: ${what.doneSoFar()}`);
       }
     }
   }

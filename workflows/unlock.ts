@@ -24,7 +24,7 @@ export interface Unlocking {
   bootIdBefore: string;
 }
 
-type Who = { operator: string; tries: number };
+type Who = { by: string; tries: number };
 
 /** cryptroot-unlock in dropbear until the system disk is open; `dropbearBootId` is the boot the host waits in. */
 export async function unlockRootDisk(u: Unlocking, root: LuksVolume, command: Command, dropbearBootId: string): Promise<Who> {
@@ -59,7 +59,7 @@ export async function unlockRootDisk(u: Unlocking, root: LuksVolume, command: Co
     if (decision.decision === 'abort') throw await gaveUp(u, `the system disk ${root.name} of ${host} stays locked in its initramfs (unlock it at its console)`, decision);
     // A new boot in dropbear (the power cycle), or the system already up (someone unlocked it at the console).
     const now = (await persist(people, { host, title: `wait for ${host} to boot again after its power cycle`, doneSoFar: u.doneSoFar }, () => state(stuckIn))) as Awaited<ReturnType<typeof state>>;
-    if (now.state === 'open') return { operator: `${decision.operator} (at the console)`, tries: 0 };
+    if (now.state === 'open') return { by: `${decision.by} (at the console)`, tries: 0 };
     stuckIn = now.bootId;
   }
 }
@@ -96,8 +96,8 @@ export async function openNetworkDisk(u: Unlocking, volume: LuksVolume, command:
  * A person gave up: nothing more is changed. The guests moved away run where they went; those shut down stay off
  * (their disks are on the locked storage). The admins get the whole picture, and the run fails with it.
  */
-async function gaveUp(u: Unlocking, locked: string, decision: { operator: string; comment?: string }) {
-  const message = `${decision.operator} gave up after the passphrase tries were spent${decision.comment ? `: ${decision.comment}` : ''}. `
+async function gaveUp(u: Unlocking, locked: string, decision: { by: string; comment?: string }) {
+  const message = `${decision.by} gave up after the passphrase tries were spent${decision.comment ? `: ${decision.comment}` : ''}. `
     + `${locked}. The guests stay where they run now; those shut down on ${u.host} stay off. Done so far: ${u.doneSoFar()}`;
   await summarized(readOnly.mailAdmins, `mail the admins: ${u.host} given up locked`)({
     subject: `${u.host}: the planned reboot was given up, the host stays locked`,

@@ -62,13 +62,13 @@ export function xenDom0(
         choices: ['retry', 'force', 'abort'],
       }, `xl shutdown of ${left.join(', ')} on ${host}`, `still running after ${request.guestShutdownTimeout}`);
       if (decision.decision === 'abort') {
-        throw failure('Aborted', `aborted by ${decision.operator} while guests of ${host} were stopping${decision.comment ? `: ${decision.comment}` : ''}; stopped so far: ${[...record.keys()].join(', ') || 'none'}`);
+        throw failure('Aborted', `aborted by ${decision.by} while guests of ${host} were stopping${decision.comment ? `: ${decision.comment}` : ''}; stopped so far: ${[...record.keys()].join(', ') || 'none'}`);
       }
       if (decision.decision === 'force') {
         // destroyDomain skips a guest that stopped while the person decided.
         for (const name of left) {
           const outcome = await summarized(hostChange.destroyDomain, `xl destroy ${name} on ${host}`)(host, name, xen.destroy(name));
-          if (outcome === 'done') noted(name, { destroyedBy: decision.operator });
+          if (outcome === 'done') noted(name, { destroyedBy: decision.by });
         }
       }
     }

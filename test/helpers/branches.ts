@@ -133,4 +133,4 @@ export async function failureOf(handle: WorkflowHandle): Promise<{ type?: string
 }
 
 export const decide = (handle: WorkflowHandle, decision: string, comment?: string) =>
-  handle.executeUpdate(decideUpdate, { args: [{ operator: 'alice', decision: decision as 'retry', comment }] });
+  handle.executeUpdate(decideUpdate, { args: [{ by: 'alice', decision: decision as 'retry', comment }] });

@@ -110,14 +110,14 @@ export const SEALED_SHAPE = {
 export const PLAINTEXT_SECRET = 'hunter2 correct horse';
 
 export const UPDATE_BASES: { target: string; schema: z.ZodType; base: Record<string, unknown> }[] = [
-  { target: 'approve', schema: Approval, base: { approver: 'alice', comment: 'maintenance window' } },
-  { target: 'decide', schema: Decision, base: { operator: 'bob', decision: 'retry', comment: 'looked at the console' } },
-  { target: 'diskReplaced', schema: DiskReplacedAnswer, base: { operator: 'camille', comment: 'slot 0' } },
-  { target: 'submitPassphrase', schema: PassphraseAnswer, base: { operator: 'bob', passphrase: SEALED_SHAPE } },
+  { target: 'approve', schema: Approval, base: { by: 'alice', comment: 'maintenance window' } },
+  { target: 'decide', schema: Decision, base: { by: 'bob', decision: 'retry', comment: 'looked at the console' } },
+  { target: 'diskReplaced', schema: DiskReplacedAnswer, base: { by: 'camille', comment: 'slot 0' } },
+  { target: 'submitPassphrase', schema: PassphraseAnswer, base: { by: 'bob', passphrase: SEALED_SHAPE } },
 ];
 
 /** People's text, by field name (their schemas are built per field); hosts and durations by their schemas' metadata. */
-const TEXT_FIELDS = new Set(['reason', 'approver', 'operator', 'comment']);
+const TEXT_FIELDS = new Set(['reason', 'by', 'comment']);
 
 /** A field's schema without its optional/default wrappers: what its values are checked by. */
 function innerOf(schema: z.ZodType): z.ZodType {
@@ -161,12 +161,12 @@ const SPECIFIC: HostileCase[] = [
   { target: 'hypervisorReboot', label: 'unlockTries: 1.5', value: { host: 'dom0-hostile', reason: 'x', unlockTries: 1.5 }, field: 'unlockTries' },
   { target: 'hypervisorReboot', label: 'afterUpgrade: a string', value: { host: 'dom0-hostile', reason: 'x', afterUpgrade: 'yes' }, field: 'afterUpgrade' },
   {
-    target: 'hypervisorReboot', label: 'approvedInRoll.approver: a right-to-left override',
-    value: { host: 'dom0-hostile', reason: 'x', approvedInRoll: { approver: 'alice\u202e', roll: 'r', commands: [] } }, field: 'approvedInRoll.approver',
+    target: 'hypervisorReboot', label: 'approvedInRoll.by: a right-to-left override',
+    value: { host: 'dom0-hostile', reason: 'x', approvedInRoll: { by: 'alice\u202e', roll: 'r', commands: [] } }, field: 'approvedInRoll.by',
   },
   {
     target: 'hypervisorReboot', label: 'approvedInRoll.comment: a forged line',
-    value: { host: 'dom0-hostile', reason: 'x', approvedInRoll: { approver: 'alice', comment: 'ok\napproved: root', roll: 'r', commands: [] } }, field: 'approvedInRoll.comment',
+    value: { host: 'dom0-hostile', reason: 'x', approvedInRoll: { by: 'alice', comment: 'ok\napproved: root', roll: 'r', commands: [] } }, field: 'approvedInRoll.comment',
   },
   { target: 'hypervisorReboot', label: 'a passphrase key in the input', value: { host: 'dom0-hostile', reason: 'x', passphrase: PLAINTEXT_SECRET }, field: 'passphrase' },
   { target: 'rollingClusterReboot', label: 'reason: too long for its children', value: { cluster: 'hostile', reason: 'x'.repeat(401) }, field: 'reason' },
@@ -206,16 +206,16 @@ const SPECIFIC: HostileCase[] = [
   { target: 'ganetiHypervisorSetup', label: 'group: a command', value: { host: 'gnt-hostile', group: 'g;reboot' }, field: 'group' },
   { target: 'ganetiHypervisorSetup', label: 'group: an option', value: { host: 'gnt-hostile', group: '--system' }, field: 'group' },
   { target: 'ganetiHypervisorSetup', label: 'group: a newline', value: { host: 'gnt-hostile', group: 'a\nMatch all' }, field: 'group' },
-  { target: 'decide', label: 'decision: unknown', value: { operator: 'bob', decision: 'nuke' }, field: 'decision' },
-  { target: 'decide', label: 'skip without a reason', value: { operator: 'bob', decision: 'skip' }, field: 'comment' },
-  { target: 'decide', label: 'skip with a blank reason', value: { operator: 'bob', decision: 'skip', comment: '  ' }, field: 'comment' },
-  { target: 'approve', label: 'approver: missing', value: { comment: 'ok' }, field: 'approver' },
-  { target: 'approve', label: 'an unknown key', value: { approver: 'alice', as: 'root' }, field: 'as' },
-  { target: 'diskReplaced', label: 'operator: missing', value: { comment: 'done' }, field: 'operator' },
-  { target: 'submitPassphrase', label: 'passphrase: in clear', value: { operator: 'bob', passphrase: PLAINTEXT_SECRET }, field: 'passphrase' },
-  { target: 'submitPassphrase', label: 'passphrase: an unknown scheme', value: { operator: 'bob', passphrase: { ...SEALED_SHAPE, sealed: 'rot13' } }, field: 'passphrase' },
-  { target: 'submitPassphrase', label: 'passphrase: not base64', value: { operator: 'bob', passphrase: { ...SEALED_SHAPE, ciphertext: `${PLAINTEXT_SECRET}\n` } }, field: 'passphrase' },
-  { target: 'submitPassphrase', label: 'passphrase: an extra field', value: { operator: 'bob', passphrase: { ...SEALED_SHAPE, plaintext: PLAINTEXT_SECRET } }, field: 'passphrase' },
+  { target: 'decide', label: 'decision: unknown', value: { by: 'bob', decision: 'nuke' }, field: 'decision' },
+  { target: 'decide', label: 'skip without a reason', value: { by: 'bob', decision: 'skip' }, field: 'comment' },
+  { target: 'decide', label: 'skip with a blank reason', value: { by: 'bob', decision: 'skip', comment: '  ' }, field: 'comment' },
+  { target: 'approve', label: 'by: missing', value: { comment: 'ok' }, field: 'by' },
+  { target: 'approve', label: 'an unknown key', value: { by: 'alice', as: 'root' }, field: 'as' },
+  { target: 'diskReplaced', label: 'by: missing', value: { comment: 'done' }, field: 'by' },
+  { target: 'submitPassphrase', label: 'passphrase: in clear', value: { by: 'bob', passphrase: PLAINTEXT_SECRET }, field: 'passphrase' },
+  { target: 'submitPassphrase', label: 'passphrase: an unknown scheme', value: { by: 'bob', passphrase: { ...SEALED_SHAPE, sealed: 'rot13' } }, field: 'passphrase' },
+  { target: 'submitPassphrase', label: 'passphrase: not base64', value: { by: 'bob', passphrase: { ...SEALED_SHAPE, ciphertext: `${PLAINTEXT_SECRET}\n` } }, field: 'passphrase' },
+  { target: 'submitPassphrase', label: 'passphrase: an extra field', value: { by: 'bob', passphrase: { ...SEALED_SHAPE, plaintext: PLAINTEXT_SECRET } }, field: 'passphrase' },
 ];
 
 /** Every case, generated: one field made hostile per case. */

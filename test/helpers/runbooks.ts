@@ -102,9 +102,9 @@ export async function recordHistory(handle: { workflowId: string; fetchHistory()
 }
 
 /** What a submitPassphrase said: the accepted outcome's message, or the words a refused one failed with. */
-export async function sendPassphrase(handle: WorkflowHandle, passphrase: SealedSecret, operator = 'bob'): Promise<string> {
+export async function sendPassphrase(handle: WorkflowHandle, passphrase: SealedSecret, by = 'bob'): Promise<string> {
   try {
-    return (await handle.executeUpdate(submitPassphraseUpdate, { args: [{ operator, passphrase }] })).message;
+    return (await handle.executeUpdate(submitPassphraseUpdate, { args: [{ by, passphrase }] })).message;
   } catch (error) {
     if (error instanceof WorkflowUpdateFailedError && error.cause) return error.cause.message;
     throw error;
