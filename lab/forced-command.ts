@@ -42,7 +42,7 @@ socket.on('connect', () => {
     socket.end();
     process.exit(0);
   }
-  send(socket, { type: 'exec', host, stage, command: process.env.SSH_ORIGINAL_COMMAND ?? null });
+  send(socket, { type: 'exec', host, stage, command: process.env.SSH_ORIGINAL_COMMAND ?? null, pid: process.pid });
 });
 readLines(socket, (message) => {
   const reply = message as ExecReply;
