@@ -5,7 +5,7 @@
  * the host change. The host applies it all the same (the command was received; a dead client does not undo it).
  * Per lab, in memory only: tests set and clear them (control operations `slow`, `unslow`, `in-flight`, `drop-session`).
  */
-import { readFileSync } from 'node:fs';
+import { readdirSync, readFileSync } from 'node:fs';
 
 /** Slow the commands matching `pattern` on `host` (null: any host), the first `times` of them (null: all). */
 export interface SlowRule {
@@ -22,7 +22,7 @@ export interface InFlight {
   command: string;
   /** When the lab received it. */
   since: string;
-  /** The forced command relaying it (in the SSH session), when it said so. */
+  /** The forced command relaying it (in the SSH session), in its SSH server's PID namespace. */
   pid?: number;
 }
 
@@ -92,7 +92,7 @@ export class CommandFaults {
     const command = this.underWay().find((c) => c.host === host && matches(c.command));
     if (!command) throw new Error(`no command matching ${pattern} is under way on ${host}`);
     if (!command.pid) throw new Error(`the forced command of "${command.command}" did not say its pid`);
-    const session = sessionOf(command.pid);
+    const session = sessionOf(hostPid(host, command.pid));
     process.kill(session, 'SIGKILL');
     const id = [...this.inFlight].find(([, c]) => c === command)![0];
     const release = this.releases.get(id);
@@ -100,6 +100,24 @@ export class CommandFaults {
     release?.();
     return session;
   }
+}
+
+/**
+ * The forced command's pid as this process sees it: the SSH servers run in PID namespaces of their own
+ * (common/tether.ts), so the pid it said is its pid there, the last of its /proc/PID/status NSpid line.
+ */
+function hostPid(host: string, nsPid: number): number {
+  for (const entry of readdirSync('/proc').filter((e) => /^\d+$/.test(e))) {
+    try {
+      const nspid = /^NSpid:\s+(.*)$/m.exec(readFileSync(`/proc/${entry}/status`, 'utf8'))?.[1]?.trim().split(/\s+/);
+      if (nspid?.at(-1) !== String(nsPid)) continue;
+      const argv = readFileSync(`/proc/${entry}/cmdline`, 'utf8').split('\0');
+      if (argv.some((a) => a.endsWith('forced-command.js')) && argv.includes(host)) return Number(entry);
+    } catch {
+      /* gone meanwhile */
+    }
+  }
+  throw new Error(`no forced command of ${host} with pid ${nsPid} in its namespace`);
 }
 
 /** The closest ancestor of `pid` that is an SSH server process (sshd, sshd-session, dropbear): its session. */

@@ -6,7 +6,7 @@
  */
 import { closeSync, fstatSync, openSync, readSync } from 'node:fs';
 import { fileURLToPath } from 'node:url';
-import { NativeConnection, Worker } from '@temporalio/worker';
+import { NativeConnection, Worker, type WorkerOptions } from '@temporalio/worker';
 import ssh2 from 'ssh2';
 import { createActivities } from '../activities/index.js';
 import { SshPool } from '../activities/ssh/pool.js';
@@ -18,7 +18,8 @@ import { connectionOptions, temporalSettings, workerDataConverter } from '../com
 
 export const workflowsPath = fileURLToPath(new URL('../workflows/index.js', import.meta.url));
 
-export async function runWorker(env = process.env): Promise<void> {
+/** `more`: extra worker options (a test worker adds its fault-injecting interceptors, test/setup/fault-worker.mjs). */
+export async function runWorker(env = process.env, more: Partial<WorkerOptions> = {}): Promise<void> {
   const settings = readSettings(['taskQueue', 'inventory', 'codecKey', 'codecKeyFile', 'sealingKeyFile'], env);
   const temporal = temporalSettings(env);
   const inventory = loadInventory(settings.inventory);
@@ -38,9 +39,10 @@ export async function runWorker(env = process.env): Promise<void> {
     connection,
     namespace: temporal.namespace,
     taskQueue: settings.taskQueue,
-    workflowsPath,
+    ...(more.workflowBundle ? {} : { workflowsPath }),
     activities: createActivities(inventory, pool),
     dataConverter: workerDataConverter(settings),
+    ...more,
   });
   for (const signal of ['SIGINT', 'SIGTERM'] as const) process.once(signal, () => worker.shutdown());
   const hosts = inventory.hosts.map((h) => h.name).join(', ');
