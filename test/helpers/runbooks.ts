@@ -70,7 +70,7 @@ export function hostChanges(audit: AuditEntry[]): string[] {
 /** What only reads a host: the plans list the commands that change one, and the audit's reads are set aside. */
 const READS = [
   /^cat /, /^lsblk /, /^mdadm --detail /, /^sfdisk --dump /, /^dd if=\S+ bs=440 /, /^xl list$/, /^pvecm (status|nodes)$/, /^pvesh get /,
-  /^(qm|pct) config /, /^pvesm status$/, /^df /, /^blkid /, /^dmsetup ls /, /^cryptsetup luksOpen --test-passphrase /, /^hostname$/,
+  /^(qm|pct) config /, /^pvesm status$/, /^df /, /^blkid /, /^dmsetup ls /, /^cryptsetup luksOpen --test-passphrase /, /^hostname$/, /^lvs --noheadings /,
 ];
 
 /** Per host, in order: the commands that changed it and succeeded, as the lab's audit recorded them. */
