@@ -4,9 +4,10 @@
  * each run must complete, and each host must show the commands of the approved plans, each once, in order.
  *
  * A killed attempt is only retried once its heartbeat timeout (30 s) passes, so dying at every boundary of every
- * runbook takes about an hour: `RUNBOOK_KILL_TEST=all` does that. By default (npm test, about 4 minutes) the worker
- * dies once per runbook, at a host change: just after the first one completed (the change made, the result not yet
- * reported), or for the longer runs as the first one is scheduled (see Scenario.kills).
+ * runbook takes hours (luksKeyRotation alone: 15 deaths, 6 minutes): `RUNBOOK_KILL_TEST=all` does that, by hand.
+ * By default (npm test, about 3 minutes) the worker dies once per runbook, at a host change: just after the first
+ * one completed (the change made, the result not yet reported), or for the longer runs as the first one is
+ * scheduled (see Scenario.kills).
  * A runbook joins with one line in SCENARIOS. Real dev server, real lab (subnet 213).
  */
 import { appendFileSync, readFileSync, writeFileSync } from 'node:fs';
@@ -36,6 +37,8 @@ const HOST_CHANGING = 'markMemberFailed|removeMember|clonePartitionTable|addMemb
  */
 const PASSPHRASE_TRIES = 'unlockRoot|openVolume|testPassphrase|checkNewPassphrase';
 const FAULTS = { FAULT_ACTIVITIES: ALL ? `^(?!(${PASSPHRASE_TRIES})$)` : `^(${HOST_CHANGING})$` };
+/** How long a run may take to reach a question: every boundary killed costs up to 30 s. */
+const WAIT = ALL ? 3 * 3600_000 : 240_000;
 const slowPolls = { pollInterval: '1s', upTimeout: '10 minutes', downTimeout: '10 minutes', guestShutdownTimeout: '2 minutes' };
 
 interface Ctx {
@@ -69,16 +72,16 @@ function disk(name: string, host: string, swap: 'hot' | 'cold', slot: number, ki
     async run({ client, lab }, start) {
       const handle = await start('diskReplacement', { host, swap, resyncPollInterval: '1s', bootTimeout: '10 minutes' });
       if (swap === 'cold') {
-        await eventually(`${host} powered off`, () => lab.stage(host) === 'down' || undefined, 300_000);
+        await eventually(`${host} powered off`, () => lab.stage(host) === 'down' || undefined, WAIT);
         lab.swapDisk(host, slot, { serial: `ZK${host}` });
         await lab.powerOn(host);
       } else {
-        await asked(handle, diskReplacedUpdate.name);
+        await asked(handle, diskReplacedUpdate.name, WAIT);
         lab.swapDisk(host, slot, { serial: `ZK${host}` });
       }
-      if (await asked(handle, diskReplacedUpdate.name)) await answer(handle, diskReplacedUpdate, { operator: 'sam' });
+      if (await asked(handle, diskReplacedUpdate.name, WAIT)) await answer(handle, diskReplacedUpdate, { operator: 'sam' }, WAIT);
       await handle.result();
-      return swap === 'cold' ? [await planOfRun(await child(client, `${handle.workflowId}-poweroff`)), await planOfRun(handle)] : [await planOfRun(handle)];
+      return swap === 'cold' ? [await planOfRun(await child(client, `${handle.workflowId}-poweroff`, WAIT)), await planOfRun(handle)] : [await planOfRun(handle)];
     },
   };
 }
@@ -89,8 +92,8 @@ function reboot(name: string, host: string, kills: Scenario['kills']): Scenario 
     name, hosts: host.startsWith('kp') ? FMA : [host], kills,
     async run({ seal }, start) {
       const handle = await start('hypervisorReboot', { host, reason: 'kill test', ...slowPolls });
-      if (await asked(handle, approveUpdate.name)) await answer(handle, approveUpdate, { approver: 'alice' });
-      await answerPassphrases(handle, (what) => seal(rightPassphrase(host)(what)));
+      if (await asked(handle, approveUpdate.name, WAIT)) await answer(handle, approveUpdate, { approver: 'alice' }, WAIT);
+      await answerPassphrases(handle, (what) => seal(rightPassphrase(host)(what)), WAIT);
       await handle.result();
       return [await planOfRun(handle)];
     },
@@ -103,11 +106,11 @@ function roll(name: string, kills: Scenario['kills']): Scenario {
     name, hosts: FMA, kills,
     async run({ client, seal }, start) {
       const handle = await start('rollingClusterReboot', { cluster: 'kfma', reason: 'kill test', ...slowPolls });
-      if (await asked(handle, approveUpdate.name)) await answer(handle, approveUpdate, { approver: 'alice' });
+      if (await asked(handle, approveUpdate.name, WAIT)) await answer(handle, approveUpdate, { approver: 'alice' }, WAIT);
       const plans: Plan[] = [];
       for (const node of FMA) {
-        const c = await child(client, `${handle.workflowId}-${node}`);
-        await answerPassphrases(c, (what) => seal(rightPassphrase(node)(what)));
+        const c = await child(client, `${handle.workflowId}-${node}`, WAIT);
+        await answerPassphrases(c, (what) => seal(rightPassphrase(node)(what)), WAIT);
         plans.push(await planOfRun(c));
       }
       await handle.result();
@@ -122,7 +125,7 @@ function rotate(name: string, host: string, kills: Scenario['kills']): Scenario 
     name, hosts: [host], kills,
     async run({ seal }, start) {
       const handle = await start('luksKeyRotation', { host });
-      await answerPassphrases(handle, (what) => seal(what.includes('CURRENT') ? rightPassphrase(host)(what) : `the rotated root passphrase of ${host}`));
+      await answerPassphrases(handle, (what) => seal(what.includes('CURRENT') ? rightPassphrase(host)(what) : `the rotated root passphrase of ${host}`), WAIT);
       await handle.result();
       return [await planOfRun(handle)];
     },

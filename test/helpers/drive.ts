@@ -45,18 +45,18 @@ export async function answer<R, A>(handle: WorkflowHandle, update: UpdateDefinit
 }
 
 /** Answer every passphrase request with what `pick` says for it, until the run stops asking. */
-export async function answerPassphrases(handle: WorkflowHandle, pick: (what: string) => unknown): Promise<void> {
-  while (await asked(handle, submit.name)) {
+export async function answerPassphrases(handle: WorkflowHandle, pick: (what: string) => unknown, timeoutMs = 240_000): Promise<void> {
+  while (await asked(handle, submit.name, timeoutMs)) {
     const progress = await handle.query(progressQuery).catch(() => undefined);
     if (progress?.waitingFor?.answerWith !== submit.name) continue;
-    await answer(handle, submit, { operator: 'bob', passphrase: pick(progress.waitingFor.what) } as never);
+    await answer(handle, submit, { operator: 'bob', passphrase: pick(progress.waitingFor.what) } as never, timeoutMs);
   }
 }
 
 /** A child workflow's handle once it exists. */
-export async function child(client: Client, workflowId: string): Promise<WorkflowHandle> {
+export async function child(client: Client, workflowId: string, timeoutMs = 240_000): Promise<WorkflowHandle> {
   const handle = client.workflow.getHandle(workflowId);
-  await eventually(`child ${workflowId}`, () => handle.describe().then(() => true).catch(() => undefined), 240_000);
+  await eventually(`child ${workflowId}`, () => handle.describe().then(() => true).catch(() => undefined), timeoutMs);
   return handle;
 }
 
