@@ -4,7 +4,8 @@
  * each run must complete, and each host must show the commands of the approved plans, each once, in order.
  *
  * A killed attempt is only retried once its heartbeat timeout (30 s) passes, so dying at every boundary of every
- * runbook takes hours (luksKeyRotation alone: 15 deaths, 6 minutes): `RUNBOOK_KILL_TEST=all` does that, by hand.
+ * runbook takes over an hour (luksKeyRotation: 15 deaths, 6 min; hot disk replacement: 36 deaths, 15 min; both
+ * passed): `RUNBOOK_KILL_TEST=all` does that, by hand.
  * By default (npm test, about 3 minutes) the worker dies once per runbook, at a host change: just after the first
  * one completed (the change made, the result not yet reported), or for the longer runs as the first one is
  * scheduled (see Scenario.kills).
