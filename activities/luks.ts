@@ -6,7 +6,7 @@
 import { Context } from '@temporalio/activity';
 import { luks, power, type Command } from '../common/commands.js';
 import type { SealedSecret } from '../common/sealed.js';
-import { parseBlkid, parseCrypttab, parseDmsetupCrypt } from './parsers/luks.js';
+import { parseBlkid, parseCrypttab, parseDmsetupCrypt, parseLvsActive } from './parsers/luks.js';
 import { withPassphrase } from './secrets.js';
 import type { RemoteShell } from './ssh/remote.js';
 import type { Outcome } from './raid/activities.js';
@@ -108,7 +108,10 @@ export function luksActivities(remote: RemoteShell) {
       throw failure('CommandFailed', `${host}: cryptsetup luksOpen ${volume.device} exited ${result.exitCode}: ${result.stderr.trim()}`);
     },
 
+    /** `vgchange -ay`, unless every logical volume is active already (a retried step: the change is made). */
     async activateVolumeGroups(host: string, command: Command): Promise<string> {
+      const volumes = parseLvsActive((await remote.run(host, luks.logicalVolumes())).stdout);
+      if (volumes.length && volumes.every((v) => v.active)) return `already done: every logical volume is active (${[...new Set(volumes.map((v) => v.vg))].join(', ')})`;
       return (await remote.run(host, command)).stdout.trim();
     },
 

@@ -37,6 +37,8 @@ export const luks = {
   /** The whole of stdin is the key: no newline is added. */
   open: (device: string, name: string) => sh`cryptsetup luksOpen --key-file=- ${device} ${name}`,
   activateVolumeGroups: () => sh`vgchange -ay`,
+  /** Every logical volume with its attributes (the 5th letter is `a` when it is active). */
+  logicalVolumes: () => sh`lvs --noheadings -o vg_name,lv_attr`,
   testPassphrase: (device: string) => sh`cryptsetup luksOpen --test-passphrase --key-file=- ${device}`,
   /** Line mode: stdin holds the existing passphrase, a newline, the new one and a newline. */
   addKey: (device: string) => sh`cryptsetup luksAddKey ${device}`,

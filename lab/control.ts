@@ -4,6 +4,7 @@
  */
 import type { ControlCall, ControlOperation, LabControl, StatusHost } from './core/capability.js';
 import { capabilityOperations, simulatorFor } from './hosts/index.js';
+import { commandMatcher, MAX_DELAY_MS, type InFlight } from './faults.js';
 import type { ControlRequest } from './protocol.js';
 
 const HOST = { name: 'HOST' };
@@ -69,6 +70,43 @@ const labOperations: ControlOperation[] = [
     help: 'every command the host received, with its exit code',
     run: (lab, call) => lab.audit(call.host),
     print: (result) => (result as AuditLine[]).map((e) => `${e.time}  ${e.stage.padEnd(8)}  exit ${String(e.exitCode).padEnd(3)}  ${e.command}`).join('\n'),
+  },
+  // Fault injection, for tests (lab/faults.ts).
+  {
+    name: 'slow',
+    params: [
+      { name: 'WHERE', check: (v) => (v === 'any' || /^[\w.-]+$/.test(v) ? null : 'WHERE is a lab host or "any"') },
+      { name: 'PATTERN', check: (v) => { try { commandMatcher(v); return v ? null : 'PATTERN is empty'; } catch (e) { return `PATTERN: ${(e as Error).message}`; } } },
+      { name: 'MS', check: (v) => (/^\d+$/.test(v) && Number(v) <= MAX_DELAY_MS ? null : `MS is a delay in milliseconds, at most ${MAX_DELAY_MS}`) },
+      { name: 'TIMES', check: (v) => (v === 'all' || /^[1-9]\d{0,5}$/.test(v) ? null : 'TIMES is "all" or how many matching commands to slow') },
+    ],
+    help: 'hold each command matching PATTERN (/regex/ or a substring) on\nhost WHERE (or any) MS ms after it is received, before the host\napplies it and answers; only the first TIMES matches (or all)',
+    run(lab, call) {
+      const [where, pattern, ms, times] = call.args as [string, string, string, string];
+      if (where !== 'any') lab.state(where); // an unknown host is refused
+      lab.faults.slow({ host: where === 'any' ? null : where, pattern, delayMs: Number(ms), times: times === 'all' ? null : Number(times) });
+      return null;
+    },
+  },
+  {
+    name: 'unslow',
+    params: [],
+    help: 'no command is slowed any more',
+    run(lab) { lab.faults.clear(); return null; },
+  },
+  {
+    name: 'in-flight',
+    params: [],
+    help: 'the commands received and not answered yet',
+    run: (lab) => lab.faults.underWay(),
+    print: (result) => (result as InFlight[]).map((c) => `${c.since}  ${c.host}  pid ${c.pid ?? '?'}  ${c.command}`).join('\n'),
+  },
+  {
+    name: 'drop-session',
+    params: [HOST, { name: 'PATTERN' }],
+    help: 'kill the SSH session carrying the command under way on HOST that\nmatches PATTERN (a dropped connection); the host still applies it',
+    run(lab, call) { lab.state(call.host); return { killed: lab.faults.dropSession(call.host, call.args[0]!) }; },
+    print: (result) => `killed pid ${(result as { killed: number }).killed}`,
   },
 ];
 

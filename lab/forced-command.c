@@ -237,7 +237,10 @@ int main(int argc, char **argv) {
   puts_(&msg, ",\"command\":");
   const char *command = getenv("SSH_ORIGINAL_COMMAND");
   if (command) put_json(&msg, command); else puts_(&msg, "null");
-  puts_(&msg, "}\n");
+  /* Our pid: a test can drop the SSH session carrying this command (lab/faults.ts). */
+  char pid[32];
+  snprintf(pid, sizeof pid, ",\"pid\":%ld}\n", (long)getpid());
+  puts_(&msg, pid);
   send_all(fd, msg.data, msg.len);
 
   Buf in = {0}, line = {0};

@@ -16,6 +16,7 @@ import { matchingSlot, type WithLuks } from './capabilities/luks/index.js';
 import type { Capability, LabControl } from './core/capability.js';
 import type { BaseHostState, LabClusterSpec, LabHostSpec, LabView } from './core/types.js';
 import { runControl } from './control.js';
+import { CommandFaults } from './faults.js';
 import './hosts/index.js';
 import { LabHost, type AuditEntry } from './lab-host.js';
 import { readLines, send, type ClientMessage, type ControlReply, type ControlRequest, type ExecRequest, type Stage } from './protocol.js';
@@ -64,6 +65,13 @@ function savedStates(dir: string, specs: LabHostSpec[]): { states: BaseHostState
   return { states };
 }
 
+/** A command waiting for its standard input, and its token among the commands under way. */
+type Pending = ExecRequest & { token: number };
+
+function simulatorError(socket: Socket, error: unknown): void {
+  send(socket, { stdout: '', stderr: `runbook-lab: simulator error: ${(error as Error).message}\n`, exitCode: 255 });
+}
+
 export class Lab implements LabControl {
   readonly inventoryPath: string;
   readonly inventory: Inventory;
@@ -75,6 +83,8 @@ export class Lab implements LabControl {
     return join(this.dir, 'lab.sock');
   }
   private readonly hosts = new Map<string, LabHost>();
+  /** Tests' fault injection: slowed commands, commands under way and their SSH sessions. */
+  readonly faults = new CommandFaults();
   /** Whether this lab took up the hosts' state and audit an earlier one left, and if not, why. */
   resumed: { yes: true } | { yes: false; reason: string } = { yes: false, reason: 'fresh lab asked' };
   private server: Server | null = null;
@@ -274,15 +284,17 @@ export class Lab implements LabControl {
   }
 
   private accept(socket: Socket): void {
-    let pending: ExecRequest | null = null;
+    let pending: Pending | null = null;
     socket.on('error', () => socket.destroy());
+    // A client gone while its command waited for stdin: that command is no longer under way.
+    socket.on('close', () => { if (pending) this.faults.answered(pending.token); });
     try {
       readLines(socket, (raw) => {
         const message = raw as ClientMessage;
         try {
           this.handle(socket, message, pending, (p) => { pending = p; });
         } catch (error) {
-          send(socket, { stdout: '', stderr: `runbook-lab: simulator error: ${(error as Error).message}\n`, exitCode: 255 });
+          simulatorError(socket, error);
         }
       });
     } catch {
@@ -290,14 +302,34 @@ export class Lab implements LabControl {
     }
   }
 
-  private handle(socket: Socket, message: ClientMessage, pending: ExecRequest | null, setPending: (p: ExecRequest) => void): void {
+  private handle(socket: Socket, message: ClientMessage, pending: Pending | null, setPending: (p: Pending) => void): void {
     if (message.type === 'exec') {
-      const reply = this.exec(message, undefined);
-      if (reply === 'needStdin') { setPending(message); send(socket, { needStdin: true }); } else if (reply.replyAfterMs) {
-        const { replyAfterMs, ...rest } = reply;
-        setTimeout(() => { if (!socket.destroyed) send(socket, rest); }, replyAfterMs);
-      } else send(socket, reply);
+      const token = this.faults.received({ host: message.host, command: message.command ?? '', ...(message.pid ? { pid: message.pid } : {}) });
+      const run = (): void => {
+        if (this.stopped) return;
+        try {
+          const reply = this.exec(message, undefined);
+          if (reply === 'needStdin') { setPending({ ...message, token }); send(socket, { needStdin: true }); return; }
+          if (reply.replyAfterMs) {
+            // Applied now, answered later (a slow remount): a kill lands between the change and its answer.
+            const { replyAfterMs, ...rest } = reply;
+            setTimeout(() => { if (!socket.destroyed) send(socket, rest); this.faults.answered(token); }, replyAfterMs);
+            return;
+          }
+          send(socket, reply);
+        } catch (error) {
+          simulatorError(socket, error);
+        }
+        this.faults.answered(token);
+      };
+      // A slowed command is held here, received but not applied: the host applies it after, whoever still listens.
+      const delay = this.faults.delayFor(message.host, message.command ?? '');
+      if (delay > 0) {
+        const timer = setTimeout(run, delay);
+        this.faults.held(token, () => { clearTimeout(timer); run(); });
+      } else run();
     } else if (message.type === 'stdin' && pending) {
+      this.faults.answered(pending.token);
       const reply = this.exec(pending, Buffer.from(message.data, 'base64'));
       send(socket, reply === 'needStdin' ? { stdout: '', stderr: 'runbook-lab: stdin loop\n', exitCode: 255 } : reply);
     } else if (message.type === 'control') {

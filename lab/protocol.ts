@@ -2,7 +2,7 @@
  * The lab socket protocol: one JSON object per line, over dir/lab.sock.
  *
  * Forced command (lab/forced-command.c, run by sshd and dropbear for every SSH command):
- *   -> {type:'exec', host, stage, command}
+ *   -> {type:'exec', host, stage, command, pid}
  *   <- {needStdin:true}                 then -> {type:'stdin', data: base64}
  *   <- {stdout: base64, stderr, exitCode}
  * Control (the runbook-lab CLI; the operations are in control.ts and the capabilities):
@@ -13,7 +13,8 @@ import type { Socket } from 'node:net';
 
 export type Stage = 'openssh' | 'dropbear';
 
-export interface ExecRequest { type: 'exec'; host: string; stage: Stage; command: string | null }
+/** `pid`: the forced command's, so that a test can drop the SSH session carrying it (lab/faults.ts). */
+export interface ExecRequest { type: 'exec'; host: string; stage: Stage; command: string | null; pid?: number }
 export interface StdinMessage { type: 'stdin'; data: string }
 /** A control operation: `op` its name, `host` the lab host it acts on, `args` its other parameters, `flags` its options given. */
 export interface ControlRequest { type: 'control'; op: string; host?: string; args?: string[]; flags?: string[] }

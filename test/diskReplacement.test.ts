@@ -50,6 +50,18 @@ function failureMessages(history: proto.temporal.api.history.v1.IHistory): strin
   return messages;
 }
 
+/** The search attributes' values as stored (each payload's data, JSON in clear). */
+function searchAttributeValues(history: proto.temporal.api.history.v1.IHistory): string[] {
+  const values: string[] = [];
+  for (const event of history.events ?? []) {
+    for (const attributes of Object.values(event)) {
+      const fields = (attributes as { searchAttributes?: proto.temporal.api.common.v1.ISearchAttributes | null } | null)?.searchAttributes?.indexedFields;
+      for (const payload of Object.values(fields ?? {})) if (payload.data?.length) values.push(Buffer.from(payload.data).toString('utf8'));
+    }
+  }
+  return values;
+}
+
 /** The innermost cause: what went wrong, under "Activity task failed". */
 function rootMessage(error: unknown): string {
   let current = error as { cause?: unknown; message?: string } | undefined;
@@ -288,6 +300,8 @@ describe('diskReplacement', () => {
           .replace(/lease-host:[\w.-]+@[\w.-]+/g, 'lease-host:*');
         // Nor are our failures' messages: plain by design, what an admin reads (common/failure-converter.ts).
         for (const message of failureMessages(events)) history = history.replaceAll(Buffer.from(message).toString('latin1'), '*');
+        // Nor are search attributes: indexed in clear so the UI's list can filter (the runbook, its hosts, who is awaited).
+        for (const value of searchAttributeValues(events)) history = history.replaceAll(Buffer.from(value).toString('latin1'), '*');
         expect(history).toContain('diskReplacement'); // the check reads real history bytes
         for (const plaintext of ['dom0-hot', 'dom0-cold', 'dom0-kill', 'ZNEW0001', 'camille', 'resyncPollInterval', 'sfdisk', 'mdadm']) {
           expect(history).not.toContain(plaintext);

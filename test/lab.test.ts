@@ -4,6 +4,7 @@ import { tmpdir } from 'node:os';
 import { join } from 'node:path';
 import { afterAll, beforeAll, describe, expect, it } from 'vitest';
 import { parseInventory } from '../common/inventory.js';
+import { runControl } from '../lab/control.js';
 import { Lab, presets } from '../lab/lab.js';
 import { splitWords } from '../lab/words.js';
 import { sshClient, type SshRun } from './helpers/ssh.js';
@@ -239,4 +240,37 @@ describe('lab over real sshd', () => {
     expect(none.status).toBe(1);
     expect(none.stderr).toContain('no lab is running');
   }, 20_000);
+});
+
+describe('fault injection (runbook-lab slow, in-flight, drop-session)', () => {
+  const control = (op: string, args: string[] = [], host?: string) => runControl(lab, { type: 'control', op, args, ...(host ? { host } : {}) });
+
+  it('holds the first TIMES matching commands MS after receiving them, lists them under way, and unslow ends it', async () => {
+    await control('slow', ['dom0', '/^cat \\/proc\\/mdstat$/', '1500', '1']);
+    const started = Date.now();
+    const held = ssh('dom0', 'cat /proc/mdstat');
+    await until('the command under way', () => lab.faults.underWay().some((c) => c.host === 'dom0' && c.command === 'cat /proc/mdstat'));
+    expect(await control('in-flight')).toEqual([expect.objectContaining({ host: 'dom0', command: 'cat /proc/mdstat', pid: expect.any(Number) })]);
+    expect((await held).code).toBe(0);
+    expect(Date.now() - started).toBeGreaterThanOrEqual(1500);
+    const fast = Date.now();
+    expect((await ssh('dom0', 'cat /proc/mdstat')).code).toBe(0); // only the first one
+    expect(Date.now() - fast).toBeLessThan(1500);
+    await control('slow', ['any', 'hostname', '60000', 'all']);
+    await control('unslow');
+    expect((await ssh('dom1', 'hostname')).stdout).toBe('dom1\n');
+    await expect(control('slow', ['dom0', '/(/', '10', '1'])).rejects.toThrow(/PATTERN/);
+    await expect(control('slow', ['nowhere', 'x', '10', '1'])).rejects.toThrow(/unknown lab host nowhere/);
+  });
+
+  it('drop-session kills the SSH session of a held command: the client loses it, the host applies it once', async () => {
+    await control('slow', ['dom0', 'reboot', '60000', '1']);
+    const before = lab.audit('dom0').length;
+    const dropped = ssh('dom0', 'reboot');
+    await until('reboot under way', () => lab.faults.underWay().some((c) => c.command === 'reboot'));
+    expect(await control('drop-session', ['reboot'], 'dom0')).toEqual({ killed: expect.any(Number) });
+    expect((await dropped).code).not.toBe(0);
+    expect(lab.audit('dom0').slice(before).map((e) => `${e.command}:${e.exitCode}`)).toEqual(['reboot:0']);
+    await until('dom0 back', () => lab.isUp('dom0') && lab.stage('dom0') === 'openssh', 20_000);
+  });
 });

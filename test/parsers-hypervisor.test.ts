@@ -1,7 +1,7 @@
 import { readFileSync } from 'node:fs';
 import { join } from 'node:path';
 import { describe, expect, it } from 'vitest';
-import { parseBlkid, parseCrypttab, parseDmsetupCrypt } from '../activities/parsers/luks.js';
+import { parseBlkid, parseCrypttab, parseDmsetupCrypt, parseLvsActive } from '../activities/parsers/luks.js';
 import { ParseError } from '../activities/parsers/mdstat.js';
 import {
   parseBootFree, parseClusterResources, parseDfAvail, parseGuestConfig, parsePvecmNodes, parsePvecmStatus, parsePvesmStatus, parseStorageList,
@@ -180,6 +180,15 @@ describe('LUKS listings', () => {
     expect(parseDmsetupCrypt(fixture('dmsetup-crypt.txt'))).toEqual(['sda5_crypt', 'vg_local_luks']);
     expect(parseDmsetupCrypt('No devices found\n')).toEqual([]);
     expect(parseDmsetupCrypt('vg_fma_luks\t(254, 3)\n')).toEqual(['vg_fma_luks']);
+  });
+
+  it('reads which logical volumes are active (lvs lv_attr, 5th letter; lvs(8) "lv_attr bits")', () => {
+    // A Proxmox node after luksOpen of its LUNs, before vgchange -ay: the root's pve is active, the LUN's VG not yet.
+    expect(parseLvsActive('  pve          -wi-ao----\n  pve          twi-aotz--\n  vg_fma_luks  -wi-------\n')).toEqual([
+      { vg: 'pve', active: true }, { vg: 'pve', active: true }, { vg: 'vg_fma_luks', active: false },
+    ]);
+    expect(parseLvsActive('')).toEqual([]);
+    expect(() => parseLvsActive('  pve\n')).toThrow(/lvs: cannot read line "pve"/);
   });
 });
 

@@ -6,7 +6,7 @@ import { parseMdadmDetail } from '../activities/parsers/mdadm-detail.js';
 import { parseMdstat, ParseError } from '../activities/parsers/mdstat.js';
 import { grubInstallSucceeded, parseMdadmManage, parseSfdiskWrite } from '../activities/parsers/messages.js';
 import { isNoPartitionTable, parseSfdiskDump, renderSfdiskScript, sameLayout } from '../activities/parsers/sfdisk.js';
-import { parseBlkid, parseCrypttab, parseDmsetupCrypt } from '../activities/parsers/luks.js';
+import { parseBlkid, parseCrypttab, parseDmsetupCrypt, parseLvsActive } from '../activities/parsers/luks.js';
 import {
   parseClusterResources, parseDfAvail, parseGuestConfig, parsePvecmNodes, parsePvecmStatus, parsePvesmStatus, parseStorageList,
 } from '../activities/parsers/proxmox.js';
@@ -364,7 +364,7 @@ describe('every parser, on every fixture cut short or with a line missing', () =
   ];
   const parsers: Record<string, (text: string) => unknown> = {
     parseMdstat, parseMdadmDetail, parseLsblk, parseSfdiskDump, parseSfdiskWrite, parseMdadmManage, parsePvecmStatus, parsePvecmNodes,
-    parseClusterResources, parseStorageList, parseGuestConfig, parsePvesmStatus, parseDfAvail, parseBlkid, parseCrypttab, parseDmsetupCrypt,
+    parseClusterResources, parseStorageList, parseGuestConfig, parsePvesmStatus, parseDfAvail, parseBlkid, parseCrypttab, parseDmsetupCrypt, parseLvsActive,
     parseXlList,
   };
   /** The whole text, each prefix of it by lines, each line left out, each line cut in half. */

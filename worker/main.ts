@@ -6,7 +6,7 @@
  */
 import { closeSync, fstatSync, openSync, readSync } from 'node:fs';
 import { fileURLToPath } from 'node:url';
-import { NativeConnection, Runtime, Worker } from '@temporalio/worker';
+import { NativeConnection, Runtime, Worker, type WorkerOptions } from '@temporalio/worker';
 import ssh2 from 'ssh2';
 import { createActivities } from '../activities/index.js';
 import { metricsTelemetry, poolMetrics } from './metrics.js';
@@ -37,6 +37,11 @@ export interface WorkerRun {
   workflowsPath?: string;
   /** Called once the pool exists (the benchmark reads its counters). */
   onPool?: (pool: SshPool) => void;
+  /**
+   * More worker options (a test worker's fault-injecting interceptors, test/setup/fault-worker.mjs). Its workflow
+   * interceptors come after ours; a prebuilt `workflowBundle` must have been built with ours (workflowInterceptorsPath).
+   */
+  options?: Partial<WorkerOptions>;
 }
 
 export async function runWorker(env = process.env, run: WorkerRun = {}): Promise<void> {
@@ -59,15 +64,20 @@ export async function runWorker(env = process.env, run: WorkerRun = {}): Promise
   run.onPool?.(pool);
   const connection = await NativeConnection.connect(connectionOptions(temporal));
   await ensureSearchAttributes(connection.operatorService, temporal.namespace);
+  const { interceptors: moreInterceptors, ...extra } = run.options ?? {};
   const worker = await Worker.create({
     connection,
     namespace: temporal.namespace,
     taskQueue: settings.taskQueue,
-    workflowsPath: run.workflowsPath ?? workflowsPath,
+    ...(extra.workflowBundle ? {} : { workflowsPath: run.workflowsPath ?? workflowsPath }),
     maxCachedWorkflows: MAX_CACHED_WORKFLOWS,
     activities: createActivities(inventory, pool),
-    interceptors: { workflowModules: [workflowInterceptorsPath] },
+    interceptors: {
+      ...moreInterceptors,
+      ...(extra.workflowBundle ? {} : { workflowModules: [workflowInterceptorsPath, ...(moreInterceptors?.workflowModules ?? [])] }),
+    },
     dataConverter: workerDataConverter(settings),
+    ...extra,
   });
   for (const signal of ['SIGINT', 'SIGTERM'] as const) process.once(signal, () => worker.shutdown());
   const hosts = inventory.hosts.map((h) => h.name).join(', ');

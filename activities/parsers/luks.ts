@@ -71,3 +71,12 @@ export function parseDmsetupCrypt(text: string): string[] {
     return m[1];
   });
 }
+
+/** `lvs --noheadings -o vg_name,lv_attr`: each logical volume's group and whether it is active (attr's 5th letter). */
+export function parseLvsActive(text: string): { vg: string; active: boolean }[] {
+  return text.split('\n').filter((l) => l.trim()).map((line) => {
+    const m = /^\s*(\S+)\s+([-a-zA-Z]{10})\s*$/.exec(line);
+    if (!m) throw new ParseError(`lvs: cannot read line "${line.trim()}"`);
+    return { vg: m[1]!, active: m[2]![4] === 'a' };
+  });
+}

@@ -4,6 +4,7 @@
  * the lab's status, and the control operations (runbook-lab swap-disk...) that act on it. A host kind is a list of
  * capabilities (dispatch.ts composes them); a capability never knows which kinds use it.
  */
+import type { CommandFaults } from '../faults.js';
 import type { BaseHostState, CommandResult, ExecContext, HostKind, NeedStdin } from './types.js';
 
 /** One command of a capability. `null`: not one this capability simulates (e.g. other arguments): ask the next one. */
@@ -69,6 +70,8 @@ export interface LabControl {
   powerCycle(host: string): Promise<void>;
   setNeverComesBack(host: string, never: boolean): void;
   audit(host: string): unknown[];
+  /** Slow commands, commands under way (tests' fault injection). */
+  readonly faults: CommandFaults;
 }
 
 /** A control operation as the CLI parses it and the lab runs it. */

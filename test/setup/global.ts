@@ -32,7 +32,7 @@ export function freePort(host = HOST): Promise<number> {
   });
 }
 
-async function waitUntilReady(address: string, child: ChildProcess, output: () => string, timeoutMs: number): Promise<void> {
+export async function waitUntilReady(address: string, child: ChildProcess, output: () => string, timeoutMs: number): Promise<void> {
   const deadline = Date.now() + timeoutMs;
   let lastErr: unknown;
   while (Date.now() < deadline) {
@@ -55,7 +55,7 @@ async function waitUntilReady(address: string, child: ChildProcess, output: () =
   throw new Error(`temporal dev server at ${address} not ready after ${timeoutMs / 1000} s: ${String(lastErr)}\n${output()}`);
 }
 
-async function stop(child: ChildProcess): Promise<void> {
+export async function stop(child: ChildProcess): Promise<void> {
   if (child.exitCode !== null || child.signalCode !== null) return;
   const exited = new Promise<void>((resolve) => child.once('exit', () => resolve()));
   child.kill('SIGTERM');

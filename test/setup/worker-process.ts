@@ -23,6 +23,8 @@ export interface WorkerProcessOptions {
   logFile?: string;
   /** How long to wait for "worker running" (default 60 s). */
   readyTimeoutMs?: number;
+  /** Another entry point than dist/worker/main.js (e.g. test/setup/fault-worker.mjs). */
+  script?: string;
 }
 
 export interface WorkerProcess {
@@ -61,7 +63,7 @@ export function startWorkerProcess(opts: WorkerProcessOptions): Promise<WorkerPr
   }
 
   // Tethered: the worker dies with the test process however it ends.
-  const proc = spawnTethered(process.execPath, [join(root, 'dist', 'worker', 'main.js')], {
+  const proc = spawnTethered(process.execPath, [opts.script ?? join(root, 'dist', 'worker', 'main.js')], {
     cwd: root,
     env,
     stdio: ['ignore', 'pipe', 'pipe'],

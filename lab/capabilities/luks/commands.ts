@@ -175,6 +175,14 @@ export function vgchange(luks: LuksState, args: string[]): CommandResult {
   return stderr ? fail(5, stderr, stdout) : ok(stdout);
 }
 
+/** `lvs --noheadings -o vg_name,lv_attr`: one line per logical volume of the open volumes; attr[4] 'a' when active. */
+export function lvs(luks: LuksState, args: string[]): CommandResult | null {
+  if (args.join(' ') !== '--noheadings -o vg_name,lv_attr') return null;
+  const visible = luks.volumes.filter((v) => v.open && v.vg);
+  const width = Math.max(0, ...visible.map((v) => v.vg!.length));
+  return ok(visible.flatMap((v) => Array.from({ length: v.lvCount ?? 1 }, () => `  ${v.vg!.padEnd(width)} -wi-${v.vgActive ? 'a' : '-'}-----\n`)).join(''));
+}
+
 export function vgs(luks: LuksState, args: string[]): CommandResult | null {
   if (args.join(' ') !== '--noheadings -o vg_name,lv_count') return null;
   const visible = luks.volumes.filter((v) => v.open && v.vg);

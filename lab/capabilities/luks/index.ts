@@ -4,7 +4,7 @@
  * state has no `luks` behaves as if it had no encrypted volume (blkid finds none).
  */
 import type { Capability, StatusHost } from '../../core/capability.js';
-import { blkid, cryptrootUnlock, cryptsetup, crypttab, dmsetupLs, vgchange, vgs } from './commands.js';
+import { blkid, cryptrootUnlock, cryptsetup, crypttab, dmsetupLs, lvs, vgchange, vgs } from './commands.js';
 import { luksBoot, luksPowerOff, rootVolume, type WithLuks } from './volumes.js';
 
 export * from './volumes.js';
@@ -28,6 +28,7 @@ export const luks: Capability<WithLuks> = {
     cryptsetup: (state, args, ctx) => (state.luks ? cryptsetup(state, state.luks, args, ctx.stdin) : null),
     vgchange: (state, args) => (state.luks ? vgchange(state.luks, args) : null),
     vgs: (state, args) => (state.luks ? vgs(state.luks, args) : null),
+    lvs: (state, args) => (state.luks ? lvs(state.luks, args) : null),
   },
   files: {
     '/etc/crypttab': (state) => (state.luks ? crypttab(state.luks) : null),
