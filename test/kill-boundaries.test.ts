@@ -80,7 +80,7 @@ function disk(name: string, host: string, swap: 'hot' | 'cold', slot: number, ki
         await asked(handle, diskReplacedUpdate.name, WAIT);
         lab.swapDisk(host, slot, { serial: `ZK${host}` });
       }
-      if (await asked(handle, diskReplacedUpdate.name, WAIT)) await answer(handle, diskReplacedUpdate, { operator: 'sam' }, WAIT);
+      if (await asked(handle, diskReplacedUpdate.name, WAIT)) await answer(handle, diskReplacedUpdate, { by: 'sam' }, WAIT);
       await handle.result();
       return swap === 'cold' ? [await planOfRun(await child(client, `${handle.workflowId}-poweroff`, WAIT)), await planOfRun(handle)] : [await planOfRun(handle)];
     },
@@ -93,7 +93,7 @@ function reboot(name: string, host: string, kills: Scenario['kills']): Scenario 
     name, hosts: host.startsWith('kp') ? FMA : [host], kills,
     async run({ seal }, start) {
       const handle = await start('hypervisorReboot', { host, reason: 'kill test', ...slowPolls });
-      if (await asked(handle, approveUpdate.name, WAIT)) await answer(handle, approveUpdate, { approver: 'alice' }, WAIT);
+      if (await asked(handle, approveUpdate.name, WAIT)) await answer(handle, approveUpdate, { by: 'alice' }, WAIT);
       await answerPassphrases(handle, (what) => seal(rightPassphrase(host)(what)), WAIT);
       await handle.result();
       return [await planOfRun(handle)];
@@ -107,7 +107,7 @@ function roll(name: string, kills: Scenario['kills']): Scenario {
     name, hosts: FMA, kills,
     async run({ client, seal }, start) {
       const handle = await start('rollingClusterReboot', { cluster: 'kfma', reason: 'kill test', ...slowPolls });
-      if (await asked(handle, approveUpdate.name, WAIT)) await answer(handle, approveUpdate, { approver: 'alice' }, WAIT);
+      if (await asked(handle, approveUpdate.name, WAIT)) await answer(handle, approveUpdate, { by: 'alice' }, WAIT);
       const plans: Plan[] = [];
       for (const node of FMA) {
         const c = await child(client, `${handle.workflowId}-${node}`, WAIT);
