@@ -112,7 +112,7 @@ function hostPid(host: string, nsPid: number): number {
       const nspid = /^NSpid:\s+(.*)$/m.exec(readFileSync(`/proc/${entry}/status`, 'utf8'))?.[1]?.trim().split(/\s+/);
       if (nspid?.at(-1) !== String(nsPid)) continue;
       const argv = readFileSync(`/proc/${entry}/cmdline`, 'utf8').split('\0');
-      if (argv.some((a) => a.endsWith('forced-command.js')) && argv.includes(host)) return Number(entry);
+      if (/(^|\/)forced-command$/.test(argv[0] ?? '') && argv.includes(host)) return Number(entry); // the relay (lab/forced-command.c)
     } catch {
       /* gone meanwhile */
     }
