@@ -143,7 +143,9 @@ async function start(args: string[], ctx: Context): Promise<void> {
   if (wantsHelp(rest)) return console.log(runbookHelp(runbook));
   const { fields, options, positionals } = parseFlags(runbook.flags, rest, { input: { type: 'string' }, id: { type: 'string' } }, `npx runbook start ${runbook.name} --help`);
   if (positionals.length) throw new UsageError(`unexpected argument "${positionals[0]}" (see: npx runbook start ${runbook.name} --help)`);
-  const input = validated(runbook.schema, { ...inputFile(options.input as string | undefined), ...fields }, 'the runbook input', runbook.flags) as Record<string, unknown>;
+  // Who starts a runbook that takes approvals is named in it: they may not approve their own run.
+  const requester = 'requestedBy' in runbook.schema.shape && ctx.user !== undefined ? { requestedBy: ctx.user } : {};
+  const input = validated(runbook.schema, { ...requester, ...inputFile(options.input as string | undefined), ...fields }, 'the runbook input', runbook.flags) as Record<string, unknown>;
   const workflowId = (options.id as string | undefined) ?? `${runbook.name}-${String(input[runbook.target] ?? 'run')}-${Date.now()}`;
   const client = await ctx.client();
   await client.workflow.start(runbook.type, {

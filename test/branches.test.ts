@@ -28,7 +28,7 @@ let running: Promise<void>;
 
 /** What the mocked activities were asked to do, in order: `name(first argument)`. */
 let calls: string[];
-let mails: { subject: string; text: string }[];
+let mails: { subject: string; text: string; to?: string[] }[];
 /** Per test: the activities that behave otherwise than the defaults below. */
 let overrides: Partial<Record<keyof Activities, (...args: never[]) => unknown>>;
 
@@ -55,6 +55,9 @@ function activities(): Record<string, (...args: unknown[]) => Promise<unknown>> 
       guests: [{ name: 'guest1', dependsOn: [] }],
     }),
     mailAdmins: (m: { subject: string; text: string }) => { mails.push(m); return { sent: true, to: ['admin@lab'] }; },
+    // The lab's policy: one approval, unsigned allowed, by anyone named.
+    approvalPolicy: () => ({ count: 1, signature: 'optional', expireAfter: '7 days' }),
+    mailPeople: (roles: string[], m: { subject: string; text: string }) => { mails.push({ ...m, to: roles }); return { sent: true, to: roles }; },
     findFailedDisk: () => diagnosis,
     removeMember: () => 'done',
     identifyNewDisk: () => ({ serial: 'NEWDISK1', model: 'disk', sizeBytes: 4 * GiB, seenAs: 'sdc', alreadyPartitioned: false }),
@@ -218,11 +221,50 @@ describe('hypervisorReboot branches', () => {
     expect(calls.filter((c) => /^(migrateGuest|sendPowerCommand)/.test(c))).toEqual([]);
   });
 
+  it('a pending approval reminds its approvers, then mails the second group, then expires with nothing changed', async () => {
+    overrides.approvalPolicy = () => ({
+      roles: ['admin'], count: 2, signature: 'optional', remindAfter: '1 day', escalateTo: { roles: ['board'], after: '3 days' }, expireAfter: '5 days',
+      approvers: [{ name: 'alice', roles: ['admin'] }, { name: 'bob', roles: ['admin'] }],
+    });
+    const handle = await start('hypervisorReboot', { host: 'pve1', reason: 'kernel' });
+    await waitingFor(handle, 'approve');
+    await handle.executeUpdate(approveUpdate, { args: [{ by: 'alice' }] });
+    const progress = await handle.query(progressQuery);
+    expect(progress.approvals).toMatchObject({ approved: [{ by: 'alice', how: 'unsigned' }], awaited: 'approved by alice (unsigned); awaited: 1 more approval from bob' });
+    await env.sleep('25 hours');
+    await eventually('the reminder', () => mails.length === 1 || undefined);
+    expect(mails[0]).toMatchObject({ subject: 'reminder: hypervisorReboot waits for approval', to: ['admin'] });
+    expect(mails[0]!.text).toContain('awaited: 1 more approval from bob');
+    expect(mails[0]!.text).toContain(`npx runbook approve ${handle.workflowId} --by NAME`);
+    expect((await handle.describe()).status.name).toBe('RUNNING');
+    await env.sleep('2 days');
+    await eventually('the second group\'s mail', () => mails.length === 2 || undefined);
+    expect(mails[1]).toMatchObject({ subject: 'escalation: hypervisorReboot waits for approval', to: ['board'] });
+    const { type, message } = await failureOf(handle);
+    expect(type).toBe('NotApproved');
+    expect(message).toBe('only 1 of 2 approvals within 5 days (alice): nothing was changed');
+    expect(mails).toHaveLength(2);
+    expect(calls.filter((c) => /^(migrateGuest|sendPowerCommand|shutdownDomain|unlockRoot)/.test(c))).toEqual([]);
+  });
+
+  it('enough approvals before the reminder: nobody is mailed', async () => {
+    overrides.approvalPolicy = () => ({ count: 1, signature: 'optional', remindAfter: '1 day', escalateTo: { roles: ['board'], after: '3 days' }, expireAfter: '5 days' });
+    const handle = await start('hypervisorReboot', { host: 'pve1', reason: 'kernel', requestedBy: 'carol' });
+    await waitingFor(handle, 'approve');
+    await expect(handle.executeUpdate(approveUpdate, { args: [{ by: 'carol' }] })).rejects.toMatchObject({ cause: { message: expect.stringMatching(/carol started this run and may not approve it/) } });
+    await handle.executeUpdate(approveUpdate, { args: [{ by: 'bob' }] });
+    await waitingFor(handle, 'submitPassphrase'); // past the approval: the host is in its initramfs
+    await env.sleep('6 days');
+    expect(mails.filter((m) => /reminder|escalation/.test(m.subject))).toEqual([]);
+    await handle.cancel(); // its leases are given back
+    await expect(handle.result()).rejects.toThrow();
+  });
+
   it('passphrase tries spent: each try says how many are left, then the run stops and the admins are mailed', async () => {
     const key = generateSealingKey();
     const handle = await start('hypervisorReboot', { host: 'pve1', reason: 'kernel', unlockTries: 2 });
     await waitingFor(handle, 'approve');
-    await handle.executeUpdate(approveUpdate, { args: [{ approver: 'bob' }] });
+    await handle.executeUpdate(approveUpdate, { args: [{ by: 'bob' }] });
     // A plaintext passphrase is refused while the runbook waits for one, and nothing is recorded.
     await waitingFor(handle, 'submitPassphrase');
     await expect(handle.executeUpdate(submitPassphraseUpdate, { args: [{ operator: 'eve', passphrase: 'plain text secret' as never }] })).rejects.toThrow();
@@ -244,7 +286,7 @@ describe('hypervisorReboot branches', () => {
     overrides.expectBack = () => { probes++; throw failure('NotBack', 'pve2 does not answer on dropbear yet'); };
     const handle = await start('hypervisorReboot', { host: 'pve2', reason: 'kernel', upTimeout: '10 minutes' });
     await waitingFor(handle, 'approve');
-    await handle.executeUpdate(approveUpdate, { args: [{ approver: 'bob' }] });
+    await handle.executeUpdate(approveUpdate, { args: [{ by: 'bob' }] });
     const child = env.client.workflow.getHandle(`${handle.workflowId}-reboot`);
     await eventually('the child', () => child.describe().then(() => true).catch(() => undefined));
     await env.sleep('15 minutes');
@@ -273,7 +315,7 @@ describe('Xen guests that do not stop', () => {
     overrides.startDomain = () => { started = true; destroyed = false; return 'done'; };
     const handle = await start('hypervisorReboot', { host: 'dom0-x', reason: 'xen update', guestShutdownTimeout: '5 minutes', pollInterval: '1 minute' });
     await waitingFor(handle, 'approve');
-    await handle.executeUpdate(approveUpdate, { args: [{ approver: 'bob' }] });
+    await handle.executeUpdate(approveUpdate, { args: [{ by: 'bob' }] });
     await env.sleep('10 minutes');
     await waitingFor(handle, 'decide');
     await decide(handle, 'retry');
@@ -292,7 +334,7 @@ describe('Xen guests that do not stop', () => {
     overrides.readDomains = () => [{ name: 'guest1', id: 1, memMiB: 512, vcpus: 1, state: '-b----', timeSeconds: 1 }];
     const handle = await start('hypervisorReboot', { host: 'dom0-y', reason: 'xen update', guestShutdownTimeout: '5 minutes', pollInterval: '1 minute' });
     await waitingFor(handle, 'approve');
-    await handle.executeUpdate(approveUpdate, { args: [{ approver: 'bob' }] });
+    await handle.executeUpdate(approveUpdate, { args: [{ by: 'bob' }] });
     await env.sleep('10 minutes');
     await waitingFor(handle, 'decide');
     await decide(handle, 'abort');
@@ -316,7 +358,7 @@ describe('one runbook changes a host at a time', () => {
     const second = await start('hypervisorReboot', { host: 'dom0-l', reason: 'xen update' });
     // It has its plan and its approval, then waits for the lease before anything changes.
     await waitingFor(second, 'approve');
-    await second.executeUpdate(approveUpdate, { args: [{ approver: 'bob' }] });
+    await second.executeUpdate(approveUpdate, { args: [{ by: 'bob' }] });
     const waiting = await eventually('the second to wait for the lease', async () => {
       const p = await second.query(progressQuery);
       return p.waitingFor?.what.includes('held by') ? p : undefined;

@@ -426,7 +426,7 @@ describe('through a real Temporal dev server and worker, in front of lab hosts',
     });
     await waitingFor(handle, approveUpdate.name);
     await sendHostile(handle, approveUpdate, ['dom0-hang']);
-    await handle.executeUpdate(approveUpdate, { args: [{ approver: 'alice', comment: 'after the hostile ones' }] });
+    await handle.executeUpdate(approveUpdate, { args: [{ by: 'alice', comment: 'after the hostile ones' }] });
     await waitingFor(handle, decideUpdate.name); // guest2 never stops
     await sendHostile(handle, decideUpdate, ['dom0-hang']);
     await handle.terminate('hostile input test done');

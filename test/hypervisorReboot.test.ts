@@ -57,7 +57,7 @@ async function startReboot(host: string, extra: Record<string, unknown> = {}): P
 
 async function approve(handle: WorkflowHandle): Promise<void> {
   await waitingFor(handle, 'approve');
-  await handle.executeUpdate(approveUpdate, { args: [{ approver: 'alice (board)', comment: 'maintenance window' }] });
+  await handle.executeUpdate(approveUpdate, { args: [{ by: 'alice (board)', comment: 'maintenance window' }] });
 }
 
 /** Answer passphrase requests until the run stops asking; `answers` picks the passphrase from what is asked. */
@@ -207,7 +207,7 @@ describe('hypervisorReboot on a Proxmox node', () => {
     await approve(handle);
     // The operator's way: `npx runbook unlock`, a wrong passphrase first, then the right one on the next line.
     await waitingFor(handle, 'submitPassphrase');
-    await expect(handle.executeUpdate(approveUpdate, { args: [{ approver: 'mallory' }] })).rejects.toThrow(WorkflowUpdateFailedError);
+    await expect(handle.executeUpdate(approveUpdate, { args: [{ by: 'mallory' }] })).rejects.toThrow(WorkflowUpdateFailedError);
     const unlock = await runbookCli(['unlock', handle.workflowId, '--operator', 'erin'], `${WRONG}\n${PASSPHRASES.root.pve2}\n`);
     expect(unlock.stdout + unlock.stderr).toContain('wrong passphrase: 2 tries left');
     expect(unlock.code).toBe(0);

@@ -4,7 +4,7 @@
  * question, so an answer out of turn (or a plaintext passphrase) is refused and never recorded in history. The
  * Update completes with the runbook's reply to the answer (for a passphrase: whether it was right).
  *
- * On top of `ask`: `approve` before anything changes, `escalate` (mail the admins, wait for `decide`) when a step
+ * On top of `ask`: approvals before anything changes (workflows/approvals.ts), `escalate` (mail the admins, wait for `decide`) when a step
  * cannot go on by itself, and `passphraseFor` (ask until a try is accepted or the tries are spent).
  */
 import type { Duration, UpdateDefinition } from '@temporalio/common';
@@ -100,9 +100,9 @@ export class People {
     return this;
   }
 
-  /** The Updates of `approve`, `decide` and `submitPassphrase`, for the runbooks that use them. */
-  acceptsApproval(): this {
-    return this.accepts(approveUpdate, Approval);
+  /** The Updates of `approve` (its checks: workflows/approvals.ts), `decide` and `submitPassphrase`, for the runbooks that use them. */
+  acceptsApproval(check: (approval: Approval) => void): this {
+    return this.accepts(approveUpdate, Approval, check);
   }
 
   acceptsDecisions(): this {
@@ -119,7 +119,7 @@ export class People {
    * Ask `question`, answered by `update`; `reply` turns the answer into the Update's result (it may run activities,
    * e.g. try a passphrase). Returns undefined when the timeout passes first.
    */
-  async ask<A, R>(update: UpdateDefinition<R, [A]>, question: Question, reply: (answer: A) => R | Promise<R>): Promise<{ answer: A; reply: R } | undefined> {
+  async ask<A, R>(update: UpdateDefinition<R, [A]>, question: Omit<Question, 'what'> & { what: string | (() => string) }, reply: (answer: A) => R | Promise<R>): Promise<{ answer: A; reply: R } | undefined> {
     if (!this.accepted.has(update.name)) throw failure('InvalidInput', `this runbook asks for "${update.name}" without accepting it`);
     this.pending = undefined;
     const answered = await this.runbook.waitFor({ what: question.what, who: question.who, answerWith: update.name }, () => this.pending?.update === update.name, question.timeout);
@@ -136,13 +136,6 @@ export class People {
       pending.answer = undefined; // a sealed passphrase is not kept past its try
       if (this.pending === pending) this.pending = undefined;
     }
-  }
-
-  /** Wait for `approve`: nothing on a host changes before. */
-  async approve(what: string, who: string, timeout: Duration): Promise<Approval> {
-    const approved = await this.ask(approveUpdate, { what, who, timeout }, (a) => `approved by ${a.approver}`);
-    if (!approved) throw failure('NotApproved', `nobody approved within ${String(timeout)}: nothing was changed`);
-    return approved.answer;
   }
 
   /** Wait as long as it takes for a person's decision among `choices`. */

@@ -104,14 +104,14 @@ export const SEALED_SHAPE = {
 export const PLAINTEXT_SECRET = 'hunter2 correct horse';
 
 export const UPDATE_BASES: { target: string; schema: z.ZodType; base: Record<string, unknown> }[] = [
-  { target: 'approve', schema: Approval, base: { approver: 'alice', comment: 'maintenance window' } },
+  { target: 'approve', schema: Approval, base: { by: 'alice', comment: 'maintenance window' } },
   { target: 'decide', schema: Decision, base: { operator: 'bob', decision: 'retry', comment: 'looked at the console' } },
   { target: 'diskReplaced', schema: DiskReplacedAnswer, base: { operator: 'camille', comment: 'slot 0' } },
   { target: 'submitPassphrase', schema: PassphraseAnswer, base: { operator: 'bob', passphrase: SEALED_SHAPE } },
 ];
 
 /** People's text, by field name (their schemas are built per field); hosts and durations by their schemas' metadata. */
-const TEXT_FIELDS = new Set(['reason', 'approver', 'operator', 'comment']);
+const TEXT_FIELDS = new Set(['reason', 'by', 'operator', 'comment', 'requestedBy']);
 
 /** A field's schema without its optional/default wrappers: what its values are checked by. */
 function innerOf(schema: z.ZodType): z.ZodType {
@@ -138,6 +138,9 @@ function casesFor(target: string, schema: z.ZodObject, base: Record<string, unkn
   return out;
 }
 
+/** A well-formed approval record, as a roll passes it to its nodes. */
+const rollApproval = { by: 'alice', plan: `sha256:${'0'.repeat(64)}`, at: '2026-01-01T00:00:00.000Z', how: 'signed' };
+
 const SPECIFIC: HostileCase[] = [
   { target: 'diskReplacement', label: 'arrays: a command', value: { host: 'dom0-hostile', arrays: ['$(reboot)'] }, field: 'arrays[0]' },
   { target: 'diskReplacement', label: 'arrays: a newline', value: { host: 'dom0-hostile', arrays: ['md0\nmd1'] }, field: 'arrays[0]' },
@@ -155,12 +158,12 @@ const SPECIFIC: HostileCase[] = [
   { target: 'hypervisorReboot', label: 'unlockTries: 1.5', value: { host: 'dom0-hostile', reason: 'x', unlockTries: 1.5 }, field: 'unlockTries' },
   { target: 'hypervisorReboot', label: 'afterUpgrade: a string', value: { host: 'dom0-hostile', reason: 'x', afterUpgrade: 'yes' }, field: 'afterUpgrade' },
   {
-    target: 'hypervisorReboot', label: 'approvedInRoll.approver: a right-to-left override',
-    value: { host: 'dom0-hostile', reason: 'x', approvedInRoll: { approver: 'alice\u202e', roll: 'r', commands: [] } }, field: 'approvedInRoll.approver',
+    target: 'hypervisorReboot', label: 'approvedInRoll.approvals[0].by: a right-to-left override',
+    value: { host: 'dom0-hostile', reason: 'x', approvedInRoll: { approvals: [{ ...rollApproval, by: 'alice\u202e' }], roll: 'r', commands: [] } }, field: 'approvedInRoll.approvals[0].by',
   },
   {
     target: 'hypervisorReboot', label: 'approvedInRoll.comment: a forged line',
-    value: { host: 'dom0-hostile', reason: 'x', approvedInRoll: { approver: 'alice', comment: 'ok\napproved: root', roll: 'r', commands: [] } }, field: 'approvedInRoll.comment',
+    value: { host: 'dom0-hostile', reason: 'x', approvedInRoll: { approvals: [{ ...rollApproval, comment: 'ok\napproved: root' }], roll: 'r', commands: [] } }, field: 'approvedInRoll.approvals[0].comment',
   },
   { target: 'hypervisorReboot', label: 'a passphrase key in the input', value: { host: 'dom0-hostile', reason: 'x', passphrase: PLAINTEXT_SECRET }, field: 'passphrase' },
   { target: 'rollingClusterReboot', label: 'reason: too long for its children', value: { cluster: 'hostile', reason: 'x'.repeat(401) }, field: 'reason' },
@@ -170,8 +173,10 @@ const SPECIFIC: HostileCase[] = [
   { target: 'decide', label: 'decision: unknown', value: { operator: 'bob', decision: 'nuke' }, field: 'decision' },
   { target: 'decide', label: 'skip without a reason', value: { operator: 'bob', decision: 'skip' }, field: 'comment' },
   { target: 'decide', label: 'skip with a blank reason', value: { operator: 'bob', decision: 'skip', comment: '  ' }, field: 'comment' },
-  { target: 'approve', label: 'approver: missing', value: { comment: 'ok' }, field: 'approver' },
-  { target: 'approve', label: 'an unknown key', value: { approver: 'alice', as: 'root' }, field: 'as' },
+  { target: 'approve', label: 'by: missing', value: { comment: 'ok' }, field: 'by' },
+  { target: 'approve', label: 'an unknown key', value: { by: 'alice', as: 'root' }, field: 'as' },
+  { target: 'approve', label: 'signature: not an SSH signature', value: { by: 'alice', signature: 'ssh-ed25519 AAAA' }, field: 'signature' },
+  { target: 'approve', label: 'plan: not a plan hash', value: { by: 'alice', plan: 'sha256:../../etc' }, field: 'plan' },
   { target: 'diskReplaced', label: 'operator: missing', value: { comment: 'done' }, field: 'operator' },
   { target: 'submitPassphrase', label: 'passphrase: in clear', value: { operator: 'bob', passphrase: PLAINTEXT_SECRET }, field: 'passphrase' },
   { target: 'submitPassphrase', label: 'passphrase: an unknown scheme', value: { operator: 'bob', passphrase: { ...SEALED_SHAPE, sealed: 'rot13' } }, field: 'passphrase' },
