@@ -12,6 +12,7 @@ import { describeSettings, readSettings, SettingsError, type Settings } from '..
 import { connectClient, temporalSettings } from '../common/temporal.js';
 import { planQuery, progressQuery } from '../workflows/messages.js';
 import { ANSWERS, answerFor, answerNamed, answerUsage, type Answer, type AnswerContext } from './answers.js';
+import { auditOf, describeAudit } from './audit.js';
 import { describePlan, describeProgress } from './describe.js';
 import { describeFlag, flagHelp, flagUsage, parseFlags, UsageError, validated } from './flags.js';
 import { RUNBOOKS, runbookNamed, type Runbook } from './runbooks.js';
@@ -116,6 +117,12 @@ const COMMANDS: readonly Command[] = [
   onRun('result', 'result ID', 'wait for the end and print the result', async (id, rest, ctx) => {
     noMoreArgs('result', rest);
     console.log(JSON.stringify(await (await ctx.client()).workflow.getHandle(id).result(), null, 2));
+  }),
+  onRun('audit', 'audit ID [--json]', 'who approved what plan, when and how, and every command run with its exit code and duration, from the history', async (id, rest, ctx) => {
+    const json = rest[0] === '--json';
+    noMoreArgs('audit', json ? rest.slice(1) : rest);
+    const audit = await auditOf(await ctx.client(), id);
+    console.log(json ? JSON.stringify(audit, null, 2) : describeAudit(audit));
   }),
   ...ANSWERS.map(answerCommand),
   {

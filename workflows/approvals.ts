@@ -124,7 +124,7 @@ export class Approvals {
     const signed = request.rules.signature === 'required' ? ' signed' : '';
     const done = this.records.length ? `approved by ${this.records.map((r) => `${r.by} (${r.how})`).join(', ')}; ` : '';
     const names = request.rules.approvers
-      ?.filter((p) => p.name !== request.requestedBy && !this.records.some((r) => r.by === p.name))
+      ?.filter((p) => p.name !== request.requestedBy && !this.records.some((r) => r.by === p.name) && (p.sshKey || !signed))
       .map((p) => p.name);
     return `${done}awaited: ${needed} more${signed} approval${needed === 1 ? '' : 's'}${names ? ` from ${names.join(', ')}` : ''}`;
   }
