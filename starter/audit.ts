@@ -126,6 +126,8 @@ export async function auditOf(client: Client, workflowId: string): Promise<Audit
   const { type, status } = await client.workflow.getHandle(workflowId).describe();
   const audit: Audit = { workflowId, type, status: status.name, approvals: [], commands: [] };
   await auditRun(client, client.options.loadedDataConverter, workflowId, audit);
+  // The children's commands where they ran, between the parent's (a stable sort keeps each run's own order).
+  audit.commands.sort((a, b) => a.startedAt.localeCompare(b.startedAt));
   return audit;
 }
 

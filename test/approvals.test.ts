@@ -146,6 +146,9 @@ describe('two signed approvals from two people, bound to the plan', () => {
     const progress = await handle.query(progressQuery);
     expect(progress.approvals).toMatchObject({ plan: hash, approved: [{ by: 'alice', how: 'signed' }], awaited: 'approved by alice (signed); awaited: 1 more signed approval from bob' });
     expect(progress.waitingFor?.what).toContain('awaited: 1 more signed approval from bob');
+    const shown = await cli('runbook', env, 'progress', id);
+    expect(shown.stdout).toMatch(new RegExp(`plan ${hash}: approved by alice \\(signed, [^)]+\\); awaited: 1 more signed approval from bob`));
+    expect((await cli('runbook', env, 'plan', id)).stdout).toContain(`plan hash: ${hash}`);
     const after = await historyLength(handle);
     const twice = await approve('--by', 'alice', '--key', key.alice!);
     expect(twice.stderr).toContain('alice approved this plan already; it needs 2 different people');
