@@ -151,8 +151,9 @@ export const Inventory = z.object({
   // A policy nobody can satisfy is a typo: refuse it now, not when a plan waits for approvers that do not exist.
   const policies = [['default', inventory.approvals.default] as const, ...Object.entries(inventory.approvals.runbooks).map(([n, p]) => [n, p] as const)];
   for (const [name, policy] of policies) {
-    if (!policy?.roles) continue;
     const path = name === 'default' ? ['approvals', 'default'] : ['approvals', 'runbooks', name];
+    if (policy?.signature === 'required' && !policy.roles) ctx.addIssue({ code: 'custom', path: [...path, 'roles'], message: 'name the roles whose people sign: a required signature is checked against their keys' });
+    if (!policy?.roles) continue;
     const able = inventory.people.filter((p) => p.roles.some((r) => policy.roles!.includes(r)) && (policy.signature === 'optional' || p.sshKey));
     if (able.length < policy.count) {
       ctx.addIssue({ code: 'custom', path: [...path, 'count'], message: `${policy.count} approvals needed but only ${able.length} ${able.length === 1 ? 'person holds' : 'people hold'} one of the roles ${policy.roles.join(', ')}${policy.signature === 'required' ? ' with an ssh-ed25519 key' : ''}` });

@@ -5,6 +5,8 @@
  * approval timeout, retry/force/abort, passphrase tries spent, escalation after spent retries, the disk runbook's
  * 30-day swap timeout and arrays still degraded.
  */
+import { execFileSync } from 'node:child_process';
+import { join } from 'node:path';
 import { fileURLToPath } from 'node:url';
 import { WorkflowFailedError, type WorkflowHandle } from '@temporalio/client';
 import { TestWorkflowEnvironment } from '@temporalio/testing';
@@ -19,7 +21,8 @@ import { generateSealingKey, sealSecret } from '../common/sealing.js';
 import { testServerPath } from '../scripts/temporal-bin.js';
 import { decideUpdate, diskReplacedUpdate, progressQuery, submitPassphraseUpdate, approveUpdate } from '../workflows/messages.js';
 import type { DiskReplacementResult } from '../workflows/diskReplacement.js';
-import { eventually, waitingFor } from './helpers/runbooks.js';
+import { signWithKeyFile } from '../starter/signing.js';
+import { eventually, tempDir, waitingFor } from './helpers/runbooks.js';
 
 const TASK_QUEUE = 'runbooks-branches';
 let env: TestWorkflowEnvironment;
@@ -252,7 +255,11 @@ describe('hypervisorReboot branches', () => {
     const handle = await start('hypervisorReboot', { host: 'pve1', reason: 'kernel', requestedBy: 'carol' });
     await waitingFor(handle, 'approve');
     await expect(handle.executeUpdate(approveUpdate, { args: [{ by: 'carol' }] })).rejects.toMatchObject({ cause: { message: expect.stringMatching(/carol started this run and may not approve it/) } });
-    await handle.executeUpdate(approveUpdate, { args: [{ by: 'bob' }] });
+    // Signed by an ssh-agent's key, but the inventory holds none of bob's: where unsigned ones count, it counts as unsigned.
+    const keyFile = join(tempDir('branches-key'), 'bob_ed25519');
+    execFileSync('ssh-keygen', ['-q', '-t', 'ed25519', '-N', '', '-f', keyFile]);
+    const signature = await signWithKeyFile(keyFile, 'whatever bob signed');
+    expect(await handle.executeUpdate(approveUpdate, { args: [{ by: 'bob', signature }] })).toMatch(/^approved by bob \(unsigned\) for plan sha256:/);
     await waitingFor(handle, 'submitPassphrase'); // past the approval: the host is in its initramfs
     await env.sleep('6 days');
     expect(mails.filter((m) => /reminder|escalation/.test(m.subject))).toEqual([]);

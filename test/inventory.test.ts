@@ -48,6 +48,7 @@ describe('inventory: people and approval policies', () => {
       .toThrow(/approvals\.runbooks\.hypervisorReboot\.count: 2 approvals needed but only 1 person holds one of the roles admin/);
     expect(bad({ approvals: { default: { roles: ['admin'], signature: 'required' } } }))
       .toThrow(/approvals\.default\.count: 1 approvals needed but only 0 people hold one of the roles admin with an ssh-ed25519 key/);
+    expect(bad({ approvals: { default: { signature: 'required' } } })).toThrow(/approvals\.default\.roles: name the roles whose people sign/);
     expect(bad({ approvals: { default: { remindAfter: '8 days' } } })).toThrow(/approvals\.default\.remindAfter: must be shorter than expireAfter/);
     expect(bad({ approvals: { default: { expireAfter: '90 days' } } })).toThrow(/approvals\.default\.expireAfter: must be between 1 minute and 30 days/);
   });

@@ -93,7 +93,11 @@ export class Approvals {
       if (rules.signature === 'required') refuseUpdate(`refused: this runbook takes signed approvals only (npx runbook approve ${workflowInfo().workflowId} --by ${a.by} --key KEYFILE)`);
       return 'unsigned';
     }
-    if (!person?.sshKey) refuseUpdate(`refused: the inventory holds no SSH key of ${a.by} to verify the signature with`);
+    if (!person?.sshKey) {
+      // Nothing to verify it with: where unsigned approvals count, it counts as one (an ssh-agent signs by default).
+      if (rules.signature === 'optional') return 'unsigned';
+      refuseUpdate(`refused: the inventory holds no SSH key of ${a.by} to verify the signature with`);
+    }
     const { workflowId, runId } = workflowInfo();
     let verdict: ReturnType<typeof verifySshSignature>;
     try {
@@ -109,7 +113,7 @@ export class Approvals {
 
   /** The accepted approval, recorded: the validator passed it (one answer is handled at a time, see People). */
   private record(a: Approval): string {
-    const how = a.signature === undefined ? 'unsigned' : 'signed';
+    const how = a.signature !== undefined && this.request!.rules.approvers?.find((p) => p.name === a.by)?.sshKey ? 'signed' : 'unsigned';
     this.records.push({ by: a.by, ...(a.comment ? { comment: a.comment } : {}), plan: this.plan!, at: new Date().toISOString(), how });
     this.show();
     const needed = this.request!.rules.count - this.records.length;

@@ -85,7 +85,7 @@ export async function rollingClusterReboot(input: RollingClusterRebootInput): Pr
             host: node, reason: `${request.reason} (rolling reboot of ${cluster.name}, node ${i + 1} of ${nodes.length})`,
             afterUpgrade: request.afterUpgrade, migrateBack: request.migrateBack, upTimeout: request.upTimeout, downTimeout: request.downTimeout,
             pollInterval: request.pollInterval, guestShutdownTimeout: request.guestShutdownTimeout, unlockTries: request.unlockTries,
-            leases: leases.forChild(),
+            leases: leases.forChild(), requestedBy: request.requestedBy,
             approvedInRoll: {
               approvals: approved, roll: workflowInfo().workflowId,
               commands: steps.filter((step) => step.host === node).map((step) => step.command),
