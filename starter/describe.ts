@@ -8,7 +8,7 @@ export function describeProgress(p: Progress): string {
   const skipped = p.stepsSkipped ? ` (${p.stepsSkipped} skipped: ${p.timeline.filter((t) => t.skipped).map((t) => `"${t.step}": ${t.skipped}`).join('; ')})` : '';
   const decided = p.decisions.map((d) => `\n  decided: ${d.decision} by ${d.operator} (${d.about}: ${d.why.split('\n')[0]})${d.comment ? `: ${d.comment}` : ''}`).join('');
   const approvals = p.approvals
-    ? `\n  plan ${p.approvals.plan}: ${p.approvals.approved.length ? p.approvals.approved.map((a) => `approved by ${a.by} (${a.how}, ${a.at})`).join(', ') : 'not approved yet'}; ${p.approvals.awaited.replace(/^.*?awaited: /, 'awaited: ')}`
+    ? `\n  plan ${p.approvals.plan}: ${p.approvals.approved.length ? p.approvals.approved.map((a) => `approved by ${a.by} (${a.how}, ${a.at})`).join(', ') : 'not approved yet'}; ${p.approvals.awaited.split('; ').pop()}`
     : '';
   const at = Math.min(p.stepsDone + p.stepsSkipped + 1, p.stepsTotal);
   return `${p.runbook}${p.host ? ` on ${p.host}` : ''}: step ${at}/${p.stepsTotal} "${p.step}"${skipped}${waiting}${approvals}${decided}${detail}`;

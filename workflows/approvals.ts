@@ -127,6 +127,7 @@ export class Approvals {
     const needed = request.rules.count - this.records.length;
     const signed = request.rules.signature === 'required' ? ' signed' : '';
     const done = this.records.length ? `approved by ${this.records.map((r) => `${r.by} (${r.how})`).join(', ')}; ` : '';
+    if (needed <= 0) return `${done}nobody more awaited`;
     const names = request.rules.approvers
       ?.filter((p) => p.name !== request.requestedBy && !this.records.some((r) => r.by === p.name) && (p.sshKey || !signed))
       .map((p) => p.name);
