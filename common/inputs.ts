@@ -161,6 +161,9 @@ export const HypervisorRebootInput = z.object({
   guestShutdownTimeout: Durations.guestShutdownTimeout.default('5 minutes'),
   /** How long the plan waits for its approvals; by default the inventory policy's expireAfter. */
   approvalTimeout: Durations.approvalTimeout.optional(),
+  /** When the approvers are reminded, and when the policy's second group is mailed; by default the policy's. */
+  approvalRemindAfter: Durations.approvalTimeout.optional(),
+  approvalEscalateAfter: Durations.approvalTimeout.optional(),
   /** Who starts the run (our CLI: $USER): never one of its approvers. */
   requestedBy: RequestedBy,
   /** Cryptroot-unlock tries the host's initramfs allows. */

@@ -100,6 +100,8 @@ export const RUNBOOKS: readonly Runbook[] = [
       upTimeout: 'how long the host may take to answer again (the page says 2-5 minutes); past it a person decides',
       guestShutdownTimeout: 'how long a Xen guest may take to shut down before a person decides',
       approvalTimeout: 'how long the plan waits for its approvals (default: the inventory policy\'s expireAfter); past it nothing was changed and the run ends',
+      approvalRemindAfter: 'when the approvers are reminded by mail (default: the inventory policy\'s remindAfter)',
+      approvalEscalateAfter: 'when the policy\'s second group is mailed (default: the policy\'s escalateTo.after)',
       requestedBy: { help: 'who starts the run: never one of its approvers (default $USER)', value: 'NAME' },
       unlockTries: 'passphrase tries the host\'s initramfs allows; when they are spent the run stops',
       approvedInRoll: { hidden: true }, // set by rolling-cluster-reboot for its children only
@@ -124,6 +126,8 @@ export const RUNBOOKS: readonly Runbook[] = [
       upTimeout: 'how long each node may take to answer again',
       guestShutdownTimeout: 'how long a guest may take to shut down before a person decides',
       approvalTimeout: 'how long the roll waits for its approvals (default: the inventory policy\'s expireAfter)',
+      approvalRemindAfter: 'when the approvers are reminded by mail (default: the inventory policy\'s remindAfter)',
+      approvalEscalateAfter: 'when the policy\'s second group is mailed (default: the policy\'s escalateTo.after)',
       requestedBy: { help: 'who starts the roll: never one of its approvers (default $USER)', value: 'NAME' },
       unlockTries: 'passphrase tries each node\'s initramfs allows',
       ...durations,

@@ -250,6 +250,21 @@ describe('hypervisorReboot branches', () => {
     expect(calls.filter((c) => /^(migrateGuest|sendPowerCommand|shutdownDomain|unlockRoot)/.test(c))).toEqual([]);
   });
 
+  it('the run\'s input sets the reminder, the second group\'s mail and the expiry in hours instead of the policy\'s days', async () => {
+    overrides.approvalPolicy = () => ({ count: 1, signature: 'optional', remindAfter: '1 day', escalateTo: { roles: ['board'], after: '3 days' }, expireAfter: '5 days' });
+    const handle = await start('hypervisorReboot', { host: 'pve1', reason: 'kernel', approvalRemindAfter: '2 hours', approvalEscalateAfter: '4 hours', approvalTimeout: '6 hours' });
+    await waitingFor(handle, 'approve');
+    await env.sleep('3 hours');
+    // Anyone may approve under this policy: the reminder goes to the admins.
+    await eventually('the reminder', () => mails.length === 1 || undefined);
+    expect(mails[0]).toMatchObject({ subject: 'reminder: hypervisorReboot waits for approval' });
+    expect(mails[0]!.to).toBeUndefined();
+    const { type, message } = await failureOf(handle);
+    expect(type).toBe('NotApproved');
+    expect(message).toBe('nobody approved within 6 hours: nothing was changed');
+    expect(mails.map((m) => m.to)).toEqual([undefined, ['board']]);
+  });
+
   it('enough approvals before the reminder: nobody is mailed', async () => {
     overrides.approvalPolicy = () => ({ count: 1, signature: 'optional', remindAfter: '1 day', escalateTo: { roles: ['board'], after: '3 days' }, expireAfter: '5 days' });
     const handle = await start('hypervisorReboot', { host: 'pve1', reason: 'kernel', requestedBy: 'carol' });

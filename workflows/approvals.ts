@@ -31,6 +31,9 @@ export interface ApprovalRequest {
   requestedBy?: string;
   /** The input's approvalTimeout: overrides the policy's expireAfter. */
   timeout?: Duration;
+  /** The input's approvalRemindAfter and approvalEscalateAfter: override the policy's. */
+  remindAfter?: Duration;
+  escalateAfter?: Duration;
 }
 
 export class Approvals {
@@ -141,6 +144,8 @@ export class Approvals {
   /** Reminder to the approvers, then the second group, each once, unless the approvals came first. */
   private async escalate(request: ApprovalRequest, deadline: number, settled: () => boolean): Promise<void> {
     const { rules } = request;
+    const remindAfter = request.remindAfter ?? rules.remindAfter;
+    const escalateAfter = request.escalateAfter ?? rules.escalateTo?.after;
     const start = Date.now();
     const lapsed = async (after: Duration) => {
       const at = start + msToNumber(after);
@@ -157,10 +162,10 @@ export class Approvals {
         ? summarized(readOnly.mailPeople, `mail ${roles.join(', ')}: ${subject}`)(roles, message)
         : summarized(readOnly.mailAdmins, `mail the admins: ${subject}`)(message);
     };
-    if (rules.remindAfter && await lapsed(rules.remindAfter)) {
+    if (remindAfter && await lapsed(remindAfter)) {
       await mail(rules.roles, `reminder: ${workflowInfo().workflowType} waits for approval`, `${id} still waits for approval.`);
     }
-    if (rules.escalateTo && await lapsed(rules.escalateTo.after)) {
+    if (rules.escalateTo && escalateAfter && await lapsed(escalateAfter)) {
       await mail(rules.escalateTo.roles, `escalation: ${workflowInfo().workflowType} waits for approval`, `${id} still waits for approval; its approvers were reminded.`);
     }
   }

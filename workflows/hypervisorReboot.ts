@@ -120,7 +120,9 @@ export async function hypervisorReboot(input: HypervisorRebootInput): Promise<Hy
       const what = roll
         ? `the plan for ${host} changed since the roll was approved (guests moved meanwhile): approve this node's plan; see the "plan" query`
         : `approve the plan to reboot ${host} (${request.reason}); see the "plan" query`;
-      const approvedBy = await approvals.obtain({ what, who: 'an approver', plan: plan!, rules, requestedBy: request.requestedBy, timeout: request.approvalTimeout });
+      const approvedBy = await approvals.obtain({ what, who: 'an approver', plan: plan!, rules, requestedBy: request.requestedBy,
+        timeout: request.approvalTimeout, remindAfter: request.approvalRemindAfter, escalateAfter: request.approvalEscalateAfter,
+      });
       return { approvedBy, approvedInRoll: undefined };
     });
 

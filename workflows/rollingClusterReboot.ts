@@ -63,7 +63,8 @@ export async function rollingClusterReboot(input: RollingClusterRebootInput): Pr
       const rules = await summarized(readOnly.approvalPolicy, 'who approves rollingClusterReboot (the inventory\'s policy)')('rollingClusterReboot');
       return approvals.obtain({
         what: `approve the rolling reboot of ${cluster.name}, node by node (${nodes.join(' → ')}); see the "plan" query`, who: 'an approver',
-        plan, rules, requestedBy: request.requestedBy, timeout: request.approvalTimeout,
+        plan, rules, requestedBy: request.requestedBy,
+        timeout: request.approvalTimeout, remindAfter: request.approvalRemindAfter, escalateAfter: request.approvalEscalateAfter,
       });
     });
 
