@@ -265,6 +265,17 @@ describe('hypervisorReboot branches', () => {
     expect(mails.map((m) => m.to)).toEqual([undefined, ['board']]);
   });
 
+  it('refuses at once a plan that nobody but the requester could approve, with the names', async () => {
+    overrides.approvalPolicy = () => ({
+      roles: ['board'], count: 2, signature: 'required', expireAfter: '7 days',
+      approvers: [{ name: 'alice', roles: ['board'], sshKey: 'ssh-ed25519 AAAA' }, { name: 'carol', roles: ['board'], sshKey: 'ssh-ed25519 AAAA' }, { name: 'dave', roles: ['board'] }],
+    });
+    const handle = await start('hypervisorReboot', { host: 'pve1', reason: 'kernel', requestedBy: 'carol' });
+    const { type, message } = await failureOf(handle);
+    expect(type).toBe('Refused');
+    expect(message).toBe('refused: 2 approvals needed, but only alice can give one (roles board, with an SSH key; never carol, who started the run): nothing was changed');
+  });
+
   it('enough approvals before the reminder: nobody is mailed', async () => {
     overrides.approvalPolicy = () => ({ count: 1, signature: 'optional', remindAfter: '1 day', escalateTo: { roles: ['board'], after: '3 days' }, expireAfter: '5 days' });
     const handle = await start('hypervisorReboot', { host: 'pve1', reason: 'kernel', requestedBy: 'carol' });

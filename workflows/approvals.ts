@@ -52,6 +52,10 @@ export class Approvals {
     if (hash !== this.plan) [this.plan, this.records] = [hash, []];
     this.request = request;
     const { count } = request.rules;
+    const able = this.able(request);
+    if (able && able.length < count - this.records.length) {
+      throw failure('Refused', `refused: ${count} approvals needed, but only ${able.length ? able.join(', ') : 'nobody'} can give ${able.length === 1 ? 'one' : 'them'} (roles ${request.rules.roles?.join(', ')}${request.rules.signature === 'required' ? ', with an SSH key' : ''}; never ${request.requestedBy ?? 'the requester'}, who started the run): nothing was changed`);
+    }
     const expire = request.timeout ?? request.rules.expireAfter;
     const deadline = Date.now() + msToNumber(expire);
     let closed = false;
@@ -131,10 +135,15 @@ export class Approvals {
     const signed = request.rules.signature === 'required' ? ' signed' : '';
     const done = this.records.length ? `approved by ${this.records.map((r) => `${r.by} (${r.how})`).join(', ')}; ` : '';
     if (needed <= 0) return `${done}nobody more awaited`;
-    const names = request.rules.approvers
-      ?.filter((p) => p.name !== request.requestedBy && !this.records.some((r) => r.by === p.name) && (p.sshKey || !signed))
-      .map((p) => p.name);
+    const names = this.able(request);
     return `${done}awaited: ${needed} more${signed} approval${needed === 1 ? '' : 's'}${names ? ` from ${names.join(', ')}` : ''}`;
+  }
+
+  /** Who may still approve: the policy's people (with a key where it must be signed), not the requester, not twice. */
+  private able(request: ApprovalRequest): string[] | undefined {
+    return request.rules.approvers
+      ?.filter((p) => p.name !== request.requestedBy && !this.records.some((r) => r.by === p.name) && (p.sshKey || request.rules.signature === 'optional'))
+      .map((p) => p.name);
   }
 
   private show(): void {
