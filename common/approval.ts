@@ -12,7 +12,9 @@ export const APPROVAL_NAMESPACE = 'runbook-approval';
 
 /** `sha256:<hex>` of the plan as the `plan` query returns it. */
 export function planHash(plan: unknown): string {
-  const text = canonicalize(plan);
+  if (plan === undefined) throw new TypeError('no plan to hash');
+  // The plan as the `plan` query delivers it (JSON): the workflow's own object hashes as the CLI's copy does.
+  const text = canonicalize(JSON.parse(JSON.stringify(plan)));
   if (text === undefined) throw new TypeError('no plan to hash');
   return `sha256:${bytesToHex(sha256(utf8ToBytes(text)))}`;
 }

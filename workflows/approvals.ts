@@ -50,12 +50,12 @@ export class Approvals {
     const hash = planHash(request.plan);
     // A re-planned run: what was approved before is not what runs now.
     if (hash !== this.plan) [this.plan, this.records] = [hash, []];
-    this.request = request;
     const { count } = request.rules;
     const able = this.able(request);
     if (able && able.length < count - this.records.length) {
       throw failure('Refused', `refused: ${count} approvals needed, but only ${able.length ? able.join(', ') : 'nobody'} can give ${able.length === 1 ? 'one' : 'them'} (roles ${request.rules.roles?.join(', ')}${request.rules.signature === 'required' ? ', with an SSH key' : ''}; never ${request.requestedBy ?? 'the requester'}, who started the run): nothing was changed`);
     }
+    this.request = request;
     const expire = request.timeout ?? request.rules.expireAfter;
     const deadline = Date.now() + msToNumber(expire);
     let closed = false;
