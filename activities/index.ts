@@ -2,7 +2,7 @@
  * All activities, built over one SSH pool per worker. Workflows import the *type* only.
  */
 import { readFileSync } from 'node:fs';
-import { findHost, type Guest, type Inventory } from '../common/inventory.js';
+import { approvalPolicyOf, findHost, peopleWith, type ApprovalPolicy, type Guest, type Inventory } from '../common/inventory.js';
 import { SshPool } from './ssh/pool.js';
 import { remoteShell } from './ssh/remote.js';
 import { raidActivities } from './raid/activities.js';
@@ -45,6 +45,17 @@ export function createActivities(inventory: Inventory, pool = new SshPool({ priv
     async sealingKeyIds(): Promise<string[]> {
       return heldKeyIds();
     },
+    /**
+     * Who approves `runbook`'s plans and how (the inventory's policy), with the names and keys of the people who
+     * may: the workflow's Update validator checks approvals against these (it reads no file itself).
+     */
+    async approvalPolicy(runbook: string): Promise<ApprovalRules> {
+      const policy = approvalPolicyOf(inventory, runbook);
+      return {
+        ...policy,
+        ...(policy.roles ? { approvers: peopleWith(inventory, policy.roles).map((p) => ({ name: p.name, roles: p.roles, ...(p.sshKey ? { sshKey: p.sshKey } : {}) })) } : {}),
+      };
+    },
     ...raidActivities(remote),
     ...hostActivities(remote),
     ...luksActivities(remote),
@@ -58,5 +69,8 @@ export function createActivities(inventory: Inventory, pool = new SshPool({ priv
     ...leaseActivities(),
   };
 }
+
+/** A runbook's approval policy as the workflow holds it: without `approvers`, anyone may approve by name. */
+export type ApprovalRules = ApprovalPolicy & { approvers?: { name: string; roles: string[]; sshKey?: string }[] };
 
 export type Activities = ReturnType<typeof createActivities>;

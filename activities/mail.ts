@@ -11,7 +11,7 @@ import { readFile } from 'node:fs/promises';
 import { isIP } from 'node:net';
 import { asyncLocalStorage, log, type Context } from '@temporalio/activity';
 import { createTransport } from 'nodemailer';
-import type { Inventory } from '../common/inventory.js';
+import { peopleWith, type Inventory } from '../common/inventory.js';
 import { sh } from '../common/shell.js';
 import { failure } from '../common/failures.js';
 
@@ -132,69 +132,79 @@ export function mailActivities(inventory: Inventory) {
     return pass;
   }
 
+  /** Send `message` to `to` (`whom` names them in warnings and reasons: "admins", "people with roles board"). */
+  async function send(to: string[], whom: string, message: AdminMessage): Promise<MailResult> {
+    if (!mail || !transport) {
+      const reason = 'no mail section in the inventory: nobody was mailed';
+      warn(reason, { subject: message.subject });
+      return { sent: false, to: [], reason };
+    }
+    if (to.length === 0) {
+      const reason = `the inventory lists no ${whom}: nobody was mailed`;
+      warn(reason, { subject: message.subject });
+      return { sent: false, to: [], reason };
+    }
+
+    const ctx = activityContext();
+    const workflowId = ctx?.info.workflowExecution?.workflowId ?? message.workflowId;
+    const tags = inventory.simulated ? `${SUBJECT_TAG} ${LAB_TAG}` : SUBJECT_TAG;
+    const text = [
+      ...(inventory.simulated ? ['SIMULATED: this mail comes from the lab. The hosts are not real; nothing real was touched.', ''] : []),
+      message.text.replace(/\s+$/, ''),
+      '',
+      '-- ',
+      ...(message.runbook ? [`Runbook: ${message.runbook}`] : []),
+      ...(workflowId ? [`Workflow: ${workflowId}`, `Progress: ${sh`npx runbook progress ${workflowId}`.text}`] : []),
+      'Sent by the runbooks worker.',
+      '',
+    ].join('\n');
+
+    const auth = mail.auth ? { user: mail.auth.user, pass: await readPassword(mail.auth.passFile) } : undefined;
+    const messageId = messageIdFor(message, ctx);
+    try {
+      const info = await transport.sendMail({
+        from: mail.from,
+        to,
+        subject: `${tags} ${message.subject}`,
+        text,
+        ...(messageId ? { messageId } : {}),
+        headers: {
+          // RFC 3834: automatic mail; vacation responders must not answer it.
+          'Auto-Submitted': 'auto-generated',
+          ...(workflowId ? { 'X-Runbook-Workflow-Id': workflowId } : {}),
+          ...(message.runbook ? { 'X-Runbook': message.runbook } : {}),
+        },
+        ...(auth ? { auth } : {}),
+      });
+      const rejected = info.rejected.map(String);
+      if (rejected.length > 0) warn(`the SMTP server refused some ${whom}`, { rejected, messageId: info.messageId });
+      return {
+        sent: true,
+        messageId: info.messageId,
+        to: info.accepted.map(String),
+        ...(rejected.length > 0 ? { reason: `refused by the server: ${rejected.join(', ')}` } : {}),
+      };
+    } catch (error) {
+      const err = error as SmtpError;
+      const detail = [err.message, err.command && `(command ${err.command})`].filter(Boolean).join(' ');
+      const what = `SMTP ${mail.host}:${mail.port}: ${detail}`;
+      // Retryable even on a refused login: the password file is read again at the next attempt.
+      throw failure(err.code === 'EAUTH' ? 'MailAuthFailed' : 'MailTransportFailed', auth ? redact(what, auth.user, auth.pass) : what);
+    }
+  }
+
   return {
     /**
      * Mail the inventory's admins. No mail section or no admins is not a failure: the runbook waits for a person
      * all the same, and its progress says what it waits for; we return sent:false and log a warning.
      */
-    async mailAdmins(message: AdminMessage): Promise<MailResult> {
-      if (!mail || !transport) {
-        const reason = 'no mail section in the inventory: nobody was mailed';
-        warn(reason, { subject: message.subject });
-        return { sent: false, to: [], reason };
-      }
-      if (mail.admins.length === 0) {
-        const reason = 'the inventory lists no mail.admins: nobody was mailed';
-        warn(reason, { subject: message.subject });
-        return { sent: false, to: [], reason };
-      }
+    mailAdmins(message: AdminMessage): Promise<MailResult> {
+      return send(mail?.admins ?? [], 'mail.admins', message);
+    },
 
-      const ctx = activityContext();
-      const workflowId = ctx?.info.workflowExecution?.workflowId ?? message.workflowId;
-      const tags = inventory.simulated ? `${SUBJECT_TAG} ${LAB_TAG}` : SUBJECT_TAG;
-      const text = [
-        ...(inventory.simulated ? ['SIMULATED: this mail comes from the lab. The hosts are not real; nothing real was touched.', ''] : []),
-        message.text.replace(/\s+$/, ''),
-        '',
-        '-- ',
-        ...(message.runbook ? [`Runbook: ${message.runbook}`] : []),
-        ...(workflowId ? [`Workflow: ${workflowId}`, `Progress: ${sh`npx runbook progress ${workflowId}`.text}`] : []),
-        'Sent by the runbooks worker.',
-        '',
-      ].join('\n');
-
-      const auth = mail.auth ? { user: mail.auth.user, pass: await readPassword(mail.auth.passFile) } : undefined;
-      const messageId = messageIdFor(message, ctx);
-      try {
-        const info = await transport.sendMail({
-          from: mail.from,
-          to: mail.admins,
-          subject: `${tags} ${message.subject}`,
-          text,
-          ...(messageId ? { messageId } : {}),
-          headers: {
-            // RFC 3834: automatic mail; vacation responders must not answer it.
-            'Auto-Submitted': 'auto-generated',
-            ...(workflowId ? { 'X-Runbook-Workflow-Id': workflowId } : {}),
-            ...(message.runbook ? { 'X-Runbook': message.runbook } : {}),
-          },
-          ...(auth ? { auth } : {}),
-        });
-        const rejected = info.rejected.map(String);
-        if (rejected.length > 0) warn('the SMTP server refused some admins', { rejected, messageId: info.messageId });
-        return {
-          sent: true,
-          messageId: info.messageId,
-          to: info.accepted.map(String),
-          ...(rejected.length > 0 ? { reason: `refused by the server: ${rejected.join(', ')}` } : {}),
-        };
-      } catch (error) {
-        const err = error as SmtpError;
-        const detail = [err.message, err.command && `(command ${err.command})`].filter(Boolean).join(' ');
-        const what = `SMTP ${mail.host}:${mail.port}: ${detail}`;
-        // Retryable even on a refused login: the password file is read again at the next attempt.
-        throw failure(err.code === 'EAUTH' ? 'MailAuthFailed' : 'MailTransportFailed', auth ? redact(what, auth.user, auth.pass) : what);
-      }
+    /** Mail the inventory's people holding one of `roles` (an approval's reminder); like mailAdmins otherwise. */
+    mailPeople(roles: string[], message: AdminMessage): Promise<MailResult> {
+      return send(peopleWith(inventory, roles).map((p) => p.email), `people with the roles ${roles.join(', ')}`, message);
     },
   };
 }

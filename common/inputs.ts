@@ -97,12 +97,38 @@ export const DiskReplacedAnswer = z.object({
 }).strict();
 export type DiskReplacedAnswer = z.infer<typeof DiskReplacedAnswer>;
 
-/** Who approves a plan, and why: kept in the run's record. */
+/** An `ssh-keygen -Y sign` signature as it writes it (armored base64), bounded: an ed25519 one is ~300 characters. */
+export const ArmoredSignature = z.string().max(4000, { message: 'must be at most 4000 characters' })
+  .regex(/^-----BEGIN SSH SIGNATURE-----\r?\n[A-Za-z0-9+/=\r\n]+-----END SSH SIGNATURE-----\r?\n?$/, { message: 'must be an SSH signature as `ssh-keygen -Y sign` writes it' });
+
+/** A plan's `sha256:<hex>` (common/approval.ts planHash). */
+export const PlanHash = z.string().regex(/^sha256:[0-9a-f]{64}$/, { message: 'must be a plan hash such as "sha256:<64 hex digits>"' });
+
+/**
+ * A person approves the plan shown, and why: kept in the run's record. `signature` is their SSH signature of the
+ * approval message (common/approval.ts); `plan` the plan's hash they read (an approval of another plan is refused).
+ */
 export const Approval = z.object({
   by: PersonName('say who approves'),
   comment: Comment.optional(),
+  signature: ArmoredSignature.optional(),
+  plan: PlanHash.optional(),
 }).strict();
 export type Approval = z.infer<typeof Approval>;
+
+/** An approval that counted, as the result, `progress` and `npx runbook audit` show it. */
+export const ApprovalRecord = z.object({
+  by: PersonName('say who approved'),
+  comment: Comment.optional(),
+  plan: PlanHash,
+  at: z.iso.datetime(),
+  /** signed: verified against the person's inventory key; unsigned: where the policy allows it (mail: later). */
+  how: z.enum(['signed', 'unsigned', 'mail']),
+}).strict();
+export type ApprovalRecord = z.infer<typeof ApprovalRecord>;
+
+/** Who started the run ($USER for our CLI): they may not approve it. */
+const RequestedBy = PersonName('say who starts the run').optional();
 
 /** A person's decision when a runbook cannot go on by itself (a host that does not come back, a guest that does not stop). */
 export const Decision = z.object({
@@ -137,13 +163,18 @@ export const HypervisorRebootInput = z.object({
   pollInterval: Durations.pollInterval.default('10s'),
   /** How long a guest may take to shut down before a person decides (`xl shutdown -w` has no bound of its own). */
   guestShutdownTimeout: Durations.guestShutdownTimeout.default('5 minutes'),
-  approvalTimeout: Durations.approvalTimeout.default('7 days'),
+  /** How long the plan waits for its approvals; by default the inventory policy's expireAfter. */
+  approvalTimeout: Durations.approvalTimeout.optional(),
+  /** When the approvers are reminded, and when the policy's second group is mailed; by default the policy's. */
+  approvalRemindAfter: Durations.approvalTimeout.optional(),
+  approvalEscalateAfter: Durations.approvalTimeout.optional(),
+  /** Who starts the run (our CLI: $USER): never one of its approvers. */
+  requestedBy: RequestedBy,
   /** Cryptroot-unlock tries the host's initramfs allows. */
   unlockTries: z.number().int().min(1).max(10).default(3),
   /** Set by rollingClusterReboot for its children: the roll's one approval. Refused on a run that is not a child. */
   approvedInRoll: z.object({
-    by: PersonName('say who approves'),
-    comment: Comment.optional(),
+    approvals: z.array(ApprovalRecord).min(1).max(10),
     roll: singleLine(300, 'name the roll'),
     /** The node's commands as the roll's plan showed them: a node whose own plan differs asks for its own approval. */
     commands: z.array(z.string().max(1000)).max(500),

@@ -4,7 +4,8 @@
  */
 import { closeSync, fstatSync, openSync, readSync } from 'node:fs';
 import { z } from 'zod';
-import { GuestName, HostFilePath, HostName, describeIssues, singleLine } from './validation.js';
+import { msToNumber } from '@temporalio/common/lib/time.js';
+import { GuestName, HostFilePath, HostName, PersonName, describeIssues, duration, singleLine } from './validation.js';
 
 export { HostName, describeIssues };
 
@@ -69,6 +70,52 @@ export const Mail = z.object({
   auth: z.object({ user: singleLine(256, 'name the SMTP user'), passFile: LocalPath }).strict().optional(),
 }).strict();
 
+/** A role people hold, e.g. board, admin: approval policies name roles, not people. */
+const Role = z.string().regex(/^[a-z][a-z0-9-]{0,31}$/, { message: 'must be a role name such as "board" or "admin"' });
+
+/**
+ * A person who may answer runbooks: the name they approve with (`npx runbook approve ID --by NAME`), the address
+ * their reminders go to (and, later, approvals by mail come from), their roles, and the SSH key that signs their
+ * approvals (ssh-ed25519).
+ */
+export const Person = z.object({
+  name: PersonName('name the person'),
+  email: z.email({ message: 'must be a mail address' }),
+  roles: z.array(Role).min(1, { message: 'give the person at least one role' }).max(20),
+  sshKey: PublicKeyLine.refine((line) => line.startsWith('ssh-ed25519 '), { message: 'must be an ssh-ed25519 key: it signs approvals' }).optional(),
+}).strict();
+export type Person = z.infer<typeof Person>;
+
+/** Bounds of the approval waits: a reminder after minutes at the earliest, nothing pending for more than 30 days. */
+const ApprovalDuration = duration('1 minute', '30 days');
+
+/**
+ * Who approves a runbook's plan, how many of them, and how a pending approval escalates. Without `roles` anyone
+ * may approve by name (the lab, a small team); with them only the inventory's people holding one of them.
+ */
+export const ApprovalPolicy = z.object({
+  roles: z.array(Role).min(1).max(20).optional(),
+  /** Distinct approvers needed: never the same person twice, never the one who started the run. */
+  count: z.number().int().min(1).max(10).default(1),
+  /** required: only approvals signed with the person's inventory key count. optional: unsigned ones count, recorded as such. */
+  signature: z.enum(['required', 'optional']).default('optional'),
+  /** Mail the approvers a reminder after this long without enough approvals. */
+  remindAfter: ApprovalDuration.optional(),
+  /** Then mail this second group (people holding these roles), after this long. */
+  escalateTo: z.object({ roles: z.array(Role).min(1).max(20), after: ApprovalDuration }).strict().optional(),
+  /** Then the plan expires, nothing changed (a runbook's approvalTimeout input overrides it). */
+  expireAfter: ApprovalDuration.default('7 days'),
+}).strict().superRefine((p, ctx) => {
+  const at = (d?: string) => (d === undefined ? undefined : msToNumber(d as never));
+  const [remind, escalate, expire] = [at(p.remindAfter), at(p.escalateTo?.after), at(p.expireAfter)!];
+  if (remind !== undefined && remind >= expire) ctx.addIssue({ code: 'custom', path: ['remindAfter'], message: 'must be shorter than expireAfter' });
+  if (escalate !== undefined && escalate >= expire) ctx.addIssue({ code: 'custom', path: ['escalateTo', 'after'], message: 'must be shorter than expireAfter' });
+  if (escalate !== undefined && remind !== undefined && escalate <= remind) ctx.addIssue({ code: 'custom', path: ['escalateTo', 'after'], message: 'must be longer than remindAfter' });
+});
+export type ApprovalPolicy = z.infer<typeof ApprovalPolicy>;
+
+const RunbookName = z.string().regex(/^[a-zA-Z][a-zA-Z0-9]{0,63}$/, { message: 'must be a runbook (workflow type) name such as "hypervisorReboot"' });
+
 export const Inventory = z.object({
   /** True for the lab's own inventory: everything says loudly that the hosts are simulated. */
   simulated: z.boolean().default(false),
@@ -79,6 +126,13 @@ export const Inventory = z.object({
   hosts: z.array(Host).min(1).max(1000),
   clusters: z.array(Cluster).max(1000).default([]),
   mail: Mail.optional(),
+  /** Who may answer runbooks; approval policies name their roles. */
+  people: z.array(Person).max(1000).default([]),
+  /** The approval policy of every runbook (`default`), and per runbook (by workflow type) where it differs. */
+  approvals: z.object({
+    default: ApprovalPolicy.optional(),
+    runbooks: z.record(RunbookName, ApprovalPolicy).default({}),
+  }).strict().default({ runbooks: {} }),
 }).strict().superRefine((inventory, ctx) => {
   const names = new Set<string>();
   inventory.hosts.forEach((host, i) => {
@@ -88,6 +142,22 @@ export const Inventory = z.object({
   inventory.clusters.forEach((cluster, i) => cluster.hosts.forEach((name, j) => {
     if (!names.has(name)) ctx.addIssue({ code: 'custom', path: ['clusters', i, 'hosts', j], message: `unknown host "${name}"` });
   }));
+  const people = new Set<string>();
+  inventory.people.forEach((person, i) => {
+    if (people.has(person.name)) ctx.addIssue({ code: 'custom', path: ['people', i, 'name'], message: `person "${person.name}" is listed twice` });
+    people.add(person.name);
+  });
+  // A policy nobody can satisfy is a typo: refuse it now, not when a plan waits for approvers that do not exist.
+  const policies = [['default', inventory.approvals.default] as const, ...Object.entries(inventory.approvals.runbooks).map(([n, p]) => [n, p] as const)];
+  for (const [name, policy] of policies) {
+    const path = name === 'default' ? ['approvals', 'default'] : ['approvals', 'runbooks', name];
+    if (policy?.signature === 'required' && !policy.roles) ctx.addIssue({ code: 'custom', path: [...path, 'roles'], message: 'name the roles whose people sign: a required signature is checked against their keys' });
+    if (!policy?.roles) continue;
+    const able = inventory.people.filter((p) => p.roles.some((r) => policy.roles!.includes(r)) && (policy.signature === 'optional' || p.sshKey));
+    if (able.length < policy.count) {
+      ctx.addIssue({ code: 'custom', path: [...path, 'count'], message: `${policy.count} approvals needed but only ${able.length} ${able.length === 1 ? 'person holds' : 'people hold'} one of the roles ${policy.roles.join(', ')}${policy.signature === 'required' ? ' with an ssh-ed25519 key' : ''}` });
+    }
+  }
 });
 export type Inventory = z.infer<typeof Inventory>;
 
@@ -138,6 +208,16 @@ function readBounded(path: string): string {
   } finally {
     closeSync(fd);
   }
+}
+
+/** The approval policy of `runbook` (a workflow type): its own, else the inventory's default, else one unsigned approval by anyone. */
+export function approvalPolicyOf(inventory: Inventory, runbook: string): ApprovalPolicy {
+  return inventory.approvals.runbooks[runbook] ?? inventory.approvals.default ?? ApprovalPolicy.parse({});
+}
+
+/** The people holding one of `roles`. */
+export function peopleWith(inventory: Inventory, roles: readonly string[]): Person[] {
+  return inventory.people.filter((p) => p.roles.some((r) => roles.includes(r)));
 }
 
 export function findHost(inventory: Inventory, name: string): Host | undefined {

@@ -9,7 +9,9 @@ import { ApplicationFailure, type UpdateDefinition } from '@temporalio/common';
 import type { z } from 'zod';
 import { Approval, Decision, DiskReplacedAnswer, PassphraseAnswer } from '../common/inputs.js';
 import type { SealingPublicKey } from '../common/sealing.js';
-import { approveUpdate, decideUpdate, diskReplacedUpdate, progressQuery, submitPassphraseUpdate } from '../workflows/messages.js';
+import { approvalMessage, planHash } from '../common/approval.js';
+import { approveUpdate, decideUpdate, diskReplacedUpdate, planQuery, progressQuery, submitPassphraseUpdate } from '../workflows/messages.js';
+import { signWithAgent, signWithKeyFile } from './signing.js';
 import { flagsOf, flagUsage, parseFlags, UsageError, validated, type FieldFlags, type Flag } from './flags.js';
 import { readSealedSecret, secretSource, type SecretSource } from './secret-input.js';
 
@@ -65,14 +67,7 @@ function answer<S extends z.ZodObject>(spec: AnswerSpec<S>): Answer {
 const comment = 'kept in the run\'s record';
 
 export const ANSWERS: readonly Answer[] = [
-  answer({
-    command: 'approve',
-    update: approveUpdate,
-    schema: Approval,
-    what: 'the approval',
-    help: 'approve the plan (see `npx runbook plan ID`); nothing changes on a host before',
-    flags: { by: { help: 'who approves', value: 'NAME' }, comment },
-  }),
+  approveAnswer(),
   answer({
     command: 'decide',
     update: decideUpdate,
@@ -93,6 +88,44 @@ export const ANSWERS: readonly Answer[] = [
   }),
   unlockAnswer(),
 ];
+
+/**
+ * `approve ID`: reads the plan the run shows now, hashes it, signs the approval message (workflow id, run id, plan
+ * hash, who) with `--key FILE` or the ssh-agent, and sends it with the hash: the run refuses it if its plan
+ * changed meanwhile. `--unsigned` (or no key at all) sends it unsigned, which counts only where the policy allows.
+ */
+function approveAnswer(): Answer {
+  const flags: Flag[] = [
+    ...flagsOf(Approval, { by: { help: 'who approves: your name in the inventory (default $USER)', value: 'NAME' }, comment, signature: { hidden: true }, plan: { hidden: true } })
+      .map((f) => (f.field === 'by' ? { ...f, required: false } : f)),
+    { field: 'key', name: 'key', kind: 'string', negate: false, required: false, value: 'FILE', help: 'sign with this SSH key file (a .pub file: its private half in the ssh-agent); default the agent\'s first ssh-ed25519 key' },
+    { field: 'unsigned', name: 'unsigned', kind: 'boolean', negate: false, required: false, value: '', help: 'send it unsigned (counts only where the inventory\'s policy allows unsigned approvals)' },
+  ];
+  return {
+    command: 'approve',
+    update: approveUpdate.name,
+    help: 'approve the plan (see `npx runbook plan ID`), signed with your SSH key; nothing changes on a host before',
+    flags,
+    async run(workflowId, args, ctx) {
+      const { fields, positionals } = parseFlags(flags, args, {}, 'npx runbook approve --help');
+      if (positionals.length) throw new UsageError(`unexpected argument "${positionals[0]}" (see: npx runbook approve --help)`);
+      const { key, unsigned, ...answer } = fields as { key?: string; unsigned?: boolean; by?: string; comment?: string };
+      if (key !== undefined && unsigned) throw new UsageError('--key and --unsigned: choose one');
+      answer.by ??= ctx.user;
+      validated(Approval, answer, 'the approval', flags); // a bad name is told before anything is read or signed
+      const handle = (await ctx.client()).workflow.getHandle(workflowId);
+      const plan = await handle.query(planQuery);
+      if (!plan) throw new Error(`${workflowId} shows no plan yet: nothing to approve`);
+      const hash = planHash(plan);
+      const { runId } = await handle.describe();
+      const message = approvalMessage({ workflowId, runId, planHash: hash, by: answer.by! });
+      const signature = unsigned ? undefined : key !== undefined ? await signWithKeyFile(key, message) : await signWithAgent(message);
+      if (!signature && !unsigned) console.error('no --key and no ssh-ed25519 key in an ssh-agent: the approval goes unsigned');
+      const value = validated(Approval, { ...answer, plan: hash, ...(signature ? { signature } : {}) }, 'the approval', flags);
+      console.log(await handle.executeUpdate(approveUpdate, { args: [value] }));
+    },
+  };
+}
 
 /** `unlock ID`: prompts for the passphrase the runbook asks, seals it, sends it, asks again while tries are left. */
 function unlockAnswer(): Answer {

@@ -13,6 +13,7 @@ import { readLocalStack } from '../common/local-stack.js';
 import { connectClient, temporalSettings, type TemporalSettings } from '../common/temporal.js';
 import { planQuery, progressQuery } from '../workflows/messages.js';
 import { ANSWERS, answerFor, answerNamed, answerUsage, type Answer, type AnswerContext } from './answers.js';
+import { auditOf, describeAudit } from './audit.js';
 import { describePlan, describeProgress } from './describe.js';
 import { describeFlag, flagHelp, flagUsage, parseFlags, UsageError, validated } from './flags.js';
 import { RUNBOOKS, runbookNamed, type Runbook } from './runbooks.js';
@@ -126,6 +127,12 @@ const COMMANDS: readonly Command[] = [
     noMoreArgs('result', rest);
     console.log(JSON.stringify(await (await ctx.client()).workflow.getHandle(id).result(), null, 2));
   }),
+  onRun('audit', 'audit ID [--json]', 'who approved what plan, when and how, and every command run with its exit code and duration, from the history', async (id, rest, ctx) => {
+    const json = rest[0] === '--json';
+    noMoreArgs('audit', json ? rest.slice(1) : rest);
+    const audit = await auditOf(await ctx.client(), id);
+    console.log(json ? JSON.stringify(audit, null, 2) : describeAudit(audit));
+  }),
   ...ANSWERS.map(answerCommand),
   {
     name: 'help',
@@ -152,7 +159,9 @@ async function start(args: string[], ctx: Context): Promise<void> {
   if (wantsHelp(rest)) return console.log(runbookHelp(runbook));
   const { fields, options, positionals } = parseFlags(runbook.flags, rest, { input: { type: 'string' }, id: { type: 'string' } }, `npx runbook start ${runbook.name} --help`);
   if (positionals.length) throw new UsageError(`unexpected argument "${positionals[0]}" (see: npx runbook start ${runbook.name} --help)`);
-  const input = validated(runbook.schema, { ...inputFile(options.input as string | undefined), ...fields }, 'the runbook input', runbook.flags) as Record<string, unknown>;
+  // Who starts a runbook that takes approvals is named in it: they may not approve their own run.
+  const requester = 'requestedBy' in runbook.schema.shape && ctx.user !== undefined ? { requestedBy: ctx.user } : {};
+  const input = validated(runbook.schema, { ...requester, ...inputFile(options.input as string | undefined), ...fields }, 'the runbook input', runbook.flags) as Record<string, unknown>;
   const workflowId = (options.id as string | undefined) ?? `${runbook.name}-${String(input[runbook.target] ?? 'run')}-${Date.now()}`;
   const client = await ctx.client();
   await client.workflow.start(runbook.type, {

@@ -5,12 +5,15 @@
  * taken at each branch: approval timeout, retry/force/abort, escalation after spent retries, the disk runbook's
  * 30-day swap timeout and arrays still degraded. Passphrase branches: test/passphrase.test.ts.
  */
+import { execFileSync } from 'node:child_process';
+import { join } from 'node:path';
 import { describe, expect, it } from 'vitest';
 import { failure } from '../common/failures.js';
 import { diskReplacedUpdate, progressQuery, approveUpdate } from '../workflows/messages.js';
 import type { DiskReplacementResult } from '../workflows/diskReplacement.js';
 import { calls, decide, env, failureOf, GiB, mails, overrides, start, useBranchesWorker } from './helpers/branches.js';
-import { eventually, waitingFor } from './helpers/runbooks.js';
+import { signWithKeyFile } from '../starter/signing.js';
+import { eventually, tempDir, waitingFor } from './helpers/runbooks.js';
 
 useBranchesWorker('runbooks-branches');
 
@@ -98,6 +101,75 @@ describe('diskReplacement branches', () => {
 });
 
 describe('hypervisorReboot branches', () => {
+  it('a pending approval reminds its approvers, then mails the second group, then expires with nothing changed', async () => {
+    overrides.approvalPolicy = () => ({
+      roles: ['admin'], count: 2, signature: 'optional', remindAfter: '1 day', escalateTo: { roles: ['board'], after: '3 days' }, expireAfter: '5 days',
+      approvers: [{ name: 'alice', roles: ['admin'] }, { name: 'bob', roles: ['admin'] }],
+    });
+    const handle = await start('hypervisorReboot', { host: 'pve1', reason: 'kernel' });
+    await waitingFor(handle, 'approve');
+    await handle.executeUpdate(approveUpdate, { args: [{ by: 'alice' }] });
+    const progress = await handle.query(progressQuery);
+    expect(progress.approvals).toMatchObject({ approved: [{ by: 'alice', how: 'unsigned' }], awaited: 'approved by alice (unsigned); awaited: 1 more approval from bob' });
+    await env.sleep('25 hours');
+    await eventually('the reminder', () => mails.length === 1 || undefined);
+    expect(mails[0]).toMatchObject({ subject: 'reminder: hypervisorReboot waits for approval', to: ['admin'] });
+    expect(mails[0]!.text).toContain('awaited: 1 more approval from bob');
+    expect(mails[0]!.text).toContain(`npx runbook approve ${handle.workflowId} --by NAME`);
+    expect((await handle.describe()).status.name).toBe('RUNNING');
+    await env.sleep('2 days');
+    await eventually('the second group\'s mail', () => mails.length === 2 || undefined);
+    expect(mails[1]).toMatchObject({ subject: 'escalation: hypervisorReboot waits for approval', to: ['board'] });
+    const { type, message } = await failureOf(handle);
+    expect(type).toBe('NotApproved');
+    expect(message).toBe('only 1 of 2 approvals within 5 days (alice): nothing was changed');
+    expect(mails).toHaveLength(2);
+    expect(calls.filter((c) => /^(migrateGuest|sendPowerCommand|shutdownDomain|unlockRoot)/.test(c))).toEqual([]);
+  });
+
+  it('the run\'s input sets the reminder, the second group\'s mail and the expiry in hours instead of the policy\'s days', async () => {
+    overrides.approvalPolicy = () => ({ count: 1, signature: 'optional', remindAfter: '1 day', escalateTo: { roles: ['board'], after: '3 days' }, expireAfter: '5 days' });
+    const handle = await start('hypervisorReboot', { host: 'pve1', reason: 'kernel', approvalRemindAfter: '2 hours', approvalEscalateAfter: '4 hours', approvalTimeout: '6 hours' });
+    await waitingFor(handle, 'approve');
+    await env.sleep('3 hours');
+    // Anyone may approve under this policy: the reminder goes to the admins.
+    await eventually('the reminder', () => mails.length === 1 || undefined);
+    expect(mails[0]).toMatchObject({ subject: 'reminder: hypervisorReboot waits for approval' });
+    expect(mails[0]!.to).toBeUndefined();
+    const { type, message } = await failureOf(handle);
+    expect(type).toBe('NotApproved');
+    expect(message).toBe('nobody approved within 6 hours: nothing was changed');
+    expect(mails.map((m) => m.to)).toEqual([undefined, ['board']]);
+  });
+
+  it('refuses at once a plan that nobody but the requester could approve, with the names', async () => {
+    overrides.approvalPolicy = () => ({
+      roles: ['board'], count: 2, signature: 'required', expireAfter: '7 days',
+      approvers: [{ name: 'alice', roles: ['board'], sshKey: 'ssh-ed25519 AAAA' }, { name: 'carol', roles: ['board'], sshKey: 'ssh-ed25519 AAAA' }, { name: 'dave', roles: ['board'] }],
+    });
+    const handle = await start('hypervisorReboot', { host: 'pve1', reason: 'kernel', requestedBy: 'carol' });
+    const { type, message } = await failureOf(handle);
+    expect(type).toBe('Refused');
+    expect(message).toBe('refused: 2 approvals needed, but only alice can give one (roles board, with an SSH key; never carol, who started the run): nothing was changed');
+  });
+
+  it('enough approvals before the reminder: nobody is mailed', async () => {
+    overrides.approvalPolicy = () => ({ count: 1, signature: 'optional', remindAfter: '1 day', escalateTo: { roles: ['board'], after: '3 days' }, expireAfter: '5 days' });
+    const handle = await start('hypervisorReboot', { host: 'pve1', reason: 'kernel', requestedBy: 'carol' });
+    await waitingFor(handle, 'approve');
+    await expect(handle.executeUpdate(approveUpdate, { args: [{ by: 'carol' }] })).rejects.toMatchObject({ cause: { message: expect.stringMatching(/carol started this run and may not approve it/) } });
+    // Signed by an ssh-agent's key, but the inventory holds none of bob's: where unsigned ones count, it counts as unsigned.
+    const keyFile = join(tempDir('branches-key'), 'bob_ed25519');
+    execFileSync('ssh-keygen', ['-q', '-t', 'ed25519', '-N', '', '-f', keyFile]);
+    const signature = await signWithKeyFile(keyFile, 'whatever bob signed');
+    expect(await handle.executeUpdate(approveUpdate, { args: [{ by: 'bob', signature }] })).toMatch(/^approved by bob \(unsigned\) for plan sha256:/);
+    await waitingFor(handle, 'submitPassphrase'); // past the approval: the host is in its initramfs
+    await env.sleep('6 days');
+    expect(mails.filter((m) => /reminder|escalation/.test(m.subject))).toEqual([]);
+    await handle.cancel(); // its leases are given back
+    await expect(handle.result()).rejects.toThrow();
+  });
+
   it('nobody approves within the approval timeout: nothing changes', async () => {
     const handle = await start('hypervisorReboot', { host: 'pve1', reason: 'kernel', approvalTimeout: '2 days' });
     const { type, message } = await failureOf(handle);

@@ -180,7 +180,7 @@ describe('npx runbook help, from the descriptors', () => {
     expect(out.stdout).toMatch(/--up-timeout DURATION .*, 2s to 30 days \(default 15 minutes\)/);
     expect(out.stdout).toMatch(/--poll-interval DURATION .*, 1s to 1 minute \(default 10s\)/);
     expect(out.stdout).toMatch(/--unlock-tries N .*\(default 3\)/);
-    expect(out.stdout).toContain('npx runbook approve ID --by NAME [--comment TEXT]');
+    expect(out.stdout).toContain('npx runbook approve ID [--by NAME] [--comment TEXT] [--key FILE] [--unsigned]');
     expect(out.stdout).toContain(`npx runbook decide ID [--by NAME] --decision ${Decision.shape.decision.options.join('|')} [--comment TEXT]`);
     expect(out.stdout).toContain('npx runbook unlock ID [--by NAME]');
     expect(out.stdout).not.toContain('disk-replaced');

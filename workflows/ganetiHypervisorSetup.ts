@@ -9,9 +9,10 @@ import { allHandlersFinished, condition, setHandler, workflowInfo } from '@tempo
 import type { Outcome } from '../activities/raid/activities.js';
 import { matchGroupBlock, sshdConfig } from '../common/commands.js';
 import { failure } from '../common/failures.js';
-import { GanetiHypervisorSetupInput, type Approval } from '../common/inputs.js';
+import { GanetiHypervisorSetupInput, type ApprovalRecord } from '../common/inputs.js';
 import { hostLease, Leases } from './leases.js';
 import { planQuery, type DecisionRecord, type Plan } from './messages.js';
+import { Approvals } from './approvals.js';
 import { People } from './people.js';
 import { hostChange, readOnly } from './proxies.js';
 import { Runbook, summarized, validInput } from './runbook.js';
@@ -21,7 +22,7 @@ export interface GanetiHypervisorSetupResult {
   host: string;
   group: Outcome | Skipped;
   matchBlock: Outcome | Skipped;
-  approvedBy?: Approval;
+  approvedBy?: ApprovalRecord[];
   decisions: DecisionRecord[];
   timeline: Runbook['timeline'];
 }
@@ -32,7 +33,8 @@ export async function ganetiHypervisorSetup(input: GanetiHypervisorSetupInput): 
   const request = validInput(GanetiHypervisorSetupInput, input);
   const { host, group } = request;
   const runbook = new Runbook('ganetiHypervisorSetup', STEPS, host);
-  const people = new People(runbook).acceptsApproval().acceptsDecisions();
+  const people = new People(runbook).acceptsDecisions();
+  const approvals = new Approvals(people, runbook);
   const leases = new Leases(runbook);
   try {
     let plan: Plan | undefined;
@@ -62,13 +64,14 @@ export async function ganetiHypervisorSetup(input: GanetiHypervisorSetupInput): 
     };
     const steps = [...(now.groupExists ? [] : [addGroup]), ...(now.blockPresent ? [] : blockSteps)];
 
-    let approvedBy: Approval | undefined;
+    let approvedBy: ApprovalRecord[] | undefined;
     if (!steps.length) {
       runbook.skip('plan and approval', `${host} has the group ${group} and the block already: nothing to change`);
     } else {
       approvedBy = await runbook.step('plan and approval', async () => {
         plan = { summary: `Prepare the Ganeti hypervisor ${host} for members' jailed SSH users (group ${group})`, steps: planOf(steps), facts: { ...now, block } };
-        return people.approve(`approve the SSH setup of ${host}; see the "plan" query`, 'an admin', request.approvalTimeout);
+        const rules = await summarized(readOnly.approvalPolicy, 'who approves ganetiHypervisorSetup (the inventory\'s policy)')('ganetiHypervisorSetup');
+        return approvals.obtain({ what: `approve the SSH setup of ${host}; see the "plan" query`, who: 'an admin', plan: plan!, rules, timeout: request.approvalTimeout });
       });
       await leases.take([hostLease(host)]);
     }

@@ -15,7 +15,8 @@
 import { allHandlersFinished, condition, executeChild, setHandler, workflowInfo } from '@temporalio/workflow';
 import { luks, power } from '../common/commands.js';
 import { failure } from '../common/failures.js';
-import { HypervisorRebootInput, type Approval, type HypervisorRebootRequest } from '../common/inputs.js';
+import { HypervisorRebootInput, type ApprovalRecord, type HypervisorRebootRequest } from '../common/inputs.js';
+import { Approvals } from './approvals.js';
 import { planQuery, type DecisionRecord, type Plan } from './messages.js';
 import { People } from './people.js';
 import { hostChange, polling, readOnly } from './proxies.js';
@@ -30,7 +31,10 @@ import { xenDom0 } from './xenGuests.js';
 export interface HypervisorRebootResult {
   host: string;
   reason: string;
-  approvedBy: Approval & { roll?: string };
+  /** Who approved which plan (its hash), when and how (signed, unsigned). */
+  approvals: ApprovalRecord[];
+  /** Set when the approvals are those of the rolling reboot that ran this node. */
+  approvedInRoll?: string;
   bootIdBefore: string;
   bootIdAfter: string;
   /** Who typed which passphrase right, and after how many tries. */
@@ -56,7 +60,8 @@ export async function hypervisorReboot(input: HypervisorRebootInput): Promise<Hy
   const { host } = request;
   const runbook = new Runbook('hypervisorReboot', STEPS, host);
   // What people answer in this runbook: the approval, decisions, passphrases.
-  const people = new People(runbook).acceptsApproval().acceptsDecisions().acceptsPassphrases();
+  const people = new People(runbook).acceptsDecisions().acceptsPassphrases();
+  const approvals = new Approvals(people, runbook);
   const leases = new Leases(runbook);
   try {
     let plan: Plan | undefined;
@@ -92,7 +97,7 @@ export async function hypervisorReboot(input: HypervisorRebootInput): Promise<Hy
       run: (command) => summarized(hostChange.activateVolumeGroups, `vgchange -ay on ${host}`)(host, command),
     } : undefined;
 
-    const approvedBy = await runbook.step('plan and approval', async () => {
+    const { approvedBy, approvedInRoll } = await runbook.step('plan and approval', async () => {
       plan = {
         summary: `Planned reboot of ${host}: ${request.reason}`,
         steps: [
@@ -109,11 +114,17 @@ export async function hypervisorReboot(input: HypervisorRebootInput): Promise<Hy
       if (roll) {
         // What the roll approved for this node is what runs, or this node asks for its own approval.
         const ours = [...planOf(guests.drainSteps).map((s) => s.command), power.reboot().text];
-        if (ours.join('\n') === roll.commands.join('\n')) return { by: roll.by, comment: roll.comment, roll: roll.roll };
+        if (ours.join('\n') === roll.commands.join('\n')) return { approvedBy: roll.approvals, approvedInRoll: roll.roll };
         runbook.detail({ planChanged: `the roll ${roll.roll} approved ${roll.commands.join('; ')}; this node's plan now is ${ours.join('; ')}` });
-        return people.approve(`the plan for ${host} changed since the roll was approved (guests moved meanwhile): approve this node's plan; see the "plan" query`, 'an admin', request.approvalTimeout);
       }
-      return people.approve(`approve the plan to reboot ${host} (${request.reason}); see the "plan" query`, 'an admin', request.approvalTimeout);
+      const rules = await summarized(readOnly.approvalPolicy, 'who approves hypervisorReboot (the inventory\'s policy)')('hypervisorReboot');
+      const what = roll
+        ? `the plan for ${host} changed since the roll was approved (guests moved meanwhile): approve this node's plan; see the "plan" query`
+        : `approve the plan to reboot ${host} (${request.reason}); see the "plan" query`;
+      const approvedBy = await approvals.obtain({ what, who: 'an approver', plan: plan!, rules, requestedBy: request.requestedBy,
+        timeout: request.approvalTimeout, remindAfter: request.approvalRemindAfter, escalateAfter: request.approvalEscalateAfter,
+      });
+      return { approvedBy, approvedInRoll: undefined };
     });
 
     // From the approval to the end: every host the plan changes (guests go to other nodes and come back from them).
@@ -171,7 +182,7 @@ export async function hypervisorReboot(input: HypervisorRebootInput): Promise<Hy
     // An Update handler may still be replying; finish it before the run closes.
     await condition(allHandlersFinished);
     return {
-      host, reason: request.reason, approvedBy,
+      host, reason: request.reason, approvals: approvedBy, ...(approvedInRoll ? { approvedInRoll } : {}),
       bootIdBefore: reboot.bootIdBefore, bootIdAfter: reboot.bootIdAfter,
       unlocked, guests: guestRecord, decisions: runbook.decisions, timeline: runbook.timeline,
     };

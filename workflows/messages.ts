@@ -3,7 +3,7 @@
  * Imported by workflows and by clients (our CLI), so both sides agree on names and shapes.
  */
 import { defineQuery, defineSignal, defineUpdate } from '@temporalio/workflow';
-import type { Approval, Decision, DiskReplacedAnswer, PassphraseAnswer } from '../common/inputs.js';
+import type { Approval, ApprovalRecord, Decision, DiskReplacedAnswer, PassphraseAnswer } from '../common/inputs.js';
 
 /** What a runbook is doing now, answered by every runbook. */
 export interface Progress {
@@ -30,6 +30,8 @@ export interface Progress {
   decisions: DecisionRecord[];
   /** The host (and cluster) leases this run holds: no other runbook changes those meanwhile. */
   leases: { resource: string; since: string; from?: string }[];
+  /** Once a plan waits for approval: its hash, who approved it, who is awaited. */
+  approvals?: { plan: string; approved: ApprovalRecord[]; awaited: string };
 }
 
 /** A person's decision on an escalation, as the result and `progress` keep it. */
@@ -66,7 +68,7 @@ export function answerExample(update: string): string {
 /** The operator says the failed disk was swapped for a new one. */
 export const diskReplacedUpdate = defineUpdate<string, [DiskReplacedAnswer]>('diskReplaced');
 
-/** A board member or admin approves the plan shown by the `plan` query; nothing changes on a host before. */
+/** A person the inventory's policy names approves the plan shown by the `plan` query (workflows/approvals.ts); nothing changes on a host before. */
 export const approveUpdate = defineUpdate<string, [Approval]>('approve');
 
 /** A person decides what to do when the runbook cannot go on by itself (retry, abort, or force). */

@@ -5,7 +5,7 @@
  * Update completes with the runbook's reply to the answer, or fails with its words when the answer did not do what
  * was asked (a wrong passphrase): the Temporal UI shows that in red, and the run keeps waiting.
  *
- * On top of `ask`: `approve` before anything changes, `escalate` (mail the admins, wait for `decide`) when a step
+ * On top of `ask`: approvals before anything changes (workflows/approvals.ts), `escalate` (mail the admins, wait for `decide`) when a step
  * cannot go on by itself, and `passphraseFor` (ask until a try is accepted or the tries are spent).
  */
 import type { Duration, UpdateDefinition } from '@temporalio/common';
@@ -124,9 +124,9 @@ export class People {
     return this;
   }
 
-  /** The Updates of `approve`, `decide` and `submitPassphrase`, for the runbooks that use them. */
-  acceptsApproval(): this {
-    return this.accepts(approveUpdate, Approval);
+  /** The Updates of `approve` (its checks: workflows/approvals.ts), `decide` and `submitPassphrase`, for the runbooks that use them. */
+  acceptsApproval(check: (approval: Approval) => void): this {
+    return this.accepts(approveUpdate, Approval, check);
   }
 
   acceptsDecisions(): this {
@@ -152,7 +152,7 @@ export class People {
    */
   async ask<A, R>(
     update: UpdateDefinition<R, [A]>,
-    question: Question,
+    question: Omit<Question, 'what'> & { what: string | (() => string) },
     reply: (answer: A) => R | Refusal | Promise<R | Refusal>,
   ): Promise<Answered<A, R> | undefined> {
     if (!this.accepted.has(update.name)) throw failure('InvalidInput', `this runbook asks for "${update.name}" without accepting it`);
@@ -177,13 +177,6 @@ export class People {
       pending.answer = undefined; // a sealed passphrase is not kept past its try
       if (this.pending === pending) this.pending = undefined;
     }
-  }
-
-  /** Wait for `approve`: nothing on a host changes before. */
-  async approve(what: string, who: string, timeout: Duration): Promise<Approval> {
-    const approved = await this.ask(approveUpdate, { what, who, timeout }, (a) => `approved by ${a.by}`);
-    if (!approved) throw failure('NotApproved', `nobody approved within ${String(timeout)}: nothing was changed`);
-    return approved.answer;
   }
 
   /** Wait as long as it takes for a person's decision among `choices`. */

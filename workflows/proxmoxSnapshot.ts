@@ -8,9 +8,10 @@ import { allHandlersFinished, condition, setHandler } from '@temporalio/workflow
 import type { Outcome } from '../activities/raid/activities.js';
 import { proxmox } from '../common/commands.js';
 import { failure } from '../common/failures.js';
-import { ProxmoxSnapshotInput, type Approval } from '../common/inputs.js';
+import { ProxmoxSnapshotInput, type ApprovalRecord } from '../common/inputs.js';
 import { hostLease, Leases } from './leases.js';
 import { planQuery, type DecisionRecord, type Plan } from './messages.js';
+import { Approvals } from './approvals.js';
 import { People } from './people.js';
 import { hostChange, readOnly } from './proxies.js';
 import { Runbook, summarized, validInput } from './runbook.js';
@@ -21,7 +22,7 @@ export interface ProxmoxSnapshotResult {
   vmid: number;
   action: string;
   snapshot: string;
-  approvedBy: Approval;
+  approvedBy: ApprovalRecord[];
   outcome: Outcome | Skipped;
   decisions: DecisionRecord[];
   timeline: Runbook['timeline'];
@@ -36,7 +37,8 @@ export async function proxmoxSnapshot(input: ProxmoxSnapshotInput): Promise<Prox
   const request = validInput(ProxmoxSnapshotInput, input);
   const { host, vmid, action, name } = request;
   const runbook = new Runbook('proxmoxSnapshot', STEPS, host);
-  const people = new People(runbook).acceptsApproval().acceptsDecisions();
+  const people = new People(runbook).acceptsDecisions();
+  const approvals = new Approvals(people, runbook);
   const leases = new Leases(runbook);
   try {
     let plan: Plan | undefined;
@@ -67,7 +69,8 @@ export async function proxmoxSnapshot(input: ProxmoxSnapshotInput): Promise<Prox
 
     const approvedBy = await runbook.step('plan and approval', async () => {
       plan = { summary: `${action} ${name} of VM ${vmid} (${vm.name}) on ${host}`, steps: planOf([step]), facts: { storages: vm.storages, snapshots: vm.snapshots } };
-      return people.approve(`approve: ${step.command.text} on ${host}; see the "plan" query`, 'an admin', request.approvalTimeout);
+      const rules = await summarized(readOnly.approvalPolicy, 'who approves proxmoxSnapshot (the inventory\'s policy)')('proxmoxSnapshot');
+      return approvals.obtain({ what: `approve: ${step.command.text} on ${host}; see the "plan" query`, who: 'an admin', plan: plan!, rules, timeout: request.approvalTimeout });
     });
 
     await leases.take([hostLease(host)]);

@@ -7,9 +7,10 @@
 import { allHandlersFinished, condition, executeChild, setHandler, workflowInfo } from '@temporalio/workflow';
 import { power } from '../common/commands.js';
 import { DEFAULT_RULES, planDrain } from '../common/drain-plan.js';
-import { RollingClusterRebootInput } from '../common/inputs.js';
+import { RollingClusterRebootInput, type ApprovalRecord } from '../common/inputs.js';
 import { hypervisorReboot, type HypervisorRebootResult } from './hypervisorReboot.js';
 import { planQuery, type Plan } from './messages.js';
+import { Approvals } from './approvals.js';
 import { People } from './people.js';
 import { drainStep } from './proxmoxGuests.js';
 import { clusterLease, hostLease, Leases } from './leases.js';
@@ -20,6 +21,8 @@ import { failure } from '../common/failures.js';
 
 export interface RollingClusterRebootResult {
   cluster: string;
+  /** Who approved the roll's plan (its hash), when and how. */
+  approvals: ApprovalRecord[];
   nodes: { node: string; workflowId: string; result: HypervisorRebootResult }[];
   timeline: Runbook['timeline'];
 }
@@ -29,7 +32,7 @@ const STEPS = ['preflight every node', 'plan and approval', 'reboot node by node
 export async function rollingClusterReboot(input: RollingClusterRebootInput): Promise<RollingClusterRebootResult> {
   const request = validInput(RollingClusterRebootInput, input);
   const runbook = new Runbook('rollingClusterReboot', STEPS, request.cluster, request.cluster);
-  const people = new People(runbook).acceptsApproval();
+  const approvals = new Approvals(new People(runbook), runbook);
   const leases = new Leases(runbook);
   try {
     let plan: Plan | undefined;
@@ -56,9 +59,14 @@ export async function rollingClusterReboot(input: RollingClusterRebootInput): Pr
       return { nodes: cluster.hosts, steps, running };
     });
 
-    const approval = await runbook.step('plan and approval', async () => {
+    const approved = await runbook.step('plan and approval', async () => {
       plan = { summary: `Rolling reboot of ${cluster.name} (${nodes.join(', ')}): ${request.reason}`, steps, facts: { order: nodes, guestsRunning: running.length } };
-      return people.approve(`approve the rolling reboot of ${cluster.name}, node by node (${nodes.join(' → ')}); see the "plan" query`, 'an admin', request.approvalTimeout);
+      const rules = await summarized(readOnly.approvalPolicy, 'who approves rollingClusterReboot (the inventory\'s policy)')('rollingClusterReboot');
+      return approvals.obtain({
+        what: `approve the rolling reboot of ${cluster.name}, node by node (${nodes.join(' → ')}); see the "plan" query`, who: 'an approver',
+        plan, rules, requestedBy: request.requestedBy,
+        timeout: request.approvalTimeout, remindAfter: request.approvalRemindAfter, escalateAfter: request.approvalEscalateAfter,
+      });
     });
 
     // The whole cluster and each of its nodes, from the approval to the end of the roll; the nodes' runs inherit them.
@@ -79,9 +87,9 @@ export async function rollingClusterReboot(input: RollingClusterRebootInput): Pr
             host: node, reason: `${request.reason} (rolling reboot of ${cluster.name}, node ${i + 1} of ${nodes.length})`,
             afterUpgrade: request.afterUpgrade, migrateBack: request.migrateBack, upTimeout: request.upTimeout, downTimeout: request.downTimeout,
             pollInterval: request.pollInterval, guestShutdownTimeout: request.guestShutdownTimeout, unlockTries: request.unlockTries,
-            leases: leases.forChild(),
+            leases: leases.forChild(), requestedBy: request.requestedBy,
             approvedInRoll: {
-              by: approval.by, comment: approval.comment, roll: workflowInfo().workflowId,
+              approvals: approved, roll: workflowInfo().workflowId,
               commands: steps.filter((step) => step.host === node).map((step) => step.command),
             },
           }],
@@ -96,7 +104,7 @@ export async function rollingClusterReboot(input: RollingClusterRebootInput): Pr
     });
 
     await condition(allHandlersFinished);
-    return { cluster: cluster.name, nodes: done, timeline: runbook.timeline };
+    return { cluster: cluster.name, approvals: approved, nodes: done, timeline: runbook.timeline };
   } finally {
     // However the run ends (done, failed, aborted, cancelled): the next runbook on these hosts may go on at once.
     await leases.giveBack();

@@ -95,6 +95,11 @@ export class Runbook<Title extends string = string> {
     this.progress.detail = detail;
   }
 
+  /** Who approved the plan, who is awaited: kept in `progress`. */
+  approvals(state: NonNullable<Progress['approvals']>): void {
+    this.progress.approvals = state;
+  }
+
   /** A person's decision when the runbook could not go on by itself: kept in `progress` and in the result. */
   decided(decision: Progress['decisions'][number]): void {
     this.progress.decisions.push(decision);

@@ -9,11 +9,12 @@ import type { JobStatus } from '../activities/jobs.js';
 import type { Outcome } from '../activities/raid/activities.js';
 import { lvm } from '../common/commands.js';
 import { failure } from '../common/failures.js';
-import { VmBackupInput, type Approval } from '../common/inputs.js';
+import { VmBackupInput, type ApprovalRecord } from '../common/inputs.js';
 import { copies } from '../common/jobs.js';
 import { plannedJob, runDetached, type DetachedJob } from './detached.js';
 import { hostLease, Leases } from './leases.js';
 import { planQuery, type DecisionRecord, type Plan } from './messages.js';
+import { Approvals } from './approvals.js';
 import { People } from './people.js';
 import { hostChange, readOnly } from './proxies.js';
 import { Runbook, summarized, validInput } from './runbook.js';
@@ -23,7 +24,7 @@ export interface VmBackupResult {
   host: string;
   snapshot: string;
   file: string;
-  approvedBy: Approval;
+  approvedBy: ApprovalRecord[];
   job: JobStatus | Skipped;
   /** The compressed file's size once written. */
   fileBytes: number | null;
@@ -38,7 +39,8 @@ export async function vmBackup(input: VmBackupInput): Promise<VmBackupResult> {
   const request = validInput(VmBackupInput, input);
   const { host, vg, snapshot, file } = request;
   const runbook = new Runbook('vmBackup', STEPS, host);
-  const people = new People(runbook).acceptsApproval().acceptsDecisions();
+  const people = new People(runbook).acceptsDecisions();
+  const approvals = new Approvals(people, runbook);
   const leases = new Leases(runbook);
   try {
     let plan: Plan | undefined;
@@ -70,7 +72,8 @@ export async function vmBackup(input: VmBackupInput): Promise<VmBackupResult> {
         steps: planOf([plannedJob(job), ...(request.removeSnapshot ? [remove] : [])]),
         facts: { origin, originBytes },
       };
-      return people.approve(`approve the backup of ${vg}/${snapshot} on ${host} to ${file}; see the "plan" query`, 'an admin', request.approvalTimeout);
+      const rules = await summarized(readOnly.approvalPolicy, 'who approves vmBackup (the inventory\'s policy)')('vmBackup');
+      return approvals.obtain({ what: `approve the backup of ${vg}/${snapshot} on ${host} to ${file}; see the "plan" query`, who: 'an admin', plan: plan!, rules, timeout: request.approvalTimeout });
     });
 
     await leases.take([hostLease(host)]);

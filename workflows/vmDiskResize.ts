@@ -14,10 +14,11 @@ import type { VolumeSpace } from '../activities/lvm.js';
 import type { Outcome } from '../activities/raid/activities.js';
 import { lvm, rootfs } from '../common/commands.js';
 import { failure } from '../common/failures.js';
-import { lvmSizeBytes, VmDiskResizeInput, type Approval } from '../common/inputs.js';
+import { lvmSizeBytes, VmDiskResizeInput, type ApprovalRecord } from '../common/inputs.js';
 import { dependantsOf } from '../common/shutdown-order.js';
 import { hostLease, Leases } from './leases.js';
 import { planQuery, type DecisionRecord, type Plan } from './messages.js';
+import { Approvals } from './approvals.js';
 import { People } from './people.js';
 import { hostChange, readOnly } from './proxies.js';
 import { Runbook, summarized, validInput } from './runbook.js';
@@ -28,7 +29,7 @@ export interface VmDiskResizeResult {
   host: string;
   guest: string;
   volume: string;
-  approvedBy: Approval;
+  approvedBy: ApprovalRecord[];
   /** The volume's size before and after, in bytes, and the volume group's free space before. */
   sizeBytes: { before: number; after: number; vgFreeBefore: number };
   resized: Outcome | Skipped;
@@ -49,7 +50,8 @@ export async function vmDiskResize(input: VmDiskResizeInput): Promise<VmDiskResi
   const request = validInput(VmDiskResizeInput, input);
   const { host, guest, vg, volume } = request;
   const runbook = new Runbook('vmDiskResize', STEPS, host);
-  const people = new People(runbook).acceptsApproval().acceptsDecisions();
+  const people = new People(runbook).acceptsDecisions();
+  const approvals = new Approvals(people, runbook);
   const leases = new Leases(runbook);
   const remounts: string[] = [];
   let rootRw = false;
@@ -102,7 +104,8 @@ export async function vmDiskResize(input: VmDiskResizeInput): Promise<VmDiskResi
         facts: { ...preflight.facts, volumeBytes: space.lvSizeBytes, targetBytes, vgFreeBytes: space.vgFreeBytes, rootAtStart, dependants },
       };
       if (!guests.drainSteps.length) runbook.detail({ note: `${guest} does not run: it is resized stopped and stays stopped` });
-      return people.approve(`approve growing ${vg}/${volume} of ${guest} on ${host} by ${request.add}${lose}; see the "plan" query`, 'an admin', request.approvalTimeout);
+      const rules = await summarized(readOnly.approvalPolicy, 'who approves vmDiskResize (the inventory\'s policy)')('vmDiskResize');
+      return approvals.obtain({ what: `approve growing ${vg}/${volume} of ${guest} on ${host} by ${request.add}${lose}; see the "plan" query`, who: 'an admin', plan: plan!, rules, timeout: request.approvalTimeout });
     });
 
     await leases.take([hostLease(host)]);

@@ -8,11 +8,12 @@ import type { JobStatus } from '../activities/jobs.js';
 import type { Outcome } from '../activities/raid/activities.js';
 import { lvm } from '../common/commands.js';
 import { failure } from '../common/failures.js';
-import { VmRestoreInput, type Approval } from '../common/inputs.js';
+import { VmRestoreInput, type ApprovalRecord } from '../common/inputs.js';
 import { copies } from '../common/jobs.js';
 import { plannedJob, runDetached, type DetachedJob } from './detached.js';
 import { hostLease, Leases } from './leases.js';
 import { planQuery, type DecisionRecord, type Plan } from './messages.js';
+import { Approvals } from './approvals.js';
 import { People } from './people.js';
 import { hostChange, readOnly } from './proxies.js';
 import { Runbook, summarized, validInput } from './runbook.js';
@@ -23,7 +24,7 @@ export interface VmRestoreResult {
   host: string;
   volume: string;
   from: string;
-  approvedBy: Approval;
+  approvedBy: ApprovalRecord[];
   restored: Outcome | JobStatus | Skipped;
   guests: Record<string, unknown>[];
   decisions: DecisionRecord[];
@@ -36,7 +37,8 @@ export async function vmRestore(input: VmRestoreInput): Promise<VmRestoreResult>
   const request = validInput(VmRestoreInput, input);
   const { host, guest, vg, volume } = request;
   const runbook = new Runbook('vmRestore', STEPS, host);
-  const people = new People(runbook).acceptsApproval().acceptsDecisions();
+  const people = new People(runbook).acceptsDecisions();
+  const approvals = new Approvals(people, runbook);
   const leases = new Leases(runbook);
   try {
     let plan: Plan | undefined;
@@ -78,7 +80,8 @@ export async function vmRestore(input: VmRestoreInput): Promise<VmRestoreResult>
         steps: planOf([...guests.drainSteps, merge ?? plannedJob(job!), ...guests.restoreSteps]),
         facts: preflight.facts,
       };
-      return people.approve(`approve overwriting ${vg}/${volume} of ${guest} on ${host} with ${from}; see the "plan" query`, 'an admin', request.approvalTimeout);
+      const rules = await summarized(readOnly.approvalPolicy, 'who approves vmRestore (the inventory\'s policy)')('vmRestore');
+      return approvals.obtain({ what: `approve overwriting ${vg}/${volume} of ${guest} on ${host} with ${from}; see the "plan" query`, who: 'an admin', plan: plan!, rules, timeout: request.approvalTimeout });
     });
 
     await leases.take([hostLease(host)]);

@@ -10,9 +10,10 @@ import { allHandlersFinished, condition, setHandler, sleep, workflowInfo } from 
 import type { Outcome } from '../activities/raid/activities.js';
 import { lvm } from '../common/commands.js';
 import { failure } from '../common/failures.js';
-import { VmSnapshotInput, type Approval } from '../common/inputs.js';
+import { VmSnapshotInput, type ApprovalRecord } from '../common/inputs.js';
 import { hostLease, Leases } from './leases.js';
 import { planQuery, type DecisionRecord, type Plan } from './messages.js';
+import { Approvals } from './approvals.js';
 import { People } from './people.js';
 import { hostChange, readOnly } from './proxies.js';
 import { Runbook, summarized, validInput } from './runbook.js';
@@ -23,7 +24,7 @@ export interface VmSnapshotResult {
   host: string;
   snapshot: string;
   size: string;
-  approvedBy: Approval;
+  approvedBy: ApprovalRecord[];
   created: Outcome | Skipped;
   guests: Record<string, unknown>[];
   /** The fill watch: the highest fill seen, whether the admins were mailed, and why it ended. */
@@ -42,7 +43,8 @@ export async function vmSnapshot(input: VmSnapshotInput): Promise<VmSnapshotResu
   const { host, guest, vg, volume } = request;
   const name = request.name ?? `${volume}_snap1`;
   const runbook = new Runbook('vmSnapshot', STEPS, host);
-  const people = new People(runbook).acceptsApproval().acceptsDecisions();
+  const people = new People(runbook).acceptsDecisions();
+  const approvals = new Approvals(people, runbook);
   const leases = new Leases(runbook);
   try {
     let plan: Plan | undefined;
@@ -82,7 +84,8 @@ export async function vmSnapshot(input: VmSnapshotInput): Promise<VmSnapshotResu
         steps: planOf([...guests.drainSteps, create, ...guests.restoreSteps]),
         facts: preflight.facts,
       };
-      return people.approve(`approve the snapshot of ${vg}/${volume} on ${host}; see the "plan" query`, 'an admin', request.approvalTimeout);
+      const rules = await summarized(readOnly.approvalPolicy, 'who approves vmSnapshot (the inventory\'s policy)')('vmSnapshot');
+      return approvals.obtain({ what: `approve the snapshot of ${vg}/${volume} on ${host}; see the "plan" query`, who: 'an admin', plan: plan!, rules, timeout: request.approvalTimeout });
     });
 
     await leases.take([hostLease(host)]);

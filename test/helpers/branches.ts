@@ -25,7 +25,7 @@ let running: Promise<void>;
 
 /** What the mocked activities were asked to do, in order: `name(first argument)`. */
 export let calls: string[];
-export let mails: { subject: string; text: string }[];
+export let mails: { subject: string; text: string; to?: string[] }[];
 /** Per test: the activities that behave otherwise than the defaults below. */
 /** The key ids the mocked worker holds: a test seals with `sealingKey` (or another key, to be refused). */
 export const sealingKey = generateSealingKey();
@@ -55,6 +55,9 @@ function activities(): Record<string, (...args: unknown[]) => Promise<unknown>> 
       guests: [{ name: 'guest1', dependsOn: [] }],
     }),
     mailAdmins: (m: { subject: string; text: string }) => { mails.push(m); return { sent: true, to: ['admin@lab'] }; },
+    // The lab's policy: one approval, unsigned allowed, by anyone named.
+    approvalPolicy: () => ({ count: 1, signature: 'optional', expireAfter: '7 days' }),
+    mailPeople: (roles: string[], m: { subject: string; text: string }) => { mails.push({ ...m, to: roles }); return { sent: true, to: roles }; },
     findFailedDisk: () => diagnosis,
     removeMember: () => 'done',
     identifyNewDisk: () => ({ serial: 'NEWDISK1', model: 'disk', sizeBytes: 4 * GiB, seenAs: 'sdc', alreadyPartitioned: false }),

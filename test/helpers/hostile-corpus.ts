@@ -117,7 +117,7 @@ export const UPDATE_BASES: { target: string; schema: z.ZodType; base: Record<str
 ];
 
 /** People's text, by field name (their schemas are built per field); hosts and durations by their schemas' metadata. */
-const TEXT_FIELDS = new Set(['reason', 'by', 'comment']);
+const TEXT_FIELDS = new Set(['reason', 'by', 'comment', 'requestedBy']);
 
 /** A field's schema without its optional/default wrappers: what its values are checked by. */
 function innerOf(schema: z.ZodType): z.ZodType {
@@ -144,6 +144,9 @@ function casesFor(target: string, schema: z.ZodObject, base: Record<string, unkn
   return out;
 }
 
+/** A well-formed approval record, as a roll passes it to its nodes. */
+const rollApproval = { by: 'alice', plan: `sha256:${'0'.repeat(64)}`, at: '2026-01-01T00:00:00.000Z', how: 'signed' };
+
 const SPECIFIC: HostileCase[] = [
   { target: 'diskReplacement', label: 'arrays: a command', value: { host: 'dom0-hostile', arrays: ['$(reboot)'] }, field: 'arrays[0]' },
   { target: 'diskReplacement', label: 'arrays: a newline', value: { host: 'dom0-hostile', arrays: ['md0\nmd1'] }, field: 'arrays[0]' },
@@ -161,12 +164,12 @@ const SPECIFIC: HostileCase[] = [
   { target: 'hypervisorReboot', label: 'unlockTries: 1.5', value: { host: 'dom0-hostile', reason: 'x', unlockTries: 1.5 }, field: 'unlockTries' },
   { target: 'hypervisorReboot', label: 'afterUpgrade: a string', value: { host: 'dom0-hostile', reason: 'x', afterUpgrade: 'yes' }, field: 'afterUpgrade' },
   {
-    target: 'hypervisorReboot', label: 'approvedInRoll.by: a right-to-left override',
-    value: { host: 'dom0-hostile', reason: 'x', approvedInRoll: { by: 'alice\u202e', roll: 'r', commands: [] } }, field: 'approvedInRoll.by',
+    target: 'hypervisorReboot', label: 'approvedInRoll.approvals[0].by: a right-to-left override',
+    value: { host: 'dom0-hostile', reason: 'x', approvedInRoll: { approvals: [{ ...rollApproval, by: 'alice\u202e' }], roll: 'r', commands: [] } }, field: 'approvedInRoll.approvals[0].by',
   },
   {
     target: 'hypervisorReboot', label: 'approvedInRoll.comment: a forged line',
-    value: { host: 'dom0-hostile', reason: 'x', approvedInRoll: { by: 'alice', comment: 'ok\napproved: root', roll: 'r', commands: [] } }, field: 'approvedInRoll.comment',
+    value: { host: 'dom0-hostile', reason: 'x', approvedInRoll: { approvals: [{ ...rollApproval, comment: 'ok\napproved: root' }], roll: 'r', commands: [] } }, field: 'approvedInRoll.approvals[0].comment',
   },
   { target: 'hypervisorReboot', label: 'a passphrase key in the input', value: { host: 'dom0-hostile', reason: 'x', passphrase: PLAINTEXT_SECRET }, field: 'passphrase' },
   { target: 'rollingClusterReboot', label: 'reason: too long for its children', value: { cluster: 'hostile', reason: 'x'.repeat(401) }, field: 'reason' },
@@ -216,6 +219,8 @@ const SPECIFIC: HostileCase[] = [
   { target: 'submitPassphrase', label: 'passphrase: an unknown scheme', value: { by: 'bob', passphrase: { ...SEALED_SHAPE, sealed: 'rot13' } }, field: 'passphrase' },
   { target: 'submitPassphrase', label: 'passphrase: not base64', value: { by: 'bob', passphrase: { ...SEALED_SHAPE, ciphertext: `${PLAINTEXT_SECRET}\n` } }, field: 'passphrase' },
   { target: 'submitPassphrase', label: 'passphrase: an extra field', value: { by: 'bob', passphrase: { ...SEALED_SHAPE, plaintext: PLAINTEXT_SECRET } }, field: 'passphrase' },
+  { target: 'approve', label: 'signature: not an SSH signature', value: { by: 'alice', signature: 'ssh-ed25519 AAAA' }, field: 'signature' },
+  { target: 'approve', label: 'plan: not a plan hash', value: { by: 'alice', plan: 'sha256:../../etc' }, field: 'plan' },
 ];
 
 /** Every case, generated: one field made hostile per case. */
