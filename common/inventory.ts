@@ -4,7 +4,7 @@
  */
 import { closeSync, fstatSync, openSync, readSync } from 'node:fs';
 import { z } from 'zod';
-import { HostFilePath, HostName, describeIssues, singleLine } from './validation.js';
+import { HostFilePath, HostName, PersonName, describeIssues, singleLine } from './validation.js';
 
 export { HostName, describeIssues };
 
@@ -61,14 +61,66 @@ export const Cluster = z.object({
 /** A file on the worker's machine (a key, a password file): any path, one line of printable text. */
 const LocalPath = singleLine(4096, 'name the file');
 
+const ServerAddress = z.union([z.ipv4(), z.ipv6(), z.hostname()], { message: 'must be an IP address or a DNS name' });
+const Port = z.number().int().min(1).max(65535);
+/** An IMAP folder name: printable ASCII, no wildcard or hierarchy tricks. */
+const Folder = z.string().regex(/^[A-Za-z0-9][A-Za-z0-9 ._-]{0,99}$/, { message: 'must be a folder name such as INBOX or Processed' });
+
+/** The request mailbox (bureau@): read over IMAP by the mail intake (workflows/mailIntake.ts). */
+export const Imap = z.object({
+  host: ServerAddress,
+  port: Port.default(143),
+  /** Implicit TLS (IMAPS); without it STARTTLS is required off loopback. */
+  tls: z.boolean().default(false),
+  user: singleLine(256, 'name the IMAP user'),
+  passFile: LocalPath,
+  folder: Folder.default('INBOX'),
+  /** Where a request goes once its run exists (created if missing). */
+  doneFolder: Folder.default('Processed'),
+}).strict();
+export type Imap = z.infer<typeof Imap>;
+
 export const Mail = z.object({
-  host: z.union([z.ipv4(), z.ipv6(), z.hostname()], { message: 'must be an IP address or a DNS name' }),
-  port: z.number().int().min(1).max(65535),
+  host: ServerAddress,
+  port: Port,
   secure: z.boolean().default(false),
   from: z.email(),
   admins: z.array(z.email()).max(100).default([]),
   auth: z.object({ user: singleLine(256, 'name the SMTP user'), passFile: LocalPath }).strict().optional(),
+  /** The address members write their requests to (the page's bureau@), and its mailbox. */
+  requests: z.object({ address: z.email(), imap: Imap }).strict().optional(),
 }).strict();
+
+/**
+ * The DNS zone the runbooks change by RFC 2136 updates signed with a TSIG key (BIND, Knot, PowerDNS), and the
+ * server asked when checking mail's DKIM/SPF/DMARC records.
+ */
+export const Dns = z.object({
+  server: z.union([z.ipv4(), z.ipv6()], { message: 'must be an IP address' }),
+  port: Port.default(53),
+  zone: z.hostname({ message: 'must be a DNS zone such as example.net' }),
+  /** knsupdate/nsupdate `-k` file: `algorithm:name:base64secret`, read by the worker only. */
+  tsigKeyFile: LocalPath,
+}).strict();
+export type Dns = z.infer<typeof Dns>;
+
+/** A member's subscription reference, as the page writes it (REF-HOST-VM-42). */
+export const MemberRef = z.string().regex(/^REF-[A-Z0-9]+(-[A-Z0-9]+){0,5}$/, { message: 'must be a reference such as REF-HOST-VM-42' });
+
+const Person = z.object({
+  name: PersonName('name the person'),
+  email: z.email(),
+  ref: MemberRef.optional(),
+}).strict();
+export type Person = z.infer<typeof Person>;
+
+/** The association's people: who may ask for a VM, who approves, who runs the hosts. */
+export const People = z.object({
+  members: z.array(Person).max(100_000).default([]),
+  board: z.array(Person).max(1000).default([]),
+  admins: z.array(Person).max(1000).default([]),
+}).strict();
+export type People = z.infer<typeof People>;
 
 export const Inventory = z.object({
   /** True for the lab's own inventory: everything says loudly that the hosts are simulated. */
@@ -80,6 +132,8 @@ export const Inventory = z.object({
   hosts: z.array(Host).min(1).max(1000),
   clusters: z.array(Cluster).max(1000).default([]),
   mail: Mail.optional(),
+  dns: Dns.optional(),
+  people: People.optional(),
 }).strict().superRefine((inventory, ctx) => {
   const names = new Set<string>();
   inventory.hosts.forEach((host, i) => {
