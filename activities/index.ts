@@ -6,7 +6,9 @@ import { findHost, type Guest, type Inventory } from '../common/inventory.js';
 import { SshPool } from './ssh/pool.js';
 import { remoteShell } from './ssh/remote.js';
 import { raidActivities } from './raid/activities.js';
+import { dnsActivities } from './dns.js';
 import { hostActivities } from './host.js';
+import { intakeActivities } from './intake.js';
 import { leaseActivities } from './leases.js';
 import { luksActivities } from './luks.js';
 import { mailActivities } from './mail.js';
@@ -42,6 +44,8 @@ export function createActivities(inventory: Inventory, pool = new SshPool({ priv
     ...proxmoxActivities(remote),
     ...xenActivities(remote),
     ...mailActivities(inventory),
+    ...intakeActivities(inventory),
+    ...dnsActivities(inventory),
     ...leaseActivities(),
   };
 }

@@ -132,69 +132,98 @@ export function mailActivities(inventory: Inventory) {
     return pass;
   }
 
+  /** Send one plain-text mail; every attempt of one activity carries the same Message-ID (see the top). */
+  async function send(to: string[], message: AdminMessage, extraHeaders: Record<string, string> = {}): Promise<MailResult> {
+    if (!mail || !transport) {
+      const reason = 'no mail section in the inventory: nobody was mailed';
+      warn(reason, { subject: message.subject });
+      return { sent: false, to: [], reason };
+    }
+    const ctx = activityContext();
+    const workflowId = ctx?.info.workflowExecution?.workflowId ?? message.workflowId;
+    const tags = inventory.simulated ? `${SUBJECT_TAG} ${LAB_TAG}` : SUBJECT_TAG;
+    const text = [
+      ...(inventory.simulated ? ['SIMULATED: this mail comes from the lab. The hosts are not real; nothing real was touched.', ''] : []),
+      message.text.replace(/\s+$/, ''),
+      '',
+      '-- ',
+      ...(message.runbook ? [`Runbook: ${message.runbook}`] : []),
+      ...(workflowId ? [`Workflow: ${workflowId}`, `Progress: ${sh`npx runbook progress ${workflowId}`.text}`] : []),
+      'Sent by the runbooks worker.',
+      '',
+    ].join('\n');
+
+    const auth = mail.auth ? { user: mail.auth.user, pass: await readPassword(mail.auth.passFile) } : undefined;
+    const messageId = messageIdFor(message, ctx);
+    try {
+      const info = await transport.sendMail({
+        from: mail.from,
+        to,
+        subject: `${tags} ${message.subject}`,
+        text,
+        ...(messageId ? { messageId } : {}),
+        headers: {
+          // RFC 3834: automatic mail; vacation responders must not answer it.
+          'Auto-Submitted': 'auto-generated',
+          ...(workflowId ? { 'X-Runbook-Workflow-Id': workflowId } : {}),
+          ...(message.runbook ? { 'X-Runbook': message.runbook } : {}),
+          ...extraHeaders,
+        },
+        ...(auth ? { auth } : {}),
+      });
+      const rejected = info.rejected.map(String);
+      if (rejected.length > 0) warn('the SMTP server refused some recipients', { rejected, messageId: info.messageId });
+      return {
+        sent: true,
+        messageId: info.messageId,
+        to: info.accepted.map(String),
+        ...(rejected.length > 0 ? { reason: `refused by the server: ${rejected.join(', ')}` } : {}),
+      };
+    } catch (error) {
+      const err = error as SmtpError;
+      const detail = [err.message, err.command && `(command ${err.command})`].filter(Boolean).join(' ');
+      const what = `SMTP ${mail.host}:${mail.port}: ${detail}`;
+      // Retryable even on a refused login: the password file is read again at the next attempt.
+      throw failure(err.code === 'EAUTH' ? 'MailAuthFailed' : 'MailTransportFailed', auth ? redact(what, auth.user, auth.pass) : what);
+    }
+  }
+
   return {
     /**
      * Mail the inventory's admins. No mail section or no admins is not a failure: the runbook waits for a person
      * all the same, and its progress says what it waits for; we return sent:false and log a warning.
      */
     async mailAdmins(message: AdminMessage): Promise<MailResult> {
-      if (!mail || !transport) {
-        const reason = 'no mail section in the inventory: nobody was mailed';
-        warn(reason, { subject: message.subject });
-        return { sent: false, to: [], reason };
-      }
-      if (mail.admins.length === 0) {
+      if (mail && mail.admins.length === 0) {
         const reason = 'the inventory lists no mail.admins: nobody was mailed';
         warn(reason, { subject: message.subject });
         return { sent: false, to: [], reason };
       }
+      return send(mail?.admins ?? [], message);
+    },
 
-      const ctx = activityContext();
-      const workflowId = ctx?.info.workflowExecution?.workflowId ?? message.workflowId;
-      const tags = inventory.simulated ? `${SUBJECT_TAG} ${LAB_TAG}` : SUBJECT_TAG;
-      const text = [
-        ...(inventory.simulated ? ['SIMULATED: this mail comes from the lab. The hosts are not real; nothing real was touched.', ''] : []),
-        message.text.replace(/\s+$/, ''),
-        '',
-        '-- ',
-        ...(message.runbook ? [`Runbook: ${message.runbook}`] : []),
-        ...(workflowId ? [`Workflow: ${workflowId}`, `Progress: ${sh`npx runbook progress ${workflowId}`.text}`] : []),
-        'Sent by the runbooks worker.',
-        '',
-      ].join('\n');
-
-      const auth = mail.auth ? { user: mail.auth.user, pass: await readPassword(mail.auth.passFile) } : undefined;
-      const messageId = messageIdFor(message, ctx);
-      try {
-        const info = await transport.sendMail({
-          from: mail.from,
-          to: mail.admins,
-          subject: `${tags} ${message.subject}`,
-          text,
-          ...(messageId ? { messageId } : {}),
-          headers: {
-            // RFC 3834: automatic mail; vacation responders must not answer it.
-            'Auto-Submitted': 'auto-generated',
-            ...(workflowId ? { 'X-Runbook-Workflow-Id': workflowId } : {}),
-            ...(message.runbook ? { 'X-Runbook': message.runbook } : {}),
-          },
-          ...(auth ? { auth } : {}),
-        });
-        const rejected = info.rejected.map(String);
-        if (rejected.length > 0) warn('the SMTP server refused some admins', { rejected, messageId: info.messageId });
-        return {
-          sent: true,
-          messageId: info.messageId,
-          to: info.accepted.map(String),
-          ...(rejected.length > 0 ? { reason: `refused by the server: ${rejected.join(', ')}` } : {}),
-        };
-      } catch (error) {
-        const err = error as SmtpError;
-        const detail = [err.message, err.command && `(command ${err.command})`].filter(Boolean).join(' ');
-        const what = `SMTP ${mail.host}:${mail.port}: ${detail}`;
-        // Retryable even on a refused login: the password file is read again at the next attempt.
-        throw failure(err.code === 'EAUTH' ? 'MailAuthFailed' : 'MailTransportFailed', auth ? redact(what, auth.user, auth.pass) : what);
+    /** Mail the board (inventory people.board): what they approve or must know. */
+    async mailBoard(message: AdminMessage): Promise<MailResult> {
+      const board = (inventory.people?.board ?? []).map((p) => p.email);
+      if (board.length === 0) {
+        const reason = 'the inventory lists no people.board: nobody was mailed';
+        warn(reason, { subject: message.subject });
+        return { sent: false, to: [], reason };
       }
+      return send(board, message);
+    },
+
+    /**
+     * Mail one member of the inventory (never an address taken from a mail as is: only a listed member is
+     * written to), in the thread of their request when `inReplyTo` is given.
+     */
+    async mailMember(message: AdminMessage & { to: string; inReplyTo?: string }): Promise<MailResult> {
+      const member = (inventory.people?.members ?? []).find((p) => p.email.toLowerCase() === message.to.toLowerCase());
+      if (!member) throw failure('InvalidInput', `to: ${message.to.slice(0, 100)} is not a member in the inventory`);
+      const thread: Record<string, string> = message.inReplyTo && /^<[\x21-\x3b\x3d\x3f-\x7e]{1,250}>$/.test(message.inReplyTo)
+        ? { 'In-Reply-To': message.inReplyTo, References: message.inReplyTo }
+        : {};
+      return send([member.email], message, thread);
     },
   };
 }

@@ -51,6 +51,8 @@ export const FAILURES = {
   MailPassFileUnreadable: { retry: 'retry', meaning: 'the SMTP password file cannot be read (yet)' },
   MailAuthFailed: { retry: 'retry', meaning: 'the SMTP server refused our login (the password file is read again at the next try)' },
   MailTransportFailed: { retry: 'retry', meaning: 'the SMTP server could not be reached or refused the message' },
+  // DNS.
+  DnsConflict: { retry: 'never', meaning: 'the DNS name already points elsewhere: never overwritten, a person decides' },
   // Ends chosen by people or by the roll.
   Aborted: { retry: 'never', meaning: 'a person chose to stop the runbook; the result says what was done' },
   RollStopped: { retry: 'never', meaning: 'a node of a rolling reboot failed: the roll stops there' },

@@ -4,5 +4,8 @@ export { rebootHost } from './rebootHost.js';
 export { hypervisorReboot } from './hypervisorReboot.js';
 export { rollingClusterReboot } from './rollingClusterReboot.js';
 export { luksKeyRotation } from './luksKeyRotation.js';
+// Member requests by mail: the request mailbox's poller, and the run it starts per request.
+export { mailIntake } from './mailIntake.js';
+export { vmRequest } from './vmRequest.js';
 // One runbook changes a host at a time: the lease of a host or cluster (not started by people).
 export { lease } from './lease.js';

@@ -1,0 +1,74 @@
+/**
+ * The request mailbox's poller, as a workflow (not a process of ours that could die unseen): poll, start one
+ * vmRequest per request, file the mail, sleep; continue-as-new after a number of polls so its history stays short.
+ *
+ * One run per request: the child's workflow id comes from the Message-ID, and a duplicate start is refused by
+ * the server; the mail is moved only once its run exists, so a crash in between means the next poll finds the
+ * run and only files the mail.
+ */
+import { WorkflowExecutionAlreadyStartedError, type Duration } from '@temporalio/common';
+import { ActivityFailure, ParentClosePolicy, WorkflowIdReusePolicy, continueAsNew, defineQuery, log, setHandler, sleep, startChild } from '@temporalio/workflow';
+import { readOnly } from './proxies.js';
+import { summarized } from './runbook.js';
+import { vmRequest } from './vmRequest.js';
+
+export interface MailIntakeInput {
+  /** Between two polls; 30 s by default. */
+  pollEvery?: Duration;
+  /** Polls before continue-as-new; 200 by default. */
+  pollsPerRun?: number;
+}
+
+export interface MailIntakeStatus {
+  polls: number;
+  /** Runs started by this run of the intake (not counting earlier runs of the chain). */
+  started: string[];
+  /** Requests whose run existed already (a second poll, a duplicate delivery). */
+  alreadyStarted: string[];
+  lastPollAt?: string;
+  lastError?: string;
+}
+
+export const mailIntakeStatusQuery = defineQuery<MailIntakeStatus>('mailIntakeStatus');
+
+export async function mailIntake(input: MailIntakeInput = {}): Promise<void> {
+  const every = input.pollEvery ?? '30 seconds';
+  const pollsPerRun = Math.max(1, Math.min(input.pollsPerRun ?? 200, 1000));
+  const status: MailIntakeStatus = { polls: 0, started: [], alreadyStarted: [] };
+  setHandler(mailIntakeStatusQuery, () => status);
+
+  for (let i = 0; i < pollsPerRun; i++) {
+    try {
+      const requests = await summarized(readOnly.pollRequests, 'read the request mailbox')();
+      for (const { uid, uidValidity, ...request } of requests) {
+        try {
+          await startChild(vmRequest, {
+            workflowId: request.workflowId,
+            args: [request],
+            // The request's run outlives this poller (its continue-as-new, its end).
+            parentClosePolicy: ParentClosePolicy.ABANDON,
+            workflowIdReusePolicy: WorkflowIdReusePolicy.REJECT_DUPLICATE,
+            staticSummary: `VM request (${request.verdict}) from ${request.from?.address ?? 'an unknown sender'}`,
+          });
+          status.started.push(request.workflowId);
+        } catch (error) {
+          if (!(error instanceof WorkflowExecutionAlreadyStartedError)) throw error;
+          status.alreadyStarted.push(request.workflowId);
+        }
+        await summarized(readOnly.fileRequest, `file the request ${request.workflowId}`)({ uid, uidValidity, workflowId: request.workflowId });
+      }
+      status.lastError = undefined;
+    } catch (error) {
+      // A mailbox down or refusing us is retried at the next poll: the poller itself never stops on it.
+      if (!(error instanceof ActivityFailure)) throw error;
+      status.lastError = error.cause?.message ?? error.message;
+      log.warn('mail intake: poll failed', { error: status.lastError });
+    }
+    status.polls += 1;
+    status.lastPollAt = new Date().toISOString();
+    status.started = status.started.slice(-100);
+    status.alreadyStarted = status.alreadyStarted.slice(-100);
+    await sleep(every);
+  }
+  await continueAsNew<typeof mailIntake>(input);
+}
