@@ -98,13 +98,15 @@ export async function judgeRequest(raw: Buffer, ctx: JudgeContext): Promise<Requ
 
   const mail = await simpleParser(raw, { skipHtmlToText: true, skipImageLinks: true, skipTextLinks: true, maxHtmlLengthToParse: 0 });
   const subject = shown(mail.subject);
-  const fromList = ([] as AddressObject[]).concat(mail.from ?? []).flatMap((a) => a.value);
-  if (fromList.length !== 1 || !fromList[0]!.address) return refuse('the From header must name exactly one sender', { subject });
-  const from = { address: fromList[0]!.address.toLowerCase(), name: fromList[0]!.name ?? '' };
+  const fromObjects = ([] as AddressObject[]).concat(mail.from ?? []);
+  const fromList = fromObjects.flatMap((a) => a.value);
   // A line break or control character in a decoded name or address would forge lines in our mails and records.
-  if (!SafeLine.safeParse(from.name).success || !SafeLine.safeParse(from.address).success || /[\r\n]/.test(mail.subject ?? '')) {
+  const unsafe = (text: string | undefined) => !SafeLine.safeParse((text ?? '').slice(0, 200)).success;
+  if (fromObjects.some((a) => unsafe(a.text)) || fromList.some((a) => unsafe(a.name) || unsafe(a.address)) || unsafe(mail.subject)) {
     return refuse('header injection: the From or Subject header decodes to a line break or control character', { subject });
   }
+  if (fromList.length !== 1 || !fromList[0]!.address) return refuse('the From header must name exactly one sender', { subject });
+  const from = { address: fromList[0]!.address.toLowerCase(), name: fromList[0]!.name ?? '' };
   const withFrom = { ...base, subject, from: { address: shown(from.address), name: shown(from.name) } };
 
   const checks = await authenticate(raw, { trustReceived: true, resolver: ctx.resolver, disableArc: true, disableBimi: true, minBitLength: 2048 });

@@ -7,7 +7,7 @@
  * Addresses: Knot on 127.0.<subnet>.2:53, Dovecot on 127.0.<subnet>.3:143 (the hosts start at .10).
  */
 import { createPublicKey, generateKeyPairSync } from 'node:crypto';
-import { existsSync, readFileSync, writeFileSync } from 'node:fs';
+import { existsSync, mkdirSync, readFileSync, writeFileSync } from 'node:fs';
 import { join } from 'node:path';
 import { dkimSign } from 'mailauth';
 import type { People } from '../common/inventory.js';
@@ -42,6 +42,7 @@ export interface LabMail {
 
 /** The lab domain's DKIM key (RSA 2048, kept in the lab folder) and its DNS TXT value. */
 function dkimKey(dir: string): { privateKey: string; txt: string } {
+  mkdirSync(join(dir, 'keys'), { recursive: true });
   const file = join(dir, 'keys', 'dkim-lab.pem');
   if (!existsSync(file)) {
     const { privateKey } = generateKeyPairSync('rsa', { modulusLength: 2048 });
@@ -113,8 +114,10 @@ async function deliverRequest(mail: ReceivedMail, client: { address: string; hel
   let raw = mail.raw;
   const from = fromAddress(mail.headers.from);
   if (from && from === mail.from.toLowerCase() && from.endsWith(`@${LAB_ZONE}`) && !('dkim-signature' in mail.headers)) {
-    const signed = await dkimSign(raw, { signingDomain: LAB_ZONE, selector: DKIM_SELECTOR, privateKey, canonicalization: 'relaxed/relaxed' });
-    if (signed.errors.length) throw signed.errors[0]!;
+    const signer = { signingDomain: LAB_ZONE, selector: DKIM_SELECTOR, privateKey, canonicalization: 'relaxed/relaxed' };
+    // mailauth reads the keys from signatureData (its top-level fields alone sign nothing).
+    const signed = await dkimSign(raw, { ...signer, signatureData: [signer] });
+    if (signed.errors.length || !signed.signatures.startsWith('DKIM-Signature:')) throw signed.errors[0] ?? new Error('DKIM signing produced no signature');
     raw = Buffer.concat([Buffer.from(signed.signatures), raw]);
   }
   const ip = client.address.replace(/^::ffff:/, '');

