@@ -127,6 +127,7 @@ describe('mail intake', () => {
     const result = await resultOf('<alice-private@lab.invalid>');
     expect(result).toMatchObject({ verdict: 'refused', reasons: [expect.stringMatching(/PRIVATE SSH key/)] });
     expect(result.mails.map((m) => m.to)).toEqual([alice.email, 'board']);
+    await recordHistory(client.workflow.getHandle(requestWorkflowId('<alice-private@lab.invalid>', Buffer.alloc(0))), 'vmRequest-private-key', codecKeyFile);
     const told = await labMail.smtp.waitFor((m) => m.to.includes(alice.email) && /revoke/.test(m.subject), 30_000);
     expect(told.headers['in-reply-to']).toBe('<alice-private@lab.invalid>');
     // The key itself is in no mail we sent.
@@ -151,5 +152,14 @@ describe('mail intake', () => {
     expect(await resultOf('<alice-after-hostile@lab.invalid>')).toMatchObject({ verdict: 'ok' });
     const status = await client.workflow.getHandle(mailIntakeWorkflowId(TASK_QUEUE)).query(mailIntakeStatusQuery);
     expect(status.lastError).toBeUndefined();
+  });
+
+  it('the intake continues as new after its polls, so its history stays short', async () => {
+    const workflowId = `mail-intake-cycle-${process.pid}`;
+    const first = await client.workflow.start('mailIntake', { taskQueue: TASK_QUEUE, workflowId, args: [{ pollEvery: '1 second', pollsPerRun: 2 }] });
+    const firstRun = client.workflow.getHandle(workflowId, first.firstExecutionRunId);
+    await eventually('the first run to continue as new', async () => (await firstRun.describe()).status.name === 'CONTINUED_AS_NEW' || undefined, 60_000);
+    await recordHistory(firstRun, 'mailIntake-cycle', codecKeyFile);
+    await client.workflow.getHandle(workflowId).terminate('test over');
   });
 });

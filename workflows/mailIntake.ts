@@ -68,7 +68,7 @@ export async function mailIntake(input: MailIntakeInput = {}): Promise<void> {
     status.lastPollAt = new Date().toISOString();
     status.started = status.started.slice(-100);
     status.alreadyStarted = status.alreadyStarted.slice(-100);
-    await sleep(every);
+    await sleep(every, { summary: `next poll of the request mailbox in ${String(every)}` });
   }
   await continueAsNew<typeof mailIntake>(input);
 }
