@@ -9,7 +9,8 @@ import { Resolver } from 'node:dns/promises';
 import { authenticate } from 'mailauth';
 import { simpleParser, type AddressObject } from 'mailparser';
 import type { Dns, Person } from '../common/inventory.js';
-import { judgeKeyTexts, type MemberKey } from '../common/ssh-public-key.js';
+import type { VmRequestInput } from '../common/requests.js';
+import { judgeKeyTexts } from '../common/ssh-public-key.js';
 import { singleLine } from '../common/validation.js';
 
 /** A request is a short text and a .pub file: far above that, it is not a request. */
@@ -17,26 +18,11 @@ export const MAX_REQUEST_BYTES = 256 * 1024;
 /** MIME parts (a MIME bomb nests or repeats them by the thousand). */
 export const MAX_MIME_PARTS = 20;
 const MAX_KEY_ATTACHMENT_BYTES = 16 * 1024;
+/** Reasons kept per request (one per oversized attachment could be many). */
+const MAX_REASONS = 10;
 
-export type Verdict = 'ok' | 'unverified' | 'refused';
-
-export interface RequestMail {
-  /** Derived from the Message-ID (or the message itself when it has none): one run per request. */
-  workflowId: string;
-  messageId: string;
-  from?: { address: string; name: string };
-  subject: string;
-  /** ok: an authenticated member with a valid key; unverified: the sender is not proven a member; refused: unusable. */
-  verdict: Verdict;
-  /** Why the verdict is not ok (empty when it is). */
-  reasons: string[];
-  /** The mail checks' results, as the approval shows them. */
-  auth: { dkim: string; spf: string; dmarc: string };
-  member?: Person;
-  key?: MemberKey;
-  /** The mail held a private key: the member must be told to revoke it. */
-  privateKeySent: boolean;
-}
+/** What the intake hands the request's run: common/requests.ts validates it again there. */
+export type RequestMail = VmRequestInput;
 
 /** The one place request ids are made: a second poll or a duplicate delivery gets the same id. */
 export function requestWorkflowId(messageId: string | undefined, raw: Buffer): string {
@@ -110,9 +96,10 @@ export async function judgeRequest(raw: Buffer, ctx: JudgeContext): Promise<Requ
   const withFrom = { ...base, subject, from: { address: shown(from.address), name: shown(from.name) } };
 
   const checks = await authenticate(raw, { trustReceived: true, resolver: ctx.resolver, disableArc: true, disableBimi: true, minBitLength: 2048 });
-  const dkim = checks.dkim.results.map((r) => `${r.status.result}${r.signingDomain ? ` (${r.signingDomain})` : ''}`).join(', ') || 'none';
-  const spf = checks.spf ? checks.spf.status.result : 'none';
-  const dmarc = checks.dmarc ? checks.dmarc.status.result : 'none';
+  // Bounded: a mail may carry any number of signatures, each naming any domain.
+  const dkim = shown(checks.dkim.results.map((r) => `${r.status.result}${r.signingDomain ? ` (${r.signingDomain})` : ''}`).join(', ') || 'none', 300);
+  const spf = shown(checks.spf ? checks.spf.status.result : 'none', 50);
+  const dmarc = shown(checks.dmarc ? checks.dmarc.status.result : 'none', 50);
   const auth = { dkim, spf, dmarc };
   const reasons: string[] = [];
   // DMARC pass: a DKIM signature or an SPF pass aligned with the From domain.
@@ -129,7 +116,7 @@ export async function judgeRequest(raw: Buffer, ctx: JudgeContext): Promise<Requ
   }
   const key = judgeKeyTexts(texts);
   if (!key.ok) {
-    return { ...withFrom, auth, ...(member ? { member } : {}), verdict: 'refused', reasons: [key.reason, ...reasons], privateKeySent: key.privateKey };
+    return { ...withFrom, auth, ...(member ? { member } : {}), verdict: 'refused', reasons: [key.reason, ...reasons].slice(0, MAX_REASONS), privateKeySent: key.privateKey };
   }
-  return { ...withFrom, auth, ...(member ? { member } : {}), key: key.key, verdict: reasons.length ? 'unverified' : 'ok', reasons };
+  return { ...withFrom, auth, ...(member ? { member } : {}), key: key.key, verdict: reasons.length ? 'unverified' : 'ok', reasons: reasons.slice(0, MAX_REASONS) };
 }

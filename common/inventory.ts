@@ -4,7 +4,7 @@
  */
 import { closeSync, fstatSync, openSync, readSync } from 'node:fs';
 import { z } from 'zod';
-import { HostFilePath, HostName, PersonName, describeIssues, singleLine } from './validation.js';
+import { HostFilePath, HostName, MemberRef, PersonName, describeIssues, singleLine } from './validation.js';
 
 export { HostName, describeIssues };
 
@@ -103,9 +103,6 @@ export const Dns = z.object({
   tsigKeyFile: LocalPath,
 }).strict();
 export type Dns = z.infer<typeof Dns>;
-
-/** A member's subscription reference, as the page writes it (REF-HOST-VM-42). */
-export const MemberRef = z.string().regex(/^REF-[A-Z0-9]+(-[A-Z0-9]+){0,5}$/, { message: 'must be a reference such as REF-HOST-VM-42' });
 
 const Person = z.object({
   name: PersonName('name the person'),

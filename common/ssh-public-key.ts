@@ -5,15 +5,11 @@
  * decodes to what its type says. A PRIVATE key is refused, and flagged: the member must revoke it.
  */
 import { createHash } from 'node:crypto';
+import type { z } from 'zod';
+import { KEY_TYPES, type RequestKey } from './requests.js';
 
-export interface MemberKey {
-  type: 'ssh-ed25519' | 'ecdsa-sha2-nistp256' | 'ecdsa-sha2-nistp384' | 'ecdsa-sha2-nistp521' | 'ssh-rsa';
-  bits: number;
-  /** As `ssh-keygen -lf` prints it: SHA256:base64 without padding. */
-  fingerprint: string;
-  /** `type blob comment`, the comment reduced to safe characters (it lands in authorized_keys). */
-  line: string;
-}
+/** Fingerprint as `ssh-keygen -lf` prints it; line `type blob comment`, the comment reduced to safe characters. */
+export type MemberKey = z.infer<typeof RequestKey>;
 
 export type KeyVerdict =
   | { ok: true; key: MemberKey }
@@ -29,7 +25,6 @@ const PRIVATE_MARKERS = [
   /-----BEGIN SSH2 ENCRYPTED PRIVATE KEY-----/,
 ];
 
-const TYPES = ['ssh-ed25519', 'ecdsa-sha2-nistp256', 'ecdsa-sha2-nistp384', 'ecdsa-sha2-nistp521', 'ssh-rsa'] as const;
 const KNOWN_TYPE = /(?:^|[\s,"])((?:ssh|ecdsa|sk)-[a-z0-9@.-]+)\s+(AAAA[A-Za-z0-9+/]+=*)/g;
 
 /** Reads SSH wire-format strings (RFC 4251 §5) off a blob; throws on a short or overlong field. */
@@ -100,7 +95,7 @@ export function judgeKeyTexts(texts: string[]): KeyVerdict {
   if (distinct.length > 1) return { ok: false, privateKey: false, reason: `${distinct.length} SSH public keys found: send exactly one` };
   const key = distinct[0]!;
   if (key.lineStart) return { ok: false, privateKey: false, reason: 'the key line carries options before its type (such as command= or from=): send the bare public key line' };
-  if (!(TYPES as readonly string[]).includes(key.type)) {
+  if (!(KEY_TYPES as readonly string[]).includes(key.type)) {
     return { ok: false, privateKey: false, reason: `key type ${key.type} is not accepted (ssh-ed25519, ecdsa-sha2-nistp256/384/521, or ssh-rsa of ${MIN_RSA_BITS} bits or more)` };
   }
   if (key.blob.length > MAX_BLOB_CHARS) return { ok: false, privateKey: false, reason: 'the key is too long to be a key we accept' };

@@ -5,12 +5,12 @@
  * (the board's approval, then the VM).
  */
 import { condition, allHandlersFinished } from '@temporalio/workflow';
-import type { RequestMail } from '../activities/request-mail.js';
 import type { MailResult } from '../activities/mail.js';
+import { VmRequestInput } from '../common/requests.js';
 import { readOnly } from './proxies.js';
-import { Runbook, summarized } from './runbook.js';
+import { Runbook, summarized, validInput } from './runbook.js';
 
-export type VmRequestInput = RequestMail;
+type RequestMail = VmRequestInput;
 
 export interface VmRequestResult {
   verdict: RequestMail['verdict'];
@@ -46,7 +46,8 @@ export function requestSummary(r: RequestMail): string {
   ].join('\n');
 }
 
-export async function vmRequest(request: VmRequestInput): Promise<VmRequestResult> {
+export async function vmRequest(input: VmRequestInput): Promise<VmRequestResult> {
+  const request = validInput(VmRequestInput, input);
   const runbook = new Runbook('vmRequest', STEPS);
   const mails: VmRequestResult['mails'] = [];
   const sent = (to: string, subject: string, result: MailResult) => mails.push({ to, subject, sent: result.sent });

@@ -10,6 +10,7 @@ import {
   Approval, Decision, DiskReplacedAnswer, DiskReplacementInput, HypervisorRebootInput, LuksKeyRotationInput, PassphraseAnswer,
   RebootHostInput, RollingClusterRebootInput,
 } from '../../common/inputs.js';
+import { VmRequestInput } from '../../common/requests.js';
 
 export interface HostileCase {
   /** The schema's name: a workflow type or an Update name. */
@@ -86,6 +87,14 @@ const HOSTILE_DEVICES: Record<string, string> = {
   'relative': 'dev/sda5',
 };
 
+/** A request as the mail intake hands it to its run (started by hand too: the UI, temporal workflow start). */
+const VM_REQUEST = {
+  workflowId: `vm-request-${'0'.repeat(32)}`, messageId: '<1@laptop>', subject: 'Demande de VM', verdict: 'unverified',
+  from: { address: 'alice@lab.invalid', name: 'Alice' }, reasons: ['alice@lab.invalid is not in the member list'],
+  auth: { dkim: 'none', spf: 'none', dmarc: 'none' }, privateKeySent: false,
+  key: { type: 'ssh-ed25519', bits: 256, fingerprint: `SHA256:${'A'.repeat(43)}`, line: 'ssh-ed25519 AAAAC3NzaC1lZDI1NTE5AAAAIOMqqnkVzrm0SdG6UOoqKLsabgH5C9okWi0dh2l9GKJl alice@laptop' },
+};
+
 /** The runbooks and a valid input of each: every hostile case changes one field of it. */
 export const RUNBOOK_BASES: { target: string; schema: z.ZodObject; base: Record<string, unknown> }[] = [
   { target: 'diskReplacement', schema: DiskReplacementInput, base: { host: 'dom0-hostile' } },
@@ -93,6 +102,7 @@ export const RUNBOOK_BASES: { target: string; schema: z.ZodObject; base: Record<
   { target: 'hypervisorReboot', schema: HypervisorRebootInput, base: { host: 'dom0-hostile', reason: 'kernel upgrade' } },
   { target: 'rollingClusterReboot', schema: RollingClusterRebootInput, base: { cluster: 'hostile', reason: 'monthly updates' } },
   { target: 'luksKeyRotation', schema: LuksKeyRotationInput, base: { host: 'hpve1' } },
+  { target: 'vmRequest', schema: VmRequestInput, base: VM_REQUEST },
 ];
 
 /** A sealed value of the right shape (never opened: every case here is refused before). */
@@ -167,6 +177,18 @@ const SPECIFIC: HostileCase[] = [
   { target: 'rollingClusterReboot', label: 'host: not a field of a roll', value: { cluster: 'hostile', reason: 'x', host: 'hpve1' }, field: 'host' },
   { target: 'luksKeyRotation', label: 'device: a number', value: { host: 'hpve1', device: 5 }, field: 'device' },
   { target: 'luksKeyRotation', label: 'an old passphrase in clear', value: { host: 'hpve1', oldPassphrase: PLAINTEXT_SECRET }, field: 'oldPassphrase' },
+  ...Object.entries(HOSTILE_TEXT).flatMap(([label, text]) => [
+    { target: 'vmRequest', label: `subject: ${label}`, value: { ...VM_REQUEST, subject: text }, field: 'subject' },
+    { target: 'vmRequest', label: `from.name: ${label}`, value: { ...VM_REQUEST, from: { address: 'alice@lab.invalid', name: text } }, field: 'from.name' },
+    { target: 'vmRequest', label: `reasons: ${label}`, value: { ...VM_REQUEST, reasons: [text] }, field: 'reasons[0]' },
+  ]),
+  { target: 'vmRequest', label: 'key.line: command= before the type', value: { ...VM_REQUEST, key: { ...VM_REQUEST.key, line: `command="sh" ${VM_REQUEST.key.line}` } }, field: 'key.line' },
+  { target: 'vmRequest', label: 'key.line: a second line', value: { ...VM_REQUEST, key: { ...VM_REQUEST.key, line: `${VM_REQUEST.key.line}\nssh-ed25519 AAAA` } }, field: 'key.line' },
+  { target: 'vmRequest', label: 'key.type: ssh-dss', value: { ...VM_REQUEST, key: { ...VM_REQUEST.key, type: 'ssh-dss' } }, field: 'key.type' },
+  { target: 'vmRequest', label: 'verdict: unknown', value: { ...VM_REQUEST, verdict: 'trusted' }, field: 'verdict' },
+  { target: 'vmRequest', label: 'verdict ok without a member', value: { ...VM_REQUEST, verdict: 'ok', reasons: [] }, field: 'member' },
+  { target: 'vmRequest', label: 'workflowId: not from a Message-ID', value: { ...VM_REQUEST, workflowId: 'mine' }, field: 'workflowId' },
+  { target: 'vmRequest', label: 'an unknown key', value: { ...VM_REQUEST, approvedBy: 'root' }, field: 'approvedBy' },
   { target: 'decide', label: 'decision: unknown', value: { operator: 'bob', decision: 'nuke' }, field: 'decision' },
   { target: 'decide', label: 'skip without a reason', value: { operator: 'bob', decision: 'skip' }, field: 'comment' },
   { target: 'decide', label: 'skip with a blank reason', value: { operator: 'bob', decision: 'skip', comment: '  ' }, field: 'comment' },
