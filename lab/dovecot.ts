@@ -11,6 +11,7 @@ import { randomBytes } from 'node:crypto';
 import { chownSync, existsSync, mkdirSync, readFileSync, renameSync, writeFileSync } from 'node:fs';
 import { hostname } from 'node:os';
 import { join } from 'node:path';
+import { isLoopback } from '../activities/mail.js';
 import { spawnTetheredDaemon } from '../common/tether.js';
 import { labRuntimeDir, LAB_USER } from './lab-user.js';
 import { killRecorded, stopDaemon, waitForPort } from './daemons.js';
@@ -49,6 +50,8 @@ function ownedDir(path: string, ids: { uid: number; gid: number }): void {
 
 export async function startDovecot(o: DovecotOptions): Promise<Dovecot> {
   const port = o.port ?? 143;
+  // Plain IMAP with plain-text logins: loopback only, never another address.
+  if (!isLoopback(o.address)) throw new Error(`the lab's IMAP server listens on loopback only, not ${o.address}`);
   for (const user of o.users) if (!USER.test(user)) throw new Error(`IMAP user "${user}" must be a lower-case mailbox name`);
   const ids = labIds();
   const mailRoot = join(o.dir, 'imap');

@@ -7,6 +7,7 @@ import { type ChildProcess } from 'node:child_process';
 import { randomBytes } from 'node:crypto';
 import { existsSync, mkdirSync, readFileSync, writeFileSync } from 'node:fs';
 import { join } from 'node:path';
+import { isLoopback } from '../activities/mail.js';
 import { spawnTetheredDaemon } from '../common/tether.js';
 import { killRecorded, stopDaemon, waitForPort } from './daemons.js';
 
@@ -47,6 +48,8 @@ function txt(value: string): string {
 
 export async function startKnot(o: KnotOptions): Promise<Knot> {
   const port = o.port ?? 53;
+  // It takes updates from anyone with the key: loopback only, never another address.
+  if (!isLoopback(o.address)) throw new Error(`the lab's DNS server listens on loopback only, not ${o.address}`);
   const knotDir = join(o.dir, 'dns');
   const runDir = join(o.dir, 'run');
   const keys = join(o.dir, 'keys');

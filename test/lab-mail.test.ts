@@ -11,6 +11,8 @@ import { dnsActivities } from '../activities/dns.js';
 import { intakeActivities } from '../activities/intake.js';
 import { loadInventory, type Inventory } from '../common/inventory.js';
 import { judgeKeyTexts } from '../common/ssh-public-key.js';
+import { startDovecot } from '../lab/dovecot.js';
+import { startKnot } from '../lab/knot.js';
 import { LAB_PEOPLE, REQUEST_ADDRESS, startLabMail, type LabMail } from '../lab/mail-services.js';
 import { hostileRequestMails, requestMail } from './helpers/hostile-corpus.js';
 import { tempDir } from './helpers/runbooks.js';
@@ -78,6 +80,13 @@ describe('the lab zone', () => {
     expect((await resolver.resolveTxt('lab._domainkey.lab.invalid'))[0]!.join('')).toMatch(/^v=DKIM1; k=rsa; p=MII/);
     expect((await resolver.resolveTxt('_dmarc.lab.invalid'))[0]!.join('')).toBe('v=DMARC1; p=reject');
     expect((await resolver.resolveTxt('lab.invalid'))[0]!.join('')).toBe('v=spf1 ip4:127.0.0.0/8 -all');
+  });
+});
+
+describe('the lab daemons', () => {
+  it('listen on loopback only', async () => {
+    await expect(startDovecot({ dir, address: '0.0.0.0', users: ['bureau'] })).rejects.toThrow(/loopback only/);
+    await expect(startKnot({ dir, address: '192.0.2.1', zone: 'lab.invalid', records: [] })).rejects.toThrow(/loopback only/);
   });
 });
 
