@@ -1,5 +1,6 @@
 /**
- * The lab's mailbox: an SMTP sink (smtp-server) that keeps every message it is given and delivers nothing.
+ * The lab's mailbox: an SMTP sink (smtp-server) that keeps every message it is given and delivers nothing, except
+ * what its `deliver` hook hands on (the request address's mail, into Dovecot: mail-services.ts).
  *
  * It accepts mail from anyone who can reach it, without authentication unless `auth` is given, and without TLS
  * (STARTTLS is not offered, so clients talk plain SMTP): it listens on loopback only and refuses anything else.
