@@ -9,7 +9,7 @@ import { ImapFlow } from 'imapflow';
 import type { Imap, Inventory } from '../common/inventory.js';
 import { failure } from '../common/failures.js';
 import { isLoopback } from './mail.js';
-import { dnsResolver, judgeOversized, judgeRequest, MAX_REQUEST_BYTES, requestWorkflowId, type RequestMail } from './request-mail.js';
+import { dnsResolver, judgeOversized, judgeRequest, MAX_REQUEST_BYTES, messageIdIn, refusedRequest, requestWorkflowId, type RequestMail } from './request-mail.js';
 
 /** What a poll hands the workflow: the request, and where it lies in the mailbox. */
 export interface PolledRequest extends RequestMail {
@@ -54,11 +54,9 @@ async function connect(imap: Imap): Promise<ImapFlow> {
   return client;
 }
 
-const MESSAGE_ID = /^message-id:\s*(.*(?:\r?\n[ \t].*)*)/im;
-
 async function messageIdOf(client: ImapFlow, uid: number): Promise<string | undefined> {
   const head = await client.fetchOne(String(uid), { headers: ['message-id'] }, { uid: true });
-  return MESSAGE_ID.exec(head && head.headers ? head.headers.toString('latin1') : '')?.[1]?.replace(/\s+/g, '');
+  return messageIdIn(head && head.headers ? head.headers.toString('latin1') : '');
 }
 
 /** An oversized mail without a Message-ID is named by its place in the mailbox (it is never downloaded). */
@@ -75,6 +73,19 @@ async function workflowIdAt(client: ImapFlow, uid: number, uidValidity: string):
   if (id) return requestWorkflowId(id, Buffer.alloc(0));
   const message = await client.fetchOne(String(uid), { source: true }, { uid: true });
   return message && message.source ? requestWorkflowId(undefined, message.source) : undefined;
+}
+
+/**
+ * A mail that makes a parser throw is refused with the reason, not retried: otherwise one poisonous message
+ * would stop the mailbox for every request after it.
+ */
+async function judgeOrRefuse(raw: Buffer, ctx: Parameters<typeof judgeRequest>[1]): Promise<RequestMail> {
+  try {
+    return await judgeRequest(raw, ctx);
+  } catch (error) {
+    const messageId = messageIdIn(raw.toString('latin1').split(/\r?\n\r?\n/)[0] ?? '');
+    return refusedRequest(messageId, raw, `the mail could not be read: ${String((error as Error).message).replace(/[^\x20-\x7e]/g, '?').slice(0, 200)}`);
+  }
 }
 
 function settings(inventory: Inventory) {
@@ -111,7 +122,7 @@ export function intakeActivities(inventory: Inventory) {
             }
             const message = await client.fetchOne(String(uid), { source: true }, { uid: true });
             if (!message || !message.source) continue; // expunged meanwhile
-            out.push({ ...(await judgeRequest(message.source, { members, resolver })), uid, uidValidity });
+            out.push({ ...(await judgeOrRefuse(message.source, { members, resolver })), uid, uidValidity });
           }
           return out;
         } finally {

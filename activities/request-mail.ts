@@ -50,23 +50,33 @@ export interface JudgeContext {
   resolver: ReturnType<typeof dnsResolver>;
 }
 
-/** A message too large to download: judged on its Message-ID alone. */
-export function judgeOversized(messageId: string | undefined, size: number, headerBytes: Buffer): RequestMail {
+/** The Message-ID in a header block (unfolded, white space removed), as every id here is made from. */
+export function messageIdIn(head: string): string | undefined {
+  return /^message-id:\s*(.*(?:\r?\n[ \t].*)*)/im.exec(head)?.[1]?.replace(/\s+/g, '');
+}
+
+/** A request refused before it could be judged further (too large, unreadable): its id and the reason only. */
+export function refusedRequest(messageId: string | undefined, basis: Buffer, reason: string): RequestMail {
   return {
-    workflowId: requestWorkflowId(messageId, headerBytes),
+    workflowId: requestWorkflowId(messageId, basis),
     messageId: shown(messageId),
     subject: '',
     verdict: 'refused',
-    reasons: [`the mail is ${size} bytes: a request is at most ${MAX_REQUEST_BYTES} bytes (a text and a .pub file)`],
+    reasons: [reason],
     auth: { dkim: 'not checked', spf: 'not checked', dmarc: 'not checked' },
     privateKeySent: false,
   };
 }
 
+/** A message too large to download: judged on its Message-ID alone. */
+export function judgeOversized(messageId: string | undefined, size: number, basis: Buffer): RequestMail {
+  return refusedRequest(messageId, basis, `the mail is ${size} bytes: a request is at most ${MAX_REQUEST_BYTES} bytes (a text and a .pub file)`);
+}
+
 export async function judgeRequest(raw: Buffer, ctx: JudgeContext): Promise<RequestMail> {
   const headEnd = raw.indexOf('\r\n\r\n') >= 0 ? raw.indexOf('\r\n\r\n') : raw.indexOf('\n\n');
   const head = raw.subarray(0, headEnd >= 0 ? headEnd : raw.length).toString('latin1');
-  const messageIdHeader = /^message-id:\s*(.*(?:\r?\n[ \t].*)*)/im.exec(head)?.[1]?.replace(/\s+/g, '');
+  const messageIdHeader = messageIdIn(head);
   const base = {
     workflowId: requestWorkflowId(messageIdHeader, raw),
     messageId: shown(messageIdHeader),
