@@ -7,7 +7,7 @@
  * Addresses: Knot on 127.0.<subnet>.2:53, Dovecot on 127.0.<subnet>.3:143 (the hosts start at .10).
  */
 import { createPublicKey, generateKeyPairSync } from 'node:crypto';
-import { existsSync, mkdirSync, readFileSync, writeFileSync } from 'node:fs';
+import { existsSync, mkdirSync, readFileSync, rmSync, writeFileSync } from 'node:fs';
 import { join } from 'node:path';
 import { dkimSign } from 'mailauth';
 import type { People } from '../common/inventory.js';
@@ -63,7 +63,9 @@ function fromAddress(header: string | undefined): string | undefined {
  * Start Knot, Dovecot and the SMTP sink for the lab in `dir` (subnet as the hosts'), and add the request
  * mailbox, DNS and people to the lab's inventory file.
  */
-export async function startLabMail(opts: { dir: string; subnet: number; inventoryPath: string; log?: (line: string) => void }): Promise<LabMail> {
+export async function startLabMail(opts: { dir: string; subnet: number; inventoryPath: string; log?: (line: string) => void; fresh?: boolean }): Promise<LabMail> {
+  // A fresh lab forgets the records runbooks added and the requests waiting, as it forgets the hosts' state.
+  if (opts.fresh) for (const sub of ['dns', 'imap']) rmSync(join(opts.dir, sub), { recursive: true, force: true });
   const key = dkimKey(opts.dir);
   const dns = await startKnot({
     dir: opts.dir, address: `127.0.${opts.subnet}.2`, zone: LAB_ZONE,

@@ -368,7 +368,7 @@ async function main(): Promise<void> {
     env.RUNBOOK_INVENTORY = lab.inventoryPath;
     // Before the worker reads the inventory: the lab's mail section points at a local sink.
     const mailDir = join(LAB_DIR, 'mail');
-    mailbox = await startLabMail({ dir: LAB_DIR, subnet: LAB_SUBNET, inventoryPath: lab.inventoryPath });
+    mailbox = await startLabMail({ dir: LAB_DIR, subnet: LAB_SUBNET, inventoryPath: lab.inventoryPath, fresh: FRESH_LAB });
     log(`lab mail: SMTP sink on 127.0.0.1:${mailbox.smtp.port}; mail to the admins lands in ${mailDir}/ (.eml files)`);
     log(`lab mail: mail to ${REQUEST_ADDRESS} is delivered to the request mailbox, IMAP ${mailbox.imap.host}:${mailbox.imap.port} (Dovecot, Maildir in ${LAB_DIR}/imap); lab DNS: zone lab.invalid on ${mailbox.dns.host}:${mailbox.dns.port} (Knot, TSIG updates)`);
     log(`lab mail: send a request as the member alice (the lab DKIM-signs it): curl -sS smtp://127.0.0.1:${mailbox.smtp.port} --mail-from alice@lab.invalid --mail-rcpt ${REQUEST_ADDRESS} --upload-file request.eml (README: "Member requests by mail")`);
