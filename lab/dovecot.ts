@@ -8,7 +8,7 @@
  */
 import { execFileSync, type ChildProcess } from 'node:child_process';
 import { randomBytes } from 'node:crypto';
-import { chownSync, existsSync, mkdirSync, readFileSync, renameSync, writeFileSync } from 'node:fs';
+import { chownSync, existsSync, mkdirSync, readFileSync, renameSync, rmSync, writeFileSync } from 'node:fs';
 import { hostname } from 'node:os';
 import { join } from 'node:path';
 import { isLoopback } from '../activities/mail.js';
@@ -101,6 +101,8 @@ export async function startDovecot(o: DovecotOptions): Promise<Dovecot> {
   ].join('\n'));
   const pidFile = join(runDir, 'dovecot.pid');
   killRecorded(pidFile, 'dovecot');
+  // Its master.pid holds its pid inside its PID namespace, alive here: left over, Dovecot would refuse to start.
+  rmSync(join(baseDir, 'master.pid'), { force: true });
   const child: ChildProcess = spawnTetheredDaemon('/usr/sbin/dovecot', ['-F', '-c', config], { stdio: ['ignore', 'ignore', 'pipe'] });
   let stderr = '';
   child.stderr!.setEncoding('utf8');

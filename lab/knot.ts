@@ -5,7 +5,7 @@
  */
 import { type ChildProcess } from 'node:child_process';
 import { randomBytes } from 'node:crypto';
-import { existsSync, mkdirSync, readFileSync, writeFileSync } from 'node:fs';
+import { existsSync, mkdirSync, readFileSync, rmSync, writeFileSync } from 'node:fs';
 import { join } from 'node:path';
 import { isLoopback } from '../activities/mail.js';
 import { spawnTetheredDaemon } from '../common/tether.js';
@@ -103,6 +103,8 @@ export async function startKnot(o: KnotOptions): Promise<Knot> {
 
   const pidFile = join(runDir, 'knotd.pid');
   killRecorded(pidFile, 'knotd');
+  // knotd's own pid file holds its pid inside its PID namespace (1), alive here: left over, it would refuse to start.
+  rmSync(join(runDir, 'knotd.daemon.pid'), { force: true });
   const child: ChildProcess = spawnTetheredDaemon('/usr/sbin/knotd', ['-c', config], { stdio: ['ignore', 'ignore', 'pipe'] });
   let stderr = '';
   child.stderr!.setEncoding('utf8');

@@ -195,3 +195,22 @@ describe('the request mailbox', () => {
     expect(await intakeActivities(inventory).pollRequests()).toMatchObject([{ messageId: '<alice-after@lab.invalid>', verdict: 'ok' }]);
   });
 });
+
+describe('a lab restart', () => {
+  it('keeps the zone\'s records and the mailbox; a fresh lab forgets both', async () => {
+    const inventoryPath = join(dir, 'inventory.json');
+    const resolver = new Resolver();
+    resolver.setServers([`${inventory.dns!.server}:${inventory.dns!.port}`]);
+    await labMail.stop();
+    labMail = await startLabMail({ dir, subnet: SUBNET, inventoryPath, log: () => undefined });
+    expect(await resolver.resolve4('ref-host-vm-42.lab.invalid')).toEqual(['127.0.231.130']);
+    expect((await folders()).done).toContain('<alice-1@lab.invalid>');
+    await labMail.stop();
+    labMail = await startLabMail({ dir, subnet: SUBNET, inventoryPath, log: () => undefined, fresh: true });
+    await expect(resolver.resolve4('ref-host-vm-42.lab.invalid')).rejects.toMatchObject({ code: 'ENOTFOUND' });
+    expect(await folders()).toEqual({ inbox: [], done: [] });
+    // Same DKIM key: the lab's signed mail still verifies.
+    await smtp().sendMail({ from: alice.email, to: REQUEST_ADDRESS, messageId: '<alice-fresh@lab.invalid>', text: sshKey(dir, 'fresh', 'ed25519').line });
+    expect(await intakeActivities(inventory).pollRequests()).toMatchObject([{ messageId: '<alice-fresh@lab.invalid>', verdict: 'ok' }]);
+  });
+});
