@@ -91,8 +91,7 @@ async function judgeOrRefuse(raw: Buffer, ctx: Parameters<typeof judgeRequest>[1
 function settings(inventory: Inventory) {
   const requests = inventory.mail?.requests;
   if (!requests) throw failure('InvalidInput', 'the inventory has no mail.requests section: there is no request mailbox to read');
-  if (!inventory.dns) throw failure('InvalidInput', 'the inventory has no dns section: mail cannot be authenticated (DKIM/SPF/DMARC) without a resolver');
-  return { requests, resolver: dnsResolver(inventory.dns), members: inventory.people?.members ?? [] };
+  return { requests, resolver: dnsResolver(requests.resolver), members: inventory.people?.members ?? [] };
 }
 
 export function intakeActivities(inventory: Inventory) {

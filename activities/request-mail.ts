@@ -8,7 +8,7 @@ import { createHash } from 'node:crypto';
 import { Resolver } from 'node:dns/promises';
 import { authenticate } from 'mailauth';
 import { simpleParser, type AddressObject } from 'mailparser';
-import type { Dns, Person } from '../common/inventory.js';
+import type { Person } from '../common/inventory.js';
 import type { VmRequestInput } from '../common/requests.js';
 import { judgeKeyTexts } from '../common/ssh-public-key.js';
 import { singleLine } from '../common/validation.js';
@@ -38,10 +38,10 @@ function shown(value: string | undefined, max = 200): string {
 
 const SafeLine = singleLine(200);
 
-/** mailauth's resolver interface over a resolver that asks our DNS server only. */
-export function dnsResolver(dns: Pick<Dns, 'server' | 'port'>) {
+/** mailauth's resolver interface: over a resolver that asks `server` only, or the system's resolver. */
+export function dnsResolver(server?: { server: string; port: number }) {
   const resolver = new Resolver({ timeout: 3000, tries: 2 });
-  resolver.setServers([dns.server.includes(':') ? `[${dns.server}]:${dns.port}` : `${dns.server}:${dns.port}`]);
+  if (server) resolver.setServers([server.server.includes(':') ? `[${server.server}]:${server.port}` : `${server.server}:${server.port}`]);
   return (name: string, rrtype: string) => resolver.resolve(name, rrtype) as Promise<string[][] | string[]>;
 }
 
@@ -105,6 +105,7 @@ export async function judgeRequest(raw: Buffer, ctx: JudgeContext): Promise<Requ
   const from = { address: fromList[0]!.address.toLowerCase(), name: fromList[0]!.name ?? '' };
   const withFrom = { ...base, subject, from: { address: shown(from.address), name: shown(from.name) } };
 
+  // trustReceived: SPF is checked against the topmost Received header, the one our own MX wrote.
   const checks = await authenticate(raw, { trustReceived: true, resolver: ctx.resolver, disableArc: true, disableBimi: true, minBitLength: 2048 });
   // Bounded: a mail may carry any number of signatures, each naming any domain.
   const dkim = shown(checks.dkim.results.map((r) => `${r.status.result}${r.signingDomain ? ` (${r.signingDomain})` : ''}`).join(', ') || 'none', 300);

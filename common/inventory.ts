@@ -87,14 +87,18 @@ export const Mail = z.object({
   from: z.email(),
   admins: z.array(z.email()).max(100).default([]),
   auth: z.object({ user: singleLine(256, 'name the SMTP user'), passFile: LocalPath }).strict().optional(),
-  /** The address members write their requests to (the page's bureau@), and its mailbox. */
-  requests: z.object({ address: z.email(), imap: Imap }).strict().optional(),
+  /**
+   * The address members write their requests to (the page's bureau@), its mailbox, and the DNS resolver the
+   * mail checks (DKIM, SPF, DMARC) ask: the system's when not given; the lab's points at its own zone.
+   */
+  requests: z.object({
+    address: z.email(),
+    imap: Imap,
+    resolver: z.object({ server: z.union([z.ipv4(), z.ipv6()], { message: 'must be an IP address' }), port: Port.default(53) }).strict().optional(),
+  }).strict().optional(),
 }).strict();
 
-/**
- * The DNS zone the runbooks change by RFC 2136 updates signed with a TSIG key (BIND, Knot, PowerDNS), and the
- * server asked when checking mail's DKIM/SPF/DMARC records.
- */
+/** The DNS zone the runbooks change by RFC 2136 updates signed with a TSIG key (BIND, Knot, PowerDNS). */
 export const Dns = z.object({
   server: z.union([z.ipv4(), z.ipv6()], { message: 'must be an IP address' }),
   port: Port.default(53),

@@ -87,6 +87,7 @@ export async function startLabMail(opts: { dir: string; subnet: number; inventor
       mail: {
         requests: {
           address: REQUEST_ADDRESS,
+          resolver: { server: dns.host, port: dns.port },
           imap: { host: box.host, port: box.port, tls: false, user: REQUEST_USER, passFile: box.passFile(REQUEST_USER), folder: 'INBOX', doneFolder: 'Processed' },
         },
       },
