@@ -9,12 +9,14 @@ import { ImapFlow } from 'imapflow';
 import type { Imap, Inventory } from '../common/inventory.js';
 import { failure } from '../common/failures.js';
 import { isLoopback } from './mail.js';
-import { dnsResolver, judgeOversized, judgeRequest, MAX_REQUEST_BYTES, messageIdIn, refusedRequest, requestWorkflowId, type RequestMail } from './request-mail.js';
+import { dnsResolver, judgeOversized, judgeRequest, MAX_REQUEST_BYTES, messageIdIn, notARequest, refusedRequest, requestWorkflowId, type RequestMail } from './request-mail.js';
 
 /** What a poll hands the workflow: the request, and where it lies in the mailbox. */
 export interface PolledRequest extends RequestMail {
   uid: number;
   uidValidity: string;
+  /** Set when the mail is no request at all (automatic mail): filed, no run started. */
+  ignored?: string;
 }
 
 /** Requests judged per poll: the rest waits for the next one (a flood cannot make one activity endless). */
@@ -121,6 +123,12 @@ export function intakeActivities(inventory: Inventory) {
             }
             const message = await client.fetchOne(String(uid), { source: true }, { uid: true });
             if (!message || !message.source) continue; // expunged meanwhile
+            const head = message.source.toString('latin1').split(/\r?\n\r?\n/)[0] ?? '';
+            const ignored = notARequest(head, inventory.mail?.from);
+            if (ignored) {
+              out.push({ ...refusedRequest(messageIdIn(head), message.source, ignored), uid, uidValidity, ignored });
+              continue;
+            }
             out.push({ ...(await judgeOrRefuse(message.source, { members, resolver })), uid, uidValidity });
           }
           return out;

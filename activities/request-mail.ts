@@ -55,6 +55,20 @@ export function messageIdIn(head: string): string | undefined {
   return /^message-id:\s*(.*(?:\r?\n[ \t].*)*)/im.exec(head)?.[1]?.replace(/\s+/g, '');
 }
 
+/**
+ * Why a mail is no request at all, or undefined: automatic mail (RFC 3834 Auto-Submitted other than "no": our own
+ * mails to the board when the board's list is the request address, vacation replies, bounces) never starts a run,
+ * or the intake would answer its own mail forever.
+ */
+export function notARequest(head: string, ownAddress: string | undefined): string | undefined {
+  const auto = /^auto-submitted:\s*([^\s;]+)/im.exec(head)?.[1]?.toLowerCase();
+  if (auto && auto !== 'no') return `automatic mail (Auto-Submitted: ${shown(auto, 40)})`;
+  if (/^return-path:\s*<>/im.test(head)) return 'a bounce (empty Return-Path)';
+  const from = /^from:.*<([^<>\s]+)>|^from:\s*([^<>\s]+@[^<>\s]+)\s*$/im.exec(head);
+  if (ownAddress && (from?.[1] ?? from?.[2])?.toLowerCase() === ownAddress.toLowerCase()) return `mail from the runbooks themselves (${ownAddress})`;
+  return undefined;
+}
+
 /** A request refused before it could be judged further (too large, unreadable): its id and the reason only. */
 export function refusedRequest(messageId: string | undefined, basis: Buffer, reason: string): RequestMail {
   return {

@@ -154,6 +154,20 @@ describe('mail intake', () => {
     expect(status.lastError).toBeUndefined();
   });
 
+  it('automatic mail (our own to a board that is the request list, bounces) is filed without a run: no mail loop', async () => {
+    await send({ from: 'runbooks@lab.invalid', to: REQUEST_ADDRESS, messageId: '<own-board-mail@runbooks>', subject: '[runbook] VM request', text: 'x', headers: { 'Auto-Submitted': 'auto-generated' } });
+    await send({ envelope: { from: '', to: REQUEST_ADDRESS }, from: 'MAILER-DAEMON@lab.invalid', to: REQUEST_ADDRESS, messageId: '<bounce@lab.invalid>', text: 'undeliverable' });
+    const intake = client.workflow.getHandle(mailIntakeWorkflowId(TASK_QUEUE));
+    const ids = ['<own-board-mail@runbooks>', '<bounce@lab.invalid>'].map((m) => requestWorkflowId(m, Buffer.alloc(0)));
+    const status = await eventually('both to be filed', async () => {
+      const s = await intake.query(mailIntakeStatusQuery);
+      return ids.every((id) => s.ignored.some((i) => i.workflowId === id)) ? s : undefined;
+    }, 60_000);
+    expect(status.ignored.find((i) => i.workflowId === ids[0])!.why).toMatch(/Auto-Submitted: auto-generated/);
+    expect(status.ignored.find((i) => i.workflowId === ids[1])!.why).toMatch(/bounce/);
+    for (const id of ids) await expect(client.workflow.getHandle(id).describe()).rejects.toThrow(/not found/i);
+  });
+
   it('the intake continues as new after its polls, so its history stays short', async () => {
     const workflowId = `mail-intake-cycle-${process.pid}`;
     const first = await client.workflow.start('mailIntake', { taskQueue: TASK_QUEUE, workflowId, args: [{ pollEvery: '1 second', pollsPerRun: 2 }] });

@@ -25,6 +25,8 @@ export interface MailIntakeStatus {
   started: string[];
   /** Requests whose run existed already (a second poll, a duplicate delivery). */
   alreadyStarted: string[];
+  /** Mails filed without a run, and why (automatic mail: our own, bounces, vacation replies). */
+  ignored: { workflowId: string; why: string }[];
   lastPollAt?: string;
   lastError?: string;
 }
@@ -34,13 +36,18 @@ export const mailIntakeStatusQuery = defineQuery<MailIntakeStatus>('mailIntakeSt
 export async function mailIntake(input: MailIntakeInput = {}): Promise<void> {
   const every = input.pollEvery ?? '30 seconds';
   const pollsPerRun = Math.max(1, Math.min(input.pollsPerRun ?? 200, 1000));
-  const status: MailIntakeStatus = { polls: 0, started: [], alreadyStarted: [] };
+  const status: MailIntakeStatus = { polls: 0, started: [], alreadyStarted: [], ignored: [] };
   setHandler(mailIntakeStatusQuery, () => status);
 
   for (let i = 0; i < pollsPerRun; i++) {
     try {
       const requests = await summarized(readOnly.pollRequests, 'read the request mailbox')();
-      for (const { uid, uidValidity, ...request } of requests) {
+      for (const { uid, uidValidity, ignored, ...request } of requests) {
+        if (ignored) {
+          status.ignored.push({ workflowId: request.workflowId, why: ignored });
+          await summarized(readOnly.fileRequest, `file ${request.workflowId}: ${ignored}`)({ uid, uidValidity, workflowId: request.workflowId });
+          continue;
+        }
         try {
           await startChild(vmRequest, {
             workflowId: request.workflowId,
@@ -68,6 +75,7 @@ export async function mailIntake(input: MailIntakeInput = {}): Promise<void> {
     status.lastPollAt = new Date().toISOString();
     status.started = status.started.slice(-100);
     status.alreadyStarted = status.alreadyStarted.slice(-100);
+    status.ignored = status.ignored.slice(-100);
     await sleep(every, { summary: `next poll of the request mailbox in ${String(every)}` });
   }
   await continueAsNew<typeof mailIntake>(input);
