@@ -4,7 +4,7 @@
  * one printable line, bounded: it is shown to the board in mails and in the approval. Pure code: workflows import it.
  */
 import { z } from 'zod';
-import { MemberRef, PersonName, singleLine } from './validation.js';
+import { duration, MemberRef, PersonName, singleLine } from './validation.js';
 
 export const KEY_TYPES = ['ssh-ed25519', 'ecdsa-sha2-nistp256', 'ecdsa-sha2-nistp384', 'ecdsa-sha2-nistp521', 'ssh-rsa'] as const;
 
@@ -36,3 +36,10 @@ export const VmRequestInput = z.object({
   if (r.verdict === 'ok' && r.reasons.length) ctx.addIssue({ code: 'custom', path: ['reasons'], message: 'an ok request has no reasons against it' });
 });
 export type VmRequestInput = z.infer<typeof VmRequestInput>;
+
+/** The request mailbox's poller: how often it reads, how many polls before it continues as new. */
+export const MailIntakeInput = z.object({
+  pollEvery: duration('1s', '1h').default('30 seconds'),
+  pollsPerRun: z.number().int().min(1).max(1000).default(200),
+}).strict();
+export type MailIntakeInput = z.input<typeof MailIntakeInput>;

@@ -6,18 +6,12 @@
  * the server; the mail is moved only once its run exists, so a crash in between means the next poll finds the
  * run and only files the mail.
  */
-import { WorkflowExecutionAlreadyStartedError, type Duration } from '@temporalio/common';
+import { WorkflowExecutionAlreadyStartedError } from '@temporalio/common';
 import { ActivityFailure, ParentClosePolicy, WorkflowIdReusePolicy, continueAsNew, defineQuery, log, setHandler, sleep, startChild } from '@temporalio/workflow';
+import { MailIntakeInput } from '../common/requests.js';
 import { readOnly } from './proxies.js';
-import { summarized } from './runbook.js';
+import { summarized, validInput } from './runbook.js';
 import { vmRequest } from './vmRequest.js';
-
-export interface MailIntakeInput {
-  /** Between two polls; 30 s by default. */
-  pollEvery?: Duration;
-  /** Polls before continue-as-new; 200 by default. */
-  pollsPerRun?: number;
-}
 
 export interface MailIntakeStatus {
   polls: number;
@@ -34,8 +28,7 @@ export interface MailIntakeStatus {
 export const mailIntakeStatusQuery = defineQuery<MailIntakeStatus>('mailIntakeStatus');
 
 export async function mailIntake(input: MailIntakeInput = {}): Promise<void> {
-  const every = input.pollEvery ?? '30 seconds';
-  const pollsPerRun = Math.max(1, Math.min(input.pollsPerRun ?? 200, 1000));
+  const { pollEvery: every, pollsPerRun } = validInput(MailIntakeInput, input);
   const status: MailIntakeStatus = { polls: 0, started: [], alreadyStarted: [], ignored: [] };
   setHandler(mailIntakeStatusQuery, () => status);
 

@@ -10,7 +10,7 @@ import {
   Approval, Decision, DiskReplacedAnswer, DiskReplacementInput, HypervisorRebootInput, LuksKeyRotationInput, PassphraseAnswer,
   RebootHostInput, RollingClusterRebootInput,
 } from '../../common/inputs.js';
-import { VmRequestInput } from '../../common/requests.js';
+import { MailIntakeInput, VmRequestInput } from '../../common/requests.js';
 
 export interface HostileCase {
   /** The schema's name: a workflow type or an Update name. */
@@ -103,6 +103,7 @@ export const RUNBOOK_BASES: { target: string; schema: z.ZodObject; base: Record<
   { target: 'rollingClusterReboot', schema: RollingClusterRebootInput, base: { cluster: 'hostile', reason: 'monthly updates' } },
   { target: 'luksKeyRotation', schema: LuksKeyRotationInput, base: { host: 'hpve1' } },
   { target: 'vmRequest', schema: VmRequestInput, base: VM_REQUEST },
+  { target: 'mailIntake', schema: MailIntakeInput, base: { pollEvery: '30s' } },
 ];
 
 /** A sealed value of the right shape (never opened: every case here is refused before). */
@@ -188,6 +189,8 @@ const SPECIFIC: HostileCase[] = [
   { target: 'vmRequest', label: 'verdict: unknown', value: { ...VM_REQUEST, verdict: 'trusted' }, field: 'verdict' },
   { target: 'vmRequest', label: 'verdict ok without a member', value: { ...VM_REQUEST, verdict: 'ok', reasons: [] }, field: 'member' },
   { target: 'vmRequest', label: 'workflowId: not from a Message-ID', value: { ...VM_REQUEST, workflowId: 'mine' }, field: 'workflowId' },
+  { target: 'mailIntake', label: 'pollsPerRun: 0', value: { pollsPerRun: 0 }, field: 'pollsPerRun' },
+  { target: 'mailIntake', label: 'pollsPerRun: a million', value: { pollsPerRun: 1e6 }, field: 'pollsPerRun' },
   { target: 'vmRequest', label: 'an unknown key', value: { ...VM_REQUEST, approvedBy: 'root' }, field: 'approvedBy' },
   { target: 'decide', label: 'decision: unknown', value: { operator: 'bob', decision: 'nuke' }, field: 'decision' },
   { target: 'decide', label: 'skip without a reason', value: { operator: 'bob', decision: 'skip' }, field: 'comment' },
