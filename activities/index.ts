@@ -6,7 +6,9 @@ import { approvalPolicyOf, findHost, peopleWith, type ApprovalPolicy, type Guest
 import { SshPool } from './ssh/pool.js';
 import { remoteShell } from './ssh/remote.js';
 import { raidActivities } from './raid/activities.js';
+import { dnsActivities } from './dns.js';
 import { hostActivities } from './host.js';
+import { intakeActivities } from './intake.js';
 import { leaseActivities } from './leases.js';
 import { luksActivities } from './luks.js';
 import { heldKeyIds } from './secrets.js';
@@ -66,6 +68,8 @@ export function createActivities(inventory: Inventory, pool = new SshPool({ priv
     ...sshdConfigActivities(remote),
     ...proxmoxSnapshotActivities(remote),
     ...mailActivities(inventory),
+    ...intakeActivities(inventory),
+    ...dnsActivities(inventory),
     ...leaseActivities(),
   };
 }

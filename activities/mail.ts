@@ -132,8 +132,11 @@ export function mailActivities(inventory: Inventory) {
     return pass;
   }
 
-  /** Send `message` to `to` (`whom` names them in warnings and reasons: "admins", "people with roles board"). */
-  async function send(to: string[], whom: string, message: AdminMessage): Promise<MailResult> {
+  /**
+   * Send `message` to `to` (`whom` names them in warnings and reasons: "admins", "people with roles board"); every
+   * attempt of one activity carries the same Message-ID (see the top).
+   */
+  async function send(to: string[], whom: string, message: AdminMessage, extraHeaders: Record<string, string> = {}): Promise<MailResult> {
     if (!mail || !transport) {
       const reason = 'no mail section in the inventory: nobody was mailed';
       warn(reason, { subject: message.subject });
@@ -173,6 +176,7 @@ export function mailActivities(inventory: Inventory) {
           'Auto-Submitted': 'auto-generated',
           ...(workflowId ? { 'X-Runbook-Workflow-Id': workflowId } : {}),
           ...(message.runbook ? { 'X-Runbook': message.runbook } : {}),
+          ...extraHeaders,
         },
         ...(auth ? { auth } : {}),
       });
@@ -205,6 +209,24 @@ export function mailActivities(inventory: Inventory) {
     /** Mail the inventory's people holding one of `roles` (an approval's reminder); like mailAdmins otherwise. */
     mailPeople(roles: string[], message: AdminMessage): Promise<MailResult> {
       return send(peopleWith(inventory, roles).map((p) => p.email), `people with the roles ${roles.join(', ')}`, message);
+    },
+
+    /** Mail the board (the inventory's people with the role board): what they approve or must know. */
+    async mailBoard(message: AdminMessage): Promise<MailResult> {
+      return send(peopleWith(inventory, ['board']).map((p) => p.email), 'people with the role board', message);
+    },
+
+    /**
+     * Mail one member of the inventory (never an address taken from a mail as is: only a listed member is
+     * written to), in the thread of their request when `inReplyTo` is given.
+     */
+    async mailMember(message: AdminMessage & { to: string; inReplyTo?: string }): Promise<MailResult> {
+      const member = peopleWith(inventory, ['member']).find((p) => p.email.toLowerCase() === message.to.toLowerCase());
+      if (!member) throw failure('InvalidInput', `to: ${message.to.slice(0, 100)} is not a member in the inventory`);
+      const thread: Record<string, string> = message.inReplyTo && /^<[\x21-\x3b\x3d\x3f-\x7e]{1,250}>$/.test(message.inReplyTo)
+        ? { 'In-Reply-To': message.inReplyTo, References: message.inReplyTo }
+        : {};
+      return send([member.email], 'the member', message, thread);
     },
   };
 }

@@ -62,6 +62,8 @@ export const FAILURES = {
   MailPassFileUnreadable: { retry: 'retry', meaning: 'the SMTP password file cannot be read (yet)' },
   MailAuthFailed: { retry: 'retry', meaning: 'the SMTP server refused our login (the password file is read again at the next try)', quotesOutput: true },
   MailTransportFailed: { retry: 'retry', meaning: 'the SMTP server could not be reached or refused the message', quotesOutput: true },
+  // DNS.
+  DnsConflict: { retry: 'never', meaning: 'the DNS name already points elsewhere: never overwritten, a person decides' },
   // Ends chosen by people or by the roll.
   // Its message repeats the failed step's, which may quote a command's output.
   Aborted: { retry: 'never', meaning: 'a person chose to stop the runbook; the result says what was done', quotesOutput: true },

@@ -5,7 +5,7 @@
 import { closeSync, fstatSync, openSync, readSync } from 'node:fs';
 import { z } from 'zod';
 import { msToNumber } from '@temporalio/common/lib/time.js';
-import { GuestName, HostFilePath, HostName, PersonName, describeIssues, duration, singleLine } from './validation.js';
+import { GuestName, HostFilePath, HostName, MemberRef, PersonName, describeIssues, duration, singleLine } from './validation.js';
 
 export { HostName, describeIssues };
 
@@ -61,20 +61,59 @@ export const Cluster = z.object({
 /** A file on the worker's machine (a key, a password file): any path, one line of printable text. */
 const LocalPath = singleLine(4096, 'name the file');
 
+const ServerAddress = z.union([z.ipv4(), z.ipv6(), z.hostname()], { message: 'must be an IP address or a DNS name' });
+const Port = z.number().int().min(1).max(65535);
+/** An IMAP folder name: printable ASCII, no wildcard or hierarchy tricks. */
+const Folder = z.string().regex(/^[A-Za-z0-9][A-Za-z0-9 ._-]{0,99}$/, { message: 'must be a folder name such as INBOX or Processed' });
+
+/** The request mailbox (bureau@): read over IMAP by the mail intake (workflows/mailIntake.ts). */
+export const Imap = z.object({
+  host: ServerAddress,
+  port: Port.default(143),
+  /** Implicit TLS (IMAPS); without it STARTTLS is required off loopback. */
+  tls: z.boolean().default(false),
+  user: singleLine(256, 'name the IMAP user'),
+  passFile: LocalPath,
+  folder: Folder.default('INBOX'),
+  /** Where a request goes once its run exists (created if missing). */
+  doneFolder: Folder.default('Processed'),
+}).strict();
+export type Imap = z.infer<typeof Imap>;
+
 export const Mail = z.object({
-  host: z.union([z.ipv4(), z.ipv6(), z.hostname()], { message: 'must be an IP address or a DNS name' }),
-  port: z.number().int().min(1).max(65535),
+  host: ServerAddress,
+  port: Port,
   secure: z.boolean().default(false),
   from: z.email(),
   admins: z.array(z.email()).max(100).default([]),
   auth: z.object({ user: singleLine(256, 'name the SMTP user'), passFile: LocalPath }).strict().optional(),
+  /**
+   * The address members write their requests to (the page's bureau@), its mailbox, and the DNS resolver the
+   * mail checks (DKIM, SPF, DMARC) ask: the system's when not given; the lab's points at its own zone.
+   */
+  requests: z.object({
+    address: z.email(),
+    imap: Imap,
+    resolver: z.object({ server: z.union([z.ipv4(), z.ipv6()], { message: 'must be an IP address' }), port: Port.default(53) }).strict().optional(),
+  }).strict().optional(),
 }).strict();
+
+/** The DNS zone the runbooks change by RFC 2136 updates signed with a TSIG key (BIND, Knot, PowerDNS). */
+export const Dns = z.object({
+  server: z.union([z.ipv4(), z.ipv6()], { message: 'must be an IP address' }),
+  port: Port.default(53),
+  zone: z.hostname({ message: 'must be a DNS zone such as example.net' }),
+  /** knsupdate/nsupdate `-k` file: `algorithm:name:base64secret`, read by the worker only. */
+  tsigKeyFile: LocalPath,
+}).strict();
+export type Dns = z.infer<typeof Dns>;
 
 /** A role people hold, e.g. board, admin: approval policies name roles, not people. */
 const Role = z.string().regex(/^[a-z][a-z0-9-]{0,31}$/, { message: 'must be a role name such as "board" or "admin"' });
 
 /**
- * A person who may answer runbooks: the name they approve with (`npx runbook approve ID --by NAME`), the address
+ * A person the runbooks know: a member (role `member`: may ask for a VM by mail), a board member, an admin. For
+ * people who answer runbooks: the name they approve with (`npx runbook approve ID --by NAME`), the address
  * their reminders go to (and, later, approvals by mail come from), their roles, and the SSH key that signs their
  * approvals (ssh-ed25519).
  */
@@ -83,6 +122,8 @@ export const Person = z.object({
   email: z.email({ message: 'must be a mail address' }),
   roles: z.array(Role).min(1, { message: 'give the person at least one role' }).max(20),
   sshKey: PublicKeyLine.refine((line) => line.startsWith('ssh-ed25519 '), { message: 'must be an ssh-ed25519 key: it signs approvals' }).optional(),
+  /** A member's reference (REF-HOST-VM-N), once they have a VM. */
+  ref: MemberRef.optional(),
 }).strict();
 export type Person = z.infer<typeof Person>;
 
@@ -133,6 +174,7 @@ export const Inventory = z.object({
     default: ApprovalPolicy.optional(),
     runbooks: z.record(RunbookName, ApprovalPolicy).default({}),
   }).strict().default({ runbooks: {} }),
+  dns: Dns.optional(),
 }).strict().superRefine((inventory, ctx) => {
   const names = new Set<string>();
   inventory.hosts.forEach((host, i) => {

@@ -48,6 +48,8 @@ export function singleLine(max: number, required?: string) {
 
 /** Who answers a runbook (`by` in every Update): kept in the record and shown to the next person, so never spoofable. */
 export const PersonName = (required: string) => singleLine(100, required);
+/** A member's subscription reference, as the page writes it (REF-HOST-VM-42). */
+export const MemberRef = z.string().regex(/^REF-[A-Z0-9]+(-[A-Z0-9]+){0,5}$/, { message: 'must be a reference such as REF-HOST-VM-42' });
 /** Why a runbook runs: in its summary, its record and the admins' mail. */
 export const Reason = (required = 'say why') => singleLine(500, required);
 /** A free comment kept in the run's record. */

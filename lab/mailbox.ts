@@ -1,5 +1,6 @@
 /**
- * The lab's mailbox: an SMTP sink (smtp-server) that keeps every message it is given and delivers nothing.
+ * The lab's mailbox: an SMTP sink (smtp-server) that keeps every message it is given and delivers nothing, except
+ * what its `deliver` hook hands on (the request address's mail, into Dovecot: mail-services.ts).
  *
  * It accepts mail from anyone who can reach it, without authentication unless `auth` is given, and without TLS
  * (STARTTLS is not offered, so clients talk plain SMTP): it listens on loopback only and refuses anything else.
@@ -41,6 +42,8 @@ export interface MailboxOptions {
   auth?: { user: string; pass: string };
   /** One line per received message; console.log by default, false for silence. */
   log?: ((line: string) => void) | false;
+  /** Hand the message on too (into the request mailbox); a throw answers the sender 451 (try again later). */
+  deliver?: (mail: ReceivedMail, client: { address: string; helo: string }) => Promise<void> | void;
 }
 
 export interface Mailbox {
@@ -103,10 +106,16 @@ export const Mailbox = {
               mail.file = join(opts.dir, `${new Date().toISOString().replace(/[:.]/g, '-')}-${String(seq).padStart(4, '0')}.eml`);
               writeFileSync(mail.file, raw);
             }
-            received.push(mail);
-            print(`[mailbox] ${mail.from} -> ${mail.to.join(', ')}: ${mail.subject}${mail.file ? ` (${mail.file})` : ''}`);
-            for (const wake of waiters) wake();
-            callback();
+            const client = { address: session.remoteAddress, helo: session.hostNameAppearsAs ?? '' };
+            Promise.resolve(opts.deliver?.(mail, client)).then(() => {
+              received.push(mail);
+              print(`[mailbox] ${mail.from} -> ${mail.to.join(', ')}: ${mail.subject}${mail.file ? ` (${mail.file})` : ''}`);
+              for (const wake of waiters) wake();
+              callback();
+            }, (error: Error) => {
+              print(`[mailbox] could not deliver ${mail.messageId}: ${error.message}`);
+              callback(Object.assign(new Error(`delivery failed: ${error.message}`), { responseCode: 451 }));
+            });
           } catch (error) {
             callback(error as Error);
           }
@@ -163,16 +172,26 @@ export const LAB_MAIL = { from: 'runbooks@lab.invalid', admins: ['admins@lab.inv
  * `npm start`'s mailbox: starts it on 127.0.0.1 (LAB_MAIL_PORT, or any free port), writing .eml files to `dir`,
  * and adds a `mail` section pointing at it to the lab's inventory file (validated, replaced atomically).
  */
-export async function startLabMailbox(opts: { dir: string; inventoryPath: string; log?: (line: string) => void }): Promise<Mailbox> {
+export async function startLabMailbox(opts: {
+  dir: string;
+  inventoryPath: string;
+  log?: (line: string) => void;
+  deliver?: MailboxOptions['deliver'];
+  /** More of the inventory's mail section (the request mailbox), and more sections (dns, people). */
+  mail?: Record<string, unknown>;
+  sections?: Record<string, unknown>;
+}): Promise<Mailbox> {
   const host = '127.0.0.1';
   const log = opts.log ?? ((line: string) => console.log(line));
-  const box = await Mailbox.start({ host, port: LAB_MAIL_PORT, dir: opts.dir, log }).catch((error: NodeJS.ErrnoException) => {
+  const start = (port: number) => Mailbox.start({ host, port, dir: opts.dir, log, ...(opts.deliver ? { deliver: opts.deliver } : {}) });
+  const box = await start(LAB_MAIL_PORT).catch((error: NodeJS.ErrnoException) => {
     if (error.code !== 'EADDRINUSE') throw error;
-    return Mailbox.start({ host, port: 0, dir: opts.dir, log });
+    return start(0);
   });
   try {
     const raw = JSON.parse(readFileSync(opts.inventoryPath, 'utf8')) as Record<string, unknown>;
-    const inventory = parseInventory({ ...raw, mail: { host, port: box.port, secure: false, ...LAB_MAIL } }, opts.inventoryPath);
+    const mail = { host, port: box.port, secure: false, ...LAB_MAIL, ...opts.mail };
+    const inventory = parseInventory({ ...raw, ...opts.sections, mail }, opts.inventoryPath);
     const tmp = `${opts.inventoryPath}.${process.pid}.tmp`;
     writeFileSync(tmp, `${JSON.stringify(inventory, null, 2)}\n`);
     renameSync(tmp, opts.inventoryPath);

@@ -4,9 +4,9 @@
  */
 import { execFileSync, type ChildProcess } from 'node:child_process';
 import { chmodSync, chownSync, closeSync, existsSync, mkdirSync, openSync, readFileSync, readdirSync, readlinkSync, renameSync, statSync, writeFileSync, rmSync } from 'node:fs';
-import { connect } from 'node:net';
 import { join } from 'node:path';
 import { spawnTetheredDaemon } from '../common/tether.js';
+import { killGroup, waitForPort } from './daemons.js';
 import { checkForcedCommand, labHome, LAB_USER } from './lab-user.js';
 
 // What lab.ts takes from here, though it lives with the lab user.
@@ -35,11 +35,6 @@ function cmdline(pid: number): string {
 
 function netNamespace(pid: string): string {
   try { return readlinkSync(`/proc/${pid}/ns/net`); } catch { return ''; }
-}
-
-function killGroup(pid: number): void {
-  try { process.kill(-pid, 'SIGKILL'); } catch { /* gone */ }
-  try { process.kill(pid, 'SIGKILL'); } catch { /* gone */ }
 }
 
 /**
@@ -146,26 +141,6 @@ export interface SshdOptions {
   hostKeyPath: string;
   authorizedKeysPath: string;
   forceCommand: string;
-}
-
-function waitForPort(name: string, address: string, port: number, child: ChildProcess, timeoutMs: number, stderr: () => string): Promise<void> {
-  const deadline = Date.now() + timeoutMs;
-  return new Promise((resolvePromise, reject) => {
-    const attempt = () => {
-      if (child.exitCode !== null || child.signalCode !== null) {
-        reject(new Error(`${name} for ${address} exited: ${stderr().trim()}`));
-        return;
-      }
-      const socket = connect({ host: address, port });
-      socket.once('connect', () => { socket.destroy(); resolvePromise(); });
-      socket.once('error', () => {
-        socket.destroy();
-        if (Date.now() > deadline) reject(new Error(`${name} for ${address} did not listen within ${timeoutMs} ms: ${stderr().trim()}`));
-        else setTimeout(attempt, 30);
-      });
-    };
-    attempt();
-  });
 }
 
 /** Start `sshd -D -e -f config` in its own process group and PID namespace; resolves once it accepts connections. */

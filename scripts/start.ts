@@ -6,7 +6,8 @@
  *   - the payload codec key .data/codec.key (created once), unless RUNBOOK_CODEC_KEY or
  *     RUNBOOK_CODEC_KEY_FILE is set;
  *   - the simulated lab (in this process), unless RUNBOOK_INVENTORY is set, with its mailbox:
- *     an SMTP sink on 127.0.0.1:2525 (or a free port) writing the admins' mail to .lab/mail/;
+ *     an SMTP sink on 127.0.0.1:2525 (or a free port) writing the admins' mail to .lab/mail/, and the lab's
+ *     request mailbox (Dovecot IMAP) and DNS zone (Knot): lab/mail-services.ts;
  *   - the sealing key pair .data/sealing.key (0600, worker) and .data/sealing.pub (senders), created once,
  *     unless RUNBOOK_SEALING_KEY_FILE and RUNBOOK_SEALING_PUBLIC_KEY_FILE are set;
  *   - the codec server (node dist/codec-server/main.js) on 127.0.0.1:8234 (RUNBOOK_CODEC_PORT), before the dev
@@ -42,7 +43,7 @@ import { ensureSealingKeyFiles, sealingKeyPaths } from '../common/sealing.js';
 import { readSettings } from '../common/settings.js';
 import { connectionOptions, DEFAULT_NAMESPACE, temporalSettings, type TemporalSettings } from '../common/temporal.js';
 import { spawnTethered } from '../common/tether.js';
-import { startLabMailbox, type Mailbox } from '../lab/mailbox.js';
+import { REQUEST_ADDRESS, startLabMail, type LabMail } from '../lab/mail-services.js';
 
 const ROOT = repoRoot();
 const USAGE = 'usage: npm start [-- --fresh-lab]   (--fresh-lab: the lab hosts from their presets, audits emptied)';
@@ -97,7 +98,7 @@ const warn = (msg: string): void => console.error(`[start] ${msg}`);
 let stopping = false;
 let lab: RunningLab | undefined;
 let labStarting: Promise<RunningLab> | undefined;
-let mailbox: Mailbox | undefined;
+let mailbox: LabMail | undefined;
 // Children run in their own process group (detached), so that a terminal's Ctrl-C reaches only us and we stop them
 // in order. Tethered (common/tether.ts): if we die without stopping them (SIGKILL, crash), they die too.
 let devServer: Supervised | undefined;
@@ -393,8 +394,10 @@ async function main(): Promise<void> {
     env.RUNBOOK_INVENTORY = lab.inventoryPath;
     // Before the worker reads the inventory: the lab's mail section points at a local sink.
     const mailDir = join(LAB_DIR, 'mail');
-    mailbox = await startLabMailbox({ dir: mailDir, inventoryPath: lab.inventoryPath });
-    log(`lab mail: SMTP sink on 127.0.0.1:${mailbox.port}; mail to the admins lands in ${mailDir}/ (.eml files)`);
+    mailbox = await startLabMail({ dir: LAB_DIR, subnet: LAB_SUBNET, inventoryPath: lab.inventoryPath, fresh: FRESH_LAB });
+    log(`lab mail: SMTP sink on 127.0.0.1:${mailbox.smtp.port}; mail to the admins lands in ${mailDir}/ (.eml files)`);
+    log(`lab mail: mail to ${REQUEST_ADDRESS} is delivered to the request mailbox, IMAP ${mailbox.imap.host}:${mailbox.imap.port} (Dovecot, Maildir in ${LAB_DIR}/imap); lab DNS: zone lab.invalid on ${mailbox.dns.host}:${mailbox.dns.port} (Knot, TSIG updates)`);
+    log(`lab mail: send a request as the member alice (the lab DKIM-signs it): curl -sS smtp://127.0.0.1:${mailbox.smtp.port} --mail-from alice@lab.invalid --mail-rcpt ${REQUEST_ADDRESS} --upload-file request.eml (README: "Member requests by mail")`);
   }
 
   startWorker(env);

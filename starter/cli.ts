@@ -104,8 +104,8 @@ const COMMANDS: readonly Command[] = [
       noMoreArgs('list', args);
       const client = await ctx.client();
       // Our runbooks only: those of our task queue (another deployment's have no worker here to answer), not the
-      // host leases they hold.
-      const query = `ExecutionStatus = "Running" AND TaskQueue = "${ctx.settings().taskQueue}" AND WorkflowType != "lease"`;
+      // host leases they hold, nor the request mailbox's poller (a service, not a runbook).
+      const query = `ExecutionStatus = "Running" AND TaskQueue = "${ctx.settings().taskQueue}" AND WorkflowType != "lease" AND WorkflowType != "mailIntake"`;
       let count = 0;
       for await (const run of client.workflow.list({ query })) {
         count += 1;

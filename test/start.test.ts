@@ -56,6 +56,12 @@ describe('npm start', () => {
     expect(processes.some((p) => p.cmd.includes('dist/codec-server/main.js'))).toBe(true);
     // The daemons themselves (not the tethers of common/tether.ts, whose command line names them too).
     expect(processes.filter((p) => /^(sshd: )?\/usr\/sbin\/sshd -D/.test(p.cmd))).toHaveLength(inventory.hosts.length);
+    // The request mailbox and the lab zone: Dovecot and Knot, with the inventory pointing at them.
+    expect(processes.filter((p) => /^\/usr\/sbin\/dovecot -F -c /.test(p.cmd))).toHaveLength(1);
+    expect(processes.filter((p) => /^\/usr\/sbin\/knotd -c /.test(p.cmd))).toHaveLength(1);
+    expect(inventory.mail?.requests?.address).toBe('bureau@lab.invalid');
+    expect(inventory.dns).toMatchObject({ zone: 'lab.invalid', port: 53 });
+    expect(output()).toMatch(/lab mail: send a request as the member alice/);
 
     child.kill('SIGINT');
     expect(await stack.exited).toBe(0);

@@ -6,6 +6,7 @@
  */
 import { closeSync, fstatSync, openSync, readSync } from 'node:fs';
 import { fileURLToPath } from 'node:url';
+import { Client } from '@temporalio/client';
 import { NativeConnection, Runtime, Worker, type WorkerOptions } from '@temporalio/worker';
 import ssh2 from 'ssh2';
 import { createActivities } from '../activities/index.js';
@@ -15,7 +16,7 @@ import { setSealingKeys } from '../activities/secrets.js';
 import { loadInventory } from '../common/inventory.js';
 import { PRIVATE_KEY_ENV, sealingKeysFromFile } from '../common/sealing.js';
 import { readSettings } from '../common/settings.js';
-import { connectionOptions, temporalSettings, workerDataConverter } from '../common/temporal.js';
+import { clientDataConverter, connectionOptions, temporalSettings, workerDataConverter } from '../common/temporal.js';
 import { workerLogger } from './log.js';
 import { ensureSearchAttributes } from './search-attributes.js';
 
@@ -80,6 +81,13 @@ export async function runWorker(env = process.env, run: WorkerRun = {}): Promise
     ...extra,
   });
   for (const signal of ['SIGINT', 'SIGTERM'] as const) process.once(signal, () => worker.shutdown());
+  if (inventory.mail?.requests) {
+    // The request mailbox's poller is a workflow: started once per task queue, kept by Temporal, never twice.
+    const client = new Client({ connection, namespace: temporal.namespace, dataConverter: clientDataConverter(settings) });
+    const workflowId = mailIntakeWorkflowId(settings.taskQueue);
+    await client.workflow.start('mailIntake', { taskQueue: settings.taskQueue, workflowId, args: [{}], workflowIdConflictPolicy: 'USE_EXISTING' });
+    console.log(`worker: the mail intake (${workflowId}) reads ${inventory.mail.requests.address} every 30 s`);
+  }
   const hosts = inventory.hosts.map((h) => h.name).join(', ');
   console.log(`worker running on task queue ${settings.taskQueue} at ${temporal.address} (namespace ${temporal.namespace}); hosts: ${hosts}${inventory.simulated ? ' (SIMULATED lab hosts)' : ''}; ${sealing}${settings.metricsPort !== undefined ? `; metrics: http://127.0.0.1:${settings.metricsPort}/metrics` : ''}`);
   try {
@@ -88,6 +96,11 @@ export async function runWorker(env = process.env, run: WorkerRun = {}): Promise
     pool.close();
     await connection.close();
   }
+}
+
+/** The request mailbox's poller of a task queue (workflows/mailIntake.ts). */
+export function mailIntakeWorkflowId(taskQueue: string): string {
+  return `mail-intake-${taskQueue}`;
 }
 
 /** Bigger than any SSH private key (an RSA 16384-bit one is ~12 KB): a larger file is not one. */

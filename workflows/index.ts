@@ -10,5 +10,8 @@ export { vmSnapshot } from './vmSnapshot.js';
 export { vmRestore } from './vmRestore.js';
 export { proxmoxSnapshot } from './proxmoxSnapshot.js';
 export { ganetiHypervisorSetup } from './ganetiHypervisorSetup.js';
+// Member requests by mail: the request mailbox's poller, and the run it starts per request.
+export { mailIntake } from './mailIntake.js';
+export { vmRequest } from './vmRequest.js';
 // One runbook changes a host at a time: the lease of a host or cluster (not started by people).
 export { lease } from './lease.js';

