@@ -23,7 +23,7 @@ import { People } from './people.js';
 import { hostChange, readOnly } from './proxies.js';
 import { Runbook, summarized, validInput } from './runbook.js';
 import { outcomeText, persist, planOf, type HostStep, type Skipped } from './steps.js';
-import { xenDom0 } from './xenGuests.js';
+import { guestsOfDom0, xenDom0 } from './xenGuests.js';
 
 export interface VmDiskResizeResult {
   host: string;
@@ -61,12 +61,7 @@ export async function vmDiskResize(input: VmDiskResizeInput): Promise<VmDiskResi
     const done: string[] = [];
     const doneSoFar = () => [...guests.doneSoFar(), ...done].join('; ') || 'nothing changed';
 
-    const found = await summarized(readOnly.lookUpHost, `look up ${host} in the inventory`)(host);
-    if (found.kind !== 'xen-dom0') throw failure('InvalidInput', `invalid input:\nhost: ${host} is a ${found.kind}; vmDiskResize knows Xen dom0s`);
-    const inventoryGuests = found.guests ?? [];
-    if (!inventoryGuests.some((g) => g.name === guest)) {
-      throw failure('InvalidInput', `invalid input:\nguest: ${guest} is not a guest of ${host} in the inventory (${inventoryGuests.map((g) => g.name).join(', ') || 'none'})`);
-    }
+    const inventoryGuests = await guestsOfDom0(host, guest, 'vmDiskResize');
     const guests = xenDom0(host, request, runbook, people, inventoryGuests, doneSoFar, [guest]);
     const dependants = dependantsOf(inventoryGuests, guest);
 

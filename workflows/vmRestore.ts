@@ -18,7 +18,7 @@ import { People } from './people.js';
 import { hostChange, readOnly } from './proxies.js';
 import { Runbook, summarized, validInput } from './runbook.js';
 import { outcomeText, planOf, runStep, type HostStep, type Skipped } from './steps.js';
-import { xenDom0 } from './xenGuests.js';
+import { guestsOfDom0, xenDom0 } from './xenGuests.js';
 
 export interface VmRestoreResult {
   host: string;
@@ -46,11 +46,8 @@ export async function vmRestore(input: VmRestoreInput): Promise<VmRestoreResult>
     const done: string[] = [];
     const doneSoFar = () => [...guests.doneSoFar(), ...done].join('; ') || 'nothing changed';
 
-    const found = await summarized(readOnly.lookUpHost, `look up ${host} in the inventory`)(host);
-    if (found.kind !== 'xen-dom0' || !(found.guests ?? []).some((g) => g.name === guest)) {
-      throw failure('InvalidInput', `invalid input:\nguest: ${guest} is not a guest of ${host} in the inventory`);
-    }
-    const guests = xenDom0(host, request, runbook, people, found.guests ?? [], doneSoFar, [guest]);
+    const inventoryGuests = await guestsOfDom0(host, guest, 'vmRestore');
+    const guests = xenDom0(host, request, runbook, people, inventoryGuests, doneSoFar, [guest]);
     const from = request.from === 'snapshot' ? `snapshot ${vg}/${request.snapshot!}` : `file ${request.file!}`;
 
     const preflight = await runbook.step('preflight: what to restore from', async () => {

@@ -18,7 +18,7 @@ import { People } from './people.js';
 import { hostChange, readOnly } from './proxies.js';
 import { Runbook, summarized, validInput } from './runbook.js';
 import { outcomeText, planOf, runStep, type HostStep, type Skipped } from './steps.js';
-import { xenDom0 } from './xenGuests.js';
+import { guestsOfDom0, xenDom0 } from './xenGuests.js';
 
 export interface VmSnapshotResult {
   host: string;
@@ -52,11 +52,8 @@ export async function vmSnapshot(input: VmSnapshotInput): Promise<VmSnapshotResu
     const done: string[] = [];
     const doneSoFar = () => [...guests.doneSoFar(), ...done].join('; ') || 'nothing changed';
 
-    const found = await summarized(readOnly.lookUpHost, `look up ${host} in the inventory`)(host);
-    if (found.kind !== 'xen-dom0' || !(found.guests ?? []).some((g) => g.name === guest)) {
-      throw failure('InvalidInput', `invalid input:\nguest: ${guest} is not a guest of ${host} in the inventory`);
-    }
-    const guests = xenDom0(host, request, runbook, people, found.guests ?? [], doneSoFar, request.stopGuest ? [guest] : []);
+    const inventoryGuests = await guestsOfDom0(host, guest, 'vmSnapshot');
+    const guests = xenDom0(host, request, runbook, people, inventoryGuests, doneSoFar, request.stopGuest ? [guest] : []);
 
     const preflight = await runbook.step('preflight: free space for the snapshot', async () => {
       const space = await summarized(readOnly.readVolumeSpace, `vgs and lvs on ${host}: free space in ${vg}, size of ${volume}`)(host, vg, volume);

@@ -128,3 +128,17 @@ export function xenDom0(
     },
   };
 }
+
+/**
+ * The dom0's guests as the inventory lists them, for a runbook about one of them (resize, snapshot, restore):
+ * refused, nothing changed, when the host is no Xen dom0 or does not list that guest.
+ */
+export async function guestsOfDom0(host: string, guest: string, runbook: string): Promise<XenGuest[]> {
+  const found = await summarized(readOnly.lookUpHost, `look up ${host} in the inventory`)(host);
+  if (found.kind !== 'xen-dom0') throw failure('InvalidInput', `invalid input:\nhost: ${host} is a ${found.kind}; ${runbook} knows Xen dom0s`);
+  const guests = found.guests ?? [];
+  if (!guests.some((g) => g.name === guest)) {
+    throw failure('InvalidInput', `invalid input:\nguest: ${guest} is not a guest of ${host} in the inventory (${guests.map((g) => g.name).join(', ') || 'none'})`);
+  }
+  return guests;
+}
