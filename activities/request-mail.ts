@@ -129,7 +129,9 @@ export async function judgeRequest(raw: Buffer, ctx: JudgeContext): Promise<Requ
   const reasons: string[] = [];
   // DMARC pass: a DKIM signature or an SPF pass aligned with the From domain.
   if (dmarc !== 'pass') reasons.push(`the sender is not authenticated: DMARC ${dmarc} (DKIM ${dkim}; SPF ${spf})`);
-  const member = ctx.members.find((m) => m.email.toLowerCase() === from.address);
+  // The request carries who the member is (name, address, REF), not their roles or keys.
+  const listed = ctx.members.find((m) => m.email.toLowerCase() === from.address);
+  const member = listed && { name: listed.name, email: listed.email, ...(listed.ref ? { ref: listed.ref } : {}) };
   if (!member) reasons.push(`${from.address} is not in the member list`);
 
   const texts = [mail.text ?? ''];

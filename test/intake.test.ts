@@ -86,7 +86,7 @@ describe('mail intake', () => {
     });
     const result = await resultOf('<alice-vm@lab.invalid>');
     expect(result).toMatchObject({
-      verdict: 'ok', reasons: [], member: alice, auth: { dkim: 'pass (lab.invalid)', spf: 'pass', dmarc: 'pass' },
+      verdict: 'ok', reasons: [], member: { name: alice.name, email: alice.email }, auth: { dkim: 'pass (lab.invalid)', spf: 'pass', dmarc: 'pass' },
       key: { type: 'ssh-ed25519', bits: 256, fingerprint: key.fingerprint }, mails: [{ to: 'board', sent: true }],
     });
     const mail = await labMail.smtp.waitFor((m) => m.subject.includes('VM request from Alice Martin: ok'), 30_000);

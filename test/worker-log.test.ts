@@ -14,8 +14,8 @@ describe('worker log', () => {
   });
 
   it('keeps a warning on one line with its first message line and leaves the bundler listing out', () => {
-    const line = formatLogEntry({ level: 'WARN', message: 'Activity failed', timestampNanos: at, meta: { taskToken: 'x', workflowId: 'q1', workflowType: 'diskReplacement', activityType: 'probe', attempt: 3, error: new Error('host down\n    at /work/dist/x.js:1') } });
-    expect(line).toBe('2026-11-18T11:06:40.000Z WARN Activity failed [q1 diskReplacement] activityType=probe attempt=3 error=host down');
+    const line = formatLogEntry({ level: 'WARN', message: 'Activity failed', timestampNanos: at, meta: { taskToken: 'x', workflowId: 'q1', workflowType: 'diskReplacement', activityType: 'probe', attempt: 3, error: new Error('invalid input:\nhost: unknown') } });
+    expect(line).toBe('2026-11-18T11:06:40.000Z WARN Activity failed [q1 diskReplacement] activityType=probe attempt=3 error=invalid input: / host: unknown');
     expect(formatLogEntry({ level: 'INFO', message: 'asset workflow-bundle-ff19.js 3.03 MiB [emitted]\nmodules by path ./node_modules/', timestampNanos: at })).toBeUndefined();
   });
 });

@@ -9,7 +9,8 @@ import { DefaultLogger, type LogEntry, type LogLevel } from '@temporalio/worker'
 const SHOWN = ['workflowId', 'workflowType', 'activityType', 'attempt', 'state', 'size', 'error', 'failure'] as const;
 
 function value(v: unknown): string {
-  if (v instanceof Error) return v.message.split('\n')[0] ?? '';
+  // The whole message on the line (a validation error lists its fields on lines of their own); never the stack.
+  if (v instanceof Error) return value(v.message.trim().replace(/\s*\n\s*/g, ' / '));
   const text = typeof v === 'string' ? v : JSON.stringify(v);
   return text.length > 300 ? `${text.slice(0, 300)}…` : text;
 }
