@@ -246,16 +246,6 @@ const SPECIFIC: HostileCase[] = [
   { target: 'mailIntake', label: 'pollsPerRun: 0', value: { pollsPerRun: 0 }, field: 'pollsPerRun' },
   { target: 'mailIntake', label: 'pollsPerRun: a million', value: { pollsPerRun: 1e6 }, field: 'pollsPerRun' },
   { target: 'vmRequest', label: 'an unknown key', value: { ...VM_REQUEST, approvedBy: 'root' }, field: 'approvedBy' },
-  { target: 'decide', label: 'decision: unknown', value: { by: 'bob', decision: 'nuke' }, field: 'decision' },
-  { target: 'decide', label: 'skip without a reason', value: { by: 'bob', decision: 'skip' }, field: 'comment' },
-  { target: 'decide', label: 'skip with a blank reason', value: { by: 'bob', decision: 'skip', comment: '  ' }, field: 'comment' },
-  { target: 'approve', label: 'approver: missing', value: { comment: 'ok' }, field: 'approver' },
-  { target: 'approve', label: 'an unknown key', value: { by: 'alice', as: 'root' }, field: 'as' },
-  { target: 'diskReplaced', label: 'operator: missing', value: { comment: 'done' }, field: 'operator' },
-  { target: 'submitPassphrase', label: 'passphrase: in clear', value: { by: 'bob', passphrase: PLAINTEXT_SECRET }, field: 'passphrase' },
-  { target: 'submitPassphrase', label: 'passphrase: an unknown scheme', value: { by: 'bob', passphrase: { ...SEALED_SHAPE, sealed: 'rot13' } }, field: 'passphrase' },
-  { target: 'submitPassphrase', label: 'passphrase: not base64', value: { by: 'bob', passphrase: { ...SEALED_SHAPE, ciphertext: `${PLAINTEXT_SECRET}\n` } }, field: 'passphrase' },
-  { target: 'submitPassphrase', label: 'passphrase: an extra field', value: { by: 'bob', passphrase: { ...SEALED_SHAPE, plaintext: PLAINTEXT_SECRET } }, field: 'passphrase' },
 ];
 
 /** Every case, generated: one field made hostile per case. */
