@@ -139,7 +139,7 @@ describe('the request mailbox', () => {
     const polled = await intakeActivities(inventory).pollRequests();
     expect(polled).toHaveLength(1);
     expect(polled[0]).toMatchObject({
-      verdict: 'ok', reasons: [], member: alice, messageId: '<alice-1@lab.invalid>',
+      verdict: 'ok', reasons: [], member: { name: alice.name, email: alice.email }, messageId: '<alice-1@lab.invalid>',
       auth: { dkim: 'pass (lab.invalid)', spf: 'pass', dmarc: 'pass' },
       key: { type: 'ssh-ed25519', fingerprint: key.fingerprint },
     });
