@@ -227,16 +227,16 @@ describe('diskReplacement', () => {
       worker = await startWorkerProcess({ address, inventoryPath: lab.inventoryPath, codecKeyFile });
     };
 
-    await eventually('the first --remove', () => audit().some((c) => c.includes('--remove')) || undefined);
+    await eventually('the first --remove', () => audit().some((c) => c.includes('--remove')) || undefined, 180_000); // a worker restart bundles the workflows: slow when the suite loads the machine
     await killAndRestart();
     await waitingFor(handle, diskReplacedUpdate.name);
     lab.swapDisk('dom0-kill', 1, { serial: 'ZNEW0003' });
     await handle.executeUpdate(diskReplacedUpdate, { args: [{ by: 'sam' }] });
-    await eventually('the partition table write', () => audit().some((c) => /^sfdisk \/dev\/\S+$/.test(c)) || undefined);
+    await eventually('the partition table write', () => audit().some((c) => /^sfdisk \/dev\/\S+$/.test(c)) || undefined, 180_000);
     await killAndRestart();
-    await eventually('the first --add', () => audit().some((c) => c.includes('--add')) || undefined);
+    await eventually('the first --add', () => audit().some((c) => c.includes('--add')) || undefined, 180_000);
     await killAndRestart();
-    await eventually('the resync to run', () => lab.state('dom0-kill').arrays.some((a) => a.members.some((m) => m.state === 'spare')) || undefined);
+    await eventually('the resync to run', () => lab.state('dom0-kill').arrays.some((a) => a.members.some((m) => m.state === 'spare')) || undefined, 180_000);
     await killAndRestart();
 
     const result = (await handle.result()) as DiskReplacementResult;
@@ -251,7 +251,7 @@ describe('diskReplacement', () => {
       'mdadm --manage /dev/md0 --add /dev/sdc2',
       'grub-install /dev/sdc',
     ]);
-  }, 300_000); // four worker restarts (each bundles the workflows) and their task timeouts: ~1 min idle, more under load
+  }, 600_000); // four worker restarts (each bundles the workflows) and their task timeouts: ~1 min idle, more under load
 
   it('sends no command at all to a host whose key does not match the pinned one', async () => {
     const dir = tempDir('evil');
