@@ -38,7 +38,7 @@ const HOST_CHANGING = 'markMemberFailed|removeMember|clonePartitionTable|addMemb
  */
 const PASSPHRASE_TRIES = 'unlockRoot|openVolume|testPassphrase|checkNewPassphrase';
 const FAULTS = { FAULT_ACTIVITIES: ALL ? `^(?!(${PASSPHRASE_TRIES})$)` : `^(${HOST_CHANGING})$` };
-/** How long a run may take to reach a question: every boundary killed costs up to 30 s. */
+/** How long a run may take to reach a question: every boundary killed costs up to 15 s. */
 const WAIT = ALL ? 3 * 3600_000 : 240_000;
 const slowPolls = { pollInterval: '1s', upTimeout: '10 minutes', downTimeout: '10 minutes', guestShutdownTimeout: '2 minutes' };
 
@@ -52,7 +52,7 @@ interface Scenario {
   name: string;
   /**
    * Where the worker dies by default (RUNBOOK_KILL_TEST=all: everywhere): `completed:1` once after the first host
-   * change made (about 30 s: the heartbeat timeout), `scheduled:1` once as the first one is scheduled (about 10 s: the
+   * change made (about 15 s: the heartbeat timeout), `scheduled:1` once as the first one is scheduled (about 10 s: the
    * workflow task timeout), for the longer runs.
    */
   kills: 'completed:1' | 'scheduled:1';
@@ -154,8 +154,8 @@ const SCENARIOS: Scenario[] = [
   reboot('hypervisorReboot, Xen dom0', 'k-xen', 'scheduled:1'),
   roll('rollingClusterReboot', 'scheduled:1'),
   rotate('luksKeyRotation', 'kp2', 'completed:1'),
-  approved('vmDiskResize', 'vmDiskResize', 'k-lvm', { guest: 'srvnfs', volume: 'srvnfs_root', add: '2G', pollInterval: '1s', guestShutdownTimeout: '2 minutes' }, 'completed:1'),
-  approved('vmSnapshot', 'vmSnapshot', 'k-snap', { guest: 'guest1', volume: 'guest1_root', purpose: 'config-change', pollInterval: '1s', guestShutdownTimeout: '2 minutes' }, 'completed:1'),
+  approved('vmDiskResize', 'vmDiskResize', 'k-lvm', { guest: 'srvnfs', volume: 'srvnfs_root', add: '2G', pollInterval: '1s', guestShutdownTimeout: '2 minutes' }, 'scheduled:1'),
+  approved('vmSnapshot', 'vmSnapshot', 'k-snap', { guest: 'guest1', volume: 'guest1_root', purpose: 'config-change', pollInterval: '1s', guestShutdownTimeout: '2 minutes' }, 'scheduled:1'),
 ];
 
 let dir: string;

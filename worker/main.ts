@@ -72,6 +72,8 @@ export async function runWorker(env = process.env, run: WorkerRun = {}): Promise
     taskQueue: settings.taskQueue,
     ...(extra.workflowBundle ? {} : { workflowsPath: run.workflowsPath ?? workflowsPath }),
     maxCachedWorkflows: MAX_CACHED_WORKFLOWS,
+    // Heartbeats reach the server at most 5 s apart (the SDK would hold them up to 80 % of the 15 s timeout).
+    maxHeartbeatThrottleInterval: '5s',
     activities: createActivities(inventory, pool),
     interceptors: {
       ...moreInterceptors,

@@ -3,8 +3,8 @@
  * retry a few times (each is guarded, so a retry finds the change made), then a person is asked; a passphrase try
  * never retries (it would spend a try unseen); polling is one probe per attempt with the retry policy's backoff
  * between them, bounded by the caller's timeout. What is never retried comes from the failure catalogue.
- * Heartbeats (sent once a step has run 5 s: activities/ssh/remote.ts) and the heartbeat timeout let a retry start
- * within 30 s when a worker dies mid-step.
+ * Heartbeats (sent once a step has run 5 s: activities/ssh/remote.ts; the worker sends them on at most 5 s apart)
+ * and the heartbeat timeout let a retry start within 15 s when a worker dies mid-step.
  */
 import type { Duration } from '@temporalio/common';
 import { proxyActivities } from '@temporalio/workflow';
@@ -13,19 +13,19 @@ import { NON_RETRYABLE } from '../common/failures.js';
 
 export const readOnly = proxyActivities<Activities>({
   startToCloseTimeout: '2 minutes',
-  heartbeatTimeout: '30s',
+  heartbeatTimeout: '15s',
   retry: { maximumAttempts: 10, nonRetryableErrorTypes: NON_RETRYABLE },
 });
 
 export const hostChange = proxyActivities<Activities>({
   startToCloseTimeout: '15 minutes',
-  heartbeatTimeout: '30s',
+  heartbeatTimeout: '15s',
   retry: { maximumAttempts: 5, nonRetryableErrorTypes: NON_RETRYABLE },
 });
 
 export const passphraseTry = proxyActivities<Activities>({
   startToCloseTimeout: '2 minutes',
-  heartbeatTimeout: '30s',
+  heartbeatTimeout: '15s',
   retry: { maximumAttempts: 1 },
 });
 
@@ -36,7 +36,7 @@ export const passphraseTry = proxyActivities<Activities>({
 export function polling(every: Duration, within: Duration, { steady = false } = {}) {
   return proxyActivities<Activities>({
     startToCloseTimeout: '1 minute',
-    heartbeatTimeout: '30s',
+    heartbeatTimeout: '15s',
     scheduleToCloseTimeout: within,
     retry: steady
       ? { initialInterval: every, backoffCoefficient: 1, nonRetryableErrorTypes: NON_RETRYABLE }

@@ -30,7 +30,7 @@ const lastBeat = new WeakMap<Context, number>();
 /**
  * Heartbeat only once the attempt has gone HEARTBEAT_INTERVAL_MS without one: a short step sends none (a heartbeat
  * costs a server round trip), a long command or a long series of short ones in one activity keeps beating, well
- * within the heartbeatTimeout (30 s) that lets a retry start soon after a worker dies.
+ * within the heartbeatTimeout (15 s, workflows/proxies.ts) that lets a retry start soon after a worker dies.
  */
 function heartbeatIfDue(ctx: Context): void {
   const now = Date.now();
