@@ -5,7 +5,7 @@
  * while the handler runs its activity). The host still makes the change; the restarted worker's guarded steps find
  * it made. Also: the SSH session of a command killed (the connection drops, the host applies it), and the Temporal
  * dev server killed and restarted on its database mid-run. Each run completes, each change applied once.
- * Real dev servers, real worker processes, lab subnet 214.
+ * Real dev servers, real worker processes, lab subnet 219.
  */
 import { join } from 'node:path';
 import type { Client, WorkflowHandle } from '@temporalio/client';
@@ -73,7 +73,7 @@ beforeAll(async () => {
   dir = tempDir('faults');
   const fma = proxmoxCluster({ cluster: 'ffma', names: FP, bootDelayMs: 800, unlockBootDelayMs: 300 });
   lab = await Lab.start({
-    dir, subnet: 214,
+    dir, subnet: 219,
     hosts: [
       presets.xenDom0Raid1('f-disk', { failedSlot: 0 }),
       presets.xenDom0Raid1('f-drop', { failedSlot: 0 }),

@@ -23,7 +23,7 @@ beforeAll(async () => {
   if (!existsSync(CHROMIUM)) throw new Error(`no Chromium at ${CHROMIUM}: scripts/setup.sh installs Debian's chromium package`);
   const dir = tempDir('ui');
   chmodSync(dir, 0o755); // the lab's sshd reads authorized_keys below it as the lab user
-  env = await stackEnv(dir, 216);
+  env = await stackEnv(dir, 218);
   stack = startStack(env);
   await waitForOutput(stack, /worker running/, 150_000);
   ui = await TemporalUi.open(env.RUNBOOK_UI_PORT!);
