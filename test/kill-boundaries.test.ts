@@ -155,7 +155,6 @@ const SCENARIOS: Scenario[] = [
   roll('rollingClusterReboot', 'scheduled:1'),
   rotate('luksKeyRotation', 'kp2', 'completed:1'),
   approved('vmDiskResize', 'vmDiskResize', 'k-lvm', { guest: 'srvnfs', volume: 'srvnfs_root', add: '2G', pollInterval: '1s', guestShutdownTimeout: '2 minutes' }, 'scheduled:1'),
-  approved('vmSnapshot', 'vmSnapshot', 'k-snap', { guest: 'guest1', volume: 'guest1_root', purpose: 'config-change', pollInterval: '1s', guestShutdownTimeout: '2 minutes' }, 'scheduled:1'),
 ];
 
 let dir: string;
@@ -194,7 +193,6 @@ beforeAll(async () => {
       ...fma.hosts,
       xenDom0WithGuests('k-xen', { bootDelayMs: 800 }),
       xenDom0WithGuests('k-lvm'),
-      xenDom0WithGuests('k-snap'),
     ],
     clusters: fma.clusters,
   });
