@@ -60,5 +60,5 @@ describe('a re-planned run', () => {
     const records = (await handle.result()) as ApprovalRecord[];
     expect(records.map((r) => `${r.by}:${r.plan}:${r.how}`)).toEqual([`alice:${second}:unsigned`, `bob:${second}:unsigned`]);
     expect((await handle.query(progressQuery)).approvals?.approved).toHaveLength(2);
-  });
+  }, 300_000); // the time-skipping server under the suite's load
 });

@@ -61,7 +61,7 @@ describe('the Temporal Web UI as the admins\' console', () => {
     expect(await ui.currentDetails()).toContain('Answer with the Update diskReplaced {"by": "NAME"}');
 
     // A wrong argument: the refusal's reason in words, not "Encoded failure", and no worker path.
-    const refused = await ui.sendUpdate('diskReplaced', { by: 'alice' });
+    const refused = await ui.sendUpdate('diskReplaced', { operator: 'alice' }); // a field diskReplaced does not take
     expect(refused.dialog).toMatch(/refused/);
     expect(refused.dialog).toMatch(/\bby\b/);
     expect(refused.dialog + refused.toasts.join('\n')).not.toMatch(/Encoded failure|\/dist\/|\.js:\d+/);
