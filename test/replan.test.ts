@@ -10,6 +10,7 @@ import { planHash } from '../common/approval.js';
 import type { ApprovalRecord } from '../common/inputs.js';
 import { testServerPath } from '../scripts/temporal-bin.js';
 import { approveUpdate, planQuery, progressQuery } from '../workflows/messages.js';
+import { ensureSearchAttributes } from '../worker/search-attributes.js';
 import { eventually, waitingFor } from './helpers/runbooks.js';
 
 const TASK_QUEUE = 'runbooks-replan';
@@ -20,6 +21,7 @@ let running: Promise<void>;
 beforeAll(async () => {
   Runtime.install({ logger: new DefaultLogger('ERROR') });
   env = await TestWorkflowEnvironment.createTimeSkipping({ server: { executable: { type: 'existing-path', path: testServerPath() } } });
+  await ensureSearchAttributes(env.nativeConnection.operatorService, env.namespace ?? 'default');
   worker = await Worker.create({
     connection: env.nativeConnection,
     taskQueue: TASK_QUEUE,
@@ -60,5 +62,5 @@ describe('a re-planned run', () => {
     const records = (await handle.result()) as ApprovalRecord[];
     expect(records.map((r) => `${r.by}:${r.plan}:${r.how}`)).toEqual([`alice:${second}:unsigned`, `bob:${second}:unsigned`]);
     expect((await handle.query(progressQuery)).approvals?.approved).toHaveLength(2);
-  }, 300_000); // the time-skipping server under the suite's load
+  }, 60_000);
 });

@@ -114,7 +114,7 @@ describe('vmDiskResize', () => {
   it('puts / back read-only when the worker is killed between the remount and the resize', async () => {
     const handle = await start('dom0-kill', { guest: 'guest2', volume: 'guest2_root', add: '1G' });
     await approve(handle);
-    await eventually('the remount rw', () => lab.audit('dom0-kill').some((e) => e.command === 'mount -o remount,rw /') || undefined, 400_000);
+    await eventually('the remount rw', () => lab.audit('dom0-kill').some((e) => e.command === 'mount -o remount,rw /') || undefined, 180_000);
     worker.kill('SIGKILL'); // while the remount's reply is on its way: the resize is not sent yet
     await worker.stopped;
     expect(rootReadOnly('dom0-kill')).toBe(false);
@@ -126,7 +126,7 @@ describe('vmDiskResize', () => {
     expect(commands('dom0-kill').filter((c) => c.startsWith('lvresize'))).toEqual(['lvresize -r -L +1G /dev/vg0/guest2_root:0']);
     expect(result.sizeBytes.after).toBe(11 * GiB);
     expect(domain('dom0-kill', 'guest2').state).toBe('running');
-  }, 600_000); // a loaded machine: the guest's stop, a worker's start and a heartbeat timeout
+  }, 300_000); // the guest's stop, a worker's start and a heartbeat timeout
 
   it('refuses a size beyond the free space with the numbers, and changes nothing', async () => {
     const handle = await start('dom0-full', { guest: 'guest1', volume: 'guest1_root', add: '1T' });

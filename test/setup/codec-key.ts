@@ -1,14 +1,18 @@
-import { randomBytes } from 'node:crypto';
 import { mkdirSync, writeFileSync } from 'node:fs';
 import { join } from 'node:path';
+import { inject } from 'vitest';
 
 /**
- * Writes a fresh payload codec key file `<dir>/codec.key` (content `k1:<base64 of 32 random
- * bytes>`, mode 0600, the format scripts/start.ts creates) and returns its path.
+ * Writes the suite's payload codec key file `<dir>/codec.key` (content `k1:<base64 of 32 random bytes>`, mode 0600,
+ * the format scripts/start.ts creates) and returns its path.
+ *
+ * One key for every file of a lane, made by the global setup: runs of different files share the lane's dev server,
+ * and a lease workflow (`lease-host:dom0-kill@runbooks`) outlives the file that started it. Another file's worker
+ * with a key of its own could not read its history, and the next runbook on that host would wait for ever.
  */
-export function writeTestCodecKey(dir: string, keyId = 'k1'): string {
+export function writeTestCodecKey(dir: string): string {
   mkdirSync(dir, { recursive: true });
   const path = join(dir, 'codec.key');
-  writeFileSync(path, `${keyId}:${randomBytes(32).toString('base64')}\n`, { mode: 0o600 });
+  writeFileSync(path, `${inject('codecKey')}\n`, { mode: 0o600 });
   return path;
 }

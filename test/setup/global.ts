@@ -3,6 +3,7 @@
  * Tests read its address with `inject('temporalAddress')` or process.env.TEMPORAL_TEST_ADDRESS.
  */
 import type { ChildProcess } from 'node:child_process';
+import { randomBytes } from 'node:crypto';
 import { createServer } from 'node:net';
 import { setTimeout as sleep } from 'node:timers/promises';
 import { Connection } from '@temporalio/client';
@@ -14,6 +15,8 @@ import { devServerSearchAttributeFlags } from '../../common/search-attributes.js
 declare module 'vitest' {
   export interface ProvidedContext {
     temporalAddress: string;
+    /** The payload key of every test file's worker (test/setup/codec-key.ts): see there why one for all. */
+    codecKey: string;
   }
 }
 
@@ -98,6 +101,7 @@ export default async function setup(project: TestProject): Promise<() => Promise
       continue;
     }
     project.provide('temporalAddress', address);
+    project.provide('codecKey', `k1:${randomBytes(32).toString('base64')}`);
     process.env.TEMPORAL_TEST_ADDRESS = address;
     return async () => {
       await stop(child);
