@@ -22,6 +22,7 @@ import { approveUpdate, planQuery, progressQuery } from '../workflows/messages.j
 import { writeTestCodecKey } from './setup/codec-key.js';
 import { startWorkerProcess, type WorkerProcess } from './setup/worker-process.js';
 import { cli } from './helpers/stack.js';
+import { freePort } from './setup/global.js';
 import { cliEnvironment, codecClient, eventually, recordHistory, tempDir, waitingFor } from './helpers/runbooks.js';
 
 const address = inject('temporalAddress');
@@ -35,6 +36,7 @@ let codecKeyFile: string;
 let worker: WorkerProcess;
 let agent: ChildProcess | undefined;
 let env: NodeJS.ProcessEnv;
+let metricsPort: number;
 const key: Record<string, string> = {};
 
 function newKey(name: string): string {
@@ -65,7 +67,11 @@ beforeAll(async () => {
   codecKeyFile = writeTestCodecKey(dir);
   const sealingKeyFile = join(dir, 'sealing.key');
   writeFileSync(sealingKeyFile, formatPrivateKeyFile([generateSealingKey()]), { mode: 0o600 });
-  worker = await startWorkerProcess({ address, inventoryPath, codecKeyFile, taskQueue: TASK_QUEUE, env: { RUNBOOK_SEALING_KEY_FILE: sealingKeyFile }, logFile: join(dir, 'worker.log') });
+  metricsPort = await freePort();
+  worker = await startWorkerProcess({
+    address, inventoryPath, codecKeyFile, taskQueue: TASK_QUEUE, logFile: join(dir, 'worker.log'),
+    env: { RUNBOOK_SEALING_KEY_FILE: sealingKeyFile, RUNBOOK_METRICS_PORT: String(metricsPort) },
+  });
   client = await codecClient(address, codecKeyFile);
   // carol runs the CLI: she starts the run, so she may not approve it. No agent unless a test starts one.
   env = cliEnvironment({ address, dir, codecKeyFile, taskQueue: TASK_QUEUE, extra: { USER: 'carol', SSH_AUTH_SOCK: undefined } });
@@ -93,6 +99,13 @@ async function agentWith(name: string): Promise<string> {
   }, 10_000);
   execFileSync('ssh-add', ['-q', key[name]!], { env: { ...process.env, SSH_AUTH_SOCK: socket }, stdio: 'pipe' });
   return socket;
+}
+
+/** The worker's Prometheus metrics: the value of each sample line matching `pattern`, summed. */
+async function metric(pattern: RegExp): Promise<number | undefined> {
+  const text = await (await fetch(`http://127.0.0.1:${metricsPort}/metrics`)).text();
+  const values = text.split('\n').filter((line) => pattern.test(line)).map((line) => Number(line.split(' ').at(-1)));
+  return values.length ? values.reduce((a, b) => a + b, 0) : undefined;
 }
 
 const historyLength = async (handle: WorkflowHandle) => (await handle.fetchHistory()).events!.length;
@@ -139,6 +152,10 @@ describe('two signed approvals from two people, bound to the plan', () => {
     expect(await refusal(handle, { by: 'bob', plan: hash, signature: asBob })).toContain('signed with another key than bob\'s');
     expect(await historyLength(handle)).toBe(before);
     expect(lab.audit(HOST).filter((e) => /^xl (shutdown|destroy)|^reboot$/.test(e.command))).toEqual([]);
+    // The worker's metrics count it among the runbooks waiting for a person, and show the preflight's reads.
+    await eventually('the waiting runbook in the metrics', async () => (await metric(new RegExp(`^runbook_waiting_for_person\\{.*task_queue="${TASK_QUEUE}"`))) === 1 || undefined, 30_000);
+    expect(await metric(/^runbook_ssh_commands(_total)?\{.*exit_code="0".*host="dom0-sign"|^runbook_ssh_commands(_total)?\{.*host="dom0-sign".*exit_code="0"/)).toBeGreaterThan(0);
+    expect(await metric(/^runbook_ssh_channels_in_use\{.*host="dom0-sign"/)).toBe(0);
 
     const first = await approve('--by', 'alice', '--key', key.alice!, '--comment', 'maintenance window');
     expect(first).toMatchObject({ code: 0 });
@@ -159,6 +176,7 @@ describe('two signed approvals from two people, bound to the plan', () => {
     expect(second).toMatchObject({ code: 0 });
     const result: HypervisorRebootResult = await handle.result();
     await recordHistory(handle, 'hypervisorReboot-signed', codecKeyFile);
+    await eventually('no runbook waiting in the metrics', async () => (await metric(/^runbook_waiting_for_person\{/)) === 0 || undefined, 30_000);
     expect(result.approvals).toEqual([
       { by: 'alice', comment: 'maintenance window', plan: hash, at: expect.any(String), how: 'signed' },
       { by: 'bob', plan: hash, at: expect.any(String), how: 'signed' },

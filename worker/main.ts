@@ -10,7 +10,7 @@ import { Client } from '@temporalio/client';
 import { NativeConnection, Runtime, Worker, type WorkerOptions } from '@temporalio/worker';
 import ssh2 from 'ssh2';
 import { createActivities } from '../activities/index.js';
-import { metricsTelemetry, poolMetrics } from './metrics.js';
+import { metricsTelemetry, poolMetrics, waitingForPeopleMetric } from './metrics.js';
 import { SshPool } from '../activities/ssh/pool.js';
 import { setSealingKeys } from '../activities/secrets.js';
 import { loadInventory } from '../common/inventory.js';
@@ -83,9 +83,11 @@ export async function runWorker(env = process.env, run: WorkerRun = {}): Promise
     ...extra,
   });
   for (const signal of ['SIGINT', 'SIGTERM'] as const) process.once(signal, () => worker.shutdown());
+  const client = new Client({ connection, namespace: temporal.namespace, dataConverter: clientDataConverter(settings) });
+  const stopping = new AbortController();
+  if (settings.metricsPort !== undefined) waitingForPeopleMetric(client, settings.taskQueue, stopping.signal);
   if (inventory.mail?.requests) {
     // The request mailbox's poller is a workflow: started once per task queue, kept by Temporal, never twice.
-    const client = new Client({ connection, namespace: temporal.namespace, dataConverter: clientDataConverter(settings) });
     const workflowId = mailIntakeWorkflowId(settings.taskQueue);
     await client.workflow.start('mailIntake', { taskQueue: settings.taskQueue, workflowId, args: [{}], workflowIdConflictPolicy: 'USE_EXISTING' });
     console.log(`worker: the mail intake (${workflowId}) reads ${inventory.mail.requests.address} every 30 s`);
@@ -95,6 +97,7 @@ export async function runWorker(env = process.env, run: WorkerRun = {}): Promise
   try {
     await worker.run();
   } finally {
+    stopping.abort();
     pool.close();
     await connection.close();
   }

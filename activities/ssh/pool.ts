@@ -116,6 +116,9 @@ class Slots {
   private active = 0;
   private readonly waiting: (() => void)[] = [];
   constructor(private readonly limit: number) {}
+  /** Holders now, and those waiting in line (the metrics' channels in use and queued commands). */
+  get inUse(): number { return this.active; }
+  get queued(): number { return this.waiting.length; }
   async acquire(signal?: AbortSignal): Promise<void> {
     if (this.active < this.limit) {
       this.active++;
@@ -163,10 +166,12 @@ export interface PoolCounters {
   channelOpenRefusals: number;
 }
 
-/** Told of every command and refusal (the worker's metrics). */
+/** Told of every command, refusal and change of a connection's channels (the worker's metrics). */
 export interface PoolObserver {
   command(host: string, exitCode: number | null, ms: number): void;
   channelOpenRefused(host: string): void;
+  /** A connection's channels in use and the commands queued for one (each at most maxChannelsPerHost at once). */
+  channels(host: string, stage: BootStage, inUse: number, queued: number): void;
 }
 
 export class SshPool {
@@ -188,7 +193,10 @@ export class SshPool {
     try {
       if (this.closed) throw new Error('SSH pool is closed');
       const entry = this.entry(host, stage);
-      await entry.slots.acquire(opts?.signal);
+      const report = () => this.opts.observer?.channels(host.name, stage, entry.slots.inUse, entry.slots.queued);
+      const acquired = entry.slots.acquire(opts?.signal);
+      report();
+      await acquired.finally(report);
       try {
         const started = performance.now();
         const result = await this.execOnConnection(entry, host, stage, command, opts, secrets);
@@ -196,6 +204,7 @@ export class SshPool {
         return result;
       } finally {
         entry.slots.release();
+        report();
       }
     } catch (error) {
       if (error instanceof HostKeyMismatchError) throw error;
