@@ -25,6 +25,10 @@ function load(file: string) {
 }
 
 /** A summary as the UI shows it once the codec endpoint decrypts it; undefined when the event has none. */
+/** An activity's scheduling: a regular one's ActivityTaskScheduled, or the marker a local one leaves. */
+const isActivity = (e: proto.temporal.api.history.v1.IHistoryEvent) =>
+  Boolean(e.activityTaskScheduledEventAttributes || e.markerRecordedEventAttributes?.markerName === 'core_local_activity');
+
 async function summaryOf(codec: AesGcmCodec, event: proto.temporal.api.history.v1.IHistoryEvent): Promise<string | undefined> {
   const payload = event.userMetadata?.summary;
   if (!payload) return undefined;
@@ -64,16 +68,16 @@ describe('the replay suite catches a changed workflow (negative control)', () =>
 });
 
 describe('stored histories read like the procedure in the Temporal UI', () => {
-  it.each(fixtures)('%s: every activity and timer carries a summary', async (file) => {
+  it.each(fixtures)('%s: every activity (local ones included) and timer carries a summary', async (file) => {
     const { codec, history } = load(file);
-    const events = history.events!.filter((e) => e.activityTaskScheduledEventAttributes || e.timerStartedEventAttributes || e.startChildWorkflowExecutionInitiatedEventAttributes);
+    const events = history.events!.filter((e) => isActivity(e) || e.timerStartedEventAttributes || e.startChildWorkflowExecutionInitiatedEventAttributes);
     expect(events.length).toBeGreaterThan(0);
     expect((await Promise.all(events.map((e) => summaryOf(codec, e)))).filter((s) => !s)).toEqual([]);
   });
 
   it.each(fixtures.filter((f) => f.startsWith('diskReplacement')))('%s: the page\'s steps in the words a person looks for', async (file) => {
     const { codec, history } = load(file);
-    const scheduled = history.events!.filter((e) => e.activityTaskScheduledEventAttributes);
+    const scheduled = history.events!.filter(isActivity);
     const summaries = await Promise.all(scheduled.map((e) => summaryOf(codec, e)));
     expect(scheduled.length).toBeGreaterThan(0);
     expect(summaries.filter((s) => !s)).toEqual([]);

@@ -7,14 +7,40 @@
  * and the heartbeat timeout let a retry start within 15 s when a worker dies mid-step.
  */
 import type { Duration } from '@temporalio/common';
-import { proxyActivities } from '@temporalio/workflow';
+import { proxyActivities, proxyLocalActivities } from '@temporalio/workflow';
 import type { Activities } from '../activities/index.js';
 import { NON_RETRYABLE } from '../common/failures.js';
 
-export const readOnly = proxyActivities<Activities>({
+const remoteReads = proxyActivities<Activities>({
   startToCloseTimeout: '2 minutes',
   heartbeatTimeout: '15s',
   retry: { maximumAttempts: 10, nonRetryableErrorTypes: NON_RETRYABLE },
+});
+
+/**
+ * Short reads that change nothing anywhere (the inventory, a look at a host) run as local activities: in the worker
+ * that runs the workflow task, with no round trip through the server's task queue. A worker that dies during one
+ * leaves the workflow task to time out, and the next worker reads again, which a read may always do. No
+ * heartbeats (a read is seconds), so no heartbeat timeout.
+ */
+const localReads = proxyLocalActivities<Activities>({
+  startToCloseTimeout: '2 minutes',
+  retry: { maximumAttempts: 10, nonRetryableErrorTypes: NON_RETRYABLE },
+});
+
+const LOCAL_READS: ReadonlySet<string> = new Set<keyof Activities>([
+  'lookUpHost', 'lookUpCluster', 'approvalPolicy', 'sealingKeyIds',
+  'checkArrays', 'findFailedDisk', 'identifyNewDisk', 'readResync', 'findLockedVolumes', 'readBootId',
+  'readDomains', 'readClusterFacts', 'readVmStorages', 'readSshSetup', 'readRootMode',
+  'readVolumeSpace', 'listVolumes', 'volumeExists', 'readSnapshot', 'readSnapshotFill', 'fileSize',
+]);
+
+/**
+ * Activities that change no host: the short reads above as local activities, the rest (mail, leases, the request
+ * mailbox, a passphrase test) as regular ones, which retry on another worker and show in the server's task queue.
+ */
+export const readOnly: typeof remoteReads = new Proxy(remoteReads, {
+  get: (target, name) => (typeof name === 'string' && LOCAL_READS.has(name) ? Reflect.get(localReads, name) : Reflect.get(target, name)),
 });
 
 export const hostChange = proxyActivities<Activities>({

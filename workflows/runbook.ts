@@ -4,7 +4,7 @@
  * Workflow code only: deterministic (workflow time, no I/O).
  */
 import type { ActivityFunction, Duration } from '@temporalio/common';
-import { condition, setCurrentDetails, setDefaultSignalHandler, setHandler, sleep, upsertSearchAttributes, type ActivityFunctionWithOptions } from '@temporalio/workflow';
+import { condition, setCurrentDetails, setDefaultSignalHandler, setHandler, sleep, upsertSearchAttributes } from '@temporalio/workflow';
 import type { z } from 'zod';
 import { failure } from '../common/failures.js';
 import { RUNBOOK, RUNBOOK_CLUSTER, RUNBOOK_HOSTS, RUNBOOK_WAITING_FOR } from '../common/search-attributes.js';
@@ -161,7 +161,7 @@ export class Runbook<Title extends string = string> {
  * so the Temporal UI's timeline reads like the procedure instead of a list of activity type names.
  */
 export function summarized<F extends ActivityFunction>(
-  activity: ActivityFunctionWithOptions<F>,
+  activity: F & { executeWithOptions(options: { summary: string }, args: Parameters<F>): Promise<Awaited<ReturnType<F>>> },
   summary: string,
 ): (...args: Parameters<F>) => Promise<Awaited<ReturnType<F>>> {
   return (...args) => activity.executeWithOptions({ summary }, args);

@@ -187,7 +187,7 @@ export function raidActivities(remote: RemoteShell) {
       return 'done';
     },
 
-    /** One look at /proc/mdstat: how far each array's resync is. The heartbeat carries the same figures. */
+    /** One look at /proc/mdstat: how far each array's resync is (a local activity: the run's progress shows it). */
     async readResync(host: string): Promise<ArrayResync[]> {
       const arrays = (await readArrays(host)).map((a) => ({
         array: a.name,
@@ -197,7 +197,6 @@ export function raidActivities(remote: RemoteShell) {
         finishMinutes: a.recovery?.finishMinutes ?? null,
         waiting: Boolean(a.recovery?.delayed),
       }));
-      Context.current().heartbeat(arrays);
       return arrays;
     },
 

@@ -33,6 +33,7 @@ const lastBeat = new WeakMap<Context, number>();
  * within the heartbeatTimeout (15 s, workflows/proxies.ts) that lets a retry start soon after a worker dies.
  */
 function heartbeatIfDue(ctx: Context): void {
+  if (ctx.info.isLocal) return; // a local activity has no heartbeats: the workflow task it runs in stands for it
   const now = Date.now();
   if (now - (lastBeat.get(ctx) ?? ctx.info.currentAttemptScheduledTimestampMs) < HEARTBEAT_INTERVAL_MS) return;
   lastBeat.set(ctx, now);
