@@ -140,7 +140,7 @@ async function measure(client: Client, inventory: Parameters<typeof findHost>[0]
   for (const outcome of concurrent) {
     if (outcome.status !== 'fulfilled') continue;
     const history = await outcome.value.fetchHistory();
-    for (const e of history.events ?? []) if ((e.activityTaskStartedEventAttributes?.attempt ?? 1) > 1) retriedAttempts++;
+    for (const e of history.events ?? []) if ((e.activityTaskStartedEventAttributes?.attempt ?? localActivityAttempt(e) ?? 1) > 1) retriedAttempts++;
   }
   const concurrentStats = await stats();
   return {
@@ -199,3 +199,15 @@ main().catch((error: unknown) => {
   console.error(`[bench] failed: ${error instanceof Error ? (error.stack ?? error.message) : String(error)}`);
   process.exit(1);
 });
+
+/** A local activity's attempt, from the marker it leaves (core writes its data as plain JSON, outside our codec). */
+function localActivityAttempt(event: { markerRecordedEventAttributes?: { markerName?: string | null; details?: Record<string, { payloads?: { data?: Uint8Array | null }[] | null }> | null } | null }): number | undefined {
+  const marker = event.markerRecordedEventAttributes;
+  if (marker?.markerName !== 'core_local_activity') return undefined;
+  try {
+    const data = marker.details?.data?.payloads?.[0]?.data;
+    return data ? (JSON.parse(Buffer.from(data).toString('utf8')) as { attempt?: number }).attempt : undefined;
+  } catch {
+    return undefined;
+  }
+}
