@@ -64,8 +64,15 @@ export function lvmActivities(remote: RemoteShell) {
       return 'done';
     },
 
-    /** How full a snapshot's copy-on-write space is, in percent. */
-    async readSnapshotFill(host: string, vg: string, snapshot: string): Promise<number> {
+    /**
+     * How full a snapshot's copy-on-write space is, in percent; null once it is gone (removed or merged back): one
+     * look per poll of the fill watch, with no window between "does it exist" and "how full".
+     */
+    async readSnapshotFill(host: string, vg: string, snapshot: string): Promise<number | null> {
+      const read = await remote.run(host, lvm.snapshotFill(vg, snapshot), { allowFailure: true });
+      if (read.exitCode === 0) return parseSnapPercent(read.stdout);
+      if ((await remote.run(host, lvm.volume(vg, snapshot), { allowFailure: true })).exitCode !== 0) return null;
+      // It exists, yet lvs failed: run it again and let its error tell why.
       return parseSnapPercent((await remote.run(host, lvm.snapshotFill(vg, snapshot))).stdout);
     },
   };

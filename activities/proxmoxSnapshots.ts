@@ -13,10 +13,13 @@ export interface VmStorages {
   name: string;
   storages: { storage: string; type: string; shared: boolean }[];
   snapshots: string[];
+  /** `qm status`: running, stopped, paused. */
+  status: string;
 }
 
 export function proxmoxSnapshotActivities(remote: RemoteShell) {
   const names = async (host: string, vmid: number) => parseSnapshotNames((await remote.run(host, proxmox.listSnapshots(vmid))).stdout);
+  const status = async (host: string, vmid: number) => /^status:\s*(\S+)/m.exec((await remote.run(host, proxmox.vmStatus(vmid))).stdout)?.[1] ?? 'unknown';
 
   return {
     async readVmStorages(host: string, vmid: number): Promise<VmStorages> {
@@ -31,7 +34,13 @@ export function proxmoxSnapshotActivities(remote: RemoteShell) {
           return { storage, type: def?.type ?? 'unknown', shared: def?.shared ?? false };
         }),
         snapshots: await names(host, vmid),
+        status: await status(host, vmid),
       };
+    },
+
+    /** `qm status`: whether the VM runs (right before a rollback, which stops it). */
+    readVmStatus(host: string, vmid: number): Promise<string> {
+      return status(host, vmid);
     },
 
     /** `qm snapshot` unless it exists, `qm delsnapshot` unless it is gone; `qm rollback` always (it may be run again). */

@@ -26,6 +26,7 @@ export const proxmox = {
   rollback: (vmid: number, name: string) => sh`qm rollback ${vmid} ${name}`,
   deleteSnapshot: (vmid: number, name: string) => sh`qm delsnapshot ${vmid} ${name}`,
   listSnapshots: (vmid: number) => sh`qm listsnapshot ${vmid}`,
+  vmStatus: (vmid: number) => sh`qm status ${vmid}`,
 };
 
 export const luks = {

@@ -276,6 +276,30 @@ export const VmSnapshotInput = z.object({
 }).strict();
 export type VmSnapshotInput = z.input<typeof VmSnapshotInput>;
 
+/**
+ * The fill watch of one LVM snapshot (workflows/snapshotWatch.ts), started by vmSnapshot, not by people. `seen`
+ * is what the previous run saw, carried over continue-as-new.
+ */
+export const SnapshotWatchInput = z.object({
+  host: HostName,
+  guest: GuestName,
+  vg: VolumeGroupName,
+  volume: VolumeName,
+  snapshot: VolumeName,
+  fillThreshold: z.number().int().min(1).max(99),
+  fillPollInterval: Durations.fillPollInterval,
+  /** When the watch ends even if the snapshot still exists. */
+  until: z.iso.datetime(),
+  /** Polls before the history is carried over into a new run. */
+  pollsPerRun: z.number().int().min(1).max(10_000).default(500),
+  seen: z.object({
+    highestPercent: z.number(),
+    polls: z.number().int(),
+    mailed: z.array(z.object({ level: z.number(), percent: z.number() })),
+  }).optional(),
+}).strict();
+export type SnapshotWatchInput = z.input<typeof SnapshotWatchInput>;
+
 /** Restore a guest's volume from its snapshot (`lvconvert --merge`) or from a backup file (`bunzip2 -c FILE | dd of=LV`). */
 export const VmRestoreInput = z.object({
   host: HostName,

@@ -11,6 +11,7 @@ import { Lab } from '../lab/lab.js';
 import { approveUpdate, planQuery } from '../workflows/messages.js';
 import type { ProxmoxSnapshotResult } from '../workflows/proxmoxSnapshot.js';
 import { changesByHost, codecClient, planByHost, recordHistory, tempDir, waitingFor } from './helpers/runbooks.js';
+import { sshClient } from './helpers/ssh.js';
 import { writeTestCodecKey } from './setup/codec-key.js';
 import { startWorkerProcess, type WorkerProcess } from './setup/worker-process.js';
 
@@ -20,6 +21,7 @@ let lab: Lab;
 let client: Client;
 let codecKeyFile: string;
 let worker: WorkerProcess;
+let dir: string;
 
 const vm = (vmid: number) => lab.state<ProxmoxNodeState>('snp1').guests.find((g) => g.vmid === vmid) as ProxmoxNodeState['guests'][number] & WithSnapshots;
 
@@ -33,8 +35,13 @@ async function run(input: Record<string, unknown>, approve = true): Promise<{ ha
   return { handle, mark };
 }
 
+const sshRun = async (command: string) => {
+  const done = await sshClient(lab.inventory, 'snp1', command, { dir }).done;
+  if (done.code !== 0) throw new Error(`${command}: ${done.stderr}`);
+};
+
 beforeAll(async () => {
-  const dir = tempDir('pvesnap');
+  dir = tempDir('pvesnap');
   const cluster = proxmoxCluster({ names: NAMES, bootDelayMs: 500 });
   lab = await Lab.start({ dir, subnet: 245, hosts: cluster.hosts, clusters: cluster.clusters });
   codecKeyFile = writeTestCodecKey(dir);
@@ -62,12 +69,35 @@ describe('proxmoxSnapshot', () => {
 
     lab.update<ProxmoxNodeState, void>('snp1', (s) => { (s.guests.find((g) => g.vmid === 2010) as WithSnapshots).content = 'REF-VM-10@upgraded'; });
     const back = await run({ vmid: 2010, action: 'rollback', name: 'before-upgrade' });
-    expect(((await back.handle.result()) as ProxmoxSnapshotResult).outcome).toBe('done');
+    // The rollback stops the VM (no RAM in the snapshot): it ran before, so it is started again.
+    expect(await back.handle.result()).toMatchObject({ outcome: 'done', runningBefore: true, restarted: 'done' });
     expect(vm(2010).content).toBe('REF-VM-10@v1');
+    expect(vm(2010).status).toBe('running');
+    const backPlan = (await back.handle.query(planQuery))!;
+    expect(backPlan.steps.map((s) => s.command)).toEqual(['qm rollback 2010 before-upgrade', 'qm start 2010']);
+    expect(changesByHost({ snp1: lab.audit('snp1').slice(back.mark) })).toEqual(planByHost(backPlan));
+    await recordHistory(back.handle, 'proxmoxSnapshot-rollback', codecKeyFile);
 
     const gone = await run({ vmid: 2010, action: 'delete', name: 'before-upgrade' });
     expect(((await gone.handle.result()) as ProxmoxSnapshotResult).outcome).toBe('done');
     expect(vm(2010).snapshots).toEqual([]);
+  });
+
+  it('a rollback to a snapshot with the RAM state: the VM resumes by itself, the planned start finds it running', async () => {
+    await sshRun('qm snapshot 2010 with-ram --vmstate 1');
+    const { handle, mark } = await run({ vmid: 2010, action: 'rollback', name: 'with-ram' });
+    expect(await handle.result()).toMatchObject({ outcome: 'done', runningBefore: true, restarted: 'already done' });
+    expect(vm(2010).status).toBe('running');
+    expect(changesByHost({ snp1: lab.audit('snp1').slice(mark) })).toEqual({ snp1: ['qm rollback 2010 with-ram'] });
+  });
+
+  it('a rollback of a stopped VM leaves it stopped: no start planned', async () => {
+    await sshRun('qm shutdown 2010');
+    const { handle } = await run({ vmid: 2010, action: 'rollback', name: 'with-ram' });
+    const result = (await handle.result()) as ProxmoxSnapshotResult;
+    expect(result).toMatchObject({ outcome: 'done', runningBefore: false });
+    expect(result.restarted).toBeUndefined();
+    expect((await handle.query(planQuery))!.steps.map((s) => s.command)).toEqual(['qm rollback 2010 with-ram']);
   });
 
   it('refuses a VM on a shared LUN with the page\'s reason, before any change', async () => {

@@ -8,6 +8,8 @@ export { vmDiskResize } from './vmDiskResize.js';
 export { vmBackup } from './vmBackup.js';
 export { vmSnapshot } from './vmSnapshot.js';
 export { vmRestore } from './vmRestore.js';
+// A snapshot's fill watch: started by vmSnapshot, ends when the snapshot is gone.
+export { snapshotWatch } from './snapshotWatch.js';
 export { proxmoxSnapshot } from './proxmoxSnapshot.js';
 export { ganetiHypervisorSetup } from './ganetiHypervisorSetup.js';
 // Member requests by mail: the request mailbox's poller, and the run it starts per request.

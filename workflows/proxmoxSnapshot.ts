@@ -3,6 +3,8 @@
  * `qm delsnapshot`, only for VMs whose disks are all on a storage that takes snapshots — `lvmthin_luks_local`. The
  * shared LUNs (lvm_luks_shared, lvm_noluks_shared) are thick LVM: the page says they do not support snapshots (but
  * give HA); the run refuses with that reason before anything changes. A rollback overwrites the VM's disks: approved.
+ * It also leaves the VM stopped (a snapshot without RAM state): a VM that ran before is started again (checked
+ * first: one whose snapshot held its RAM resumes by itself, and the start is then already done).
  */
 import { allHandlersFinished, condition, setHandler } from '@temporalio/workflow';
 import type { Outcome } from '../activities/raid/activities.js';
@@ -24,11 +26,14 @@ export interface ProxmoxSnapshotResult {
   snapshot: string;
   approvedBy: ApprovalRecord[];
   outcome: Outcome | Skipped;
+  /** A rollback: whether the VM ran right before it, and its start afterwards. */
+  runningBefore?: boolean;
+  restarted?: Outcome | Skipped;
   decisions: DecisionRecord[];
   timeline: Runbook['timeline'];
 }
 
-const STEPS = ['preflight: the storages take snapshots', 'plan and approval', 'qm snapshot, rollback or delsnapshot'] as const;
+const STEPS = ['preflight: the storages take snapshots', 'plan and approval', 'qm snapshot, rollback or delsnapshot', 'start the VM again'] as const;
 
 /** The page's words for its storages that do not take snapshots. */
 const WHY_NOT = 'the page ("Stockage"): the shared LUNs lvm_noluks_shared and lvm_luks_shared are "ne supportant pas les snapshots, mais du coup en HA"; only lvmthin_luks_local (not shared, so no HA) supports "snapshots containers/VMs"';
@@ -62,22 +67,51 @@ export async function proxmoxSnapshot(input: ProxmoxSnapshotInput): Promise<Prox
       host, stage: 'openssh',
       command: action === 'snapshot' ? proxmox.snapshot(vmid, name, request.description) : action === 'rollback' ? proxmox.rollback(vmid, name) : proxmox.deleteSnapshot(vmid, name),
       why: action === 'snapshot' ? `snapshot of ${vm.name} on ${vm.storages.map((s) => s.storage).join(', ')}`
-        : action === 'rollback' ? `${vm.name}'s disks back to ${name}: what was written since is lost; the VM is stopped after`
+        : action === 'rollback' ? `${vm.name}'s disks back to ${name}: what was written since is lost; the VM is stopped after (unless the snapshot holds its RAM)`
         : `${name} no longer kept`,
       run: (command) => summarized(hostChange.changeVmSnapshot, `qm ${action} ${vmid} ${name} on ${host}`)(host, { vmid, name, action }, command),
     };
 
+    // A rollback leaves the VM stopped: one that runs now is started again after.
+    const restartPlanned = action === 'rollback' && vm.status === 'running';
+    const restart: HostStep<Outcome> = {
+      host, stage: 'openssh', command: proxmox.start('qemu', vmid),
+      why: `${vm.name} ran before the rollback, which stops it; checked first: a snapshot with its RAM resumes by itself`,
+      run: (command) => summarized(hostChange.startGuest, `qm start ${vmid} on ${host}`)({ vmid, type: 'qemu', node: host }, command),
+    };
+
     const approvedBy = await runbook.step('plan and approval', async () => {
-      plan = { summary: `${action} ${name} of VM ${vmid} (${vm.name}) on ${host}`, steps: planOf([step]), facts: { storages: vm.storages, snapshots: vm.snapshots } };
+      const summary = `${action} ${name} of VM ${vmid} (${vm.name}) on ${host}${restartPlanned ? ', then start it again' : ''}`;
+      plan = { summary, steps: planOf([step, ...(restartPlanned ? [restart] : [])]), facts: { storages: vm.storages, snapshots: vm.snapshots, status: vm.status } };
       const rules = await summarized(readOnly.approvalPolicy, 'who approves proxmoxSnapshot (the inventory\'s policy)')('proxmoxSnapshot');
       return approvals.obtain({ what: `approve: ${step.command.text} on ${host}; see the "plan" query`, who: 'an admin', plan: plan!, rules, timeout: request.approvalTimeout });
     });
 
     await leases.take([hostLease(host)]);
-    const outcome = await runbook.step('qm snapshot, rollback or delsnapshot', () => runStep(people, step, () => 'nothing changed'));
+    let runningBefore: boolean | undefined;
+    const outcome = await runbook.step('qm snapshot, rollback or delsnapshot', async () => {
+      if (action === 'rollback') {
+        // Looked at again: the approval may have come days after the plan.
+        runningBefore = (await summarized(readOnly.readVmStatus, `qm status ${vmid} on ${host}: does it run before the rollback?`)(host, vmid)) === 'running';
+        if (runningBefore && !restartPlanned) {
+          throw failure('Refused', `VM ${vmid} (${vm.name}) was started since the plan, which does not start it again after the rollback: start the runbook again for a new plan. Nothing was changed`);
+        }
+      }
+      return runStep(people, step, () => 'nothing changed');
+    });
+
+    let restarted: Outcome | Skipped | undefined;
+    if (restartPlanned && runningBefore) {
+      restarted = await runbook.step('start the VM again', () => runStep(people, restart, () => `${name} rolled back, ${vm.name} stopped`));
+    } else {
+      runbook.skip('start the VM again', action !== 'rollback' ? `a ${action} does not stop ${vm.name}` : restartPlanned ? `${vm.name} was stopped by then: left stopped` : `${vm.name} did not run before`);
+    }
 
     await condition(allHandlersFinished);
-    return { host, vmid, action, snapshot: name, approvedBy, outcome, decisions: runbook.decisions, timeline: runbook.timeline };
+    return {
+      host, vmid, action, snapshot: name, approvedBy, outcome, ...(action === 'rollback' ? { runningBefore, restarted } : {}),
+      decisions: runbook.decisions, timeline: runbook.timeline,
+    };
   } finally {
     await leases.giveBack();
   }

@@ -1,11 +1,10 @@
 /**
  * Restore a guest's volume, as "Snapshot d'une VM" says: from its snapshot (`lvconvert --merge`) or from a backup file
- * (`bunzip2 -c FILE | dd of=/dev/vg0/guest1_root bs=1M`, a detached job of hours), the guest stopped ("VM stoppée"),
+ * (`bunzip2 -c FILE | dd of=/dev/vg0/guest1_root bs=1M`), each a detached job (minutes to hours), the guest stopped ("VM stoppée"),
  * behind an approval: it overwrites the volume. The guest is started again and checked running.
  */
 import { allHandlersFinished, condition, setHandler } from '@temporalio/workflow';
 import type { JobStatus } from '../activities/jobs.js';
-import type { Outcome } from '../activities/raid/activities.js';
 import { lvm } from '../common/commands.js';
 import { failure } from '../common/failures.js';
 import { VmRestoreInput, type ApprovalRecord } from '../common/inputs.js';
@@ -15,9 +14,9 @@ import { hostLease, Leases } from './leases.js';
 import { planQuery, type DecisionRecord, type Plan } from './messages.js';
 import { Approvals } from './approvals.js';
 import { People } from './people.js';
-import { hostChange, readOnly } from './proxies.js';
+import { readOnly } from './proxies.js';
 import { Runbook, summarized, validInput } from './runbook.js';
-import { outcomeText, planOf, runStep, type HostStep, type Skipped } from './steps.js';
+import { outcomeText, planOf, type Skipped } from './steps.js';
 import { guestsOfDom0, xenDom0 } from './xenGuests.js';
 
 export interface VmRestoreResult {
@@ -25,7 +24,7 @@ export interface VmRestoreResult {
   volume: string;
   from: string;
   approvedBy: ApprovalRecord[];
-  restored: Outcome | JobStatus | Skipped;
+  restored: JobStatus | Skipped;
   guests: Record<string, unknown>[];
   decisions: DecisionRecord[];
   timeline: Runbook['timeline'];
@@ -62,19 +61,20 @@ export async function vmRestore(input: VmRestoreInput): Promise<VmRestoreResult>
       return { volumeBytes: space.lvSizeBytes, facts: await guests.preflight() };
     });
 
-    const merge: HostStep<Outcome> | undefined = request.from === 'snapshot' ? {
-      host, stage: 'openssh', command: lvm.merge(vg, request.snapshot!), why: `${vg}/${volume} back to the snapshot's state; the snapshot is gone after`,
-      run: (command) => summarized(hostChange.changeVolume, `lvconvert --merge ${vg}/${request.snapshot!} on ${host}`)(host, { vg, lv: request.snapshot!, exists: false }, command),
-    } : undefined;
-    const job: DetachedJob | undefined = request.from === 'file' ? {
+    // Both take long (a merge copies back all that changed since the snapshot): detached jobs, re-attached after a
+    // worker restart rather than run twice.
+    const job: DetachedJob = request.from === 'snapshot' ? {
+      host, step: 'merge', command: lvm.merge(vg, request.snapshot!), pollInterval: request.pollInterval,
+      why: `${vg}/${volume} back to the snapshot's state, as a detached job; the snapshot is gone after`,
+    } : {
       host, step: 'restore', command: copies.restore(request.file!, `/dev/${vg}/${volume}`), totalBytes: preflight.volumeBytes, pollInterval: request.pollInterval,
       why: `overwrite ${vg}/${volume} with the image in ${request.file!}, as a detached job`,
-    } : undefined;
+    };
 
     const approvedBy = await runbook.step('plan and approval', async () => {
       plan = {
         summary: `Restore ${vg}/${volume} of ${guest} on ${host} from ${from}: its current content is lost`,
-        steps: planOf([...guests.drainSteps, merge ?? plannedJob(job!), ...guests.restoreSteps]),
+        steps: planOf([...guests.drainSteps, plannedJob(job), ...guests.restoreSteps]),
         facts: preflight.facts,
       };
       const rules = await summarized(readOnly.approvalPolicy, 'who approves vmRestore (the inventory\'s policy)')('vmRestore');
@@ -86,8 +86,8 @@ export async function vmRestore(input: VmRestoreInput): Promise<VmRestoreResult>
     if (guests.drainSteps.length) await runbook.step('stop the guest', () => guests.drain());
     else runbook.skip('stop the guest', `${guest} does not run`);
 
-    const restored = await runbook.step('restore the volume', (): Promise<VmRestoreResult['restored']> => (merge ? runStep(people, merge, doneSoFar) : runDetached(runbook, people, job!, doneSoFar)));
-    done.push(`${vg}/${volume} restored from ${from} (${outcomeText(typeof restored === 'object' && 'phase' in restored ? restored.phase : restored)})`);
+    const restored = await runbook.step('restore the volume', () => runDetached(runbook, people, job, doneSoFar));
+    done.push(`${vg}/${volume} restored from ${from} (${'phase' in restored ? restored.phase : outcomeText(restored)})`);
 
     const guestRecord = guests.restoreSteps.length ? await runbook.step('start the guest again', () => guests.restore()) : [];
     if (!guests.restoreSteps.length) runbook.skip('start the guest again', 'it was not running');

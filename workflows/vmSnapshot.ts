@@ -2,11 +2,12 @@
  * "Snapshot d'une VM": `lvcreate -L1G -s -n guest1_root_snap1 /dev/vg0/guest1_root`, with the page's size rule (small
  * before a risky configuration change, large before a major upgrade) and its caution (the guest stopped for the
  * snapshot, started again at once). Then what the page only warns about: a snapshot that fills up becomes invalid,
- * so its fill is watched while it exists and the admins are mailed past a threshold. The host's lease is given back
- * before the watch: a backup or a restore of the snapshot may run meanwhile.
+ * so its fill is watched while it exists and the admins are mailed past a threshold: by a workflow of its own
+ * (workflows/snapshotWatch.ts), started here and left running, so this run ends once the guest runs again.
  */
 import { msToNumber } from '@temporalio/common/lib/time.js';
-import { allHandlersFinished, condition, setHandler, sleep, workflowInfo } from '@temporalio/workflow';
+import { WorkflowExecutionAlreadyStartedError } from '@temporalio/common';
+import { ParentClosePolicy, WorkflowIdReusePolicy, allHandlersFinished, condition, setHandler, startChild } from '@temporalio/workflow';
 import type { Outcome } from '../activities/raid/activities.js';
 import { lvm } from '../common/commands.js';
 import { failure } from '../common/failures.js';
@@ -17,6 +18,7 @@ import { Approvals } from './approvals.js';
 import { People } from './people.js';
 import { hostChange, readOnly } from './proxies.js';
 import { Runbook, summarized, validInput } from './runbook.js';
+import { fillLevels, snapshotWatch, snapshotWatchId } from './snapshotWatch.js';
 import { outcomeText, planOf, runStep, type HostStep, type Skipped } from './steps.js';
 import { guestsOfDom0, xenDom0 } from './xenGuests.js';
 
@@ -27,13 +29,13 @@ export interface VmSnapshotResult {
   approvedBy: ApprovalRecord[];
   created: Outcome | Skipped;
   guests: Record<string, unknown>[];
-  /** The fill watch: the highest fill seen, whether the admins were mailed, and why it ended. */
-  fill: { highestPercent: number; mailedAt?: number; ended: 'snapshot removed' | 'watch over' };
+  /** The fill watch's workflow (snapshotWatch), running on after this run while the snapshot exists. */
+  watch: { workflowId: string; started: 'started' | 'already running' };
   decisions: DecisionRecord[];
   timeline: Runbook['timeline'];
 }
 
-const STEPS = ['preflight: free space for the snapshot', 'plan and approval', 'stop the guest', 'lvcreate -s', 'start the guest again', 'watch the snapshot fill'] as const;
+const STEPS = ['preflight: free space for the snapshot', 'plan and approval', 'stop the guest', 'lvcreate -s', 'start the guest again', 'start the fill watch'] as const;
 
 const MiB = 1024 ** 2;
 const GiB = 1024 ** 3;
@@ -71,7 +73,7 @@ export async function vmSnapshot(input: VmSnapshotInput): Promise<VmSnapshotResu
 
     const create: HostStep<Outcome> = {
       host, stage: 'openssh', command: lvm.snapshot(vg, volume, name, preflight.size),
-      why: `${request.purpose === 'config-change' ? 'small, before a risky configuration change' : 'as large as the volume, before a major upgrade'}; it becomes invalid if it fills up: watched, the admins mailed past ${request.fillThreshold}%`,
+      why: `${request.purpose === 'config-change' ? 'small, before a risky configuration change' : 'as large as the volume, before a major upgrade'}; it becomes invalid if it fills up: watched by ${snapshotWatchId(host, vg, name)}, the admins mailed past ${fillLevels(request.fillThreshold).join('% and ')}%`,
       run: (command) => summarized(hostChange.changeVolume, `lvcreate -s ${vg}/${name} of ${volume} on ${host}`)(host, { vg, lv: name, exists: true }, command),
     };
 
@@ -99,33 +101,31 @@ export async function vmSnapshot(input: VmSnapshotInput): Promise<VmSnapshotResu
     // The host is free for others (a backup of this snapshot) while its fill is watched.
     await leases.giveBack();
 
-    const fill = await runbook.step('watch the snapshot fill', async () => {
-      const deadline = Date.now() + msToNumber(request.watchFor);
-      let highestPercent = 0;
-      let mailedAt: number | undefined;
-      for (;;) {
-        if (!(await summarized(readOnly.volumeExists, `lvs on ${host}: does ${vg}/${name} still exist?`)(host, vg, name))) {
-          return { highestPercent, mailedAt, ended: 'snapshot removed' as const };
-        }
-        const percent = await summarized(readOnly.readSnapshotFill, `lvs -o snap_percent ${vg}/${name} on ${host}`)(host, vg, name);
-        highestPercent = Math.max(highestPercent, percent);
-        runbook.detail({ snapshot: `${vg}/${name}`, percent, threshold: request.fillThreshold, until: new Date(deadline).toISOString() });
-        if (percent >= request.fillThreshold && mailedAt === undefined) {
-          mailedAt = percent;
-          await summarized(readOnly.mailAdmins, `mail the admins: ${vg}/${name} on ${host} is ${percent}% full`)({
-            subject: `${host}: snapshot ${vg}/${name} is ${percent}% full`,
-            text: `The snapshot ${vg}/${name} of ${guest}'s ${volume} on ${host} is ${percent}% full (threshold ${request.fillThreshold}%). At 100% it becomes invalid and is lost.\n\nBack it up now (vm-backup) and remove it (lvremove), or merge it back (vm-restore).`,
-            runbook: 'vmSnapshot', workflowId: workflowInfo().workflowId,
-          });
-        }
-        if (Date.now() >= deadline) return { highestPercent, mailedAt, ended: 'watch over' as const };
-        await sleep(request.fillPollInterval, { summary: `${vg}/${name} is ${percent}% full: next look in ${request.fillPollInterval}` });
+    const watch = await runbook.step('start the fill watch', async () => {
+      const workflowId = snapshotWatchId(host, vg, name);
+      try {
+        await startChild(snapshotWatch, {
+          workflowId,
+          args: [{
+            host, guest, vg, volume, snapshot: name, fillThreshold: request.fillThreshold, fillPollInterval: request.fillPollInterval,
+            until: new Date(Date.now() + msToNumber(request.watchFor)).toISOString(),
+          }],
+          // It lasts as long as the snapshot: this run ends now.
+          parentClosePolicy: ParentClosePolicy.ABANDON,
+          workflowIdReusePolicy: WorkflowIdReusePolicy.ALLOW_DUPLICATE,
+          staticSummary: `Watch the fill of ${vg}/${name} on ${host} until it is removed`,
+        });
+        return { workflowId, started: 'started' as const };
+      } catch (error) {
+        // Already watched (a snapshot of that name made again by hand, watched since): one watch is enough.
+        if (!(error instanceof WorkflowExecutionAlreadyStartedError)) throw error;
+        return { workflowId, started: 'already running' as const };
       }
     });
 
     await condition(allHandlersFinished);
     return {
-      host, snapshot: `${vg}/${name}`, size: preflight.size, approvedBy, created, guests: guestRecord, fill,
+      host, snapshot: `${vg}/${name}`, size: preflight.size, approvedBy, created, guests: guestRecord, watch,
       decisions: runbook.decisions, timeline: runbook.timeline,
     };
   } finally {

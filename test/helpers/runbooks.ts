@@ -72,7 +72,9 @@ export function hostChanges(audit: AuditEntry[]): string[] {
 const READS = [
   /^cat /, /^lsblk /, /^mdadm --detail /, /^sfdisk --dump /, /^dd if=\S+ bs=440 /, /^xl list$/, /^pvecm (status|nodes)$/, /^pvesh get /,
   /^(qm|pct) config /, /^pvesm status$/, /^df /, /^blkid /, /^dmsetup ls /, /^cryptsetup luksOpen --test-passphrase /, /^hostname$/,
-  /^findmnt /, /^vgs /, /^lvs /, /^qm listsnapshot /, /^getent /, /^sshd -t$/,
+  /^findmnt /, /^vgs /, /^lvs /, /^qm listsnapshot /, /^qm status /, /^getent /, /^sshd -t$/,
+  // A detached job's watch and collection (its own unit, its log), and a file's size.
+  /^systemctl (show|stop|reset-failed) runbook-/, /^tail -c \d+ \/run\/runbook-/, /^stat /,
 ];
 
 /** Per host, in order: the commands that changed it and succeeded, as the lab's audit recorded them. */

@@ -3,16 +3,18 @@
  * starts a transient unit that lives in the host's state, not in the SSH session, so it goes on when the channel
  * drops or the worker dies; `systemctl show`, `systemctl stop|reset-failed` and `tail -c N /run/NAME.log` (dd's
  * progress) look at it. The lab runs the page's two long pipelines: `dd if=LV … | bzip2 -9 > FILE` and
- * `bunzip2 -c FILE | dd of=LV …`, copying at `jobBytesPerSecond`; backup files keep the LV's content label.
+ * `bunzip2 -c FILE | dd of=LV …`, copying at `jobBytesPerSecond`; backup files keep the LV's content label. And
+ * `lvconvert --merge SNAPSHOT`, whose copy-on-write data goes back at the same rate, the merge done at its end.
  */
 import type { Capability } from '../../core/capability.js';
 import { fail, ok, type CommandResult } from '../../core/types.js';
+import { lvconvert } from '../lvm/changes.js';
 import { findLv, lvBytes, type WithLvm } from '../lvm/model.js';
 
 export interface Job {
   unit: string;
   command: string;
-  kind: 'backup' | 'restore' | 'other';
+  kind: 'backup' | 'restore' | 'merge' | 'other';
   /** The LV read (backup) or written (restore), and the file written or read. */
   device: string;
   file: string;
@@ -40,6 +42,7 @@ const writable = (state: WithJobs, path: string) => !state.rootReadOnly || path.
 const PIPELINES: [Job['kind'], RegExp][] = [
   ['backup', /^dd if=(\S+) bs=1M status=progress \| bzip2 -9 > (\S+)$/],
   ['restore', /^bunzip2 -c (\S+) \| dd of=(\S+) bs=1M status=progress$/],
+  ['merge', /^lvconvert --merge (\S+)$/],
 ];
 
 function ddLine(bytes: number, seconds: number): string {
@@ -65,9 +68,15 @@ function start(state: WithJobs, args: string[], now: number): CommandResult | nu
   const match = PIPELINES.map(([kind, re]) => [kind, re.exec(command)] as const).find(([, m]) => m);
   if (!match) { end(127, `runbook-lab: the job "${command}" is not simulated\n`); return ok(); }
   const [kind, m] = match;
-  const [device, file] = kind === 'backup' ? [m![1]!, m![2]!] : [m![2]!, m![1]!];
+  const [device, file] = kind === 'backup' || kind === 'merge' ? [m![1]!, m![2] ?? ''] : [m![2]!, m![1]!];
   Object.assign(job, { kind, device, file });
   const lv = state.lvm ? findLv(state.lvm, device) : undefined;
+  if (kind === 'merge') {
+    // What goes back is the snapshot's copy-on-write data; lvconvert's own checks run at the merge's end.
+    if (!lv) end(5, `  Failed to find logical volume "${device.replace(/^\/dev\//, '')}"\n`);
+    else job.totalBytes = Math.floor(lv.usedBytes ?? 0);
+    return ok();
+  }
   if (!lv) { end(1, `dd: failed to open '${device}': No such file or directory\n`); return ok(); }
   // A snapshot's device reads as its origin: its size is the origin's, not its copy-on-write space's.
   const origin = lv.origin ? state.lvm!.lvs.find((l) => l.vg === lv.vg && l.name === lv.origin) : undefined;
@@ -86,6 +95,11 @@ function settleJobs(state: WithJobs, now: number): void {
     if (job.copiedBytes < job.totalBytes) continue;
     job.endedAt = job.startedAt + (job.totalBytes / rate) * 1000;
     job.exitStatus = 0;
+    if (job.kind === 'merge') {
+      const merged = lvconvert(state, ['--merge', job.device]);
+      if (merged.exitCode !== 0) Object.assign(job, { exitStatus: merged.exitCode, error: merged.stderr });
+      continue;
+    }
     const lv = findLv(state.lvm!, job.device);
     if (job.kind === 'backup') (state.files ??= {})[job.file] = { sizeBytes: Math.floor(job.totalBytes / 3), content: lv?.content ?? '' };
     else if (lv) lv.content = state.files![job.file]!.content;
@@ -117,6 +131,10 @@ function log(state: WithJobs, unit: string, now: number): string | null {
   const job = state.jobs?.find((j) => j.unit === unit);
   if (!job) return null;
   if (job.error) return job.error;
+  if (job.kind === 'merge') {
+    const percent = job.totalBytes ? (100 * job.copiedBytes) / job.totalBytes : job.endedAt === undefined ? 0 : 100;
+    return `  Merging of volume ${job.device.replace(/^\/dev\//, '')} started.\n  ${job.device.replace(/^\/dev\//, '')}: Merged: ${percent.toFixed(2)}%\n`;
+  }
   const seconds = ((job.endedAt ?? now) - job.startedAt) / 1000;
   const steps = Math.max(1, Math.floor(seconds));
   let out = Array.from({ length: steps }, (_, i) => `${ddLine(Math.floor((job.copiedBytes * (i + 1)) / steps), Math.min(seconds, i + 1))}\r`).join('');

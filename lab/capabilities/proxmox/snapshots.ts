@@ -12,6 +12,8 @@ export interface PveSnapshot {
   /** The guest's disks' content when taken (the lab's stand-in for their data). */
   content: string;
   takenAt: number;
+  /** Taken with `--vmstate 1` (the RAM too): a rollback to it resumes the VM. */
+  vmstate?: boolean;
 }
 
 /** What the lab's Proxmox guests keep about snapshots: their list and what their disks hold now. */
@@ -40,16 +42,22 @@ export function qmSnapshots(state: PveNodeState, g: PveGuest & WithSnapshots, su
     const storages = g.disks.map((d) => state.storages.find((s) => s.name === d.storage));
     if (storages.some((s) => !s || s.type !== 'lvmthin')) return fail(255, 'snapshot feature is not available\n');
     if (existing) return fail(255, `snapshot name '${name}' already used\n`);
-    const description = opts[0] === '--description' ? opts[1] ?? '' : '';
-    g.snapshots.push({ name, description, content: g.content ?? `${g.name}@v1`, takenAt: now });
+    const option = (key: string) => { const i = opts.indexOf(`--${key}`); return i >= 0 ? opts[i + 1] : undefined; };
+    const vmstate = option('vmstate') === '1' && g.status === 'running';
+    g.snapshots.push({ name, description: option('description') ?? '', content: g.content ?? `${g.name}@v1`, takenAt: now, ...(vmstate ? { vmstate } : {}) });
     return ok(g.status === 'running' ? `snapshotting 'drive-${g.disks[0]!.key}' (${g.disks[0]!.storage}:${g.disks[0]!.volume})\n` : '');
   }
   if (!existing) return fail(255, `snapshot '${name}' does not exist\n`);
   if (sub === 'rollback') {
     g.content = existing.content;
-    // A rollback of a running VM without vmstate leaves it stopped.
-    g.status = 'stopped';
-    delete g.startedAt;
+    // As Proxmox: a rollback leaves the VM stopped, unless the snapshot holds its RAM (vmstate): then it resumes.
+    if (existing.vmstate) {
+      g.status = 'running';
+      g.startedAt = now;
+    } else {
+      g.status = 'stopped';
+      delete g.startedAt;
+    }
     return ok();
   }
   g.snapshots.splice(g.snapshots.indexOf(existing), 1);
