@@ -6,7 +6,7 @@
  * `bunzip2 -c FILE | dd of=LV …`, copying at `jobBytesPerSecond`; backup files keep the LV's content label.
  */
 import type { Capability } from '../../core/capability.js';
-import { fail, ok, type CommandResult } from '../../core/types.js';
+import { fail, ok, type CommandResult, type ExecContext } from '../../core/types.js';
 import { findLv, lvBytes, type WithLvm } from '../lvm/model.js';
 
 export interface Job {
@@ -24,6 +24,23 @@ export interface Job {
   exitStatus?: number;
   /** What the job wrote on stderr besides dd's progress (an error). */
   error?: string;
+  /** A job another capability simulates (jobSimulators): when it ends, with which status and output. */
+  endsAt?: number;
+  endStatus?: number;
+  output?: string;
+}
+
+/**
+ * A long command another capability simulates as a job (Ganeti's `gnt-instance add`): `start` applies its effect
+ * (it sees the lab through ctx) and says how long it lasts, its exit status and its output (the job's log).
+ */
+export interface JobSimulator {
+  matches(command: string): boolean;
+  start(state: WithJobs, command: string, ctx: ExecContext): { durationMs: number; exitStatus: number; output: string };
+}
+const jobSimulators: JobSimulator[] = [];
+export function simulateJobs(simulator: JobSimulator): void {
+  jobSimulators.push(simulator);
 }
 
 export interface WithJobs extends WithLvm {
@@ -48,7 +65,8 @@ function ddLine(bytes: number, seconds: number): string {
   return `${bytes} bytes (${si}, ${bin}) copied, ${seconds.toFixed(bytes ? 1 : 0)} s, ${seconds ? ((bytes / seconds) / 1e6).toFixed(0) : 0} MB/s`;
 }
 
-function start(state: WithJobs, args: string[], now: number): CommandResult | null {
+function start(state: WithJobs, args: string[], ctx: ExecContext): CommandResult | null {
+  const now = ctx.now;
   const unitArg = args.find((a) => a.startsWith('--unit='));
   const dash = args.indexOf('--');
   const [shell, o, c, script] = args.slice(dash + 1);
@@ -63,6 +81,12 @@ function start(state: WithJobs, args: string[], now: number): CommandResult | nu
   state.jobs.push(job);
   const end = (exitStatus: number, error: string) => Object.assign(job, { endedAt: now, exitStatus, error });
   const match = PIPELINES.map(([kind, re]) => [kind, re.exec(command)] as const).find(([, m]) => m);
+  const simulator = match ? undefined : jobSimulators.find((s) => s.matches(command));
+  if (simulator) {
+    const run = simulator.start(state, command, ctx);
+    Object.assign(job, { endsAt: now + run.durationMs, endStatus: run.exitStatus, output: run.output });
+    return ok();
+  }
   if (!match) { end(127, `runbook-lab: the job "${command}" is not simulated\n`); return ok(); }
   const [kind, m] = match;
   const [device, file] = kind === 'backup' ? [m![1]!, m![2]!] : [m![2]!, m![1]!];
@@ -82,6 +106,10 @@ function settleJobs(state: WithJobs, now: number): void {
   const rate = state.jobBytesPerSecond ?? 1024 ** 3;
   for (const job of state.jobs ?? []) {
     if (job.endedAt !== undefined) continue;
+    if (job.endsAt !== undefined) {
+      if (now >= job.endsAt) Object.assign(job, { endedAt: job.endsAt, exitStatus: job.endStatus ?? 0, ...(job.endStatus ? { error: job.output } : {}) });
+      continue;
+    }
     job.copiedBytes = Math.min(job.totalBytes, Math.floor(((now - job.startedAt) / 1000) * rate));
     if (job.copiedBytes < job.totalBytes) continue;
     job.endedAt = job.startedAt + (job.totalBytes / rate) * 1000;
@@ -117,6 +145,7 @@ function log(state: WithJobs, unit: string, now: number): string | null {
   const job = state.jobs?.find((j) => j.unit === unit);
   if (!job) return null;
   if (job.error) return job.error;
+  if (job.endsAt !== undefined) return job.endedAt === undefined ? '' : job.output ?? '';
   const seconds = ((job.endedAt ?? now) - job.startedAt) / 1000;
   const steps = Math.max(1, Math.floor(seconds));
   let out = Array.from({ length: steps }, (_, i) => `${ddLine(Math.floor((job.copiedBytes * (i + 1)) / steps), Math.min(seconds, i + 1))}\r`).join('');
@@ -143,7 +172,7 @@ function stat(state: WithJobs, args: string[]): CommandResult | null {
 export const detachedJobs: Capability<WithJobs> = {
   name: 'detached jobs (systemd-run)',
   commands: {
-    'systemd-run': (state, args, ctx) => start(state, args, ctx.now),
+    'systemd-run': (state, args, ctx) => start(state, args, ctx),
     systemctl: (state, args) => show(state, args) ?? forget(state, args),
     tail: (state, args, ctx) => tail(state, args, ctx.now),
     stat: (state, args) => stat(state, args),
