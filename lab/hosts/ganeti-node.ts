@@ -8,7 +8,8 @@ import { disks, raid1Disks, type Raid1Options, type WithDisks } from '../capabil
 import { accounts, ganeti, type WithAccounts, type WithGaneti } from '../capabilities/ganeti/index.js';
 import { detachedJobs, type WithJobs } from '../capabilities/jobs/index.js';
 import { luks, type WithLuks } from '../capabilities/luks/index.js';
-import { sshd, sshdState } from '../capabilities/sshd/index.js';
+import { matchGroupBlock } from '../../common/commands.js';
+import { DEBIAN_SSHD_CONFIG, sshd, sshdState } from '../capabilities/sshd/index.js';
 import { hostKind, registerPresets } from '../core/registry.js';
 import type { LabClusterSpec, LabHostSpec } from '../core/types.js';
 
@@ -43,9 +44,11 @@ export interface GanetiClusterOptions extends GanetiNodeOptions {
   diskTotalMiB?: number;
   /** How long `gnt-instance add` takes. */
   addMs?: number;
-  /** Each node's sshd_config (e.g. the hypervisor setup's Match group block already in). */
-  sshdConfigs?: Record<string, string>;
+  /** The hypervisor setup done on every node (ganetiHypervisorSetup): the group ref-host-vm and its Match group block. */
+  prepared?: boolean;
 }
+
+const MEMBERS_GROUP = 'ref-host-vm';
 
 /** A Ganeti cluster: the master and its nodes, no instance yet. */
 function ganetiCluster(opts: GanetiClusterOptions = {}): { hosts: LabHostSpec<GanetiNodeState>[]; clusters: LabClusterSpec[] } {
@@ -53,8 +56,10 @@ function ganetiCluster(opts: GanetiClusterOptions = {}): { hosts: LabHostSpec<Ga
   const names = opts.nodes ?? ['gnt-master', 'gnt-node'];
   const hosts = names.map((name, i): LabHostSpec<GanetiNodeState> => {
     const kind = i === 0 ? 'ganeti-master' : 'ganeti-node';
+    const ssh = sshdState(opts.prepared ? `${opts.sshdConfig ?? DEBIAN_SSHD_CONFIG}\n${matchGroupBlock(MEMBERS_GROUP)}\n` : opts.sshdConfig);
+    if (opts.prepared) ssh.groups!.push({ name: MEMBERS_GROUP, gid: 1001 });
     const state: GanetiNodeState = {
-      name, kind, power: 'down', bootCount: 0, bootDelayMs: opts.bootDelayMs ?? 300, ...raid1Disks(opts), ...sshdState(opts.sshdConfigs?.[name] ?? opts.sshdConfig),
+      name, kind, power: 'down', bootCount: 0, bootDelayMs: opts.bootDelayMs ?? 300, ...raid1Disks(opts), ...ssh,
       ganeti: { cluster, master: names[0]!, memTotalMiB: opts.memTotalMiB ?? 64 * 1024, diskTotalMiB: opts.diskTotalMiB ?? 2 * 1024 * 1024, ...(i === 0 ? { instances: [], addMs: opts.addMs ?? 3000 } : {}) },
     };
     return { name, kind, state, location: `lab: simulated Ganeti ${i === 0 ? 'master' : 'node'} of ${cluster}` };

@@ -78,15 +78,16 @@ function start(state: WithJobs, args: string[], ctx: ExecContext): CommandResult
   state.jobs ??= [];
   if (state.jobs.some((j) => j.unit === unit)) return fail(1, `Failed to start transient service unit: Unit ${unit}.service was already loaded or has a fragment file.\n`);
   const job: Job = { unit, command, kind: 'other', device: '', file: '', totalBytes: 0, startedAt: now, copiedBytes: 0 };
-  state.jobs.push(job);
   const end = (exitStatus: number, error: string) => Object.assign(job, { endedAt: now, exitStatus, error });
   const match = PIPELINES.map(([kind, re]) => [kind, re.exec(command)] as const).find(([, m]) => m);
   const simulator = match ? undefined : jobSimulators.find((s) => s.matches(command));
   if (simulator) {
+    // The simulator may look at the lab, which settles this host: the job joins the list once it knows its end.
     const run = simulator.start(state, command, ctx);
-    Object.assign(job, { endsAt: now + run.durationMs, endStatus: run.exitStatus, output: run.output });
+    state.jobs.push(Object.assign(job, { endsAt: now + run.durationMs, endStatus: run.exitStatus, output: run.output }));
     return ok();
   }
+  state.jobs.push(job);
   if (!match) { end(127, `runbook-lab: the job "${command}" is not simulated\n`); return ok(); }
   const [kind, m] = match;
   const [device, file] = kind === 'backup' ? [m![1]!, m![2]!] : [m![2]!, m![1]!];
