@@ -7,7 +7,7 @@
  */
 import { execFileSync } from 'node:child_process';
 import { Resolver } from 'node:dns/promises';
-import { readFileSync, writeFileSync } from 'node:fs';
+import { readFileSync } from 'node:fs';
 import { join } from 'node:path';
 import type { Client, WorkflowHandle } from '@temporalio/client';
 import { afterAll, beforeAll, describe, expect, inject, it } from 'vitest';
@@ -66,13 +66,8 @@ beforeAll(async () => {
   dir = tempDir('onboarding');
   const cluster = presets.ganetiCluster({ nodes: [MASTER, 'gnt-node'], prepared: true, addMs: 3000 });
   lab = await Lab.start({ dir, subnet: SUBNET, ...cluster });
+  // The lab's mail services add the members' address plan (192.0.2.0/28) and the board's approval policy.
   labMail = await startLabMail({ dir, subnet: SUBNET, inventoryPath: lab.inventoryPath, log: () => undefined });
-  const inventory = JSON.parse(readFileSync(lab.inventoryPath, 'utf8')) as Record<string, unknown>;
-  writeFileSync(lab.inventoryPath, JSON.stringify({
-    ...inventory,
-    memberVms: { cluster: 'gnt', network: '192.0.2.0/28', reserved: ['192.0.2.1'] },
-    approvals: { runbooks: { vmOnboarding: { roles: ['board'] } } },
-  }));
   codecKeyFile = writeTestCodecKey(dir);
   worker = await startWorker();
   client = await codecClient(address, codecKeyFile);
