@@ -88,6 +88,15 @@ export const sshdConfig = {
 };
 
 /**
+ * The commands of one change of sshd_config by run `workflowId`: a copy of the file named after the run (put back
+ * if `sshd -t` refuses the new one), the write (the whole file on stdin), the reload.
+ */
+export function sshdConfigChange(workflowId: string) {
+  const backupPath = `/etc/ssh/sshd_config.before-${workflowId.replace(/[^A-Za-z0-9_.-]+/g, '_').slice(0, 100)}`;
+  return { backup: sshdConfig.backup(backupPath), write: sshdConfig.write(), reload: sshdConfig.reload(), restore: sshdConfig.restore(backupPath) };
+}
+
+/**
  * The page's block for the members' jailed users: no agent, no stream-local or X11 forwarding, no tty, no tunnel,
  * no user rc, no port opened but the one each user's own `Match User` block allows.
  */

@@ -282,7 +282,7 @@ export const RUNBOOKS: readonly Runbook[] = [
       member: 'the member\'s mail address, as in the inventory\'s people',
       sshKey: { help: 'the member\'s SSH public key line (the .pub file\'s content)', value: 'KEY' },
       platform: 'the members\' platform (the inventory\'s memberVms says which cluster)',
-      diskGiB: 'the disk size, GiB (the page: 10)',
+      diskGiB: { help: 'the disk size, GiB (the page: 10)', flag: 'disk-gib', value: 'N' },
       os: 'the Ganeti OS (the page: debootstrap+default)',
       request: { hidden: true }, // set by vmRequest: the request mail's Message-ID and verdict
       requestedBy: { help: 'who starts the run: never its approver (default $USER)', value: 'NAME' },

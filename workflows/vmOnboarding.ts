@@ -20,7 +20,7 @@ import { allHandlersFinished, condition, setHandler, workflowInfo } from '@tempo
 import type { JobStatus } from '../activities/jobs.js';
 import type { Outcome } from '../activities/raid/activities.js';
 import { firstFreeAddress, leastLoadedPair, nextReference } from '../common/addressing.js';
-import { gnt, jailedAccount, matchGroupBlock, matchUserBlock, sshdConfig } from '../common/commands.js';
+import { gnt, jailedAccount, matchGroupBlock, matchUserBlock, sshdConfigChange } from '../common/commands.js';
 import { failure } from '../common/failures.js';
 import { InstallDoneAnswer, VmOnboardingInput, type ApprovalRecord } from '../common/inputs.js';
 import { Approvals } from './approvals.js';
@@ -128,8 +128,7 @@ export async function vmOnboarding(input: VmOnboardingInput): Promise<VmOnboardi
       (c) => summarized(hostChange.ensureHomeFile, `${keysPath} on ${primary}`)(primary, keysPath, `${facts.key.line}\n`, c));
     const banner = step(primary, jailedAccount.write(bannerPath), 'the page\'s banner: hypervisor, VNC port, tunnel command',
       (c) => summarized(hostChange.ensureHomeFile, `${bannerPath} on ${primary}`)(primary, bannerPath, bannerText(vm(vncPort)), c));
-    const backupPath = `/etc/ssh/sshd_config.before-${workflowInfo().workflowId.replace(/[^A-Za-z0-9_.-]+/g, '_').slice(0, 100)}`;
-    const sshd = { backup: sshdConfig.backup(backupPath), write: sshdConfig.write(), reload: sshdConfig.reload(), restore: sshdConfig.restore(backupPath) };
+    const sshd = sshdConfigChange(workflowInfo().workflowId);
     const blockSteps: PlannedCommand[] = [
       { host: primary, stage: 'openssh', command: sshd.backup, why: 'a copy of the file as it is, put back if sshd -t refuses the new one' },
       { host: primary, stage: 'openssh', command: sshd.write, why: `the file with "Match User ${user}" (Banner, PermitOpen localhost:<its VNC port>) before the Match group block; then sshd -t` },
