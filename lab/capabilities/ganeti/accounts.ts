@@ -45,10 +45,16 @@ function adduser(state: WithAccounts, args: string[]): CommandResult | null {
   return ok(`Adding user \`${name}' ...\nAdding new user \`${name}' (${uid}) with group \`${state.groups!.find((g) => g.gid === gid)!.name}' ...\nCreating home directory \`/home/${name}' ...\nCopying files from \`/etc/skel' ...\n`);
 }
 
+/** `mkdir -p` under /home: the folder and its missing parents (a file in the way refuses, as mkdir does). */
 function mkdir(state: WithAccounts, args: string[]): CommandResult | null {
   if (args.length !== 2 || args[0] !== '-p' || !HOME_PATH.test(args[1]!)) return null;
-  if (!(parent(args[1]!) in (state.homes ?? {})) && !(args[1]! in (state.homes ?? {}))) return fail(1, `mkdir: cannot create directory '${args[1]}': No such file or directory\n`);
-  (state.homes ??= {})[args[1]!] ??= null;
+  const homes = (state.homes ??= {});
+  const parts = args[1]!.split('/');
+  for (let i = 3; i <= parts.length; i++) {
+    const path = parts.slice(0, i).join('/');
+    if (typeof homes[path] === 'string') return fail(1, `mkdir: cannot create directory '${args[1]}': Not a directory\n`);
+    homes[path] ??= null;
+  }
   return ok();
 }
 
