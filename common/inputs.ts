@@ -6,6 +6,7 @@
 import { z } from 'zod';
 import { Comment, DevicePath, GuestName, HostFilePath, HostName, PersonName, Reason, duration, singleLine } from './validation.js';
 import { SealedSecret } from './sealed.js';
+import { RequestKey } from './requests.js';
 
 /**
  * Each duration field's bounds, checked on Temporal's own reading of the value. The floors keep out what breaks a
@@ -329,8 +330,8 @@ export type InstallDoneAnswer = z.infer<typeof InstallDoneAnswer>;
 export const VmOnboardingInput = z.object({
   /** The member's address, as in the inventory's people. */
   member: z.email({ message: 'must be the member\'s mail address, as in the inventory' }).meta({ placeholder: 'MEMBER@EXAMPLE.NET' }),
-  /** Their SSH public key line (the .pub file's content). */
-  sshKey: z.string().min(1, { message: 'give the member\'s SSH public key line' }).max(5000).meta({ placeholder: 'ssh-ed25519 AAAA… comment' }),
+  /** Their SSH public key line (the .pub file's content): bare (no options), judged again by the run (type, size). */
+  sshKey: RequestKey.shape.line.meta({ placeholder: 'KEY' }),
   platform: z.enum(['ganeti']).default('ganeti'),
   /** The page's `-s 10G`. */
   diskGiB: z.number().int().min(1).max(2000).default(10),

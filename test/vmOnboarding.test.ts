@@ -18,7 +18,7 @@ import { Lab, presets } from '../lab/lab.js';
 import { LAB_PEOPLE, startLabMail, type LabMail } from '../lab/mail-services.js';
 import { approveUpdate, decideUpdate, installDoneUpdate, planQuery } from '../workflows/messages.js';
 import type { VmOnboardingResult } from '../workflows/vmOnboarding.js';
-import { codecClient, eventually, recordHistory, tempDir, waitingFor } from './helpers/runbooks.js';
+import { codecClient, eventually, recordHistory, stopAll, tempDir, waitingFor } from './helpers/runbooks.js';
 import { writeTestCodecKey } from './setup/codec-key.js';
 import { startWorkerProcess, type WorkerProcess } from './setup/worker-process.js';
 
@@ -73,13 +73,7 @@ beforeAll(async () => {
   client = await codecClient(address, codecKeyFile);
 });
 
-afterAll(async () => {
-  worker?.kill('SIGTERM');
-  await worker?.stopped;
-  await client?.connection.close();
-  await labMail?.stop();
-  await lab?.stop();
-});
+afterAll(() => stopAll(worker, client, labMail, lab));
 
 describe('vmOnboarding', () => {
   it('creates the VM, its DNS record and the jailed account once, mails the member, and boots from the disk once the install is done', async () => {
