@@ -27,7 +27,7 @@ export function sshdConfigActivities(remote: RemoteShell) {
 
     /**
      * The planned commands: the copy, the write (old file + block on stdin), the reload; `sshd -t` in between,
-     * the copy put back if it refuses. A file that has the block already is only checked.
+     * the copy put back if it refuses. A file that has the block already is checked and reloaded.
      */
     async addMatchBlock(host: string, block: string, commands: { backup: Command; write: Command; reload: Command; restore: Command }, before?: string): Promise<Outcome> {
       const current = await read(host);
@@ -38,7 +38,9 @@ export function sshdConfigActivities(remote: RemoteShell) {
         throw failure('ConfigRefused', `sshd -t refused the new /etc/ssh/sshd_config on ${host}: ${check.stderr.trim()}; the previous file is back (ssh was not reloaded)`);
       };
       if (current.includes(block)) {
+        // An attempt that wrote it may have died before its reload: reload the checked file (harmless if it was).
         await checkOrRestore();
+        await remote.run(host, commands.reload);
         return 'already done';
       }
       // `before`: the block goes in front of that one (sshd keeps the first value it reads for a keyword).
