@@ -51,6 +51,21 @@ export function dnsActivities(inventory: Inventory) {
   }
 
   return {
+    /**
+     * Every A record's address in the zone, by a TSIG-signed zone transfer (kdig AXFR, the key in its file): an
+     * address in DNS is in use even when no instance has it.
+     */
+    async zoneAddresses(): Promise<string[]> {
+      const { dns } = settings();
+      const out = await new Promise<string>((resolve, reject) => {
+        execFile('kdig', ['-k', dns.tsigKeyFile, `@${dns.server}`, '-p', String(dns.port), 'AXFR', `${dns.zone}.`, '+noall', '+answer'], { timeout: 30_000 }, (error, stdout, stderr) => {
+          if (error || /;; ERROR|failed/i.test(stdout + stderr)) reject(failure('CommandFailed', `zone transfer of ${dns.zone} failed: ${(stderr || stdout || error?.message || '').trim().slice(0, 500)}`));
+          else resolve(stdout);
+        });
+      });
+      return [...new Set(out.split('\n').map((l) => l.trim().split(/\s+/)).filter((f) => f[3] === 'A' && isIPv4(f[4] ?? '')).map((f) => f[4]!))].sort();
+    },
+
     /** `LABEL.zone A IP`, added unless already there; verified by a query once sent. */
     async ensureARecord(input: { label: string; ip: string; ttl?: number }): Promise<DnsRecordResult> {
       const { dns, resolver } = settings();

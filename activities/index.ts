@@ -15,6 +15,8 @@ import { heldKeyIds } from './secrets.js';
 import { lvmActivities } from './lvm.js';
 import { jobActivities } from './jobs.js';
 import { sshdConfigActivities } from './sshdConfig.js';
+import { ganetiActivities } from './ganeti.js';
+import { onboardingActivities } from './onboarding.js';
 import { proxmoxSnapshotActivities } from './proxmoxSnapshots.js';
 import { mailActivities } from './mail.js';
 import { proxmoxActivities } from './proxmox.js';
@@ -66,6 +68,8 @@ export function createActivities(inventory: Inventory, pool = new SshPool({ priv
     ...lvmActivities(remote),
     ...jobActivities(remote),
     ...sshdConfigActivities(remote),
+    ...ganetiActivities(remote),
+    ...onboardingActivities(inventory),
     ...proxmoxSnapshotActivities(remote),
     ...mailActivities(inventory),
     ...intakeActivities(inventory),

@@ -89,6 +89,15 @@ export const sshdConfig = {
 };
 
 /**
+ * The commands of one change of sshd_config by run `workflowId`: a copy of the file named after the run (put back
+ * if `sshd -t` refuses the new one), the write (the whole file on stdin), the reload.
+ */
+export function sshdConfigChange(workflowId: string) {
+  const backupPath = `/etc/ssh/sshd_config.before-${workflowId.replace(/[^A-Za-z0-9_.-]+/g, '_').slice(0, 100)}`;
+  return { backup: sshdConfig.backup(backupPath), write: sshdConfig.write(), reload: sshdConfig.reload(), restore: sshdConfig.restore(backupPath) };
+}
+
+/**
  * The page's block for the members' jailed users: no agent, no stream-local or X11 forwarding, no tty, no tunnel,
  * no user rc, no port opened but the one each user's own `Match User` block allows.
  */
@@ -98,6 +107,37 @@ export function matchGroupBlock(group: string): string {
     ...['AllowAgentForwarding no', 'AllowStreamLocalForwarding no', 'X11Forwarding no', 'PermitTTY no', 'PermitTunnel no', 'PermitUserRC no', 'PermitOpen none'].map((l) => `    ${l}`),
     'Match all # end Match group block',
   ].join('\n');
+}
+
+/** Ganeti, on the master only (page: "Toutes les commandes ganeti sont à exécuter sur l'hyperviseur maître"). */
+export const gnt = {
+  /** What the least-loaded pair is chosen from: free memory and disk (MiB with --separator), instance counts. */
+  nodes: () => sh`gnt-node list --no-headers --separator=${'|'} -o name,mfree,dfree,pinst_cnt,sinst_cnt`,
+  /** The page's `gnt-instance list -o +network_port`, in the script format. */
+  instances: () => sh`gnt-instance list --no-headers --separator=${'|'} -o name,pnode,snodes,status,network_port,nic.ips,hv/boot_order`,
+  /** The page's add: `-s 10G --net 0:ip=$IP_VM,mode=routed,mac=generate -o debootstrap+default --node P:S NAME`. */
+  add: (o: { name: string; ip: string; pnode: string; snode: string; diskGiB: number; os: string }) =>
+    sh`gnt-instance add -s ${`${o.diskGiB}G`} --net ${`0:ip=${o.ip},mode=routed,mac=generate`} -o ${o.os} --node ${`${o.pnode}:${o.snode}`} ${o.name}`,
+  shutdown: (name: string) => sh`gnt-instance shutdown ${name}`,
+  bootFromDisk: (name: string) => sh`gnt-instance modify -H boot_order=disk ${name}`,
+  startup: (name: string) => sh`gnt-instance startup ${name}`,
+};
+
+/** A member's jailed account on the hypervisor (page: adduser, authorized_keys, banner). Files are written whole, on stdin. */
+export const jailedAccount = {
+  passwd: (user: string) => sh`getent passwd ${user}`,
+  add: (user: string, gid: number) => sh`adduser --gecos '' --gid ${gid} --disabled-password --shell /bin/false ${user}`,
+  mkdir: (dir: string) => sh`mkdir -p ${dir}`,
+  read: (path: string) => sh`cat ${path}`,
+  write: (path: string) => sh`tee ${path}`,
+};
+
+/**
+ * The member's own block: the banner and the one port their tunnel may open. sshd takes the first value it finds
+ * for a keyword, so this block goes before the `Match group` block (whose `PermitOpen none` would win otherwise).
+ */
+export function matchUserBlock(user: string, vncPort: number): string {
+  return [`Match User ${user}`, `    Banner /home/${user}/banner`, `    PermitOpen localhost:${vncPort}`].join('\n');
 }
 
 /** The partition's kernel name on a disk: `sdc` + 3 → `sdc3`, `nvme0n1` + 3 → `nvme0n1p3`. */

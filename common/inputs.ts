@@ -6,6 +6,7 @@
 import { z } from 'zod';
 import { Comment, DevicePath, GuestName, HostFilePath, HostName, PersonName, Reason, duration, singleLine } from './validation.js';
 import { SealedSecret } from './sealed.js';
+import { RequestKey } from './requests.js';
 
 /**
  * Each duration field's bounds, checked on Temporal's own reading of the value. The floors keep out what breaks a
@@ -337,3 +338,35 @@ export const GanetiHypervisorSetupInput = z.object({
   approvalTimeout: Durations.approvalTimeout.default('7 days'),
 }).strict();
 export type GanetiHypervisorSetupInput = z.input<typeof GanetiHypervisorSetupInput>;
+
+/** The member says the install is done (or an admin for them): the VM then boots from its disk. */
+export const InstallDoneAnswer = z.object({
+  by: PersonName('say who says the install is done (the member or an admin)'),
+  comment: Comment.optional(),
+}).strict();
+export type InstallDoneAnswer = z.infer<typeof InstallDoneAnswer>;
+
+/**
+ * A member's VM on the members' cluster (ganeti-member-vm-onboarding.txt): from the mail intake (vmRequest hands its
+ * verdict on) or started by hand. The key line is judged again by the run (as the intake does), the member must be
+ * in the inventory.
+ */
+export const VmOnboardingInput = z.object({
+  /** The member's address, as in the inventory's people. */
+  member: z.email({ message: 'must be the member\'s mail address, as in the inventory' }).meta({ placeholder: 'MEMBER@EXAMPLE.NET' }),
+  /** Their SSH public key line (the .pub file's content): bare (no options), judged again by the run (type, size). */
+  sshKey: RequestKey.shape.line.meta({ placeholder: 'KEY' }),
+  platform: z.enum(['ganeti']).default('ganeti'),
+  /** The page's `-s 10G`. */
+  diskGiB: z.number().int().min(1).max(2000).default(10),
+  /** The guest OS (the page's debootstrap+default: the installer ISO comes with it). */
+  os: z.string().regex(/^[a-z0-9][a-z0-9_.+-]{0,63}$/, { message: 'must be a Ganeti OS name such as debootstrap+default' }).default('debootstrap+default'),
+  /** The request mail, when the run comes from the intake: its Message-ID (replies stay in its thread) and the checks' verdict. */
+  request: z.object({ messageId: singleLine(201), verdict: singleLine(400) }).strict().optional(),
+  requestedBy: RequestedBy,
+  approvalTimeout: Durations.approvalTimeout.optional(),
+  /** While the install is not said done: a reminder to the member this often, the admins mailed after escalateAfter. */
+  remindAfter: duration('1 minute', '90 days').default('7 days'),
+  escalateAfter: duration('1 minute', '365 days').default('30 days'),
+}).strict();
+export type VmOnboardingInput = z.input<typeof VmOnboardingInput>;

@@ -155,6 +155,19 @@ export const ApprovalPolicy = z.object({
 });
 export type ApprovalPolicy = z.infer<typeof ApprovalPolicy>;
 
+/**
+ * The members' VMs (ganeti-member-vm-onboarding.txt): which cluster serves them, the subnet their addresses come
+ * from (the page's "sous-réseau dédié aux VM", the wiki's address plan) and the addresses never to hand out there
+ * (gateway, hypervisors, the association's own VMs).
+ */
+export const MemberVms = z.object({
+  platform: z.enum(['ganeti']).default('ganeti'),
+  cluster: HostName,
+  network: z.cidrv4({ message: 'must be an IPv4 network such as 89.234.176.128/27' }),
+  reserved: z.array(z.ipv4({ message: 'must be an IPv4 address' })).max(1000).default([]),
+}).strict();
+export type MemberVms = z.infer<typeof MemberVms>;
+
 const RunbookName = z.string().regex(/^[a-zA-Z][a-zA-Z0-9]{0,63}$/, { message: 'must be a runbook (workflow type) name such as "hypervisorReboot"' });
 
 export const Inventory = z.object({
@@ -175,6 +188,7 @@ export const Inventory = z.object({
     runbooks: z.record(RunbookName, ApprovalPolicy).default({}),
   }).strict().default({ runbooks: {} }),
   dns: Dns.optional(),
+  memberVms: MemberVms.optional(),
 }).strict().superRefine((inventory, ctx) => {
   const names = new Set<string>();
   inventory.hosts.forEach((host, i) => {
@@ -184,6 +198,8 @@ export const Inventory = z.object({
   inventory.clusters.forEach((cluster, i) => cluster.hosts.forEach((name, j) => {
     if (!names.has(name)) ctx.addIssue({ code: 'custom', path: ['clusters', i, 'hosts', j], message: `unknown host "${name}"` });
   }));
+  const served = inventory.memberVms?.cluster;
+  if (served && !inventory.clusters.some((c) => c.name === served)) ctx.addIssue({ code: 'custom', path: ['memberVms', 'cluster'], message: `unknown cluster "${served}"` });
   const people = new Set<string>();
   inventory.people.forEach((person, i) => {
     if (people.has(person.name)) ctx.addIssue({ code: 'custom', path: ['people', i, 'name'], message: `person "${person.name}" is listed twice` });

@@ -90,7 +90,7 @@ export async function startKnot(o: KnotOptions): Promise<Knot> {
     'acl:',
     '  - id: tsig-update',
     `    key: ${TSIG_NAME}`,
-    '    action: update',
+    '    action: [update, transfer]',
     'zone:',
     `  - domain: ${o.zone}`,
     `    file: "${zoneFile}"`,

@@ -90,6 +90,7 @@ export async function startLabMail(opts: { dir: string; subnet: number; inventor
       sections: {
         dns: { server: dns.host, port: dns.port, zone: LAB_ZONE, tsigKeyFile: dns.tsig.keyFile },
         people: LAB_PEOPLE,
+        ...memberVmsOf(opts.inventoryPath),
       },
     });
     return {
@@ -101,6 +102,20 @@ export async function startLabMail(opts: { dir: string; subnet: number; inventor
     await dns.stop();
     throw error;
   }
+}
+
+/**
+ * A lab with a Ganeti cluster serves the members' VMs (vmOnboarding): its address plan (TEST-NET-1, the gateway
+ * reserved) and the board's approval of each VM.
+ */
+function memberVmsOf(inventoryPath: string): Record<string, unknown> {
+  const raw = JSON.parse(readFileSync(inventoryPath, 'utf8')) as { clusters?: { name: string; kind: string }[]; approvals?: { runbooks?: Record<string, unknown> } };
+  const ganeti = raw.clusters?.find((c) => c.kind === 'ganeti');
+  if (!ganeti) return {};
+  return {
+    memberVms: { platform: 'ganeti', cluster: ganeti.name, network: '192.0.2.0/28', reserved: ['192.0.2.1'] },
+    approvals: { ...raw.approvals, runbooks: { ...raw.approvals?.runbooks, vmOnboarding: { roles: ['board'] } } },
+  };
 }
 
 /**

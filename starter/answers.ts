@@ -7,10 +7,10 @@
 import { WorkflowUpdateFailedError, type Client, type WorkflowHandle } from '@temporalio/client';
 import { ApplicationFailure, type UpdateDefinition } from '@temporalio/common';
 import type { z } from 'zod';
-import { Approval, Decision, DiskReplacedAnswer, PassphraseAnswer } from '../common/inputs.js';
+import { Approval, Decision, DiskReplacedAnswer, InstallDoneAnswer, PassphraseAnswer } from '../common/inputs.js';
 import type { SealingPublicKey } from '../common/sealing.js';
 import { approvalMessage, planHash } from '../common/approval.js';
-import { approveUpdate, decideUpdate, diskReplacedUpdate, planQuery, progressQuery, submitPassphraseUpdate } from '../workflows/messages.js';
+import { approveUpdate, decideUpdate, diskReplacedUpdate, installDoneUpdate, planQuery, progressQuery, submitPassphraseUpdate } from '../workflows/messages.js';
 import { signWithAgent, signWithKeyFile } from './signing.js';
 import { flagsOf, flagUsage, parseFlags, UsageError, validated, type FieldFlags, type Flag } from './flags.js';
 import { readSealedSecret, secretSource, type SecretSource } from './secret-input.js';
@@ -84,6 +84,15 @@ export const ANSWERS: readonly Answer[] = [
     what: 'the answer',
     help: 'say the failed disk was swapped for a new one',
     flags: { by: { help: 'who swapped it', value: 'NAME' }, comment },
+    userField: 'by',
+  }),
+  answer({
+    command: 'install-done',
+    update: installDoneUpdate,
+    schema: InstallDoneAnswer,
+    what: 'the answer',
+    help: 'say a member\'s VM is installed (vm-onboarding): it is then switched to boot from its disk',
+    flags: { by: { help: 'who says so: the member or an admin, as named in the inventory', value: 'NAME' }, comment },
     userField: 'by',
   }),
   unlockAnswer(),

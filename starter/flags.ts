@@ -65,7 +65,7 @@ export function flagsOf<S extends z.ZodObject>(schema: S, specs: FieldFlags<S>):
     const kind = inner instanceof z.ZodBoolean ? 'boolean'
       : inner instanceof z.ZodNumber ? 'number'
       : inner instanceof z.ZodArray ? 'list'
-      : inner instanceof z.ZodString || inner instanceof z.ZodEnum ? 'string'
+      : inner instanceof z.ZodString || inner instanceof z.ZodStringFormat || inner instanceof z.ZodEnum ? 'string'
       : undefined;
     if (!kind) continue; // nested objects and the like: only through --input FILE
     if (spec.negate && kind !== 'boolean') throw new Error(`flag for ${field}: only a boolean can be negated`);

@@ -7,10 +7,10 @@
 import type { QueryDefinition } from '@temporalio/common';
 import type { z } from 'zod';
 import {
-  DiskReplacementInput, GanetiHypervisorSetupInput, HypervisorRebootInput, ProxmoxSnapshotInput, LuksKeyRotationInput, RebootHostInput, RollingClusterRebootInput, VmBackupInput, VmDiskResizeInput, VmRestoreInput, VmSnapshotInput,
+  DiskReplacementInput, GanetiHypervisorSetupInput, HypervisorRebootInput, ProxmoxSnapshotInput, LuksKeyRotationInput, RebootHostInput, RollingClusterRebootInput, VmBackupInput, VmDiskResizeInput, VmOnboardingInput, VmRestoreInput, VmSnapshotInput,
 } from '../common/inputs.js';
 import {
-  approveUpdate, decideUpdate, diskReplacedUpdate, planQuery, progressQuery, submitPassphraseUpdate,
+  approveUpdate, decideUpdate, diskReplacedUpdate, installDoneUpdate, planQuery, progressQuery, submitPassphraseUpdate,
 } from '../workflows/messages.js';
 import { flagsOf, type FieldFlags, type Flag } from './flags.js';
 
@@ -272,6 +272,28 @@ export const RUNBOOKS: readonly Runbook[] = [
     answers: [approveUpdate, decideUpdate],
     queries: [progressQuery, planQuery],
     target: 'host',
+  }),
+  runbook({
+    name: 'vm-onboarding',
+    type: 'vmOnboarding',
+    title: 'a member\'s VM on Ganeti: board approval, REF and IP, DNS, gnt-instance add, the jailed VNC account, mails; boot from disk once installed',
+    schema: VmOnboardingInput,
+    flags: {
+      member: 'the member\'s mail address, as in the inventory\'s people',
+      sshKey: { help: 'the member\'s SSH public key line (the .pub file\'s content)', value: 'KEY' },
+      platform: 'the members\' platform (the inventory\'s memberVms says which cluster)',
+      diskGiB: { help: 'the disk size, GiB (the page: 10)', flag: 'disk-gib', value: 'N' },
+      os: 'the Ganeti OS (the page: debootstrap+default)',
+      request: { hidden: true }, // set by vmRequest: the request mail's Message-ID and verdict
+      requestedBy: { help: 'who starts the run: never its approver (default $USER)', value: 'NAME' },
+      approvalTimeout: 'how long the plan waits for a board member\'s approval',
+      remindAfter: 'how often the member is reminded while the install is not said done',
+      escalateAfter: 'when the admins are mailed about an install not said done',
+    },
+    summary: (i) => `VM onboarding of ${i.member}`,
+    answers: [approveUpdate, installDoneUpdate, decideUpdate],
+    queries: [progressQuery, planQuery],
+    target: 'member',
   }),
 ];
 

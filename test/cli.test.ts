@@ -208,8 +208,8 @@ describe('npx runbook help, from the descriptors', () => {
       for (const update of r.answers) expect(ANSWERS.map((a) => a.update), `${r.name}: ${update.name}`).toContain(update.name);
       const fields = new Set(r.flags.map((f) => f.field));
       const missing = Object.keys(r.schema.shape).filter((field) => !fields.has(field));
-      // Set by a parent runbook for its children only: the roll's approval, the leases it holds for them.
-      const hidden = { 'hypervisor-reboot': ['approvedInRoll', 'leases'], 'reboot-host': ['leases'] }[r.name] ?? [];
+      // Set by a parent runbook for its children only: the roll's approval, the leases it holds for them, the request mail.
+      const hidden = { 'hypervisor-reboot': ['approvedInRoll', 'leases'], 'reboot-host': ['leases'], 'vm-onboarding': ['request'] }[r.name] ?? [];
       expect(missing, r.name).toEqual(hidden);
     }
   });

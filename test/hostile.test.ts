@@ -144,7 +144,7 @@ describe('through the CLI (bin/runbook.js), before it connects to anything', () 
 
   it('takes cases of every runbook and every answer typed on a command line, as flags or an --input file', () => {
     expect(cli.length).toBeGreaterThanOrEqual(100);
-    expect(new Set(cli.map(({ c }) => c.target))).toEqual(new Set([...RUNBOOK_TARGETS, 'approve', 'decide', 'diskReplaced']));
+    expect(new Set(cli.map(({ c }) => c.target))).toEqual(new Set([...RUNBOOK_TARGETS, 'approve', 'decide', 'diskReplaced', 'installDone']));
   });
 
   it(`exits 2 naming the field, with no stack trace, for each of the ${cli.length} cases`, async () => {

@@ -10,7 +10,7 @@ import { requestWorkflowId } from '../activities/request-mail.js';
 import { LAB_PEOPLE, REQUEST_ADDRESS, startLabMail, type LabMail } from '../lab/mail-services.js';
 import type { ReceivedMail } from '../lab/mailbox.js';
 import { mailIntakeStatusQuery } from '../workflows/mailIntake.js';
-import type { VmRequestResult } from '../workflows/vmRequest.js';
+import { onboardingWorkflowId, type VmRequestResult } from '../workflows/vmRequest.js';
 import { mailIntakeWorkflowId } from '../worker/main.js';
 import { hostileRequestMails } from './helpers/hostile-corpus.js';
 import { codecClient, eventually, recordHistory, tempDir } from './helpers/runbooks.js';
@@ -93,6 +93,11 @@ describe('mail intake', () => {
     expect(mail.to).toEqual(LAB_BOARD.map((p) => p.email));
     expect(mail.text).toContain(key.fingerprint);
     expect(mail.text).toContain('Mail checks: DKIM pass (lab.invalid); SPF pass; DMARC pass');
+    // The ok request started its onboarding run, named after the request (it waits for the board from there).
+    const onboarding = onboardingWorkflowId(requestWorkflowId('<alice-vm@lab.invalid>', Buffer.alloc(0)));
+    expect(result.onboarding).toEqual({ workflowId: onboarding, started: true });
+    expect(mail.text).toContain(`npx runbook approve ${onboarding} --by NAME`);
+    expect((await client.workflow.getHandle(onboarding).describe()).type).toBe('vmOnboarding');
     await recordHistory(client.workflow.getHandle(requestWorkflowId('<alice-vm@lab.invalid>', Buffer.alloc(0))), 'vmRequest-ok', codecKeyFile);
   });
 

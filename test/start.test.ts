@@ -36,7 +36,7 @@ describe('npm start', () => {
     expect(ui.status).toBe(200);
 
     const inventory = JSON.parse(readFileSync(join(dir, 'lab', 'inventory.json'), 'utf8')) as Inventory;
-    expect(inventory.hosts.map((h) => `${h.name} ${h.address}`)).toEqual(['dom0-a 127.0.214.10', 'dom0-b 127.0.214.11', 'dom0-c 127.0.214.12', 'pve1 127.0.214.13', 'pve2 127.0.214.14', 'pve3 127.0.214.15']);
+    expect(inventory.hosts.map((h) => `${h.name} ${h.address}`)).toEqual(['dom0-a 127.0.214.10', 'dom0-b 127.0.214.11', 'dom0-c 127.0.214.12', 'pve1 127.0.214.13', 'pve2 127.0.214.14', 'pve3 127.0.214.15', 'gnt-master 127.0.214.16', 'gnt-node 127.0.214.17']);
     const key = readFileSync(inventory.ssh.privateKeyPath);
     for (const host of inventory.hosts) expect((await sshExec(host, key, 'hostname')).trim()).toBe(host.name);
     expect(await sshExec(inventory.hosts[0]!, key, 'cat /proc/mdstat')).toMatch(/^md\d : active raid1 /m);

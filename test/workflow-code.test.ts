@@ -9,8 +9,8 @@ import { execFileSync } from 'node:child_process';
 import { readdirSync, readFileSync } from 'node:fs';
 import { join } from 'node:path';
 import { describe, expect, it } from 'vitest';
-import { Approval, Decision, DiskReplacedAnswer, PassphraseAnswer } from '../common/inputs.js';
-import { ANSWER_EXAMPLES, approveUpdate, decideUpdate, diskReplacedUpdate, submitPassphraseUpdate } from '../workflows/messages.js';
+import { Approval, Decision, DiskReplacedAnswer, InstallDoneAnswer, PassphraseAnswer } from '../common/inputs.js';
+import { ANSWER_EXAMPLES, approveUpdate, decideUpdate, diskReplacedUpdate, installDoneUpdate, submitPassphraseUpdate } from '../workflows/messages.js';
 
 const root = join(import.meta.dirname, '..');
 const workflows = readdirSync(join(root, 'workflows')).filter((f) => f.endsWith('.ts'));
@@ -35,7 +35,7 @@ describe('workflow code', () => {
   });
 
   it("shows for every Update an example argument its validator accepts (the passphrase aside: it must be sealed)", () => {
-    const schemas = { [approveUpdate.name]: Approval, [decideUpdate.name]: Decision, [diskReplacedUpdate.name]: DiskReplacedAnswer, [submitPassphraseUpdate.name]: PassphraseAnswer.omit({ passphrase: true }) };
+    const schemas = { [approveUpdate.name]: Approval, [decideUpdate.name]: Decision, [diskReplacedUpdate.name]: DiskReplacedAnswer, [installDoneUpdate.name]: InstallDoneAnswer, [submitPassphraseUpdate.name]: PassphraseAnswer.omit({ passphrase: true }) };
     expect(Object.keys(ANSWER_EXAMPLES).sort()).toEqual(Object.keys(schemas).sort());
     for (const [update, example] of Object.entries(ANSWER_EXAMPLES)) {
       const { passphrase: _sealedBySender, ...checked } = example;

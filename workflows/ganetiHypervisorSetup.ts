@@ -7,7 +7,7 @@
  */
 import { allHandlersFinished, condition, setHandler, workflowInfo } from '@temporalio/workflow';
 import type { Outcome } from '../activities/raid/activities.js';
-import { matchGroupBlock, sshdConfig } from '../common/commands.js';
+import { matchGroupBlock, sshdConfig, sshdConfigChange } from '../common/commands.js';
 import { failure } from '../common/failures.js';
 import { GanetiHypervisorSetupInput, type ApprovalRecord } from '../common/inputs.js';
 import { hostLease, Leases } from './leases.js';
@@ -51,8 +51,7 @@ export async function ganetiHypervisorSetup(input: GanetiHypervisorSetupInput): 
       host, stage: 'openssh', command: sshdConfig.addGroup(group), why: `the group of the members' jailed users`,
       run: (command) => summarized(hostChange.ensureGroup, `addgroup ${group} on ${host}`)(host, group, command),
     };
-    const backupPath = `/etc/ssh/sshd_config.before-${workflowInfo().workflowId.replace(/[^A-Za-z0-9_.-]+/g, '_').slice(0, 100)}`;
-    const commands = { backup: sshdConfig.backup(backupPath), write: sshdConfig.write(), reload: sshdConfig.reload(), restore: sshdConfig.restore(backupPath) };
+    const commands = sshdConfigChange(workflowInfo().workflowId);
     const blockSteps: PlannedCommand[] = [
       { host, stage: 'openssh', command: commands.backup, why: 'a copy of the file as it is, put back if sshd -t refuses the new one' },
       { host, stage: 'openssh', command: commands.write, why: `the file plus the Match group ${group} block (on stdin); then sshd -t` },

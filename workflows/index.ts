@@ -12,6 +12,7 @@ export { vmRestore } from './vmRestore.js';
 export { snapshotWatch } from './snapshotWatch.js';
 export { proxmoxSnapshot } from './proxmoxSnapshot.js';
 export { ganetiHypervisorSetup } from './ganetiHypervisorSetup.js';
+export { vmOnboarding } from './vmOnboarding.js';
 // Member requests by mail: the request mailbox's poller, and the run it starts per request.
 export { mailIntake } from './mailIntake.js';
 export { vmRequest } from './vmRequest.js';

@@ -55,6 +55,8 @@ export class Leases {
   async giveBack(): Promise<void> {
     await CancellationScope.nonCancellable(async () => {
       for (const resource of this.own.splice(0)) {
+        // Taken again later (a run that holds its hosts only while it changes them), it waits for a new grant.
+        this.granted.delete(resource);
         // A lease workflow that already ended (it saw this run end) needs nothing more.
         await getExternalWorkflowHandle(leaseWorkflowId(resource, workflowInfo().taskQueue)).signal(leaseReleaseSignal, { workflowId: workflowInfo().workflowId }).catch(() => undefined);
       }

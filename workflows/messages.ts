@@ -3,7 +3,7 @@
  * Imported by workflows and by clients (our CLI), so both sides agree on names and shapes.
  */
 import { defineQuery, defineSignal, defineUpdate } from '@temporalio/workflow';
-import type { Approval, ApprovalRecord, Decision, DiskReplacedAnswer, PassphraseAnswer } from '../common/inputs.js';
+import type { Approval, ApprovalRecord, Decision, DiskReplacedAnswer, InstallDoneAnswer, PassphraseAnswer } from '../common/inputs.js';
 
 /** What a runbook is doing now, answered by every runbook. */
 export interface Progress {
@@ -56,6 +56,7 @@ export const ANSWER_EXAMPLES: Record<string, Record<string, string>> = {
   approve: { by: 'NAME', comment: 'plan checked' },
   decide: { by: 'NAME', decision: 'retry', comment: 'why' },
   diskReplaced: { by: 'NAME' },
+  installDone: { by: 'NAME', comment: 'Debian installed' },
   submitPassphrase: { by: 'NAME', passphrase: 'the passphrase (the codec server seals it; or: npx runbook unlock)' },
 };
 
@@ -69,6 +70,9 @@ export function answerExample(update: string): string {
 export const diskReplacedUpdate = defineUpdate<string, [DiskReplacedAnswer]>('diskReplaced');
 
 /** A person the inventory's policy names approves the plan shown by the `plan` query (workflows/approvals.ts); nothing changes on a host before. */
+/** vmOnboarding: the member (or an admin) says the install is done; the VM then boots from its disk. */
+export const installDoneUpdate = defineUpdate<string, [InstallDoneAnswer]>('installDone');
+
 export const approveUpdate = defineUpdate<string, [Approval]>('approve');
 
 /** A person decides what to do when the runbook cannot go on by itself (retry, abort, or force). */

@@ -1,14 +1,17 @@
 /**
  * A member's VM request as the mail intake judged it: the verdict recorded (authenticated member, or unverified
  * and why, or refused and why), the key's fingerprint, the board mailed, and a member who sent a private key told
- * to revoke it. No host is touched here: this is what the intake hands on, and what vmOnboarding will take over
- * (the board's approval, then the VM).
+ * to revoke it. No host is touched here. An ok request starts its vmOnboarding run (a child with an id from the
+ * request's, so a retried or replayed request starts none twice; abandoned: it outlives this run by weeks), which
+ * waits for the board's approval before anything changes.
  */
-import { condition, allHandlersFinished } from '@temporalio/workflow';
+import { WorkflowExecutionAlreadyStartedError } from '@temporalio/common';
+import { ParentClosePolicy, WorkflowIdReusePolicy, allHandlersFinished, condition, startChild } from '@temporalio/workflow';
 import type { MailResult } from '../activities/mail.js';
 import { VmRequestInput } from '../common/requests.js';
 import { readOnly } from './proxies.js';
 import { Runbook, summarized, validInput } from './runbook.js';
+import { vmOnboarding } from './vmOnboarding.js';
 
 type RequestMail = VmRequestInput;
 
@@ -20,11 +23,16 @@ export interface VmRequestResult {
   auth: RequestMail['auth'];
   key?: { type: string; bits: number; fingerprint: string };
   messageId: string;
+  /** The vmOnboarding run an ok request started (or found started). */
+  onboarding?: { workflowId: string; started: boolean };
   mails: { to: string; subject: string; sent: boolean }[];
   timeline: Runbook['timeline'];
 }
 
-const STEPS = ['record the verdict', 'tell the member to revoke the key', 'mail the board'] as const;
+const STEPS = ['record the verdict', 'tell the member to revoke the key', 'start the onboarding', 'mail the board'] as const;
+
+/** The onboarding run of a request: vm-request-<hex> → vm-onboarding-<hex>. */
+export const onboardingWorkflowId = (requestWorkflowId: string) => requestWorkflowId.replace(/^vm-request-/, 'vm-onboarding-');
 
 const VERDICT_TEXT = {
   ok: 'ok: an authenticated member with a valid SSH public key',
@@ -81,6 +89,33 @@ export async function vmRequest(input: VmRequestInput): Promise<VmRequestResult>
     runbook.skip('tell the member to revoke the key', request.privateKeySent ? 'the sender is not a listed member' : 'no private key in the mail');
   }
 
+  let onboarding: VmRequestResult['onboarding'];
+  if (request.verdict === 'ok') {
+    const member = request.member!;
+    const key = request.key!;
+    onboarding = await runbook.step('start the onboarding', async () => {
+      const workflowId = onboardingWorkflowId(request.workflowId);
+      try {
+        await startChild(vmOnboarding, {
+          workflowId,
+          args: [{
+            member: member.email, sshKey: key.line, requestedBy: member.name,
+            request: { messageId: request.messageId, verdict: `${VERDICT_TEXT.ok} (DKIM ${request.auth.dkim}; SPF ${request.auth.spf}; DMARC ${request.auth.dmarc})`.slice(0, 400) },
+          }],
+          parentClosePolicy: ParentClosePolicy.ABANDON,
+          workflowIdReusePolicy: WorkflowIdReusePolicy.REJECT_DUPLICATE,
+          staticSummary: `VM onboarding of ${member.name}`,
+        });
+        return { workflowId, started: true };
+      } catch (error) {
+        if (!(error instanceof WorkflowExecutionAlreadyStartedError)) throw error;
+        return { workflowId, started: false };
+      }
+    });
+  } else {
+    runbook.skip('start the onboarding', `verdict ${request.verdict}: nothing is started without a person checking`);
+  }
+
   await runbook.step('mail the board', async () => {
     const who = request.member?.name ?? request.from?.address ?? 'an unknown sender';
     const subject = `VM request from ${who}: ${request.verdict}`;
@@ -93,6 +128,7 @@ export async function vmRequest(input: VmRequestInput): Promise<VmRequestResult>
           : 'A VM request arrived that cannot be passed on as it is. Nothing was done on any host.',
         '',
         requestSummary(request),
+        ...(onboarding ? ['', `The onboarding run ${onboarding.workflowId} waits for a board member's approval of its plan (every command):`, `  npx runbook plan ${onboarding.workflowId}`, `  npx runbook approve ${onboarding.workflowId} --by NAME`] : []),
       ].join('\n'),
     });
     sent('board', subject, result);
@@ -107,6 +143,7 @@ export async function vmRequest(input: VmRequestInput): Promise<VmRequestResult>
     auth: request.auth,
     ...(request.key ? { key: { type: request.key.type, bits: request.key.bits, fingerprint: request.key.fingerprint } } : {}),
     messageId: request.messageId,
+    ...(onboarding ? { onboarding } : {}),
     mails,
     timeline: runbook.timeline,
   };

@@ -7,8 +7,8 @@
 import { ZodDefault, ZodOptional, type z } from 'zod';
 import { helpOf } from '../../common/validation.js';
 import {
-  Approval, Decision, DiskReplacedAnswer, DiskReplacementInput, GanetiHypervisorSetupInput, HypervisorRebootInput, ProxmoxSnapshotInput, LuksKeyRotationInput, PassphraseAnswer,
-  RebootHostInput, RollingClusterRebootInput, VmBackupInput, VmDiskResizeInput, VmRestoreInput, VmSnapshotInput,
+  Approval, Decision, DiskReplacedAnswer, DiskReplacementInput, InstallDoneAnswer, GanetiHypervisorSetupInput, HypervisorRebootInput, ProxmoxSnapshotInput, LuksKeyRotationInput, PassphraseAnswer,
+  RebootHostInput, RollingClusterRebootInput, VmBackupInput, VmDiskResizeInput, VmOnboardingInput, VmRestoreInput, VmSnapshotInput,
 } from '../../common/inputs.js';
 import { MailIntakeInput, VmRequestInput } from '../../common/requests.js';
 
@@ -95,6 +95,9 @@ const VM_REQUEST = {
   key: { type: 'ssh-ed25519', bits: 256, fingerprint: `SHA256:${'A'.repeat(43)}`, line: 'ssh-ed25519 AAAAC3NzaC1lZDI1NTE5AAAAIOMqqnkVzrm0SdG6UOoqKLsabgH5C9okWi0dh2l9GKJl alice@laptop' },
 };
 
+/** A member's VM, as `npx runbook start vm-onboarding` sends it. */
+const VM_ONBOARDING = { member: 'alice@lab.invalid', sshKey: VM_REQUEST.key.line };
+
 /** The runbooks and a valid input of each: every hostile case changes one field of it. */
 export const RUNBOOK_BASES: { target: string; schema: z.ZodObject; base: Record<string, unknown> }[] = [
   { target: 'diskReplacement', schema: DiskReplacementInput, base: { host: 'dom0-hostile' } },
@@ -110,6 +113,7 @@ export const RUNBOOK_BASES: { target: string; schema: z.ZodObject; base: Record<
   { target: 'vmDiskResize', schema: VmDiskResizeInput, base: { host: 'dom0-hostile', guest: 'guest1', volume: 'guest1_root', add: '2G' } },
   { target: 'vmRequest', schema: VmRequestInput, base: VM_REQUEST },
   { target: 'mailIntake', schema: MailIntakeInput, base: { pollEvery: '30s' } },
+  { target: 'vmOnboarding', schema: VmOnboardingInput, base: VM_ONBOARDING },
 ];
 
 /** A sealed value of the right shape (never opened: every case here is refused before). */
@@ -124,6 +128,7 @@ export const UPDATE_BASES: { target: string; schema: z.ZodType; base: Record<str
   { target: 'approve', schema: Approval, base: { by: 'alice', comment: 'maintenance window' } },
   { target: 'decide', schema: Decision, base: { by: 'bob', decision: 'retry', comment: 'looked at the console' } },
   { target: 'diskReplaced', schema: DiskReplacedAnswer, base: { by: 'camille', comment: 'slot 0' } },
+  { target: 'installDone', schema: InstallDoneAnswer, base: { by: 'alice', comment: 'Debian installed' } },
   { target: 'submitPassphrase', schema: PassphraseAnswer, base: { by: 'bob', passphrase: SEALED_SHAPE } },
 ];
 
@@ -246,6 +251,18 @@ const SPECIFIC: HostileCase[] = [
   { target: 'mailIntake', label: 'pollsPerRun: 0', value: { pollsPerRun: 0 }, field: 'pollsPerRun' },
   { target: 'mailIntake', label: 'pollsPerRun: a million', value: { pollsPerRun: 1e6 }, field: 'pollsPerRun' },
   { target: 'vmRequest', label: 'an unknown key', value: { ...VM_REQUEST, approvedBy: 'root' }, field: 'approvedBy' },
+  { target: 'vmOnboarding', label: 'sshKey: command= before the type', value: { ...VM_ONBOARDING, sshKey: `command="sh" ${VM_ONBOARDING.sshKey}` }, field: 'sshKey' },
+  { target: 'vmOnboarding', label: 'sshKey: a second line', value: { ...VM_ONBOARDING, sshKey: `${VM_ONBOARDING.sshKey}\nssh-ed25519 AAAA` }, field: 'sshKey' },
+  { target: 'vmOnboarding', label: 'sshKey: a private key', value: { ...VM_ONBOARDING, sshKey: '-----BEGIN OPENSSH PRIVATE KEY-----' }, field: 'sshKey' },
+  { target: 'vmOnboarding', label: 'sshKey: ssh-dss', value: { ...VM_ONBOARDING, sshKey: 'ssh-dss AAAAB3NzaC1kc3MAAACBAP' }, field: 'sshKey' },
+  { target: 'vmOnboarding', label: 'member: not an address', value: { ...VM_ONBOARDING, member: 'alice; reboot' }, field: 'member' },
+  { target: 'vmOnboarding', label: 'member: a newline', value: { ...VM_ONBOARDING, member: 'alice@lab.invalid\nbcc: x@y.z' }, field: 'member' },
+  { target: 'vmOnboarding', label: 'os: an option', value: { ...VM_ONBOARDING, os: '--no-install' }, field: 'os' },
+  { target: 'vmOnboarding', label: 'os: a command', value: { ...VM_ONBOARDING, os: 'debootstrap;reboot' }, field: 'os' },
+  { target: 'vmOnboarding', label: 'diskGiB: zero', value: { ...VM_ONBOARDING, diskGiB: 0 }, field: 'diskGiB' },
+  { target: 'vmOnboarding', label: 'diskGiB: a string', value: { ...VM_ONBOARDING, diskGiB: '10G;reboot' }, field: 'diskGiB' },
+  { target: 'vmOnboarding', label: 'platform: unknown', value: { ...VM_ONBOARDING, platform: 'proxmox' }, field: 'platform' },
+  { target: 'vmOnboarding', label: 'request.messageId: a forged line', value: { ...VM_ONBOARDING, request: { messageId: '<a@b>\nBcc: x@y.z', verdict: 'ok' } }, field: 'request.messageId' },
 ];
 
 /** Every case, generated: one field made hostile per case. */

@@ -9,6 +9,7 @@ import { clientDataConverter } from '../../common/temporal.js';
 import type { SealedSecret } from '../../common/sealed.js';
 import { progressQuery, submitPassphraseUpdate, type Plan, type Progress } from '../../workflows/messages.js';
 import type { AuditEntry } from '../../lab/lab.js';
+import type { WorkerProcess } from '../setup/worker-process.js';
 
 export function tempDir(prefix: string): string {
   return mkdtempSync(join(tmpdir(), `runbook-${prefix}-`));
@@ -134,4 +135,12 @@ export async function answerPassphrases(handle: WorkflowHandle, seal: (passphras
     const list = answers(what);
     outcomes.push(await sendPassphrase(handle, seal(list[Math.min(n, list.length - 1)]!)));
   }
+}
+
+/** A test file's teardown: the worker stopped (TERM) and awaited, the client closed, then the servers in order; each only if started. */
+export async function stopAll(worker: WorkerProcess | undefined, client: Client | undefined, ...servers: ({ stop(): Promise<void> } | undefined)[]): Promise<void> {
+  worker?.kill('SIGTERM');
+  await worker?.stopped;
+  await client?.connection.close();
+  for (const server of servers) await server?.stop();
 }

@@ -7,7 +7,7 @@
  * `lvconvert --merge SNAPSHOT`, whose copy-on-write data goes back at the same rate, the merge done at its end.
  */
 import type { Capability } from '../../core/capability.js';
-import { fail, ok, type CommandResult } from '../../core/types.js';
+import { fail, ok, type CommandResult, type ExecContext } from '../../core/types.js';
 import { lvconvert } from '../lvm/changes.js';
 import { findLv, lvBytes, type WithLvm } from '../lvm/model.js';
 
@@ -26,6 +26,23 @@ export interface Job {
   exitStatus?: number;
   /** What the job wrote on stderr besides dd's progress (an error). */
   error?: string;
+  /** A job another capability simulates (jobSimulators): when it ends, with which status and output. */
+  endsAt?: number;
+  endStatus?: number;
+  output?: string;
+}
+
+/**
+ * A long command another capability simulates as a job (Ganeti's `gnt-instance add`): `start` applies its effect
+ * (it sees the lab through ctx) and says how long it lasts, its exit status and its output (the job's log).
+ */
+export interface JobSimulator {
+  matches(command: string): boolean;
+  start(state: WithJobs, command: string, ctx: ExecContext): { durationMs: number; exitStatus: number; output: string };
+}
+const jobSimulators: JobSimulator[] = [];
+export function simulateJobs(simulator: JobSimulator): void {
+  jobSimulators.push(simulator);
 }
 
 export interface WithJobs extends WithLvm {
@@ -51,7 +68,8 @@ function ddLine(bytes: number, seconds: number): string {
   return `${bytes} bytes (${si}, ${bin}) copied, ${seconds.toFixed(bytes ? 1 : 0)} s, ${seconds ? ((bytes / seconds) / 1e6).toFixed(0) : 0} MB/s`;
 }
 
-function start(state: WithJobs, args: string[], now: number): CommandResult | null {
+function start(state: WithJobs, args: string[], ctx: ExecContext): CommandResult | null {
+  const now = ctx.now;
   const unitArg = args.find((a) => a.startsWith('--unit='));
   const dash = args.indexOf('--');
   const [shell, o, c, script] = args.slice(dash + 1);
@@ -63,9 +81,16 @@ function start(state: WithJobs, args: string[], now: number): CommandResult | nu
   state.jobs ??= [];
   if (state.jobs.some((j) => j.unit === unit)) return fail(1, `Failed to start transient service unit: Unit ${unit}.service was already loaded or has a fragment file.\n`);
   const job: Job = { unit, command, kind: 'other', device: '', file: '', totalBytes: 0, startedAt: now, copiedBytes: 0 };
-  state.jobs.push(job);
   const end = (exitStatus: number, error: string) => Object.assign(job, { endedAt: now, exitStatus, error });
   const match = PIPELINES.map(([kind, re]) => [kind, re.exec(command)] as const).find(([, m]) => m);
+  const simulator = match ? undefined : jobSimulators.find((s) => s.matches(command));
+  if (simulator) {
+    // The simulator may look at the lab, which settles this host: the job joins the list once it knows its end.
+    const run = simulator.start(state, command, ctx);
+    state.jobs.push(Object.assign(job, { endsAt: now + run.durationMs, endStatus: run.exitStatus, output: run.output }));
+    return ok();
+  }
+  state.jobs.push(job);
   if (!match) { end(127, `runbook-lab: the job "${command}" is not simulated\n`); return ok(); }
   const [kind, m] = match;
   const [device, file] = kind === 'backup' || kind === 'merge' ? [m![1]!, m![2] ?? ''] : [m![2]!, m![1]!];
@@ -91,6 +116,10 @@ function settleJobs(state: WithJobs, now: number): void {
   const rate = state.jobBytesPerSecond ?? 1024 ** 3;
   for (const job of state.jobs ?? []) {
     if (job.endedAt !== undefined) continue;
+    if (job.endsAt !== undefined) {
+      if (now >= job.endsAt) Object.assign(job, { endedAt: job.endsAt, exitStatus: job.endStatus ?? 0, ...(job.endStatus ? { error: job.output } : {}) });
+      continue;
+    }
     job.copiedBytes = Math.min(job.totalBytes, Math.floor(((now - job.startedAt) / 1000) * rate));
     if (job.copiedBytes < job.totalBytes) continue;
     job.endedAt = job.startedAt + (job.totalBytes / rate) * 1000;
@@ -131,6 +160,7 @@ function log(state: WithJobs, unit: string, now: number): string | null {
   const job = state.jobs?.find((j) => j.unit === unit);
   if (!job) return null;
   if (job.error) return job.error;
+  if (job.endsAt !== undefined) return job.endedAt === undefined ? '' : job.output ?? '';
   if (job.kind === 'merge') {
     const percent = job.totalBytes ? (100 * job.copiedBytes) / job.totalBytes : job.endedAt === undefined ? 0 : 100;
     return `  Merging of volume ${job.device.replace(/^\/dev\//, '')} started.\n  ${job.device.replace(/^\/dev\//, '')}: Merged: ${percent.toFixed(2)}%\n`;
@@ -161,7 +191,7 @@ function stat(state: WithJobs, args: string[]): CommandResult | null {
 export const detachedJobs: Capability<WithJobs> = {
   name: 'detached jobs (systemd-run)',
   commands: {
-    'systemd-run': (state, args, ctx) => start(state, args, ctx.now),
+    'systemd-run': (state, args, ctx) => start(state, args, ctx),
     systemctl: (state, args) => show(state, args) ?? forget(state, args),
     tail: (state, args, ctx) => tail(state, args, ctx.now),
     stat: (state, args) => stat(state, args),

@@ -1,0 +1,46 @@
+/**
+ * What a member's VM onboarding needs from the inventory, read once at its start: the member (only a listed member
+ * gets a VM), their key judged as the mail intake judges it, the references already given, the members' address
+ * plan and the cluster that serves them (its master), and who may say the install is done.
+ */
+import { peopleWith, type Inventory, type MemberVms } from '../common/inventory.js';
+import { failure } from '../common/failures.js';
+import { judgeKeyTexts, type MemberKey } from '../common/ssh-public-key.js';
+
+export interface OnboardingFacts {
+  member: { name: string; email: string; ref?: string };
+  key: MemberKey;
+  /** Every reference the inventory knows (members who have one). */
+  refsInUse: string[];
+  plan: MemberVms;
+  cluster: { name: string; master: string; nodes: string[] };
+  zone: string;
+  /** The names whose `installDone` counts: the member and the admins. */
+  answerers: string[];
+}
+
+export function onboardingActivities(inventory: Inventory) {
+  return {
+    async onboardingFacts(memberEmail: string, keyLine: string): Promise<OnboardingFacts> {
+      const member = peopleWith(inventory, ['member']).find((p) => p.email.toLowerCase() === memberEmail.toLowerCase());
+      if (!member) throw failure('InvalidInput', `invalid input:\nmember: ${memberEmail.slice(0, 100)} is not a member in the inventory`);
+      const verdict = judgeKeyTexts([keyLine]);
+      if (!verdict.ok) throw failure('InvalidInput', `invalid input:\nsshKey: ${verdict.reason}`);
+      const plan = inventory.memberVms;
+      if (!plan) throw failure('InvalidInput', 'the inventory has no memberVms section: no cluster or address plan for members\' VMs');
+      if (!inventory.dns) throw failure('InvalidInput', 'the inventory has no dns section: no zone for the VM\'s name');
+      const cluster = inventory.clusters.find((c) => c.name === plan.cluster)!;
+      const master = cluster.hosts.find((h) => inventory.hosts.find((x) => x.name === h)?.kind === 'ganeti-master');
+      if (!master) throw failure('InvalidInput', `cluster ${cluster.name} has no host of kind ganeti-master in the inventory`);
+      return {
+        member: { name: member.name, email: member.email, ...(member.ref ? { ref: member.ref } : {}) },
+        key: verdict.key,
+        refsInUse: inventory.people.flatMap((p) => (p.ref ? [p.ref] : [])),
+        plan,
+        cluster: { name: cluster.name, master, nodes: cluster.hosts },
+        zone: inventory.dns.zone,
+        answerers: [member.name, ...peopleWith(inventory, ['admin']).map((p) => p.name)],
+      };
+    },
+  };
+}
