@@ -1,6 +1,6 @@
 /** The Proxmox and Xen-guest simulators on their own, without SSH: exec over states shared through a LabView. */
 import { describe, expect, it } from 'vitest';
-import { parseClusterResources, parseGuestConfig, parsePvecmStatus, parsePvesmStatus } from '../activities/parsers/proxmox.js';
+import { parseClusterResources, parseGuestConfig, parsePvecmNodes, parsePvecmStatus, parsePvesmStatus } from '../activities/parsers/proxmox.js';
 import { parseXlList } from '../activities/parsers/xl.js';
 import { parseInventory } from '../common/inventory.js';
 import { matchingSlot } from '../lab/capabilities/luks/index.js';
@@ -296,3 +296,65 @@ describe('Xen guests on a dom0', () => {
   });
 });
 
+
+describe('corosync, pmxcfs and pvecm delnode ("Démonter notre cluster Proxmox")', () => {
+  /** The page's sequence on `name`, one command at a time; every command must succeed. */
+  function separate(c: ReturnType<typeof cluster>, name: string): void {
+    for (const cmd of ['systemctl stop pve-cluster', 'systemctl stop corosync', 'pmxcfs -l', 'rm /etc/pve/corosync.conf', 'rm -r /etc/corosync/authkey /etc/corosync/corosync.conf']) {
+      expect(c.run(name, cmd), cmd).toMatchObject({ code: 0 });
+    }
+    const pid = c.run(name, 'pidof pmxcfs').out.trim();
+    expect(pid).toMatch(/^\d+$/);
+    expect(c.run(name, `kill ${pid}`).code).toBe(0);
+    expect(c.run(name, 'systemctl start pve-cluster').code).toBe(0);
+  }
+
+  it('shows a QDevice as the member row 0 with a Qdevice column, votes 2 → 3, and the parsers tell it from a node', () => {
+    const c = cluster({ names: ['pve1', 'pve2'], qdevice: '172.26.145.70' });
+    const status = parsePvecmStatus(c.run('pve1', 'pvecm status').out);
+    expect(status).toMatchObject({ quorate: true, expectedVotes: 3, totalVotes: 3, quorum: 2, nodes: 2, flags: ['Quorate', 'Qdevice'], qdevice: { name: 'Qdevice', votes: 1, castingVote: true } });
+    expect(status.members.filter((m) => !m.qdevice).map((m) => [m.nodeId, m.qdeviceFlags])).toEqual([[1, ['A', 'V', 'NMW']], [2, ['A', 'V', 'NMW']]]);
+    expect(parsePvecmNodes(c.run('pve2', 'pvecm nodes').out).map((m) => `${m.nodeId}:${m.name}${m.local ? '*' : ''}${m.qdevice ? '(q)' : ''}`)).toEqual(['1:pve1', '2:pve2*', '0:Qdevice(q)']);
+    expect(c.run('pve1', 'cat /etc/pve/corosync.conf').out).toMatch(/device \{[\s\S]*host: 172\.26\.145\.70[\s\S]*votes: 1/);
+  });
+
+  it('runs the page\'s sequence on a node, then delnode on a remaining one: two nodes left, quorate with 2 votes', () => {
+    const c = cluster({ names: ['pve1', 'pve2', 'pve3'] });
+    expect(c.run('pve2', 'pvecm delnode pve3')).toMatchObject({ code: 255, err: expect.stringContaining('still an online member') });
+    separate(c, 'pve3');
+    expect(parsePvecmStatus(c.run('pve1', 'pvecm status').out)).toMatchObject({ quorate: true, expectedVotes: 3, totalVotes: 2 });
+    expect(c.run('pve1', 'pvecm delnode pve3')).toMatchObject({ code: 0, out: 'Killing node 3\n' });
+    expect(parsePvecmStatus(c.run('pve2', 'pvecm status').out)).toMatchObject({ quorate: true, expectedVotes: 2, totalVotes: 2, quorum: 2 });
+    expect(parsePvecmNodes(c.run('pve2', 'pvecm nodes').out).map((m) => m.name)).toEqual(['pve1', 'pve2']);
+    expect(c.run('pve1', 'pvecm delnode pve3')).toMatchObject({ code: 255, err: 'Node/IP: pve3 is not a known host of the cluster.\n' });
+    // The separated node stands alone; /var/lib/corosync still holds the old cluster's files until cleaned.
+    expect(c.run('pve3', 'pvecm status')).toMatchObject({ code: 2, err: expect.stringContaining('is this node part of a cluster?') });
+    expect(c.run('pve3', 'ls -A /var/lib/corosync').out).toBe('ringid_3\n');
+    expect(c.run('pve3', 'rm -r /var/lib/corosync/ringid_3').code).toBe(0);
+    expect(c.run('pve3', 'ls -A /var/lib/corosync').out).toBe('');
+  });
+
+  it('fails a wrong order as the real tools do', () => {
+    const c = cluster({ names: ['pve1', 'pve2'] });
+    expect(c.run('pve1', 'pvecm delnode pve1')).toMatchObject({ code: 255, err: 'Cannot delete myself from cluster!\n' });
+    expect(c.run('pve2', 'pmxcfs -l')).toMatchObject({ code: 255, err: expect.stringContaining('unable to acquire pmxcfs lock') });
+    expect(c.run('pve2', 'rm /etc/pve/corosync.conf')).toMatchObject({ code: 1, err: expect.stringContaining('Permission denied') });
+    expect(c.run('pve2', 'systemctl stop pve-cluster').code).toBe(0);
+    expect(c.run('pve2', 'rm /etc/pve/corosync.conf')).toMatchObject({ code: 1, err: expect.stringContaining('No such file') });
+    expect(c.run('pve2', 'systemctl is-active pve-cluster')).toMatchObject({ code: 3, out: 'inactive\n' });
+    expect(c.run('pve2', 'systemctl stop corosync').code).toBe(0);
+    expect(c.run('pve2', 'pmxcfs -l').code).toBe(0);
+    expect(c.run('pve2', 'systemctl start pve-cluster').code).toBe(1);
+    // Two nodes without a QDevice: one vote of two is no quorum, delnode refuses.
+    expect(c.run('pve1', 'pvecm delnode pve2')).toMatchObject({ code: 255, err: 'cluster not ready - no quorum?\n' });
+    expect(c.run('pve1', 'kill 99999')).toMatchObject({ code: 1, err: 'bash: kill: (99999) - No such process\n' });
+  });
+
+  it('keeps two nodes and a QDevice quorate while one leaves', () => {
+    const c = cluster({ names: ['pve1', 'pve2'], qdevice: '172.26.145.70' });
+    separate(c, 'pve2');
+    expect(parsePvecmStatus(c.run('pve1', 'pvecm status').out)).toMatchObject({ quorate: true, expectedVotes: 3, totalVotes: 2 });
+    expect(c.run('pve1', 'pvecm delnode pve2').code).toBe(0);
+    expect(parsePvecmStatus(c.run('pve1', 'pvecm status').out)).toMatchObject({ quorate: true, expectedVotes: 2, totalVotes: 2, quorum: 2 });
+  });
+});
