@@ -28,6 +28,32 @@ export const proxmox = {
   listSnapshots: (vmid: number) => sh`qm listsnapshot ${vmid}`,
 };
 
+/**
+ * "Démonter notre cluster Proxmox" (proxmox-ceph-cluster-build-and-teardown.txt): the page's lines, and the
+ * reads that guard them. No glob, no killall: the files to remove are listed first and named, the local pmxcfs
+ * is stopped by its pid.
+ */
+export type ClusterUnit = 'pve-cluster' | 'corosync';
+export const pveCluster = {
+  nodes: () => sh`pvecm nodes`,
+  /** The nodelist every member holds (pvecm nodes lists only the members online now). */
+  config: () => sh`cat /etc/pve/corosync.conf`,
+  isActive: (unit: ClusterUnit) => sh`systemctl is-active ${unit}`,
+  stop: (unit: ClusterUnit) => sh`systemctl stop ${unit}`,
+  start: (unit: ClusterUnit) => sh`systemctl start ${unit}`,
+  localMode: () => sh`pmxcfs -l`,
+  pmxcfsPids: () => sh`pidof pmxcfs`,
+  /** As the plan shows it; the activity sends `kill PID` with the one pid it found (pve-cluster stopped: the local one). */
+  stopLocalPmxcfs: () => sh`kill "$(pidof pmxcfs)"`,
+  kill: (pid: number) => sh`kill ${pid}`,
+  exists: (path: string) => sh`test -e ${path}`,
+  list: (dir: string) => sh`ls -A ${dir}`,
+  makeDir: (dir: string) => sh`mkdir -p ${dir}`,
+  copy: (paths: readonly string[], dir: string) => sh`cp -a ${paths} ${dir}`,
+  remove: (paths: readonly string[]) => sh`rm -rf ${paths}`,
+  deleteNode: (node: string) => sh`pvecm delnode ${node}`,
+};
+
 export const luks = {
   /** Initramfs (dropbear): the passphrase on stdin, without a trailing newline (askpass would keep it). */
   unlockRoot: () => sh`cryptroot-unlock`,

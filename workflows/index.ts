@@ -10,6 +10,7 @@ export { vmSnapshot } from './vmSnapshot.js';
 export { vmRestore } from './vmRestore.js';
 export { proxmoxSnapshot } from './proxmoxSnapshot.js';
 export { ganetiHypervisorSetup } from './ganetiHypervisorSetup.js';
+export { nodeSeparation } from './nodeSeparation.js';
 // Member requests by mail: the request mailbox's poller, and the run it starts per request.
 export { mailIntake } from './mailIntake.js';
 export { vmRequest } from './vmRequest.js';
