@@ -57,14 +57,9 @@ export function corosyncActivities(remote: RemoteShell) {
       return { etc: await list(host, '/etc/corosync'), varLib: await list(host, '/var/lib/corosync') };
     },
 
-    async stopClusterUnit(host: string, unit: ClusterUnit, command: Command): Promise<Outcome> {
-      if (!(await active(host, unit))) return 'already done';
-      await remote.run(host, command);
-      return 'done';
-    },
-
-    async startClusterUnit(host: string, unit: ClusterUnit, command: Command): Promise<Outcome> {
-      if (await active(host, unit)) return 'already done';
+    /** `systemctl stop|start UNIT`: done once the unit is as the command leaves it. */
+    async setClusterUnit(host: string, unit: ClusterUnit, running: boolean, command: Command): Promise<Outcome> {
+      if ((await active(host, unit)) === running) return 'already done';
       await remote.run(host, command);
       return 'done';
     },

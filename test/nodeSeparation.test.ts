@@ -67,7 +67,9 @@ beforeAll(async () => {
   const three = proxmoxCluster({ cluster: 'trio', names: ['trio1', 'trio2', 'trio3'], guests: { trio1: [vm(2101, 'ref-a'), vm(2102, 'ref-b'), vm(1201, 'dns', 'lxc', STORAGE_LUKS_SHARED)], trio2: [vm(2103, 'ref-c')], trio3: [] } });
   const withQdevice = proxmoxCluster({ cluster: 'duoq', names: ['duoq1', 'duoq2'], qdevice: '172.26.145.70', guests: { duoq1: [], duoq2: [vm(2201, 'ref-q')] } });
   const bare = proxmoxCluster({ cluster: 'duo', names: ['duo1', 'duo2'], guests: { duo1: [], duo2: [] } });
-  lab = await Lab.start({ dir, subnet: 248, hosts: [...three.hosts, ...withQdevice.hosts, ...bare.hosts], clusters: [...three.clusters, ...withQdevice.clusters, ...bare.clusters] });
+  const solo = proxmoxCluster({ cluster: 'solo', names: ['solo1'], guests: { solo1: [] } });
+  const presets = [three, withQdevice, bare, solo];
+  lab = await Lab.start({ dir, subnet: 248, hosts: presets.flatMap((p) => p.hosts), clusters: presets.flatMap((p) => p.clusters) });
   // Two approvals from two people (board or admin), never the one who started the run; unsigned in the lab.
   const inventory = parseInventory({
     ...lab.inventory,
@@ -135,13 +137,15 @@ describe('nodeSeparation', () => {
     expect(result.steps.every((s) => s.outcome === 'done')).toBe(true);
   }, 120_000);
 
-  it('refuses a node whose removal would lose quorum, with the numbers, and changes nothing', async () => {
-    const handle = await start('duo1');
+  it.each([
+    ['duo1', 'without duo1 the cluster would have 1 of 2 expected votes, below its quorum of 2: it would lose quorum'],
+    ['solo1', 'solo1 is the last node of its cluster'],
+  ])('refuses %s with the numbers, and changes nothing', async (host, why) => {
+    const handle = await start(host);
     const error = (await handle.result().catch((e: unknown) => e)) as WorkflowFailedError;
     expect(error).toBeInstanceOf(WorkflowFailedError);
-    expect(String(error.cause?.message)).toContain('without duo1 the cluster would have 1 of 2 expected votes, below its quorum of 2: it would lose quorum');
-    expect(lab.audit('duo1').filter((e) => !READS.test(e.command))).toEqual([]);
-    expect(lab.audit('duo2').filter((e) => !READS.test(e.command))).toEqual([]);
+    expect(String(error.cause?.message)).toContain(why);
+    for (const h of ['duo1', 'duo2', 'solo1']) expect(changes(lab.audit(h))).toEqual([]);
   });
 
   it('counts the QDevice\'s vote, and a worker killed between two steps still makes each change once', async () => {

@@ -102,7 +102,7 @@ export async function nodeSeparation(input: NodeSeparationInput): Promise<NodeSe
       if (!remaining) throw failure('Refused', `refused to separate ${host}: no other member of ${cluster.name} is online to run pvecm delnode. Nothing was changed.`, numbers);
       const guestFacts = await guests.preflight();
       // A guest that cannot migrate would leave the cluster with the node: the reboot's "shut down" is not an option here.
-      const stuck = guests.drainSteps.filter((s) => s.command.text.includes(' shutdown '));
+      const stuck = guests.drainSteps.filter((s) => /^(qm|pct) shutdown /.test(s.command.text));
       if (stuck.length) throw failure('Refused', `refused to separate ${host}: these guests cannot migrate (local storage) and would leave the cluster with it: ${stuck.map((s) => s.command.text).join('; ')}. Nothing was changed.`, guestFacts);
       const files = await summarized(readOnly.listCorosyncFiles, `ls /etc/corosync and /var/lib/corosync on ${host}`)(host);
       return { votes, remaining, files, facts: { ...numbers, guests: guestFacts } };

@@ -29,7 +29,7 @@ export function separationSteps(o: { host: string; remaining: string; backupDir:
   const { host, remaining, backupDir } = o;
   const on = (command: HostStep<Outcome>['command'], why: string, run: HostStep<Outcome>['run'], where = host): HostStep<Outcome> => ({ host: where, stage: 'openssh', command, why, run });
   const stop = (unit: ClusterUnit) => on(pveCluster.stop(unit), `${unit} stopped first: the node leaves the membership`, (command) =>
-    summarized(hostChange.stopClusterUnit, `systemctl stop ${unit} on ${host}`)(host, unit, command));
+    summarized(hostChange.setClusterUnit, `systemctl stop ${unit} on ${host}`)(host, unit, false, command));
   const etc = o.etcFiles.map((f) => `/etc/corosync/${f}`);
   const varLib = o.varLibFiles.map((f) => `/var/lib/corosync/${f}`);
   const saved = [PVE_COROSYNC_CONF, '/etc/corosync', '/var/lib/corosync'];
@@ -51,7 +51,7 @@ export function separationSteps(o: { host: string; remaining: string; backupDir:
       on(pveCluster.stopLocalPmxcfs(), 'the pmxcfs of `pmxcfs -l`, by its pid (the page\'s killall would hit any pmxcfs)', (command) =>
         summarized(hostChange.stopLocalPmxcfs, `stop the local pmxcfs of ${host}`)(host, command)),
       on(pveCluster.start('pve-cluster'), 'pmxcfs as a service again, now standalone', (command) =>
-        summarized(hostChange.startClusterUnit, `systemctl start pve-cluster on ${host}`)(host, 'pve-cluster', command)),
+        summarized(hostChange.setClusterUnit, `systemctl start pve-cluster on ${host}`)(host, 'pve-cluster', true, command)),
     ],
     deleteNode: [on(pveCluster.deleteNode(host), `from ${remaining}, a remaining member; skipped when its nodelist no longer has ${host}`, (command) =>
       summarized(hostChange.deleteNode, `pvecm delnode ${host} on ${remaining}`)(remaining, host, command), remaining)],
