@@ -19,6 +19,7 @@ import { proxmoxSnapshotActivities } from './proxmoxSnapshots.js';
 import { mailActivities } from './mail.js';
 import { proxmoxActivities } from './proxmox.js';
 import { corosyncActivities } from './corosync.js';
+import { cephActivities } from './ceph.js';
 import { xenActivities } from './xen.js';
 import { failure } from '../common/failures.js';
 
@@ -70,6 +71,7 @@ export function createActivities(inventory: Inventory, pool = new SshPool({ priv
     ...luksActivities(remote),
     ...proxmoxActivities(remote),
     ...corosyncActivities(remote),
+    ...cephActivities(remote),
     ...xenActivities(remote),
     ...lvmActivities(remote),
     ...jobActivities(remote),

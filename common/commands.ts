@@ -54,6 +54,18 @@ export const pveCluster = {
   deleteNode: (node: string) => sh`pvecm delnode ${node}`,
 };
 
+/** Ceph on Proxmox (pveceph.adoc, Ceph's "Adding/Removing OSDs"): an OSD leaves only once its data has moved. */
+export const ceph = {
+  tree: () => sh`ceph osd tree --format json`,
+  pools: () => sh`ceph osd pool ls detail --format json`,
+  okToStop: (id: number) => sh`ceph osd ok-to-stop ${id}`,
+  out: (id: number) => sh`ceph osd out ${id}`,
+  safeToDestroy: (id: number) => sh`ceph osd safe-to-destroy ${id}`,
+  isActive: (id: number) => sh`systemctl is-active ${`ceph-osd@${id}`}`,
+  stop: (id: number) => sh`systemctl stop ${`ceph-osd@${id}`}`,
+  destroy: (id: number) => sh`pveceph osd destroy ${id}`,
+};
+
 export const luks = {
   /** Initramfs (dropbear): the passphrase on stdin, without a trailing newline (askpass would keep it). */
   unlockRoot: () => sh`cryptroot-unlock`,

@@ -200,6 +200,8 @@ export const NodeSeparationInput = z.object({
   /** Between two looks at the remaining cluster's quorum at the end, and how long it may take to settle. */
   pollInterval: Durations.pollInterval.default('10s'),
   upTimeout: Durations.upTimeout.default('5 minutes'),
+  /** How long an OSD marked out may take to shed its data (ceph osd safe-to-destroy) before a person decides. */
+  osdDrainTimeout: Durations.upTimeout.default('2 days'),
   /** How long the plan waits for its approvals; by default the inventory policy's expireAfter. */
   approvalTimeout: Durations.approvalTimeout.optional(),
   approvalRemindAfter: Durations.approvalTimeout.optional(),

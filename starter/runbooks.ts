@@ -163,6 +163,7 @@ export const RUNBOOKS: readonly Runbook[] = [
       reason: 'why it leaves (kept in the record and the admins\' mail)',
       pollInterval: 'how often the remaining cluster\'s quorum is read at the end',
       upTimeout: 'how long the remaining cluster may take to show the expected votes; past it a person decides',
+      osdDrainTimeout: 'how long an OSD marked out may take to move its data away (ceph osd safe-to-destroy); past it a person decides',
       approvalTimeout: 'how long the plan waits for its approvals (default: the inventory policy\'s expireAfter)',
       approvalRemindAfter: 'when the approvers are reminded by mail (default: the policy\'s remindAfter)',
       approvalEscalateAfter: 'when the policy\'s second group is mailed (default: the policy\'s escalateTo.after)',

@@ -13,7 +13,9 @@
  *     this node (the QDevice's votes counted as votes, never as a node), when the node is the last one, or when its
  *     guests cannot all move to the other nodes under the reboot runbook's capacity rules;
  *   - the whole plan, every command per host, is approved by two people (the inventory's policy) before anything changes;
- *   - the guests leave first, with the planned reboot's own drain steps;
+ *   - the guests leave first, with the planned reboot's own drain steps; then the node's Ceph OSDs, one at a time:
+ *     `ceph osd out` once `ok-to-stop` agrees, a durable wait until `safe-to-destroy`, the service stopped,
+ *     `pveceph osd destroy` (refused up front when the OSDs left cannot hold a pool's size);
  *   - everything removed is copied first to a dated folder; the globs are listed and named; the local pmxcfs is
  *     stopped by its pid, not by killall; /etc/pve is written only in local mode;
  *   - every step looks first, so a retry after a crash finds it done; a step that fails for good asks a person
@@ -31,6 +33,7 @@ import { People } from './people.js';
 import { polling, readOnly } from './proxies.js';
 import { proxmoxNode } from './proxmoxGuests.js';
 import { Runbook, summarized, validInput } from './runbook.js';
+import { cephRefusals, osdSteps, removeOsds } from './cephSteps.js';
 import { separationSteps } from './separationSteps.js';
 import { outcomeText, persist, planOf, runStep, type HostStep } from './steps.js';
 
@@ -43,6 +46,8 @@ export interface NodeSeparationResult {
   /** The votes before, while the node was stopped, and after delnode, as planned; and as the remaining node saw them at the end. */
   votes: SeparationVotes;
   votesAtEnd: { expected: number; total: number; quorate: boolean; nodes: string[] };
+  /** The Ceph OSDs destroyed (each after `ceph osd safe-to-destroy`). */
+  osdsDestroyed: string[];
   /** Where the configuration was copied before its removal. */
   backupDir: string;
   /** Every host step, in order, and its outcome: done, already done (a retry), or skipped by whom. */
@@ -57,6 +62,7 @@ const STEPS = [
   'preflight: quorum without the node, where its guests go',
   'plan and approvals',
   'move the guests to the other nodes',
+  'Ceph: each OSD out, drained, stopped, destroyed',
   'stop the cluster services on the node',
   'restart the cluster filesystem in local mode',
   'remove the corosync configuration (copied first)',
@@ -104,13 +110,17 @@ export async function nodeSeparation(input: NodeSeparationInput): Promise<NodeSe
       // A guest that cannot migrate would leave the cluster with the node: the reboot's "shut down" is not an option here.
       const stuck = guests.drainSteps.filter((s) => /^(qm|pct) shutdown /.test(s.command.text));
       if (stuck.length) throw failure('Refused', `refused to separate ${host}: these guests cannot migrate (local storage) and would leave the cluster with it: ${stuck.map((s) => s.command.text).join('; ')}. Nothing was changed.`, guestFacts);
+      const cephFacts = await summarized(readOnly.readCeph, `ceph osd tree, ceph osd pool ls: the OSDs of ${host} and what the pools need`)(host);
+      const cephWhy = cephFacts ? cephRefusals(host, cephFacts) : [];
+      if (cephWhy.length) throw failure('Refused', `refused to separate ${host}:\n- ${cephWhy.join('\n- ')}\nNothing was changed.`, cephFacts);
       const files = await summarized(readOnly.listCorosyncFiles, `ls /etc/corosync and /var/lib/corosync on ${host}`)(host);
-      return { votes, remaining, files, facts: { ...numbers, guests: guestFacts } };
+      return { votes, remaining, files, ceph: cephFacts, facts: { ...numbers, guests: guestFacts, ceph: cephFacts } };
     });
     const { votes, remaining } = preflight;
     const backupDir = backupFolder(new Date(workflowInfo().startTime));
     const node = separationSteps({ host, remaining, backupDir, etcFiles: preflight.files.etc, varLibFiles: preflight.files.varLib });
-    const order = [node.stopServices, node.localMode, node.removeConfig, node.leaveLocalMode, node.deleteNode, node.cleanState] as const;
+    const osds = osdSteps(host, preflight.ceph);
+    const order = [osds.flatMap((o) => [o.out, o.stop, o.destroy]), node.stopServices, node.localMode, node.removeConfig, node.leaveLocalMode, node.deleteNode, node.cleanState] as const;
 
     const approved = await runbook.step('plan and approvals', async () => {
       plan = {
@@ -137,6 +147,10 @@ export async function nodeSeparation(input: NodeSeparationInput): Promise<NodeSe
         ran.push({ host: step.host, command: step.command.text, outcome: outcomeText(await runStep(people, step, doneSoFar)) });
       }
     };
+    if (osds.length) {
+      await runbook.step('Ceph: each OSD out, drained, stopped, destroyed', () =>
+        removeOsds({ host, steps: osds, people, runbook, every: request.pollInterval, within: request.osdDrainTimeout, walk, doneSoFar }));
+    } else runbook.skip('Ceph: each OSD out, drained, stopped, destroyed', `${host} has no Ceph OSD`);
     await runbook.step('stop the cluster services on the node', () => walk(node.stopServices));
     await runbook.step('restart the cluster filesystem in local mode', () => walk(node.localMode));
     await runbook.step('remove the corosync configuration (copied first)', () => walk(node.removeConfig));
@@ -154,7 +168,7 @@ export async function nodeSeparation(input: NodeSeparationInput): Promise<NodeSe
 
     await condition(allHandlersFinished);
     return {
-      host, cluster: cluster.name, remaining, approvals: approved, votes, votesAtEnd, backupDir, steps: ran,
+      host, cluster: cluster.name, remaining, approvals: approved, votes, votesAtEnd, osdsDestroyed: osds.map((o) => `osd.${o.id}`), backupDir, steps: ran,
       guests: guests.doneSoFar(), decisions: runbook.decisions, timeline: runbook.timeline,
     };
   } finally {

@@ -9,6 +9,7 @@
  */
 import type { BaseHostState, LabView } from '../../core/types.js';
 import type { WithLuks } from '../luks/index.js';
+import type { CephState } from './ceph.js';
 import { clustered, type CorosyncState } from './corosync-state.js';
 
 export const GiB = 2 ** 30;
@@ -70,6 +71,8 @@ export interface PveNodeState extends WithLuks {
   bootedAt: number;
   /** Corosync and pmxcfs on this node (corosync.ts); absent in older saved labs: a member by cluster name. */
   corosync?: CorosyncState;
+  /** Ceph's OSDs on this node and the cluster's pool (ceph.ts); absent without Ceph. */
+  ceph?: CephState;
 }
 
 // ---------------------------------------------------------------- cluster view

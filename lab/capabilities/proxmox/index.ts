@@ -12,6 +12,7 @@ import { renderPvecmNodes, renderPvecmStatus, renderPvesmStatus, renderResources
 
 export * from './cluster.js';
 export { corosync } from './corosync.js';
+export { ceph, type CephOsd, type CephState } from './ceph.js';
 export { corosyncMember, type CorosyncState } from './corosync-state.js';
 export { pveSize } from './render.js';
 

@@ -1,0 +1,75 @@
+/**
+ * Ceph OSDs of a node that leaves its cluster: read what is there, then one activity per command, each looking
+ * first, and a durable wait (one look per attempt, the polling policy between) until `ceph osd safe-to-destroy`.
+ */
+import { Context } from '@temporalio/activity';
+import { ceph, type Command } from '../common/commands.js';
+import { failure } from '../common/failures.js';
+import type { Outcome } from './raid/activities.js';
+import type { RemoteShell } from './ssh/remote.js';
+
+interface TreeNode { id: number; name: string; type: string; children?: number[]; status?: string; reweight?: number }
+
+export interface CephFacts {
+  /** The node's OSDs: up (its daemon runs), in (holds data). */
+  osds: { id: number; up: boolean; in: boolean }[];
+  /** The OSDs of the other nodes that are up and in. */
+  othersIn: number;
+  pools: { name: string; size: number; minSize: number }[];
+}
+
+export function cephActivities(remote: RemoteShell) {
+  async function tree(host: string): Promise<TreeNode[]> {
+    return (JSON.parse((await remote.run(host, ceph.tree())).stdout) as { nodes: TreeNode[] }).nodes;
+  }
+  async function osdOf(host: string, id: number): Promise<TreeNode | undefined> {
+    return (await tree(host)).find((n) => n.type === 'osd' && n.id === id);
+  }
+
+  return {
+    /** Null when the node has no Ceph (no `ceph` command). */
+    async readCeph(host: string): Promise<CephFacts | null> {
+      const probe = await remote.run(host, ceph.tree(), { allowFailure: true });
+      if (probe.exitCode === 127) return null;
+      const nodes = (JSON.parse(probe.stdout) as { nodes: TreeNode[] }).nodes;
+      const mine = new Set(nodes.find((n) => n.type === 'host' && n.name === host)?.children ?? []);
+      const osds = nodes.filter((n) => n.type === 'osd');
+      const pools = (JSON.parse((await remote.run(host, ceph.pools())).stdout) as { pool_name: string; size: number; min_size: number }[])
+        .map((p) => ({ name: p.pool_name, size: p.size, minSize: p.min_size }));
+      return {
+        osds: osds.filter((o) => mine.has(o.id)).map((o) => ({ id: o.id, up: o.status === 'up', in: o.reweight !== 0 })),
+        othersIn: osds.filter((o) => !mine.has(o.id) && o.status === 'up' && o.reweight !== 0).length,
+        pools,
+      };
+    },
+
+    /** `ceph osd out`, after `ceph osd ok-to-stop` says the PGs stay available; done once its reweight is 0. */
+    async markOsdOut(host: string, id: number, command: Command): Promise<Outcome> {
+      if ((await osdOf(host, id))?.reweight === 0) return 'already done';
+      const check = await remote.run(host, ceph.okToStop(id), { allowFailure: true });
+      if (check.exitCode !== 0) throw failure('CommandFailed', `ceph osd ok-to-stop ${id} on ${host}: ${check.stderr.trim()}`);
+      await remote.run(host, command);
+      return 'done';
+    },
+
+    /** One look: fails (benign, retried by the polling policy) while PGs are still mapped to the OSD. */
+    async expectOsdSafeToDestroy(host: string, id: number): Promise<void> {
+      const result = await remote.run(host, ceph.safeToDestroy(id), { allowFailure: true });
+      Context.current().heartbeat({ osd: id, safeToDestroy: result.exitCode === 0 });
+      if (result.exitCode !== 0) throw failure('OsdNotSafeYet', `osd.${id}: ${(result.stderr || result.stdout).trim()}`);
+    },
+
+    async stopOsd(host: string, id: number, command: Command): Promise<Outcome> {
+      if ((await remote.run(host, ceph.isActive(id), { allowFailure: true })).stdout.trim() !== 'active') return 'already done';
+      await remote.run(host, command);
+      return 'done';
+    },
+
+    /** `pveceph osd destroy`: done once the OSD is no longer in the tree. */
+    async destroyOsd(host: string, id: number, command: Command): Promise<Outcome> {
+      if (!(await osdOf(host, id))) return 'already done';
+      await remote.run(host, command);
+      return 'done';
+    },
+  };
+}

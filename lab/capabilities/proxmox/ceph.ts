@@ -1,0 +1,120 @@
+/**
+ * Ceph on the Proxmox nodes (pveceph), as the page builds it: OSDs per node and one replicated pool. Each node's
+ * state holds its own OSDs; the pool is the cluster's (every node holds the same settings). An OSD marked out
+ * sheds its placement groups over `drainMs`, as recovery would move the data: `ceph osd safe-to-destroy` says
+ * EBUSY with the PGs still mapped until then. Commands: `ceph osd tree --format json`, `ceph osd pool ls detail
+ * --format json`, `ceph osd ok-to-stop|out|safe-to-destroy N`, `systemctl stop|is-active ceph-osd@N`,
+ * `pveceph osd destroy N`.
+ */
+import type { Capability } from '../../core/capability.js';
+import { fail, ok, type CommandResult, type ExecContext, type LabView } from '../../core/types.js';
+import { clusterNodes, type PveNodeState } from './cluster.js';
+
+export interface CephOsd {
+  id: number;
+  in: boolean;
+  /** The ceph-osd@N unit runs. */
+  up: boolean;
+  pgs: number;
+  /** When it was marked out: its PGs leave over the pool's drainMs. */
+  outAt?: number;
+}
+
+export interface CephState {
+  osds: CephOsd[];
+  pool: { name: string; size: number; minSize: number; drainMs: number };
+}
+
+type Node = PveNodeState & { ceph: CephState };
+const has = (s: PveNodeState | undefined): s is Node => s?.ceph !== undefined;
+const EBUSY = 16;
+
+/** The PGs still mapped to an OSD: all while in, none once drained. */
+function pgsLeft(osd: CephOsd, drainMs: number, now: number): number {
+  if (osd.in || osd.outAt === undefined) return osd.pgs;
+  return Math.max(0, Math.ceil(osd.pgs * (1 - (now - osd.outAt) / drainMs)));
+}
+
+function cephNodes(state: Node, lab: LabView): Node[] {
+  return clusterNodes(state, lab).filter(has);
+}
+
+function findOsd(state: Node, lab: LabView, id: string | undefined): { node: Node; osd: CephOsd } | undefined {
+  for (const node of cephNodes(state, lab)) {
+    const osd = node.ceph.osds.find((o) => String(o.id) === id?.replace(/^osd\./, ''));
+    if (osd) return { node, osd };
+  }
+  return undefined;
+}
+
+/** `ceph osd tree --format json`: the root, one host bucket per node with OSDs, the OSDs (reweight 0 when out). */
+function tree(state: Node, lab: LabView): string {
+  const nodes = cephNodes(state, lab).filter((n) => n.ceph.osds.length);
+  const hostId = (i: number) => -2 - i;
+  const out: Record<string, unknown>[] = [{ id: -1, name: 'default', type: 'root', type_id: 11, children: nodes.map((_, i) => hostId(i)) }];
+  nodes.forEach((n, i) => {
+    out.push({ id: hostId(i), name: n.name, type: 'host', type_id: 1, pool_weights: {}, children: n.ceph.osds.map((o) => o.id).reverse() });
+    for (const o of n.ceph.osds) {
+      out.push({ id: o.id, device_class: 'hdd', name: `osd.${o.id}`, type: 'osd', type_id: 0, crush_weight: 0.9, depth: 2, pool_weights: {}, exists: 1, status: o.up ? 'up' : 'down', reweight: o.in ? 1 : 0, primary_affinity: 1 });
+    }
+  });
+  return `${JSON.stringify({ nodes: out, stray: [] })}\n`;
+}
+
+function osdCommand(state: Node, args: string[], ctx: ExecContext): CommandResult | null {
+  const [verb, id, ...rest] = args;
+  if (verb === 'tree' && id === '--format' && rest.join(' ') === 'json') return ok(tree(state, ctx.lab));
+  const { pool } = state.ceph;
+  if (verb === 'pool' && args.slice(1).join(' ') === 'ls detail --format json') {
+    return ok(`${JSON.stringify([{ pool: 1, pool_name: pool.name, type: 1, size: pool.size, min_size: pool.minSize, pg_num: 128, crush_rule: 0 }])}\n`);
+  }
+  if (!verb || !['ok-to-stop', 'out', 'safe-to-destroy'].includes(verb) || rest.length) return null;
+  const found = findOsd(state, ctx.lab, id);
+  if (!found) return fail(2, `Error ENOENT: osd.${id} does not exist\n`);
+  const { osd } = found;
+  const others = cephNodes(state, ctx.lab).flatMap((n) => n.ceph.osds).filter((o) => o !== osd && o.in && o.up).length;
+  if (verb === 'ok-to-stop') {
+    // With one replica per OSD host, the PGs stay available while min_size copies remain.
+    if (others < pool.minSize) return fail(EBUSY, `Error EBUSY: ${osd.pgs} PGs are already too degraded, would become too degraded or might become unavailable\n`);
+    return ok(`OSD(s) ${osd.id} are ok to stop without reducing availability or risking data, provided there are no other concurrent failures or interventions.\n${osd.pgs} PGs are likely to be degraded (but remain available) as a result.\n`);
+  }
+  if (verb === 'out') {
+    if (!osd.in) return ok('', `osd.${osd.id} is already out. \n`);
+    osd.in = false;
+    osd.outAt = ctx.now;
+    return ok('', `marked out osd.${osd.id}. \n`);
+  }
+  const left = pgsLeft(osd, pool.drainMs, ctx.now);
+  if (left > 0 || others < pool.size) return fail(EBUSY, `Error EBUSY: OSD(s) ${osd.id} have ${Math.max(left, 1)} pgs currently mapped to them. \n`);
+  return ok(`OSD(s) ${osd.id} are safe to destroy without reducing data durability.\n`);
+}
+
+function systemctl(state: Node, args: string[]): CommandResult | null {
+  const [verb, unit] = args;
+  const m = /^ceph-osd@(\d+)(\.service)?$/.exec(unit ?? '');
+  const osd = m && state.ceph.osds.find((o) => o.id === Number(m[1]));
+  if (args.length !== 2 || !osd) return null;
+  if (verb === 'is-active') return osd.up ? ok('active\n') : fail(3, '', 'inactive\n');
+  if (verb === 'stop') { osd.up = false; return ok(); }
+  return null;
+}
+
+function pveceph(state: Node, args: string[]): CommandResult | null {
+  if (args.length !== 3 || args[0] !== 'osd' || args[1] !== 'destroy') return null;
+  const osd = state.ceph.osds.find((o) => String(o.id) === args[2]);
+  if (!osd) return fail(255, `OSD osd.${args[2]} does not belong to node ${state.name}!\n`);
+  if (osd.in) return fail(255, 'osd is in use (in == 1)\n');
+  if (osd.up) return fail(255, 'osd is running (up == 1)\n');
+  state.ceph.osds = state.ceph.osds.filter((o) => o !== osd);
+  return ok(`destroy OSD osd.${osd.id}\nRemove osd.${osd.id} from the CRUSH map\nRemove the osd.${osd.id} authentication key.\nRemove OSD osd.${osd.id}\n`);
+}
+
+export const ceph: Capability<PveNodeState> = {
+  name: 'Ceph (pveceph)',
+  commands: {
+    ceph: (state, args, ctx) => (has(state) && args[0] === 'osd' ? osdCommand(state, args.slice(1), ctx) : null),
+    systemctl: (state, args) => (has(state) ? systemctl(state, args) : null),
+    pveceph: (state, args) => (has(state) ? pveceph(state, args) : null),
+  },
+  status: (state) => (has(state) ? { ceph: { osds: state.ceph.osds.map((o) => `osd.${o.id}:${o.in ? 'in' : 'out'},${o.up ? 'up' : 'down'}`) } } : {}),
+};
