@@ -358,3 +358,29 @@ describe('corosync, pmxcfs and pvecm delnode ("Démonter notre cluster Proxmox")
     expect(parsePvecmStatus(c.run('pve1', 'pvecm status').out)).toMatchObject({ quorate: true, expectedVotes: 2, totalVotes: 2, quorum: 2 });
   });
 });
+
+describe('Ceph OSDs (pveceph)', () => {
+  it('moves an OSD\'s data once it is out: safe-to-destroy says EBUSY until then; destroy wants it out and stopped', () => {
+    const c = cluster({ names: ['pve1', 'pve2', 'pve3'], ceph: { osds: { pve1: [0], pve2: [1, 2], pve3: [3] }, drainMs: 10_000 } });
+    const tree = JSON.parse(c.run('pve2', 'ceph osd tree --format json').out) as { nodes: { name: string; type: string; children?: number[]; reweight?: number }[] };
+    expect(tree.nodes.filter((n) => n.type === 'host').map((n) => `${n.name}:${n.children!.join(',')}`)).toEqual(['pve1:0', 'pve2:2,1', 'pve3:3']);
+    expect(c.run('pve1', 'ceph osd ok-to-stop 0')).toMatchObject({ code: 0, out: expect.stringContaining('are ok to stop') });
+    expect(c.run('pve1', 'ceph osd safe-to-destroy 0')).toMatchObject({ code: 16, err: 'Error EBUSY: OSD(s) 0 have 64 pgs currently mapped to them. \n' });
+    expect(c.run('pve1', 'pveceph osd destroy 0')).toMatchObject({ code: 255, err: 'osd is in use (in == 1)\n' });
+    expect(c.run('pve1', 'ceph osd out 0')).toMatchObject({ code: 0, err: 'marked out osd.0. \n' });
+    expect(c.run('pve1', 'ceph osd safe-to-destroy 0').err).toMatch(/have (6[0-3]|5\d) pgs currently mapped/);
+    for (let i = 0; i < 10; i++) c.run('pve1', 'hostname'); // time passes: a second per command
+    expect(c.run('pve1', 'ceph osd safe-to-destroy 0')).toMatchObject({ code: 0, out: 'OSD(s) 0 are safe to destroy without reducing data durability.\n' });
+    expect(c.run('pve1', 'pveceph osd destroy 0')).toMatchObject({ code: 255, err: 'osd is running (up == 1)\n' });
+    expect(c.run('pve1', 'systemctl stop ceph-osd@0').code).toBe(0);
+    expect(c.run('pve1', 'systemctl is-active ceph-osd@0')).toMatchObject({ code: 3, out: 'inactive\n' });
+    expect(c.run('pve1', 'pveceph osd destroy 0').code).toBe(0);
+    expect(c.node('pve1').ceph!.osds).toEqual([]);
+  });
+
+  it('refuses ok-to-stop when the OSDs left are fewer than the pool\'s min_size', () => {
+    const c = cluster({ names: ['pve1', 'pve2'], ceph: { osds: { pve1: [0, 1], pve2: [2] } } });
+    expect(c.run('pve1', 'ceph osd out 0').code).toBe(0);
+    expect(c.run('pve2', 'ceph osd ok-to-stop 1')).toMatchObject({ code: 16, err: expect.stringContaining('Error EBUSY') });
+  });
+});
