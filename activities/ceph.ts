@@ -16,11 +16,16 @@ export interface CephFacts {
   /** The OSDs of the other nodes that are up and in. */
   othersIn: number;
   pools: { name: string; size: number; minSize: number }[];
+  /** The node's monitor (named after it), and `ceph mon ok-to-rm`'s answer: null when removing it keeps the quorum. */
+  mon: { name: string; refused: string | null } | null;
 }
 
 export function cephActivities(remote: RemoteShell) {
   async function tree(host: string): Promise<TreeNode[]> {
     return (JSON.parse((await remote.run(host, ceph.tree())).stdout) as { nodes: TreeNode[] }).nodes;
+  }
+  async function monitors(host: string): Promise<string[]> {
+    return (JSON.parse((await remote.run(host, ceph.monitors())).stdout) as { mons: { name: string }[] }).mons.map((m) => m.name);
   }
   async function osdOf(host: string, id: number): Promise<TreeNode | undefined> {
     return (await tree(host)).find((n) => n.type === 'osd' && n.id === id);
@@ -36,7 +41,13 @@ export function cephActivities(remote: RemoteShell) {
       const osds = nodes.filter((n) => n.type === 'osd');
       const pools = (JSON.parse((await remote.run(host, ceph.pools())).stdout) as { pool_name: string; size: number; min_size: number }[])
         .map((p) => ({ name: p.pool_name, size: p.size, minSize: p.min_size }));
+      let mon: CephFacts['mon'] = null;
+      if ((await monitors(host)).includes(host)) {
+        const check = await remote.run(host, ceph.monOkToRemove(host), { allowFailure: true });
+        mon = { name: host, refused: check.exitCode === 0 ? null : check.stderr.trim() };
+      }
       return {
+        mon,
         osds: osds.filter((o) => mine.has(o.id)).map((o) => ({ id: o.id, up: o.status === 'up', in: o.reweight !== 0 })),
         othersIn: osds.filter((o) => !mine.has(o.id) && o.status === 'up' && o.reweight !== 0).length,
         pools,
@@ -61,6 +72,15 @@ export function cephActivities(remote: RemoteShell) {
 
     async stopOsd(host: string, id: number, command: Command): Promise<Outcome> {
       if ((await remote.run(host, ceph.isActive(id), { allowFailure: true })).stdout.trim() !== 'active') return 'already done';
+      await remote.run(host, command);
+      return 'done';
+    },
+
+    /** `pveceph mon destroy`, after `ceph mon ok-to-rm` agrees again; done once the monmap no longer has it. */
+    async destroyMonitor(host: string, name: string, command: Command): Promise<Outcome> {
+      if (!(await monitors(host)).includes(name)) return 'already done';
+      const check = await remote.run(host, ceph.monOkToRemove(name), { allowFailure: true });
+      if (check.exitCode !== 0) throw failure('CommandFailed', `ceph mon ok-to-rm ${name} on ${host}: ${check.stderr.trim()}`);
       await remote.run(host, command);
       return 'done';
     },

@@ -64,6 +64,9 @@ export const ceph = {
   isActive: (id: number) => sh`systemctl is-active ${`ceph-osd@${id}`}`,
   stop: (id: number) => sh`systemctl stop ${`ceph-osd@${id}`}`,
   destroy: (id: number) => sh`pveceph osd destroy ${id}`,
+  monitors: () => sh`ceph mon dump --format json`,
+  monOkToRemove: (name: string) => sh`ceph mon ok-to-rm ${name}`,
+  destroyMon: (name: string) => sh`pveceph mon destroy ${name}`,
 };
 
 export const luks = {

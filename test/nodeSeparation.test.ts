@@ -42,7 +42,7 @@ function pvecm(host: string, what: 'status' | 'nodes'): { stdout: string } {
   return { stdout: 'stdout' in r ? r.stdout.toString() : '' };
 }
 /** The commands that changed `host` and succeeded, reads set aside. */
-const READS = /^(pvecm (status|nodes)|pvesh |pvesm |(qm|pct) config |df |cat |ls |test |pidof |systemctl is-active |hostname$|ceph osd (tree|pool ls|ok-to-stop|safe-to-destroy) )/;
+const READS = /^(pvecm (status|nodes)|pvesh |pvesm |(qm|pct) config |df |cat |ls |test |pidof |systemctl is-active |hostname$|ceph osd (tree|pool ls|ok-to-stop|safe-to-destroy) |ceph mon (dump|ok-to-rm) )/;
 const changes = (audit: AuditEntry[]) => audit.filter((e) => e.exitCode === 0 && !READS.test(e.command)).map((e) => e.command);
 const SEPARATION = [
   'systemctl stop pve-cluster', 'systemctl stop corosync', 'pmxcfs -l', /^mkdir -p \/root\/corosync-backup-\d{8}T\d{6}Z$/,
@@ -64,7 +64,7 @@ async function approveBy(handle: WorkflowHandle, ...names: string[]): Promise<vo
 
 beforeAll(async () => {
   const dir = tempDir('separation');
-  const three = proxmoxCluster({ cluster: 'trio', names: ['trio1', 'trio2', 'trio3'], ceph: { osds: { trio1: [0], trio2: [1, 2], trio3: [3] }, drainMs: 3000 }, guests: { trio1: [vm(2101, 'ref-a'), vm(2102, 'ref-b'), vm(1201, 'dns', 'lxc', STORAGE_LUKS_SHARED)], trio2: [vm(2103, 'ref-c')], trio3: [] } });
+  const three = proxmoxCluster({ cluster: 'trio', names: ['trio1', 'trio2', 'trio3'], ceph: { osds: { trio1: [0], trio2: [1, 2], trio3: [3] }, mons: ['trio1', 'trio2', 'trio3'], drainMs: 3000 }, guests: { trio1: [vm(2101, 'ref-a'), vm(2102, 'ref-b'), vm(1201, 'dns', 'lxc', STORAGE_LUKS_SHARED)], trio2: [vm(2103, 'ref-c')], trio3: [] } });
   const withQdevice = proxmoxCluster({ cluster: 'duoq', names: ['duoq1', 'duoq2'], qdevice: '172.26.145.70', ceph: { osds: { duoq1: [1, 2, 3], duoq2: [0] }, drainMs: 4000 }, guests: { duoq1: [], duoq2: [vm(2201, 'ref-q')] } });
   const bare = proxmoxCluster({ cluster: 'duo', names: ['duo1', 'duo2'], guests: { duo1: [], duo2: [] } });
   const solo = proxmoxCluster({ cluster: 'solo', names: ['solo1'], guests: { solo1: [] } });
@@ -132,14 +132,17 @@ describe('nodeSeparation', () => {
     expect(Object.keys(c.files)).toEqual(expect.arrayContaining([`${result.backupDir}/corosync/authkey`, `${result.backupDir}/corosync/ringid_1`]));
     expect(c.units).toEqual({ 'pve-cluster': true, corosync: false });
     // The OSD: out, waited for (EBUSY while its PGs moved), stopped and destroyed only once safe to destroy.
-    expect(result.osdsDestroyed).toEqual(['osd.0']);
-    const ceph = lab.audit('trio1').filter((e) => /^(ceph osd (out|safe-to-destroy)|systemctl stop ceph-osd|pveceph)/.test(e.command)).map((e) => `${e.command}:${e.exitCode}`);
+    expect(result.cephDestroyed).toEqual(['osd.0', 'mon.trio1']);
+    expect(changes(lab.audit('trio1')).filter((c) => c.startsWith('pveceph mon'))).toEqual(['pveceph mon destroy trio1']);
+    expect(lab.state<ProxmoxNodeState>('trio1').ceph!.mon).toBeUndefined();
+    const ceph = lab.audit('trio1').filter((e) => /^(ceph osd (out|safe-to-destroy)|systemctl stop ceph-osd|pveceph osd)/.test(e.command)).map((e) => `${e.command}:${e.exitCode}`);
     expect(ceph[0]).toBe('ceph osd out 0:0');
     expect(ceph[1]).toBe('ceph osd safe-to-destroy 0:16');
     expect(ceph.slice(-3)).toEqual(['ceph osd safe-to-destroy 0:0', 'systemctl stop ceph-osd@0:0', 'pveceph osd destroy 0:0']);
     expect(lab.state<ProxmoxNodeState>('trio1').ceph!.osds).toEqual([]);
     // Each change once, in the page's order; delnode on a remaining node.
     const made = changes(lab.audit('trio1')).filter((cmd) => !/^((qm|pct) migrate |ceph osd out |systemctl stop ceph-osd|pveceph )/.test(cmd));
+    expect(lab.audit('trio1').findIndex((e) => e.command === 'pveceph mon destroy trio1')).toBeLessThan(lab.audit('trio1').findIndex((e) => e.command === 'systemctl stop pve-cluster'));
     expect(made).toHaveLength(SEPARATION.length);
     SEPARATION.forEach((want, i) => (typeof want === 'string' ? expect(made[i]).toBe(want) : expect(made[i]).toMatch(want)));
     expect(changes(lab.audit('trio2'))).toEqual(['pvecm delnode trio1']);

@@ -378,6 +378,15 @@ describe('Ceph OSDs (pveceph)', () => {
     expect(c.node('pve1').ceph!.osds).toEqual([]);
   });
 
+  it('lets a monitor go only while the others keep a majority', () => {
+    const c = cluster({ names: ['pve1', 'pve2', 'pve3'], ceph: { osds: {}, mons: ['pve1', 'pve2'] } });
+    expect(JSON.parse(c.run('pve3', 'ceph mon dump --format json').out)).toMatchObject({ mons: [{ name: 'pve1' }, { name: 'pve2' }], quorum: [0, 1] });
+    expect(c.run('pve1', 'ceph mon ok-to-rm pve1')).toMatchObject({ code: 0, err: 'quorum should be preserved (pve2) after removing mon.pve1\n' });
+    expect(c.run('pve1', 'pveceph mon destroy pve1').code).toBe(0);
+    expect(c.run('pve2', 'ceph mon ok-to-rm pve1')).toMatchObject({ code: 0, err: 'mon.pve1 does not exist or has already been removed\n' });
+    expect(c.run('pve2', 'ceph mon ok-to-rm pve2')).toMatchObject({ code: 16, err: expect.stringContaining('would break quorum') });
+  });
+
   it('refuses ok-to-stop when the OSDs left are fewer than the pool\'s min_size', () => {
     const c = cluster({ names: ['pve1', 'pve2'], ceph: { osds: { pve1: [0, 1], pve2: [2] } } });
     expect(c.run('pve1', 'ceph osd out 0').code).toBe(0);

@@ -21,10 +21,20 @@ export interface OsdSteps {
 
 /** Why the node's OSDs may not leave: the OSDs left must hold every pool's `size` copies (never below min_size). */
 export function cephRefusals(host: string, facts: CephFacts): string[] {
-  if (!facts.osds.length) return [];
+  const mon = facts.mon?.refused ? [`the monitor of ${host} cannot go: ${facts.mon.refused}`] : [];
+  if (!facts.osds.length) return mon;
   const ids = facts.osds.map((o) => `osd.${o.id}`).join(', ');
-  return facts.pools.filter((p) => facts.othersIn < p.size).map((p) =>
-    `removing ${ids} of ${host} leaves ${facts.othersIn} OSD${facts.othersIn === 1 ? '' : 's'} up and in for pool ${p.name} of size ${p.size} (min_size ${p.minSize}): ${facts.othersIn < p.minSize ? 'its data would become unavailable' : 'it would stay degraded, never safe to destroy'}`);
+  return [...mon, ...facts.pools.filter((p) => facts.othersIn < p.size).map((p) =>
+    `removing ${ids} of ${host} leaves ${facts.othersIn} OSD${facts.othersIn === 1 ? '' : 's'} up and in for pool ${p.name} of size ${p.size} (min_size ${p.minSize}): ${facts.othersIn < p.minSize ? 'its data would become unavailable' : 'it would stay degraded, never safe to destroy'}`)];
+}
+
+/** The node's monitor, destroyed only while the others keep a majority (`ceph mon ok-to-rm`, asked again before). */
+export function monitorSteps(host: string, facts: CephFacts | null): HostStep<Outcome>[] {
+  const mon = facts?.mon;
+  return mon ? [{
+    host, stage: 'openssh', command: ceph.destroyMon(mon.name), why: `after \`ceph mon ok-to-rm ${mon.name}\` agrees: the other monitors keep their quorum`,
+    run: (command) => summarized(hostChange.destroyMonitor, `pveceph mon destroy ${mon.name} on ${host}`)(host, mon.name, command),
+  }] : [];
 }
 
 export function osdSteps(host: string, facts: CephFacts | null): OsdSteps[] {

@@ -4,7 +4,7 @@
  * sheds its placement groups over `drainMs`, as recovery would move the data: `ceph osd safe-to-destroy` says
  * EBUSY with the PGs still mapped until then. Commands: `ceph osd tree --format json`, `ceph osd pool ls detail
  * --format json`, `ceph osd ok-to-stop|out|safe-to-destroy N`, `systemctl stop|is-active ceph-osd@N`,
- * `pveceph osd destroy N`.
+ * `pveceph osd destroy N`, and the monitors: `ceph mon dump --format json`, `ceph mon ok-to-rm ID`, `pveceph mon destroy ID`.
  */
 import type { Capability } from '../../core/capability.js';
 import { fail, ok, type CommandResult, type ExecContext, type LabView } from '../../core/types.js';
@@ -22,6 +22,8 @@ export interface CephOsd {
 
 export interface CephState {
   osds: CephOsd[];
+  /** A monitor on this node (pveceph names it after the node). */
+  mon?: boolean;
   pool: { name: string; size: number; minSize: number; drainMs: number };
 }
 
@@ -89,6 +91,23 @@ function osdCommand(state: Node, args: string[], ctx: ExecContext): CommandResul
   return ok(`OSD(s) ${osd.id} are safe to destroy without reducing data durability.\n`);
 }
 
+/** The monitors, one per node that has one; those of nodes that are down are out of the quorum. */
+function monCommand(state: Node, args: string[], ctx: ExecContext): CommandResult | null {
+  const mons = cephNodes(state, ctx.lab).filter((n) => n.ceph.mon);
+  if (args.join(' ') === 'dump --format json') {
+    return ok(`${JSON.stringify({ epoch: mons.length, mons: mons.map((n, rank) => ({ rank, name: n.name, addr: `${n.address}:6789/0` })), quorum: mons.map((n, rank) => (n.power === 'openssh' ? rank : -1)).filter((r) => r >= 0) })}\n`);
+  }
+  if (args.length !== 2 || args[0] !== 'ok-to-rm') return null;
+  const id = args[1]!;
+  if (!mons.some((n) => n.name === id)) return ok('', `mon.${id} does not exist or has already been removed\n`);
+  const quorum = mons.filter((n) => n.power === 'openssh').map((n) => n.name);
+  const after = quorum.filter((n) => n !== id);
+  if (after.length < Math.floor((mons.length - 1) / 2) + 1 || !after.length) {
+    return fail(EBUSY, `Error EBUSY: removing mon.${id} would break quorum (current quorum: ${quorum.join(',')}, monmap: ${mons.map((n) => n.name).join(',')})\n`);
+  }
+  return ok('', `quorum should be preserved (${after.join(',')}) after removing mon.${id}\n`);
+}
+
 function systemctl(state: Node, args: string[]): CommandResult | null {
   const [verb, unit] = args;
   const m = /^ceph-osd@(\d+)(\.service)?$/.exec(unit ?? '');
@@ -100,6 +119,11 @@ function systemctl(state: Node, args: string[]): CommandResult | null {
 }
 
 function pveceph(state: Node, args: string[]): CommandResult | null {
+  if (args.length === 3 && args[0] === 'mon' && args[1] === 'destroy') {
+    if (args[2] !== state.name || !state.ceph.mon) return fail(255, `no such monitor id '${args[2]}'\n`);
+    delete state.ceph.mon;
+    return ok();
+  }
   if (args.length !== 3 || args[0] !== 'osd' || args[1] !== 'destroy') return null;
   const osd = state.ceph.osds.find((o) => String(o.id) === args[2]);
   if (!osd) return fail(255, `OSD osd.${args[2]} does not belong to node ${state.name}!\n`);
@@ -112,7 +136,7 @@ function pveceph(state: Node, args: string[]): CommandResult | null {
 export const ceph: Capability<PveNodeState> = {
   name: 'Ceph (pveceph)',
   commands: {
-    ceph: (state, args, ctx) => (has(state) && args[0] === 'osd' ? osdCommand(state, args.slice(1), ctx) : null),
+    ceph: (state, args, ctx) => (!has(state) ? null : args[0] === 'osd' ? osdCommand(state, args.slice(1), ctx) : args[0] === 'mon' ? monCommand(state, args.slice(1), ctx) : null),
     systemctl: (state, args) => (has(state) ? systemctl(state, args) : null),
     pveceph: (state, args) => (has(state) ? pveceph(state, args) : null),
   },
