@@ -18,6 +18,8 @@ export interface CephFacts {
   pools: { name: string; size: number; minSize: number }[];
   /** The node's monitor (named after it), and `ceph mon ok-to-rm`'s answer: null when removing it keeps the quorum. */
   mon: { name: string; refused: string | null } | null;
+  /** The node's manager, and why it may not go (no other manager stands by), or null. */
+  mgr: { name: string; refused: string | null } | null;
 }
 
 export function cephActivities(remote: RemoteShell) {
@@ -26,6 +28,11 @@ export function cephActivities(remote: RemoteShell) {
   }
   async function monitors(host: string): Promise<string[]> {
     return (JSON.parse((await remote.run(host, ceph.monitors())).stdout) as { mons: { name: string }[] }).mons.map((m) => m.name);
+  }
+  /** Every manager by name: the active one first, then the standbys. */
+  async function managers(host: string): Promise<string[]> {
+    const dump = JSON.parse((await remote.run(host, ceph.managers())).stdout) as { active_name: string; standbys: { name: string }[] };
+    return [dump.active_name, ...dump.standbys.map((s) => s.name)].filter(Boolean);
   }
   async function osdOf(host: string, id: number): Promise<TreeNode | undefined> {
     return (await tree(host)).find((n) => n.type === 'osd' && n.id === id);
@@ -46,8 +53,11 @@ export function cephActivities(remote: RemoteShell) {
         const check = await remote.run(host, ceph.monOkToRemove(host), { allowFailure: true });
         mon = { name: host, refused: check.exitCode === 0 ? null : check.stderr.trim() };
       }
+      const mgrs = await managers(host);
+      const mgr = mgrs.includes(host) ? { name: host, refused: mgrs.length > 1 ? null : `mgr.${host} is the only manager: no other one stands by` } : null;
       return {
         mon,
+        mgr,
         osds: osds.filter((o) => mine.has(o.id)).map((o) => ({ id: o.id, up: o.status === 'up', in: o.reweight !== 0 })),
         othersIn: osds.filter((o) => !mine.has(o.id) && o.status === 'up' && o.reweight !== 0).length,
         pools,
@@ -81,6 +91,15 @@ export function cephActivities(remote: RemoteShell) {
       if (!(await monitors(host)).includes(name)) return 'already done';
       const check = await remote.run(host, ceph.monOkToRemove(name), { allowFailure: true });
       if (check.exitCode !== 0) throw failure('CommandFailed', `ceph mon ok-to-rm ${name} on ${host}: ${check.stderr.trim()}`);
+      await remote.run(host, command);
+      return 'done';
+    },
+
+    /** `pveceph mgr destroy`, only while another manager stands by; done once the mgr map no longer has it. */
+    async destroyManager(host: string, name: string, command: Command): Promise<Outcome> {
+      const mgrs = await managers(host);
+      if (!mgrs.includes(name)) return 'already done';
+      if (mgrs.length < 2) throw failure('CommandFailed', `mgr.${name} on ${host} is the only manager: no other one stands by`);
       await remote.run(host, command);
       return 'done';
     },

@@ -67,6 +67,8 @@ export const ceph = {
   monitors: () => sh`ceph mon dump --format json`,
   monOkToRemove: (name: string) => sh`ceph mon ok-to-rm ${name}`,
   destroyMon: (name: string) => sh`pveceph mon destroy ${name}`,
+  managers: () => sh`ceph mgr dump --format json`,
+  destroyMgr: (name: string) => sh`pveceph mgr destroy ${name}`,
 };
 
 export const luks = {

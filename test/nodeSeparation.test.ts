@@ -42,7 +42,7 @@ function pvecm(host: string, what: 'status' | 'nodes'): { stdout: string } {
   return { stdout: 'stdout' in r ? r.stdout.toString() : '' };
 }
 /** The commands that changed `host` and succeeded, reads set aside. */
-const READS = /^(pvecm (status|nodes)|pvesh |pvesm |(qm|pct) config |df |cat |ls |test |pidof |systemctl is-active |hostname$|ceph osd (tree|pool ls|ok-to-stop|safe-to-destroy) |ceph mon (dump|ok-to-rm) )/;
+const READS = /^(pvecm (status|nodes)|pvesh |pvesm |(qm|pct) config |df |cat |ls |test |pidof |systemctl is-active |hostname$|ceph osd (tree|pool ls|ok-to-stop|safe-to-destroy) |ceph mon (dump|ok-to-rm) |ceph mgr dump )/;
 const changes = (audit: AuditEntry[]) => audit.filter((e) => e.exitCode === 0 && !READS.test(e.command)).map((e) => e.command);
 const SEPARATION = [
   'systemctl stop pve-cluster', 'systemctl stop corosync', 'pmxcfs -l', /^mkdir -p \/root\/corosync-backup-\d{8}T\d{6}Z$/,
@@ -64,12 +64,12 @@ async function approveBy(handle: WorkflowHandle, ...names: string[]): Promise<vo
 
 beforeAll(async () => {
   const dir = tempDir('separation');
-  const three = proxmoxCluster({ cluster: 'trio', names: ['trio1', 'trio2', 'trio3'], ceph: { osds: { trio1: [0], trio2: [1, 2], trio3: [3] }, mons: ['trio1', 'trio2', 'trio3'], drainMs: 3000 }, guests: { trio1: [vm(2101, 'ref-a'), vm(2102, 'ref-b'), vm(1201, 'dns', 'lxc', STORAGE_LUKS_SHARED)], trio2: [vm(2103, 'ref-c')], trio3: [] } });
+  const three = proxmoxCluster({ cluster: 'trio', names: ['trio1', 'trio2', 'trio3'], ceph: { osds: { trio1: [0], trio2: [1, 2], trio3: [3] }, mons: ['trio1', 'trio2', 'trio3'], mgrs: ['trio1', 'trio2'], drainMs: 3000 }, guests: { trio1: [vm(2101, 'ref-a'), vm(2102, 'ref-b'), vm(1201, 'dns', 'lxc', STORAGE_LUKS_SHARED)], trio2: [vm(2103, 'ref-c')], trio3: [] } });
   const withQdevice = proxmoxCluster({ cluster: 'duoq', names: ['duoq1', 'duoq2'], qdevice: '172.26.145.70', ceph: { osds: { duoq1: [1, 2, 3], duoq2: [0] }, drainMs: 4000 }, guests: { duoq1: [], duoq2: [vm(2201, 'ref-q')] } });
   const bare = proxmoxCluster({ cluster: 'duo', names: ['duo1', 'duo2'], guests: { duo1: [], duo2: [] } });
   const solo = proxmoxCluster({ cluster: 'solo', names: ['solo1'], guests: { solo1: [] } });
   // The page's Ceph: two nodes and a QDevice, three OSDs, two of them on one node: that node cannot leave.
-  const cephq = proxmoxCluster({ cluster: 'cephq', names: ['cephq1', 'cephq2'], qdevice: '172.26.145.70', ceph: { osds: { cephq1: [2], cephq2: [0, 1] } }, guests: { cephq1: [], cephq2: [] } });
+  const cephq = proxmoxCluster({ cluster: 'cephq', names: ['cephq1', 'cephq2'], qdevice: '172.26.145.70', ceph: { osds: { cephq1: [2], cephq2: [0, 1] }, mgrs: ['cephq2'] }, guests: { cephq1: [], cephq2: [] } });
   const presets = [three, withQdevice, bare, solo, cephq];
   lab = await Lab.start({ dir, subnet: 248, hosts: presets.flatMap((p) => p.hosts), clusters: presets.flatMap((p) => p.clusters) });
   // Two approvals from two people (board or admin), never the one who started the run; unsigned in the lab.
@@ -132,8 +132,8 @@ describe('nodeSeparation', () => {
     expect(Object.keys(c.files)).toEqual(expect.arrayContaining([`${result.backupDir}/corosync/authkey`, `${result.backupDir}/corosync/ringid_1`]));
     expect(c.units).toEqual({ 'pve-cluster': true, corosync: false });
     // The OSD: out, waited for (EBUSY while its PGs moved), stopped and destroyed only once safe to destroy.
-    expect(result.cephDestroyed).toEqual(['osd.0', 'mon.trio1']);
-    expect(changes(lab.audit('trio1')).filter((c) => c.startsWith('pveceph mon'))).toEqual(['pveceph mon destroy trio1']);
+    expect(result.cephDestroyed).toEqual(['osd.0', 'mon.trio1', 'mgr.trio1']);
+    expect(changes(lab.audit('trio1')).filter((c) => /^pveceph m(on|gr)/.test(c))).toEqual(['pveceph mon destroy trio1', 'pveceph mgr destroy trio1']);
     expect(lab.state<ProxmoxNodeState>('trio1').ceph!.mon).toBeUndefined();
     const ceph = lab.audit('trio1').filter((e) => /^(ceph osd (out|safe-to-destroy)|systemctl stop ceph-osd|pveceph osd)/.test(e.command)).map((e) => `${e.command}:${e.exitCode}`);
     expect(ceph[0]).toBe('ceph osd out 0:0');
@@ -152,7 +152,7 @@ describe('nodeSeparation', () => {
   it.each([
     ['duo1', 'without duo1 the cluster would have 1 of 2 expected votes, below its quorum of 2: it would lose quorum'],
     ['solo1', 'solo1 is the last node of its cluster'],
-    ['cephq2', 'removing osd.0, osd.1 of cephq2 leaves 1 OSD up and in for pool ceph-vm of size 3 (min_size 2): its data would become unavailable'],
+    ['cephq2', 'the manager of cephq2 cannot go: mgr.cephq2 is the only manager: no other one stands by\n- removing osd.0, osd.1 of cephq2 leaves 1 OSD up and in for pool ceph-vm of size 3 (min_size 2): its data would become unavailable'],
   ])('refuses %s with the numbers, and changes nothing', async (host, why) => {
     const handle = await start(host);
     const error = (await handle.result().catch((e: unknown) => e)) as WorkflowFailedError;

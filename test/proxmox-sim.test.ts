@@ -387,6 +387,13 @@ describe('Ceph OSDs (pveceph)', () => {
     expect(c.run('pve2', 'ceph mon ok-to-rm pve2')).toMatchObject({ code: 16, err: expect.stringContaining('would break quorum') });
   });
 
+  it('shows the active manager and its standbys', () => {
+    const c = cluster({ names: ['pve1', 'pve2'], ceph: { osds: {}, mgrs: ['pve1', 'pve2'] } });
+    expect(JSON.parse(c.run('pve2', 'ceph mgr dump --format json').out)).toMatchObject({ active_name: 'pve1', standbys: [{ name: 'pve2' }] });
+    expect(c.run('pve1', 'pveceph mgr destroy pve1').code).toBe(0);
+    expect(JSON.parse(c.run('pve2', 'ceph mgr dump --format json').out)).toMatchObject({ active_name: 'pve2', standbys: [] });
+  });
+
   it('refuses ok-to-stop when the OSDs left are fewer than the pool\'s min_size', () => {
     const c = cluster({ names: ['pve1', 'pve2'], ceph: { osds: { pve1: [0, 1], pve2: [2] } } });
     expect(c.run('pve1', 'ceph osd out 0').code).toBe(0);

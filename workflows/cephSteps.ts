@@ -6,7 +6,7 @@
 import type { Duration } from '@temporalio/common';
 import type { CephFacts } from '../activities/ceph.js';
 import type { Outcome } from '../activities/raid/activities.js';
-import { ceph } from '../common/commands.js';
+import { ceph, type Command } from '../common/commands.js';
 import type { People } from './people.js';
 import { hostChange, polling } from './proxies.js';
 import { summarized, type Runbook } from './runbook.js';
@@ -21,20 +21,32 @@ export interface OsdSteps {
 
 /** Why the node's OSDs may not leave: the OSDs left must hold every pool's `size` copies (never below min_size). */
 export function cephRefusals(host: string, facts: CephFacts): string[] {
-  const mon = facts.mon?.refused ? [`the monitor of ${host} cannot go: ${facts.mon.refused}`] : [];
+  const mon = [
+    ...(facts.mon?.refused ? [`the monitor of ${host} cannot go: ${facts.mon.refused}`] : []),
+    ...(facts.mgr?.refused ? [`the manager of ${host} cannot go: ${facts.mgr.refused}`] : []),
+  ];
   if (!facts.osds.length) return mon;
   const ids = facts.osds.map((o) => `osd.${o.id}`).join(', ');
   return [...mon, ...facts.pools.filter((p) => facts.othersIn < p.size).map((p) =>
     `removing ${ids} of ${host} leaves ${facts.othersIn} OSD${facts.othersIn === 1 ? '' : 's'} up and in for pool ${p.name} of size ${p.size} (min_size ${p.minSize}): ${facts.othersIn < p.minSize ? 'its data would become unavailable' : 'it would stay degraded, never safe to destroy'}`)];
 }
 
-/** The node's monitor, destroyed only while the others keep a majority (`ceph mon ok-to-rm`, asked again before). */
-export function monitorSteps(host: string, facts: CephFacts | null): HostStep<Outcome>[] {
-  const mon = facts?.mon;
-  return mon ? [{
-    host, stage: 'openssh', command: ceph.destroyMon(mon.name), why: `after \`ceph mon ok-to-rm ${mon.name}\` agrees: the other monitors keep their quorum`,
-    run: (command) => summarized(hostChange.destroyMonitor, `pveceph mon destroy ${mon.name} on ${host}`)(host, mon.name, command),
-  }] : [];
+/**
+ * The node's monitor, destroyed only while the others keep a majority (`ceph mon ok-to-rm`, asked again before),
+ * and its manager, only while another one stands by.
+ */
+export function daemonSteps(host: string, facts: CephFacts | null): HostStep<Outcome>[] {
+  const { mon, mgr } = facts ?? {};
+  return [
+    ...(mon ? [{
+      host, stage: 'openssh' as const, command: ceph.destroyMon(mon.name), why: `after \`ceph mon ok-to-rm ${mon.name}\` agrees: the other monitors keep their quorum`,
+      run: (command: Command) => summarized(hostChange.destroyMonitor, `pveceph mon destroy ${mon.name} on ${host}`)(host, mon.name, command),
+    }] : []),
+    ...(mgr ? [{
+      host, stage: 'openssh' as const, command: ceph.destroyMgr(mgr.name), why: 'while another manager stands by (ceph mgr dump)',
+      run: (command: Command) => summarized(hostChange.destroyManager, `pveceph mgr destroy ${mgr.name} on ${host}`)(host, mgr.name, command),
+    }] : []),
+  ];
 }
 
 export function osdSteps(host: string, facts: CephFacts | null): OsdSteps[] {

@@ -33,7 +33,7 @@ import { People } from './people.js';
 import { polling, readOnly } from './proxies.js';
 import { proxmoxNode } from './proxmoxGuests.js';
 import { Runbook, summarized, validInput } from './runbook.js';
-import { cephRefusals, monitorSteps, osdSteps, removeOsds } from './cephSteps.js';
+import { cephRefusals, daemonSteps, osdSteps, removeOsds } from './cephSteps.js';
 import { separationSteps } from './separationSteps.js';
 import { outcomeText, persist, planOf, runStep, type HostStep } from './steps.js';
 
@@ -46,7 +46,7 @@ export interface NodeSeparationResult {
   /** The votes before, while the node was stopped, and after delnode, as planned; and as the remaining node saw them at the end. */
   votes: SeparationVotes;
   votesAtEnd: { expected: number; total: number; quorate: boolean; nodes: string[] };
-  /** The Ceph daemons destroyed: OSDs (each after `ceph osd safe-to-destroy`), the monitor (after `ceph mon ok-to-rm`). */
+  /** The Ceph daemons destroyed: OSDs (each after `ceph osd safe-to-destroy`), the monitor (after `ceph mon ok-to-rm`), the manager. */
   cephDestroyed: string[];
   /** Where the configuration was copied before its removal. */
   backupDir: string;
@@ -63,7 +63,7 @@ const STEPS = [
   'plan and approvals',
   'move the guests to the other nodes',
   'Ceph: each OSD out, drained, stopped, destroyed',
-  'Ceph: the monitor destroyed',
+  'Ceph: the monitor and the manager destroyed',
   'stop the cluster services on the node',
   'restart the cluster filesystem in local mode',
   'remove the corosync configuration (copied first)',
@@ -121,8 +121,8 @@ export async function nodeSeparation(input: NodeSeparationInput): Promise<NodeSe
     const backupDir = backupFolder(new Date(workflowInfo().startTime));
     const node = separationSteps({ host, remaining, backupDir, etcFiles: preflight.files.etc, varLibFiles: preflight.files.varLib });
     const osds = osdSteps(host, preflight.ceph);
-    const monitor = monitorSteps(host, preflight.ceph);
-    const order = [osds.flatMap((o) => [o.out, o.stop, o.destroy]), monitor, node.stopServices, node.localMode, node.removeConfig, node.leaveLocalMode, node.deleteNode, node.cleanState] as const;
+    const daemons = daemonSteps(host, preflight.ceph);
+    const order = [osds.flatMap((o) => [o.out, o.stop, o.destroy]), daemons, node.stopServices, node.localMode, node.removeConfig, node.leaveLocalMode, node.deleteNode, node.cleanState] as const;
 
     const approved = await runbook.step('plan and approvals', async () => {
       plan = {
@@ -153,8 +153,8 @@ export async function nodeSeparation(input: NodeSeparationInput): Promise<NodeSe
       await runbook.step('Ceph: each OSD out, drained, stopped, destroyed', () =>
         removeOsds({ host, steps: osds, people, runbook, every: request.pollInterval, within: request.osdDrainTimeout, walk, doneSoFar }));
     } else runbook.skip('Ceph: each OSD out, drained, stopped, destroyed', `${host} has no Ceph OSD`);
-    if (monitor.length) await runbook.step('Ceph: the monitor destroyed', () => walk(monitor));
-    else runbook.skip('Ceph: the monitor destroyed', `${host} has no Ceph monitor`);
+    if (daemons.length) await runbook.step('Ceph: the monitor and the manager destroyed', () => walk(daemons));
+    else runbook.skip('Ceph: the monitor and the manager destroyed', `${host} has no Ceph monitor or manager`);
     await runbook.step('stop the cluster services on the node', () => walk(node.stopServices));
     await runbook.step('restart the cluster filesystem in local mode', () => walk(node.localMode));
     await runbook.step('remove the corosync configuration (copied first)', () => walk(node.removeConfig));
@@ -172,7 +172,7 @@ export async function nodeSeparation(input: NodeSeparationInput): Promise<NodeSe
 
     await condition(allHandlersFinished);
     return {
-      host, cluster: cluster.name, remaining, approvals: approved, votes, votesAtEnd, cephDestroyed: [...osds.map((o) => `osd.${o.id}`), ...(preflight.ceph?.mon ? [`mon.${host}`] : [])], backupDir, steps: ran,
+      host, cluster: cluster.name, remaining, approvals: approved, votes, votesAtEnd, cephDestroyed: [...osds.map((o) => `osd.${o.id}`), ...(preflight.ceph?.mon ? [`mon.${host}`] : []), ...(preflight.ceph?.mgr ? [`mgr.${host}`] : [])], backupDir, steps: ran,
       guests: guests.doneSoFar(), decisions: runbook.decisions, timeline: runbook.timeline,
     };
   } finally {

@@ -41,7 +41,7 @@ export interface ProxmoxClusterOptions {
   /** The address of a QDevice (corosync-qnetd on another machine, `pvecm qdevice setup`): votes 2 → 3 on the page. */
   qdevice?: string;
   /** Ceph: OSD ids per node name, and the pool (size/min_size, how long an OSD marked out takes to drain). */
-  ceph?: { osds: Record<string, number[]>; mons?: string[]; size?: number; minSize?: number; drainMs?: number };
+  ceph?: { osds: Record<string, number[]>; mons?: string[]; mgrs?: string[]; size?: number; minSize?: number; drainMs?: number };
   bootDelayMs?: number;
   maxUnlockTries?: number;
   unlockBootDelayMs?: number;
@@ -177,6 +177,7 @@ export function proxmoxCluster(opts: ProxmoxClusterOptions = {}): { hosts: LabHo
         ceph: {
           osds: (opts.ceph.osds[name] ?? []).map((id) => ({ id, in: true, up: true, pgs: 64 })),
           ...(opts.ceph.mons?.includes(name) ? { mon: true } : {}),
+          ...(opts.ceph.mgrs?.includes(name) ? { mgr: true } : {}),
           pool: { name: 'ceph-vm', size: opts.ceph.size ?? 3, minSize: opts.ceph.minSize ?? 2, drainMs: opts.ceph.drainMs ?? 5000 },
         },
       } : {}),

@@ -4,7 +4,8 @@
  * sheds its placement groups over `drainMs`, as recovery would move the data: `ceph osd safe-to-destroy` says
  * EBUSY with the PGs still mapped until then. Commands: `ceph osd tree --format json`, `ceph osd pool ls detail
  * --format json`, `ceph osd ok-to-stop|out|safe-to-destroy N`, `systemctl stop|is-active ceph-osd@N`,
- * `pveceph osd destroy N`, and the monitors: `ceph mon dump --format json`, `ceph mon ok-to-rm ID`, `pveceph mon destroy ID`.
+ * `pveceph osd destroy N`, the monitors (`ceph mon dump --format json`, `ceph mon ok-to-rm ID`, `pveceph mon destroy ID`)
+ * and managers (`ceph mgr dump --format json`, `pveceph mgr destroy ID`).
  */
 import type { Capability } from '../../core/capability.js';
 import { fail, ok, type CommandResult, type ExecContext, type LabView } from '../../core/types.js';
@@ -22,8 +23,9 @@ export interface CephOsd {
 
 export interface CephState {
   osds: CephOsd[];
-  /** A monitor on this node (pveceph names it after the node). */
+  /** A monitor and a manager on this node (pveceph names them after the node); the first manager is the active one. */
   mon?: boolean;
+  mgr?: boolean;
   pool: { name: string; size: number; minSize: number; drainMs: number };
 }
 
@@ -108,6 +110,12 @@ function monCommand(state: Node, args: string[], ctx: ExecContext): CommandResul
   return ok('', `quorum should be preserved (${after.join(',')}) after removing mon.${id}\n`);
 }
 
+/** `ceph mgr dump`: the active manager (the first node's that runs) and the standbys. */
+function mgrDump(state: Node, lab: LabView): string {
+  const mgrs = cephNodes(state, lab).filter((n) => n.ceph.mgr && n.power === 'openssh').map((n) => n.name);
+  return `${JSON.stringify({ epoch: 10, active_name: mgrs[0] ?? '', available: mgrs.length > 0, standbys: mgrs.slice(1).map((name) => ({ gid: 4000, name })) })}\n`;
+}
+
 function systemctl(state: Node, args: string[]): CommandResult | null {
   const [verb, unit] = args;
   const m = /^ceph-osd@(\d+)(\.service)?$/.exec(unit ?? '');
@@ -124,6 +132,11 @@ function pveceph(state: Node, args: string[]): CommandResult | null {
     delete state.ceph.mon;
     return ok();
   }
+  if (args.length === 3 && args[0] === 'mgr' && args[1] === 'destroy') {
+    if (args[2] !== state.name || !state.ceph.mgr) return fail(255, `manager '${args[2]}' does not exist\n`);
+    delete state.ceph.mgr;
+    return ok();
+  }
   if (args.length !== 3 || args[0] !== 'osd' || args[1] !== 'destroy') return null;
   const osd = state.ceph.osds.find((o) => String(o.id) === args[2]);
   if (!osd) return fail(255, `OSD osd.${args[2]} does not belong to node ${state.name}!\n`);
@@ -136,7 +149,8 @@ function pveceph(state: Node, args: string[]): CommandResult | null {
 export const ceph: Capability<PveNodeState> = {
   name: 'Ceph (pveceph)',
   commands: {
-    ceph: (state, args, ctx) => (!has(state) ? null : args[0] === 'osd' ? osdCommand(state, args.slice(1), ctx) : args[0] === 'mon' ? monCommand(state, args.slice(1), ctx) : null),
+    ceph: (state, args, ctx) => (!has(state) ? null : args[0] === 'osd' ? osdCommand(state, args.slice(1), ctx) : args[0] === 'mon' ? monCommand(state, args.slice(1), ctx)
+      : args.join(' ') === 'mgr dump --format json' ? ok(mgrDump(state, ctx.lab)) : null),
     systemctl: (state, args) => (has(state) ? systemctl(state, args) : null),
     pveceph: (state, args) => (has(state) ? pveceph(state, args) : null),
   },
