@@ -138,8 +138,8 @@ export async function nodeSeparation(input: NodeSeparationInput): Promise<NodeSe
       });
     });
 
-    // The cluster's membership changes, and every host the plan touches (the guests' targets take them over).
-    await leases.take([clusterLease(cluster.name), hostLease(host), hostLease(remaining), ...guests.drainSteps.map((s) => hostLease(s.host))]);
+    // The cluster's membership changes and its nodes take the guests: the cluster and every node, as a rolling reboot does.
+    await leases.take([clusterLease(cluster.name), ...cluster.hosts.map(hostLease)]);
 
     await runbook.step('move the guests to the other nodes', () => guests.drain());
 
