@@ -64,8 +64,8 @@ async function approveBy(handle: WorkflowHandle, ...names: string[]): Promise<vo
 
 beforeAll(async () => {
   const dir = tempDir('separation');
-  const three = proxmoxCluster({ cluster: 'trio', names: ['trio1', 'trio2', 'trio3'], ceph: { osds: { trio1: [0], trio2: [1, 2], trio3: [3] }, mons: ['trio1', 'trio2', 'trio3'], mgrs: ['trio1', 'trio2'], drainMs: 3000 }, guests: { trio1: [vm(2101, 'ref-a'), vm(2102, 'ref-b'), vm(1201, 'dns', 'lxc', STORAGE_LUKS_SHARED)], trio2: [vm(2103, 'ref-c')], trio3: [] } });
-  const withQdevice = proxmoxCluster({ cluster: 'duoq', names: ['duoq1', 'duoq2'], qdevice: '172.26.145.70', ceph: { osds: { duoq1: [1, 2, 3], duoq2: [0] }, drainMs: 4000 }, guests: { duoq1: [], duoq2: [vm(2201, 'ref-q')] } });
+  const three = proxmoxCluster({ cluster: 'trio', names: ['trio1', 'trio2', 'trio3'], ceph: { osds: { trio1: [0], trio2: [1, 2], trio3: [3] }, mons: ['trio1', 'trio2', 'trio3'], mgrs: ['trio1', 'trio2'], drainMs: 8000 }, guests: { trio1: [vm(2101, 'ref-a'), vm(2102, 'ref-b'), vm(1201, 'dns', 'lxc', STORAGE_LUKS_SHARED)], trio2: [vm(2103, 'ref-c')], trio3: [] } });
+  const withQdevice = proxmoxCluster({ cluster: 'duoq', names: ['duoq1', 'duoq2'], qdevice: '172.26.145.70', ceph: { osds: { duoq1: [1, 2, 3], duoq2: [0] }, drainMs: 12_000 }, guests: { duoq1: [], duoq2: [vm(2201, 'ref-q')] } });
   const bare = proxmoxCluster({ cluster: 'duo', names: ['duo1', 'duo2'], guests: { duo1: [], duo2: [] } });
   const solo = proxmoxCluster({ cluster: 'solo', names: ['solo1'], guests: { solo1: [] } });
   // The page's Ceph: two nodes and a QDevice, three OSDs, two of them on one node: that node cannot leave.
@@ -167,7 +167,7 @@ describe('nodeSeparation', () => {
     const handle = await start('duoq2');
     await approveBy(handle, 'alice', 'bob');
     // First while osd.0's data moves: the durable wait goes on under the next worker.
-    await eventually('osd.0 not yet safe to destroy', () => lab.audit('duoq2').some((e) => e.command === 'ceph osd safe-to-destroy 0' && e.exitCode === 16) || undefined, 120_000);
+    await eventually('osd.0 out', () => lab.audit('duoq2').some((e) => e.command === 'ceph osd out 0' && e.exitCode === 0) || undefined, 120_000);
     worker.kill('SIGKILL');
     await worker.stopped;
     worker = await startWorkerProcess({ address, inventoryPath, codecKeyFile });
@@ -184,6 +184,9 @@ describe('nodeSeparation', () => {
     expect(parsePvecmNodes(pvecm('duoq1', 'nodes').stdout).filter((m) => !m.qdevice).map((m) => m.name)).toEqual(['duoq1']);
     expect(lab.state<ProxmoxNodeState>('duoq1').guests.map((g) => g.vmid)).toEqual([2201]);
     expect(changes(lab.audit('duoq2')).filter((cmd) => /^(ceph osd out|systemctl stop ceph-osd|pveceph)/.test(cmd))).toEqual(['ceph osd out 0', 'systemctl stop ceph-osd@0', 'pveceph osd destroy 0']);
+    const looks = lab.audit('duoq2').filter((e) => e.command === 'ceph osd safe-to-destroy 0').map((e) => e.exitCode);
+    expect(looks.at(-1)).toBe(0);
+    expect(looks.slice(0, -1).every((code) => code === 16)).toBe(true);
     const made = changes(lab.audit('duoq2')).filter((cmd) => !/^((qm|pct) migrate |ceph osd out |systemctl stop ceph-osd|pveceph )/.test(cmd));
     expect(made).toHaveLength(SEPARATION.length);
     SEPARATION.forEach((want, i) => (typeof want === 'string' ? expect(made[i]).toBe(want) : expect(made[i]).toMatch(want)));
