@@ -20,6 +20,8 @@ import { onboardingActivities } from './onboarding.js';
 import { proxmoxSnapshotActivities } from './proxmoxSnapshots.js';
 import { mailActivities } from './mail.js';
 import { proxmoxActivities } from './proxmox.js';
+import { corosyncActivities } from './corosync.js';
+import { cephActivities } from './ceph.js';
 import { xenActivities } from './xen.js';
 import { failure } from '../common/failures.js';
 
@@ -45,6 +47,12 @@ export function createActivities(inventory: Inventory, pool = new SshPool({ priv
       }
       return { name: cluster.name, kind: cluster.kind, hosts: cluster.hosts };
     },
+    /** The inventory cluster that holds `host` (its lease is the cluster's). */
+    async clusterOfHost(host: string): Promise<{ name: string; kind: string; hosts: string[] }> {
+      const cluster = inventory.clusters.find((c) => c.hosts.includes(host));
+      if (!cluster) throw failure('InvalidInput', `invalid input:\nhost: ${host} is in no cluster of the inventory`);
+      return { name: cluster.name, kind: cluster.kind, hosts: cluster.hosts };
+    },
     /** The key ids of the worker's sealing keys: submitPassphrase's validator refuses a value sealed for another. */
     async sealingKeyIds(): Promise<string[]> {
       return heldKeyIds();
@@ -64,6 +72,8 @@ export function createActivities(inventory: Inventory, pool = new SshPool({ priv
     ...hostActivities(remote),
     ...luksActivities(remote),
     ...proxmoxActivities(remote),
+    ...corosyncActivities(remote),
+    ...cephActivities(remote),
     ...xenActivities(remote),
     ...lvmActivities(remote),
     ...jobActivities(remote),

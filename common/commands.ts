@@ -29,6 +29,49 @@ export const proxmox = {
   vmStatus: (vmid: number) => sh`qm status ${vmid}`,
 };
 
+/**
+ * "Démonter notre cluster Proxmox" (proxmox-ceph-cluster-build-and-teardown.txt): the page's lines, and the
+ * reads that guard them. No glob, no killall: the files to remove are listed first and named, the local pmxcfs
+ * is stopped by its pid.
+ */
+export type ClusterUnit = 'pve-cluster' | 'corosync';
+export const pveCluster = {
+  nodes: () => sh`pvecm nodes`,
+  /** The nodelist every member holds (pvecm nodes lists only the members online now). */
+  config: () => sh`cat /etc/pve/corosync.conf`,
+  isActive: (unit: ClusterUnit) => sh`systemctl is-active ${unit}`,
+  stop: (unit: ClusterUnit) => sh`systemctl stop ${unit}`,
+  start: (unit: ClusterUnit) => sh`systemctl start ${unit}`,
+  localMode: () => sh`pmxcfs -l`,
+  pmxcfsPids: () => sh`pidof pmxcfs`,
+  /** As the plan shows it; the activity sends `kill PID` with the one pid it found (pve-cluster stopped: the local one). */
+  stopLocalPmxcfs: () => sh`kill "$(pidof pmxcfs)"`,
+  kill: (pid: number) => sh`kill ${pid}`,
+  exists: (path: string) => sh`test -e ${path}`,
+  list: (dir: string) => sh`ls -A ${dir}`,
+  makeDir: (dir: string) => sh`mkdir -p ${dir}`,
+  copy: (paths: readonly string[], dir: string) => sh`cp -a ${paths} ${dir}`,
+  remove: (paths: readonly string[]) => sh`rm -rf ${paths}`,
+  deleteNode: (node: string) => sh`pvecm delnode ${node}`,
+};
+
+/** Ceph on Proxmox (pveceph.adoc, Ceph's "Adding/Removing OSDs"): an OSD leaves only once its data has moved. */
+export const ceph = {
+  tree: () => sh`ceph osd tree --format json`,
+  pools: () => sh`ceph osd pool ls detail --format json`,
+  okToStop: (id: number) => sh`ceph osd ok-to-stop ${id}`,
+  out: (id: number) => sh`ceph osd out ${id}`,
+  safeToDestroy: (id: number) => sh`ceph osd safe-to-destroy ${id}`,
+  isActive: (id: number) => sh`systemctl is-active ${`ceph-osd@${id}`}`,
+  stop: (id: number) => sh`systemctl stop ${`ceph-osd@${id}`}`,
+  destroy: (id: number) => sh`pveceph osd destroy ${id}`,
+  monitors: () => sh`ceph mon dump --format json`,
+  monOkToRemove: (name: string) => sh`ceph mon ok-to-rm ${name}`,
+  destroyMon: (name: string) => sh`pveceph mon destroy ${name}`,
+  managers: () => sh`ceph mgr dump --format json`,
+  destroyMgr: (name: string) => sh`pveceph mgr destroy ${name}`,
+};
+
 export const luks = {
   /** Initramfs (dropbear): the passphrase on stdin, without a trailing newline (askpass would keep it). */
   unlockRoot: () => sh`cryptroot-unlock`,

@@ -31,6 +31,7 @@ export const FAILURES = {
   NotQuorate: { retry: 'poll', meaning: 'the cluster is not quorate yet' },
   StorageInactive: { retry: 'poll', meaning: 'a storage of the node is not active yet' },
   GuestsNotRunningYet: { retry: 'poll', meaning: 'guests that ran before do not run again yet' },
+  OsdNotSafeYet: { retry: 'poll', meaning: 'a Ceph OSD marked out still has placement groups mapped to it: its data is still moving' },
   // States of a host that a person must judge.
   Diagnosis: { retry: 'never', meaning: 'the failed disk cannot be told from the arrays and disks as they are' },
   DiskNotFound: { retry: 'never', meaning: 'a disk the runbook works on is no longer visible by its serial' },

@@ -194,6 +194,24 @@ export const RollingClusterRebootInput = HypervisorRebootInput.omit({ host: true
 }).strict();
 export type RollingClusterRebootInput = z.input<typeof RollingClusterRebootInput>;
 
+/** "Démonter notre cluster Proxmox": take one node out of its cluster (its guests moved to the others first). */
+export const NodeSeparationInput = z.object({
+  host: HostName,
+  reason: Reason('say why the node leaves the cluster'),
+  /** Between two looks at the remaining cluster's quorum at the end, and how long it may take to settle. */
+  pollInterval: Durations.pollInterval.default('10s'),
+  upTimeout: Durations.upTimeout.default('5 minutes'),
+  /** How long an OSD marked out may take to shed its data (ceph osd safe-to-destroy) before a person decides. */
+  osdDrainTimeout: Durations.upTimeout.default('2 days'),
+  /** How long the plan waits for its approvals; by default the inventory policy's expireAfter. */
+  approvalTimeout: Durations.approvalTimeout.optional(),
+  approvalRemindAfter: Durations.approvalTimeout.optional(),
+  approvalEscalateAfter: Durations.approvalTimeout.optional(),
+  /** Who starts the run (our CLI: $USER): never one of its approvers. */
+  requestedBy: RequestedBy,
+}).strict();
+export type NodeSeparationInput = z.input<typeof NodeSeparationInput>;
+
 /** "Rotation de clé": add the new passphrase, test it, only then remove the old one. */
 export const LuksKeyRotationInput = z.object({
   host: HostName,

@@ -7,7 +7,7 @@
 import type { QueryDefinition } from '@temporalio/common';
 import type { z } from 'zod';
 import {
-  DiskReplacementInput, GanetiHypervisorSetupInput, HypervisorRebootInput, ProxmoxSnapshotInput, LuksKeyRotationInput, RebootHostInput, RollingClusterRebootInput, VmBackupInput, VmDiskResizeInput, VmOnboardingInput, VmRestoreInput, VmSnapshotInput,
+  DiskReplacementInput, GanetiHypervisorSetupInput, HypervisorRebootInput, ProxmoxSnapshotInput, LuksKeyRotationInput, NodeSeparationInput, RebootHostInput, RollingClusterRebootInput, VmBackupInput, VmDiskResizeInput, VmOnboardingInput, VmRestoreInput, VmSnapshotInput,
 } from '../common/inputs.js';
 import {
   approveUpdate, decideUpdate, diskReplacedUpdate, installDoneUpdate, planQuery, progressQuery, submitPassphraseUpdate,
@@ -150,6 +150,27 @@ export const RUNBOOKS: readonly Runbook[] = [
     },
     summary: (i) => `LUKS key rotation on ${i.host}${i.device ? ` (${i.device})` : ''}`,
     answers: [submitPassphraseUpdate, decideUpdate],
+    queries: [progressQuery, planQuery],
+    target: 'host',
+  }),
+  runbook({
+    name: 'node-separation',
+    type: 'nodeSeparation',
+    title: 'take one node out of its Proxmox cluster ("Démonter notre cluster Proxmox"): guests moved, two approvals',
+    schema: NodeSeparationInput,
+    flags: {
+      host: 'the Proxmox node that leaves its cluster',
+      reason: 'why it leaves (kept in the record and the admins\' mail)',
+      pollInterval: 'how often the remaining cluster\'s quorum is read at the end',
+      upTimeout: 'how long the remaining cluster may take to show the expected votes; past it a person decides',
+      osdDrainTimeout: 'how long an OSD marked out may take to move its data away (ceph osd safe-to-destroy); past it a person decides',
+      approvalTimeout: 'how long the plan waits for its approvals (default: the inventory policy\'s expireAfter)',
+      approvalRemindAfter: 'when the approvers are reminded by mail (default: the policy\'s remindAfter)',
+      approvalEscalateAfter: 'when the policy\'s second group is mailed (default: the policy\'s escalateTo.after)',
+      requestedBy: { help: 'who starts the run: never one of its approvers (default $USER)', value: 'NAME' },
+    },
+    summary: (i) => `Take ${i.host} out of its Proxmox cluster: ${i.reason}`,
+    answers: [approveUpdate, decideUpdate],
     queries: [progressQuery, planQuery],
     target: 'host',
   }),

@@ -1,6 +1,6 @@
 /** The Proxmox and Xen-guest simulators on their own, without SSH: exec over states shared through a LabView. */
 import { describe, expect, it } from 'vitest';
-import { parseClusterResources, parseGuestConfig, parsePvecmStatus, parsePvesmStatus } from '../activities/parsers/proxmox.js';
+import { parseClusterResources, parseGuestConfig, parsePvecmNodes, parsePvecmStatus, parsePvesmStatus } from '../activities/parsers/proxmox.js';
 import { parseXlList } from '../activities/parsers/xl.js';
 import { parseInventory } from '../common/inventory.js';
 import { matchingSlot } from '../lab/capabilities/luks/index.js';
@@ -296,3 +296,107 @@ describe('Xen guests on a dom0', () => {
   });
 });
 
+
+describe('corosync, pmxcfs and pvecm delnode ("Démonter notre cluster Proxmox")', () => {
+  /** The page's sequence on `name`, one command at a time; every command must succeed. */
+  function separate(c: ReturnType<typeof cluster>, name: string): void {
+    for (const cmd of ['systemctl stop pve-cluster', 'systemctl stop corosync', 'pmxcfs -l', 'rm /etc/pve/corosync.conf', 'rm -r /etc/corosync/authkey /etc/corosync/corosync.conf']) {
+      expect(c.run(name, cmd), cmd).toMatchObject({ code: 0 });
+    }
+    const pid = c.run(name, 'pidof pmxcfs').out.trim();
+    expect(pid).toMatch(/^\d+$/);
+    expect(c.run(name, `kill ${pid}`).code).toBe(0);
+    expect(c.run(name, 'systemctl start pve-cluster').code).toBe(0);
+  }
+
+  it('shows a QDevice as the member row 0 with a Qdevice column, votes 2 → 3, and the parsers tell it from a node', () => {
+    const c = cluster({ names: ['pve1', 'pve2'], qdevice: '172.26.145.70' });
+    const status = parsePvecmStatus(c.run('pve1', 'pvecm status').out);
+    expect(status).toMatchObject({ quorate: true, expectedVotes: 3, totalVotes: 3, quorum: 2, nodes: 2, flags: ['Quorate', 'Qdevice'], qdevice: { name: 'Qdevice', votes: 1, castingVote: true } });
+    expect(status.members.filter((m) => !m.qdevice).map((m) => [m.nodeId, m.qdeviceFlags])).toEqual([[1, ['A', 'V', 'NMW']], [2, ['A', 'V', 'NMW']]]);
+    expect(parsePvecmNodes(c.run('pve2', 'pvecm nodes').out).map((m) => `${m.nodeId}:${m.name}${m.local ? '*' : ''}${m.qdevice ? '(q)' : ''}`)).toEqual(['1:pve1', '2:pve2*', '0:Qdevice(q)']);
+    expect(c.run('pve1', 'cat /etc/pve/corosync.conf').out).toMatch(/device \{[\s\S]*host: 172\.26\.145\.70[\s\S]*votes: 1/);
+  });
+
+  it('runs the page\'s sequence on a node, then delnode on a remaining one: two nodes left, quorate with 2 votes', () => {
+    const c = cluster({ names: ['pve1', 'pve2', 'pve3'] });
+    expect(c.run('pve2', 'pvecm delnode pve3')).toMatchObject({ code: 255, err: expect.stringContaining('still an online member') });
+    separate(c, 'pve3');
+    expect(parsePvecmStatus(c.run('pve1', 'pvecm status').out)).toMatchObject({ quorate: true, expectedVotes: 3, totalVotes: 2 });
+    expect(c.run('pve1', 'pvecm delnode pve3')).toMatchObject({ code: 0, out: 'Killing node 3\n' });
+    expect(parsePvecmStatus(c.run('pve2', 'pvecm status').out)).toMatchObject({ quorate: true, expectedVotes: 2, totalVotes: 2, quorum: 2 });
+    expect(parsePvecmNodes(c.run('pve2', 'pvecm nodes').out).map((m) => m.name)).toEqual(['pve1', 'pve2']);
+    expect(c.run('pve1', 'pvecm delnode pve3')).toMatchObject({ code: 255, err: 'Node/IP: pve3 is not a known host of the cluster.\n' });
+    // The separated node stands alone; /var/lib/corosync still holds the old cluster's files until cleaned.
+    expect(c.run('pve3', 'pvecm status')).toMatchObject({ code: 2, err: expect.stringContaining('is this node part of a cluster?') });
+    expect(c.run('pve3', 'ls -A /var/lib/corosync').out).toBe('ringid_3\n');
+    expect(c.run('pve3', 'rm -r /var/lib/corosync/ringid_3').code).toBe(0);
+    expect(c.run('pve3', 'ls -A /var/lib/corosync').out).toBe('');
+  });
+
+  it('fails a wrong order as the real tools do', () => {
+    const c = cluster({ names: ['pve1', 'pve2'] });
+    expect(c.run('pve1', 'pvecm delnode pve1')).toMatchObject({ code: 255, err: 'Cannot delete myself from cluster!\n' });
+    expect(c.run('pve2', 'pmxcfs -l')).toMatchObject({ code: 255, err: expect.stringContaining('unable to acquire pmxcfs lock') });
+    expect(c.run('pve2', 'rm /etc/pve/corosync.conf')).toMatchObject({ code: 1, err: expect.stringContaining('Permission denied') });
+    expect(c.run('pve2', 'systemctl stop pve-cluster').code).toBe(0);
+    expect(c.run('pve2', 'rm /etc/pve/corosync.conf')).toMatchObject({ code: 1, err: expect.stringContaining('No such file') });
+    expect(c.run('pve2', 'systemctl is-active pve-cluster')).toMatchObject({ code: 3, out: 'inactive\n' });
+    expect(c.run('pve2', 'systemctl stop corosync').code).toBe(0);
+    expect(c.run('pve2', 'pmxcfs -l').code).toBe(0);
+    expect(c.run('pve2', 'systemctl start pve-cluster').code).toBe(1);
+    // Two nodes without a QDevice: one vote of two is no quorum, delnode refuses.
+    expect(c.run('pve1', 'pvecm delnode pve2')).toMatchObject({ code: 255, err: 'cluster not ready - no quorum?\n' });
+    expect(c.run('pve1', 'kill 99999')).toMatchObject({ code: 1, err: 'bash: kill: (99999) - No such process\n' });
+  });
+
+  it('keeps two nodes and a QDevice quorate while one leaves', () => {
+    const c = cluster({ names: ['pve1', 'pve2'], qdevice: '172.26.145.70' });
+    separate(c, 'pve2');
+    expect(parsePvecmStatus(c.run('pve1', 'pvecm status').out)).toMatchObject({ quorate: true, expectedVotes: 3, totalVotes: 2 });
+    expect(c.run('pve1', 'pvecm delnode pve2').code).toBe(0);
+    expect(parsePvecmStatus(c.run('pve1', 'pvecm status').out)).toMatchObject({ quorate: true, expectedVotes: 2, totalVotes: 2, quorum: 2 });
+  });
+});
+
+describe('Ceph OSDs (pveceph)', () => {
+  it('moves an OSD\'s data once it is out: safe-to-destroy says EBUSY until then; destroy wants it out and stopped', () => {
+    const c = cluster({ names: ['pve1', 'pve2', 'pve3'], ceph: { osds: { pve1: [0], pve2: [1, 2], pve3: [3] }, drainMs: 10_000 } });
+    const tree = JSON.parse(c.run('pve2', 'ceph osd tree --format json').out) as { nodes: { name: string; type: string; children?: number[]; reweight?: number }[] };
+    expect(tree.nodes.filter((n) => n.type === 'host').map((n) => `${n.name}:${n.children!.join(',')}`)).toEqual(['pve1:0', 'pve2:2,1', 'pve3:3']);
+    expect(c.run('pve1', 'ceph osd ok-to-stop 0')).toMatchObject({ code: 0, out: expect.stringContaining('are ok to stop') });
+    expect(c.run('pve1', 'ceph osd safe-to-destroy 0')).toMatchObject({ code: 16, err: 'Error EBUSY: OSD(s) 0 have 64 pgs currently mapped to them. \n' });
+    expect(c.run('pve1', 'pveceph osd destroy 0')).toMatchObject({ code: 255, err: 'osd is in use (in == 1)\n' });
+    expect(c.run('pve1', 'ceph osd out 0')).toMatchObject({ code: 0, err: 'marked out osd.0. \n' });
+    expect(c.run('pve1', 'ceph osd safe-to-destroy 0').err).toMatch(/have (6[0-3]|5\d) pgs currently mapped/);
+    for (let i = 0; i < 10; i++) c.run('pve1', 'hostname'); // time passes: a second per command
+    expect(c.run('pve1', 'ceph osd safe-to-destroy 0')).toMatchObject({ code: 0, out: 'OSD(s) 0 are safe to destroy without reducing data durability.\n' });
+    expect(c.run('pve1', 'pveceph osd destroy 0')).toMatchObject({ code: 255, err: 'osd is running (up == 1)\n' });
+    expect(c.run('pve1', 'systemctl stop ceph-osd@0').code).toBe(0);
+    expect(c.run('pve1', 'systemctl is-active ceph-osd@0')).toMatchObject({ code: 3, out: 'inactive\n' });
+    expect(c.run('pve1', 'pveceph osd destroy 0').code).toBe(0);
+    expect(c.node('pve1').ceph!.osds).toEqual([]);
+  });
+
+  it('lets a monitor go only while the others keep a majority', () => {
+    const c = cluster({ names: ['pve1', 'pve2', 'pve3'], ceph: { osds: {}, mons: ['pve1', 'pve2'] } });
+    expect(JSON.parse(c.run('pve3', 'ceph mon dump --format json').out)).toMatchObject({ mons: [{ name: 'pve1' }, { name: 'pve2' }], quorum: [0, 1] });
+    expect(c.run('pve1', 'ceph mon ok-to-rm pve1')).toMatchObject({ code: 0, err: 'quorum should be preserved (pve2) after removing mon.pve1\n' });
+    expect(c.run('pve1', 'pveceph mon destroy pve1').code).toBe(0);
+    expect(c.run('pve2', 'ceph mon ok-to-rm pve1')).toMatchObject({ code: 0, err: 'mon.pve1 does not exist or has already been removed\n' });
+    expect(c.run('pve2', 'ceph mon ok-to-rm pve2')).toMatchObject({ code: 16, err: expect.stringContaining('would break quorum') });
+  });
+
+  it('shows the active manager and its standbys', () => {
+    const c = cluster({ names: ['pve1', 'pve2'], ceph: { osds: {}, mgrs: ['pve1', 'pve2'] } });
+    expect(JSON.parse(c.run('pve2', 'ceph mgr dump --format json').out)).toMatchObject({ active_name: 'pve1', standbys: [{ name: 'pve2' }] });
+    expect(c.run('pve1', 'pveceph mgr destroy pve1').code).toBe(0);
+    expect(JSON.parse(c.run('pve2', 'ceph mgr dump --format json').out)).toMatchObject({ active_name: 'pve2', standbys: [] });
+  });
+
+  it('refuses ok-to-stop when the OSDs left are fewer than the pool\'s min_size', () => {
+    const c = cluster({ names: ['pve1', 'pve2'], ceph: { osds: { pve1: [0, 1], pve2: [2] } } });
+    expect(c.run('pve1', 'ceph osd out 0').code).toBe(0);
+    expect(c.run('pve2', 'ceph osd ok-to-stop 1')).toMatchObject({ code: 16, err: expect.stringContaining('Error EBUSY') });
+  });
+});

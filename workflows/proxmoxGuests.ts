@@ -49,7 +49,7 @@ export function drainStep(host: string, m: GuestMove, why = m.why): GuestStep {
   };
 }
 
-export function proxmoxNode(host: string, request: HypervisorRebootRequest, runbook: Runbook, people: People, doneSoFar: () => string): GuestsOfHost {
+export function proxmoxNode(host: string, request: Pick<HypervisorRebootRequest, 'afterUpgrade' | 'migrateBack' | 'pollInterval' | 'upTimeout'>, runbook: Runbook, people: People, doneSoFar: () => string): GuestsOfHost {
   const record = new Map<number, Record<string, unknown>>();
   const noted = (vmid: number, facts: Record<string, unknown>) => record.set(vmid, { ...record.get(vmid), ...facts });
   const drainSteps: GuestStep[] = [];

@@ -8,7 +8,7 @@ import { ParseError } from './mdstat.js';
 
 // ---------------------------------------------------------------- pvecm (in pvecm.ts)
 
-export { parsePvecmNodes, parsePvecmStatus, type PvecmMember, type PvecmQdevice, type PvecmStatus } from './pvecm.js';
+export { parseCorosyncNodelist, parsePvecmNodes, parsePvecmStatus, type PvecmMember, type PvecmQdevice, type PvecmStatus } from './pvecm.js';
 
 // ---------------------------------------------------------------- pvesh JSON
 

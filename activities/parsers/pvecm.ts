@@ -132,3 +132,18 @@ export function parsePvecmNodes(text: string): PvecmMember[] {
   if (!lines.some((l) => MEMBER_HEADER.test(l))) throw new ParseError('pvecm nodes: no "Nodeid Votes Name" header');
   return membership(lines, 'pvecm nodes').members;
 }
+
+/** The node names of corosync.conf's `nodelist { node { name: … } }`, in the file's order. */
+export function parseCorosyncNodelist(text: string): string[] {
+  const start = text.search(/^nodelist\s*\{/m);
+  if (start < 0) throw new ParseError('corosync.conf: no nodelist section');
+  const names: string[] = [];
+  let depth = 0;
+  for (const line of text.slice(start).split('\n')) {
+    const name = /^\s*name:\s*(\S+)\s*$/.exec(line);
+    if (name?.[1] && depth === 2) names.push(name[1]);
+    depth += (line.match(/\{/g)?.length ?? 0) - (line.match(/\}/g)?.length ?? 0);
+    if (depth === 0 && line.includes('}')) break;
+  }
+  return names;
+}

@@ -4,7 +4,7 @@
  */
 import { createHash } from 'node:crypto';
 import { luks, luksState, luksVolume } from '../capabilities/luks/index.js';
-import { GiB, MiB, proxmox, type PveGuest, type PveNodeState, type PveStorage } from '../capabilities/proxmox/index.js';
+import { ceph, corosync, corosyncMember, GiB, MiB, proxmox, type PveGuest, type PveNodeState, type PveStorage } from '../capabilities/proxmox/index.js';
 import { hostKind } from '../core/registry.js';
 import type { LabClusterSpec, LabHostSpec } from '../core/types.js';
 
@@ -14,7 +14,7 @@ export interface ProxmoxNodeState extends PveNodeState {
   kind: 'proxmox-node';
 }
 
-export const proxmoxNode = hostKind<ProxmoxNodeState>('proxmox-node', [proxmox, luks]);
+export const proxmoxNode = hostKind<ProxmoxNodeState>('proxmox-node', [proxmox, corosync, ceph, luks]);
 
 // ---------------------------------------------------------------- preset
 
@@ -38,6 +38,10 @@ export interface ProxmoxClusterOptions {
   nodeCapacity?: Record<string, ProxmoxNodeCapacity>;
   /** Guests per node name, replacing the default mix (proxmoxDefaultGuests). */
   guests?: Record<string, PveGuest[]>;
+  /** The address of a QDevice (corosync-qnetd on another machine, `pvecm qdevice setup`): votes 2 → 3 on the page. */
+  qdevice?: string;
+  /** Ceph: OSD ids per node name, and the pool (size/min_size, how long an OSD marked out takes to drain). */
+  ceph?: { osds: Record<string, number[]>; mons?: string[]; mgrs?: string[]; size?: number; minSize?: number; drainMs?: number };
   bootDelayMs?: number;
   maxUnlockTries?: number;
   unlockBootDelayMs?: number;
@@ -130,6 +134,7 @@ export function proxmoxCluster(opts: ProxmoxClusterOptions = {}): { hosts: LabHo
   const cluster = opts.cluster ?? 'fma';
   const guests = opts.guests ?? proxmoxDefaultGuests(names);
   const allGuests = Object.values(guests).flat();
+  const nodelist = names.map((name, i) => ({ name, nodeId: i + 1, address: `10.10.10.${24 + i}` }));
   const lvsOn = (storage: string, list: PveGuest[]) => list.flatMap((g) => g.disks).filter((d) => d.storage === storage).length;
   const hosts = names.map((name, i): LabHostSpec<ProxmoxNodeState> => {
     const own = guests[name] ?? [];
@@ -167,6 +172,15 @@ export function proxmoxCluster(opts: ProxmoxClusterOptions = {}): { hosts: LabHo
       storages: proxmoxStorages(),
       guests: own.map((g) => structuredClone(g)),
       bootedAt: 0,
+      corosync: corosyncMember(nodelist[i]!, cluster, nodelist, opts.qdevice),
+      ...(opts.ceph ? {
+        ceph: {
+          osds: (opts.ceph.osds[name] ?? []).map((id) => ({ id, in: true, up: true, pgs: 64 })),
+          ...(opts.ceph.mons?.includes(name) ? { mon: true } : {}),
+          ...(opts.ceph.mgrs?.includes(name) ? { mgr: true } : {}),
+          pool: { name: 'ceph-vm', size: opts.ceph.size ?? 3, minSize: opts.ceph.minSize ?? 2, drainMs: opts.ceph.drainMs ?? 5000 },
+        },
+      } : {}),
     };
     return { name, kind: 'proxmox-node', state, location: `lab: simulated Proxmox node ${i + 1} of ${cluster} (HPe DL360G7), shared LUN on /dev/sdd and /dev/sdg` };
   });

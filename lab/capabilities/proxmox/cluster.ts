@@ -9,6 +9,8 @@
  */
 import type { BaseHostState, LabView } from '../../core/types.js';
 import type { WithLuks } from '../luks/index.js';
+import type { CephState } from './ceph.js';
+import { clustered, type CorosyncState } from './corosync-state.js';
 
 export const GiB = 2 ** 30;
 export const MiB = 2 ** 20;
@@ -67,6 +69,10 @@ export interface PveNodeState extends WithLuks {
   storages: PveStorage[];
   guests: PveGuest[];
   bootedAt: number;
+  /** Corosync and pmxcfs on this node (corosync.ts); absent in older saved labs: a member by cluster name. */
+  corosync?: CorosyncState;
+  /** Ceph's OSDs on this node and the cluster's pool (ceph.ts); absent without Ceph. */
+  ceph?: CephState;
 }
 
 // ---------------------------------------------------------------- cluster view
@@ -76,13 +82,22 @@ function isNode(h: BaseHostState | undefined): h is PveNodeState {
   return h !== undefined && 'cluster' in h && 'storages' in h && 'guests' in h;
 }
 
-/** The nodes of this node's cluster, ordered by node id; always includes `state` itself. */
+/**
+ * The nodes of this node's cluster, ordered by node id; always includes `state` itself. Membership is the node's
+ * own corosync.conf nodelist: after `pvecm delnode` the others no longer list the node, and a separated node
+ * (its configuration removed) is a cluster of one.
+ */
 export function clusterNodes(state: PveNodeState, lab: LabView): PveNodeState[] {
-  const others = lab.hosts().filter(isNode).filter((n) => n.cluster === state.cluster && n.name !== state.name);
+  if (state.corosync && !clustered(state.corosync)) return [state];
+  const listed = (n: PveNodeState) => !state.corosync || state.corosync.nodelist.some((x) => x.name === n.name);
+  const others = lab.hosts().filter(isNode).filter((n) => n.cluster === state.cluster && n.name !== state.name && listed(n));
   return [state, ...others].sort((a, b) => a.nodeId - b.nodeId);
 }
 
 export const online = (n: PveNodeState) => n.power === 'openssh';
+
+/** A node that votes: running, corosync active with a configuration. */
+export const voting = (n: PveNodeState) => online(n) && (!n.corosync || (n.corosync.units.corosync && clustered(n.corosync)));
 
 export interface QuorumView {
   expected: number;
@@ -90,13 +105,21 @@ export interface QuorumView {
   quorum: number;
   quorate: boolean;
   members: PveNodeState[];
+  /** The quorum device's votes, when the cluster has one, and whether it casts them (it does for a partition with a member). */
+  qdevice?: { votes: number; casting: boolean };
 }
 
+/** votequorum: every node listed gives one expected vote, the QDevice its own; quorum is a strict majority. */
 export function quorumOf(state: PveNodeState, lab: LabView): QuorumView {
   const nodes = clusterNodes(state, lab);
-  const members = nodes.filter(online);
-  const quorum = Math.floor(nodes.length / 2) + 1;
-  return { expected: nodes.length, total: members.length, quorum, quorate: members.length >= quorum, members };
+  if (state.corosync && !clustered(state.corosync)) return { expected: 1, total: 1, quorum: 1, quorate: true, members: [state] };
+  const members = nodes.filter(voting);
+  const q = state.corosync?.qdevice;
+  const casting = !!q && members.length > 0;
+  const expected = nodes.length + (q?.votes ?? 0);
+  const total = members.length + (casting ? q!.votes : 0);
+  const quorum = Math.floor(expected / 2) + 1;
+  return { expected, total, quorum, quorate: total >= quorum, members, ...(q ? { qdevice: { votes: q.votes, casting } } : {}) };
 }
 
 /** A LUKS-backed VG is there only once its volume is open and the VG activated; the others always are. */

@@ -5,13 +5,24 @@
 import type { Capability } from '../../core/capability.js';
 import { fail, ok, type CommandResult, type ExecContext } from '../../core/types.js';
 import { clusterNodes, quorumOf, type PveNodeState } from './cluster.js';
+import { corosync, delnode } from './corosync.js';
+import { clustered, PVE_COROSYNC_CONF } from './corosync-state.js';
 import { cmdGuest } from './guests.js';
 import { renderPvecmNodes, renderPvecmStatus, renderPvesmStatus, renderResources, renderStorageCfg } from './render.js';
 
 export * from './cluster.js';
+export { corosync } from './corosync.js';
+export { ceph, type CephOsd, type CephState } from './ceph.js';
+export { corosyncMember, type CorosyncState } from './corosync-state.js';
 export { pveSize } from './render.js';
 
 function cmdPvecm(state: PveNodeState, args: string[], ctx: ExecContext): CommandResult {
+  if (args[0] === 'delnode') return delnode(state, args.slice(1), ctx);
+  const c = state.corosync;
+  if (c && (args[0] === 'status' || args[0] === 'nodes')) {
+    if (!clustered(c)) return fail(2, `Error: Corosync config '${PVE_COROSYNC_CONF}' does not exist - is this node part of a cluster?\n`);
+    if (!c.units.corosync) return fail(2, 'Cannot initialize CMAP service\n');
+  }
   const q = quorumOf(state, ctx.lab);
   // Ring id: bumps at every membership change, i.e. whenever a node boots.
   const ring = 25100 + clusterNodes(state, ctx.lab).reduce((s, n) => s + n.bootCount, 0) * 4;

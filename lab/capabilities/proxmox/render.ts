@@ -32,12 +32,24 @@ export function confPath(state: PveNodeState, type: PveGuest['type'], vmid: stri
 
 // ---------------------------------------------------------------- renderers
 
+/**
+ * corosync-quorumtool's membership table: with a QDevice, a Qdevice column on the nodes' rows (alive, voting,
+ * master-wins: A,V,NMW) and the device's own row, node id 0, last.
+ */
+function membershipRows(state: PveNodeState, q: QuorumView, id: (n: number) => string, name: (n: PveNodeState) => string): string {
+  const flags = q.qdevice ? `${(q.qdevice.casting ? 'A,V,NMW' : 'NA,NV,NMW').padStart(10)} ` : '';
+  let out = `    Nodeid      Votes${q.qdevice ? '    Qdevice' : ''} Name\n`;
+  for (const n of q.members) out += `${id(n.nodeId)} ${'1'.padStart(10)} ${flags}${name(n)}${n === state ? ' (local)' : ''}\n`;
+  if (q.qdevice) out += `${id(0)} ${String(q.qdevice.votes).padStart(10)} ${''.padStart(10)} Qdevice${q.qdevice.casting ? '' : ` (votes ${q.qdevice.votes})`}\n`;
+  return out;
+}
+
 export function renderPvecmStatus(state: PveNodeState, q: QuorumView, now: number, ring: number): string {
   const firstId = q.members[0]?.nodeId ?? state.nodeId;
   let out = 'Quorum information\n------------------\n';
   out += `Date:             ${ctime(now)}\n`;
   out += 'Quorum provider:  corosync_votequorum\n';
-  out += `Nodes:            ${q.total}\n`;
+  out += `Nodes:            ${q.members.length}\n`;
   out += `Node ID:          ${hex8(state.nodeId)}\n`;
   out += `Ring ID:          ${firstId}/${ring}\n`;
   out += `Quorate:          ${q.quorate ? 'Yes' : 'No'}\n\n`;
@@ -47,17 +59,13 @@ export function renderPvecmStatus(state: PveNodeState, q: QuorumView, now: numbe
   out += `Total votes:      ${q.total}\n`;
   // corosync-quorumtool's own wording: two spaces when quorate, "Activity blocked" otherwise.
   out += `Quorum:           ${q.quorum} ${q.quorate ? ' ' : 'Activity blocked'}\n`;
-  out += `Flags:            ${q.quorate ? 'Quorate ' : ''}\n\n`;
+  out += `Flags:            ${q.quorate ? 'Quorate ' : ''}${q.qdevice ? 'Qdevice ' : ''}\n\n`;
   out += 'Membership information\n----------------------\n';
-  out += '    Nodeid      Votes Name\n';
-  for (const n of q.members) out += `${hex8(n.nodeId)}          1 ${n.address}${n === state ? ' (local)' : ''}\n`;
-  return out;
+  return out + membershipRows(state, q, hex8, (n) => n.address);
 }
 
 export function renderPvecmNodes(state: PveNodeState, q: QuorumView): string {
-  let out = '\nMembership information\n----------------------\n    Nodeid      Votes Name\n';
-  for (const n of q.members) out += `${String(n.nodeId).padStart(10)} ${'1'.padStart(10)} ${n.name}${n === state ? ' (local)' : ''}\n`;
-  return out;
+  return `\nMembership information\n----------------------\n${membershipRows(state, q, (id) => String(id).padStart(10), (n) => n.name)}`;
 }
 
 function guestResource(node: PveNodeState, g: PveGuest, now: number): Record<string, unknown> {
