@@ -35,13 +35,6 @@ export function lvmActivities(remote: RemoteShell) {
       return 'done';
     },
 
-    /** `lvresize -r` unless the volume already has its target size (the earlier attempt grew it). */
-    async growVolume(host: string, volume: { vg: string; lv: string; targetBytes: number }, command: Command): Promise<Outcome> {
-      if ((await sizeOf(host, volume.vg, volume.lv)) >= volume.targetBytes) return 'already done';
-      await remote.run(host, command);
-      return 'done';
-    },
-
     /** A snapshot's origin and the origin's size (what a dd of the snapshot reads); null when `lv` is no snapshot. */
     async readSnapshot(host: string, vg: string, lv: string): Promise<{ origin: string; originBytes: number } | null> {
       const origin = (await remote.run(host, lvm.originOf(vg, lv))).stdout.trim();

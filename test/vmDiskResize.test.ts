@@ -28,6 +28,8 @@ const volume = (host: string, name: string): LogicalVolume => lab.state<XenDom0S
 const rootReadOnly = (host: string) => lab.state<XenDom0State>(host).rootReadOnly;
 const domain = (host: string, name: string) => lab.state<XenDom0State>(host).domains!.find((d) => d.name === name)!;
 const commands = (host: string) => lab.audit(host).map((e) => `${e.command}:${e.exitCode}`);
+/** The detached jobs started to run `lvresize` (systemd-run … bash -o pipefail -c 'lvresize …'). */
+const resizeJobs = (host: string) => lab.audit(host).filter((e) => e.command.startsWith('systemd-run ') && e.command.includes('lvresize')).map((e) => e.command);
 
 function start(host: string, input: Record<string, unknown>): Promise<WorkflowHandle> {
   return client.workflow.start('vmDiskResize', {
@@ -47,7 +49,7 @@ beforeAll(async () => {
     hosts: [
       xenDom0WithGuests('dom0-rs'),
       xenDom0WithGuests('dom0-fail'),
-      xenDom0WithGuests('dom0-kill', { lvm: { remountMs: 4000 } }),
+      xenDom0WithGuests('dom0-kill', { lvm: { remountMs: 4000, resizeJobMs: 15_000 } }),
       xenDom0WithGuests('dom0-full'),
     ],
   });
@@ -72,7 +74,9 @@ describe('vmDiskResize', () => {
     const plan = (await handle.query(planQuery))!;
     expect(plan.summary).toContain('guest1, guest2, srvpub depend on it and lose it while it is stopped');
     expect(plan.steps.map((s) => s.command)).toEqual([
-      'xl shutdown srvnfs', 'mount -o remount,rw /', 'lvresize -r -L +2G /dev/vg0/srvnfs_root', 'mount -o remount,ro /', 'xl create /etc/xen/srvnfs.cfg',
+      'xl shutdown srvnfs', 'mount -o remount,rw /',
+      expect.stringMatching(/^systemd-run --unit=runbook-resize-dom0-rs-\d+-lvresize-1 .* -- bash -o pipefail -c 'lvresize -r -L \+2G \/dev\/vg0\/srvnfs_root'$/),
+      'mount -o remount,ro /', 'xl create /etc/xen/srvnfs.cfg',
     ]);
     expect(changesByHost({ 'dom0-rs': lab.audit('dom0-rs') })).toEqual({});
     await handle.executeUpdate(approveUpdate, { args: [{ by: 'alice' }] });
@@ -95,7 +99,7 @@ describe('vmDiskResize', () => {
     await approve(handle);
     await waitingFor(handle, decideUpdate.name);
     expect(rootReadOnly('dom0-fail')).toBe(true); // read-only while a person decides
-    expect(commands('dom0-fail').filter((c) => c.startsWith('lvresize'))).toContain('lvresize -r -L +512M /dev/vg0/guest1_root:5');
+    expect(resizeJobs('dom0-fail')).toEqual([expect.stringMatching(/-lvresize-1 .*'lvresize -r -L \+512M \/dev\/vg0\/guest1_root'$/)]);
     await mailbox.waitFor((m) => m.subject.includes('dom0-fail: lvresize -r -L +512M /dev/vg0/guest1_root failed'));
     setResizeFailure(lab, 'dom0-fail', null);
     await handle.executeUpdate(decideUpdate, { args: [{ by: 'bob', decision: 'retry', comment: 'fsck done by hand' }] });
@@ -109,21 +113,29 @@ describe('vmDiskResize', () => {
     const remounts = commands('dom0-fail').filter((c) => c.startsWith('mount '));
     expect(remounts.every((c, i) => c === (i % 2 ? 'mount -o remount,ro /:0' : 'mount -o remount,rw /:0'))).toBe(true);
     expect(remounts.at(-1)).toBe('mount -o remount,ro /:0');
+    // bob's retry ran a second job (a new unit), after the first one's failure.
+    expect(resizeJobs('dom0-fail')).toEqual([expect.stringMatching(/-lvresize-1 /), expect.stringMatching(/-lvresize-2 /)]);
   });
 
-  it('puts / back read-only when the worker is killed between the remount and the resize', async () => {
+  it('puts / back read-only when the worker is killed between the remount and the resize, and re-attaches to the resize when killed during it', async () => {
     const handle = await start('dom0-kill', { guest: 'guest2', volume: 'guest2_root', add: '1G' });
     await approve(handle);
     await eventually('the remount rw', () => lab.audit('dom0-kill').some((e) => e.command === 'mount -o remount,rw /') || undefined, 180_000);
     worker.kill('SIGKILL'); // while the remount's reply is on its way: the resize is not sent yet
     await worker.stopped;
     expect(rootReadOnly('dom0-kill')).toBe(false);
-    expect(lab.audit('dom0-kill').some((e) => e.command.startsWith('lvresize'))).toBe(false);
+    expect(resizeJobs('dom0-kill')).toEqual([]);
+    worker = await startWorkerProcess({ address, inventoryPath: lab.inventoryPath, codecKeyFile });
+    // Killed again while the resize job runs (15 s here): the next worker watches the same job, it starts no other.
+    await eventually('the resize job', () => resizeJobs('dom0-kill').length > 0 || undefined, 180_000);
+    worker.kill('SIGKILL');
+    await worker.stopped;
+    expect(rootReadOnly('dom0-kill')).toBe(false);
     worker = await startWorkerProcess({ address, inventoryPath: lab.inventoryPath, codecKeyFile });
     const result = (await handle.result()) as VmDiskResizeResult;
     expect(rootReadOnly('dom0-kill')).toBe(true);
     expect(result.root).toMatchObject({ atEnd: 'ro', remounts: ['rw: already done', 'ro: done'] });
-    expect(commands('dom0-kill').filter((c) => c.startsWith('lvresize'))).toEqual(['lvresize -r -L +1G /dev/vg0/guest2_root:0']);
+    expect(resizeJobs('dom0-kill')).toEqual([expect.stringMatching(/-lvresize-1 .*'lvresize -r -L \+1G \/dev\/vg0\/guest2_root'$/)]);
     expect(result.sizeBytes.after).toBe(11 * GiB);
     expect(domain('dom0-kill', 'guest2').state).toBe('running');
   }, 300_000); // the guest's stop, a worker's start and a heartbeat timeout

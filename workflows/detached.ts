@@ -33,26 +33,38 @@ export function plannedJob(job: DetachedJob): PlannedCommand {
   return { host: job.host, stage: 'openssh', command: jobs.start(jobUnit(workflowInfo().workflowId, job.step), job.command), why: job.why };
 }
 
-export async function runDetached(runbook: Runbook, people: People, job: DetachedJob, doneSoFar: () => string): Promise<JobStatus | Skipped> {
+/**
+ * One attempt of a job as unit number `attempt`: started unless that unit exists already (a retried start
+ * re-attaches), watched window after window, collected. A failed or vanished job throws (JobFailed, JobLost).
+ */
+export async function detachedAttempt(runbook: Runbook, job: DetachedJob, attempt: number): Promise<JobStatus> {
   const { host } = job;
+  const unit = jobUnit(workflowInfo().workflowId, job.step, attempt);
+  const how = await summarized(hostChange.startJob, `start ${job.step} on ${host} as unit ${unit}`)(host, unit, jobs.start(unit, job.command));
+  runbook.detail({ job: unit, started: how });
+  let status: JobStatus;
+  do {
+    status = await summarized(jobWatch.watchJob, `watch ${unit} on ${host}`)(host, unit, { windowMs: msToNumber(job.pollInterval), totalBytes: job.totalBytes });
+    runbook.detail({ job: unit, started: how, ...status });
+  } while (status.phase === 'running');
+  await summarized(hostChange.forgetJob, `collect ${unit} on ${host}`)(host, unit, status.phase === 'failed');
+  if (status.phase === 'failed') throw failure('JobFailed', `${unit} on ${host} ended with exit status ${status.exitStatus}: ${status.lastLine}`);
+  return status;
+}
+
+/** The attempt number of a job's next unit: a job that failed or vanished is done with, a person's retry starts the next. */
+export function nextAttempt(attempt: number, error: unknown): number {
+  const type = failureType(error);
+  return type === 'JobFailed' || type === 'JobLost' ? attempt + 1 : attempt;
+}
+
+export async function runDetached(runbook: Runbook, people: People, job: DetachedJob, doneSoFar: () => string): Promise<JobStatus | Skipped> {
   let attempt = 1;
-  return persist(people, { host, title: `${job.command.text} (detached job)`, doneSoFar }, async () => {
-    const unit = jobUnit(workflowInfo().workflowId, job.step, attempt);
+  return persist(people, { host: job.host, title: `${job.command.text} (detached job)`, doneSoFar }, async () => {
     try {
-      const how = await summarized(hostChange.startJob, `start ${job.step} on ${host} as unit ${unit}`)(host, unit, jobs.start(unit, job.command));
-      runbook.detail({ job: unit, started: how });
-      let status: JobStatus;
-      do {
-        status = await summarized(jobWatch.watchJob, `watch ${unit} on ${host}`)(host, unit, { windowMs: msToNumber(job.pollInterval), totalBytes: job.totalBytes });
-        runbook.detail({ job: unit, started: how, ...status });
-      } while (status.phase === 'running');
-      await summarized(hostChange.forgetJob, `collect ${unit} on ${host}`)(host, unit, status.phase === 'failed');
-      if (status.phase === 'failed') throw failure('JobFailed', `${unit} on ${host} ended with exit status ${status.exitStatus}: ${status.lastLine}`);
-      return status;
+      return await detachedAttempt(runbook, job, attempt);
     } catch (error) {
-      // That unit is done with: a person's retry runs the command again, as a new unit.
-      const type = failureType(error);
-      if (type === 'JobFailed' || type === 'JobLost') attempt += 1;
+      attempt = nextAttempt(attempt, error);
       throw error;
     }
   });

@@ -7,10 +7,14 @@
  *   the guest stopped with a bound (`xl shutdown -w` has none): the Xen guest steps of workflows/xenGuests.ts
  *   `/` read-write only around `lvresize -r`, and read-only again afterwards whatever happens: a failed resize, a
  *   person's abort, a worker that dies in between (the retried activity goes on; the remount back is guarded)
+ *   `lvresize -r` as a detached job: fsadm's filesystem resize goes on when the worker dies, and the next worker
+ *   re-attaches to it, instead of finding the volume grown, calling it done and starting the guest on a filesystem
+ *   still being resized
  *   the guest started again and checked running; the guests that depend on it named in the plan
  */
 import { allHandlersFinished, CancellationScope, condition, setHandler } from '@temporalio/workflow';
 import type { VolumeSpace } from '../activities/lvm.js';
+import type { JobStatus } from '../activities/jobs.js';
 import type { Outcome } from '../activities/raid/activities.js';
 import { lvm, rootfs } from '../common/commands.js';
 import { failure } from '../common/failures.js';
@@ -19,6 +23,7 @@ import { dependantsOf } from '../common/shutdown-order.js';
 import { hostLease, Leases } from './leases.js';
 import { planQuery, type DecisionRecord, type Plan } from './messages.js';
 import { Approvals } from './approvals.js';
+import { detachedAttempt, nextAttempt, plannedJob, type DetachedJob } from './detached.js';
 import { People } from './people.js';
 import { hostChange, readOnly } from './proxies.js';
 import { Runbook, summarized, validInput } from './runbook.js';
@@ -32,7 +37,8 @@ export interface VmDiskResizeResult {
   approvedBy: ApprovalRecord[];
   /** The volume's size before and after, in bytes, and the volume group's free space before. */
   sizeBytes: { before: number; after: number; vgFreeBefore: number };
-  resized: Outcome | Skipped;
+  /** The detached `lvresize -r` job's end, or `already done` (a person's retry found the volume grown). */
+  resized: JobStatus | Outcome | Skipped;
   /** The dom0's root: as found, and read-only again at the end (each remount's outcome). */
   root: { atStart: 'ro' | 'rw'; atEnd: 'ro' | 'rw'; remounts: string[] };
   /** The guests that lost this one while it was stopped. */
@@ -85,17 +91,16 @@ export async function vmDiskResize(input: VmDiskResizeInput): Promise<VmDiskResi
     });
     const rw = remount('rw', `lvresize -r runs fsadm, which writes to the root: read-write for the resize only${rootAtStart === 'rw' ? ' (found read-write already)' : ''}`);
     const ro = remount('ro', 'read-only again, whatever the resize did');
-    const grow: HostStep<Outcome> = {
-      host, stage: 'openssh', command: lvm.grow(vg, volume, request.add),
-      why: `${vg}/${volume} from ${gib(space.lvSizeBytes)} to ${gib(targetBytes)}, its filesystem with it; ${vg} has ${gib(space.vgFreeBytes)} free`,
-      run: (command) => summarized(hostChange.growVolume, `lvresize -r -L +${request.add} ${vg}/${volume} on ${host}`)(host, { vg, lv: volume, targetBytes }, command),
+    const grow: DetachedJob = {
+      host, step: 'lvresize', command: lvm.grow(vg, volume, request.add), pollInterval: request.pollInterval,
+      why: `${vg}/${volume} from ${gib(space.lvSizeBytes)} to ${gib(targetBytes)}, its filesystem with it, as a detached job; ${vg} has ${gib(space.vgFreeBytes)} free`,
     };
 
     const approvedBy = await runbook.step('plan and approval', async () => {
       const lose = dependants.length ? `; ${dependants.join(', ')} depend on it and lose it while it is stopped` : '';
       plan = {
         summary: `Grow ${vg}/${volume} of ${guest} on ${host} by ${request.add} (${request.reason})${lose}`,
-        steps: planOf([...guests.drainSteps, rw, grow, ro, ...guests.restoreSteps]),
+        steps: planOf([...guests.drainSteps, rw, plannedJob(grow), ro, ...guests.restoreSteps]),
         facts: { ...preflight.facts, volumeBytes: space.lvSizeBytes, targetBytes, vgFreeBytes: space.vgFreeBytes, rootAtStart, dependants },
       };
       if (!guests.drainSteps.length) runbook.detail({ note: `${guest} does not run: it is resized stopped and stays stopped` });
@@ -107,15 +112,21 @@ export async function vmDiskResize(input: VmDiskResizeInput): Promise<VmDiskResi
 
     await runbook.step('shut the guest down', () => guests.drain());
 
+    let attempt = 1;
     const resized = await runbook.step('lvresize -r with / read-write', () =>
       // One attempt is rw, resize, ro: a resize that fails for good leaves the root read-only while a person decides.
-      persist(people, { host, title: grow.command.text, doneSoFar }, async () => {
+      persist(people, { host, title: grow.command.text, doneSoFar }, async (): Promise<JobStatus | Outcome> => {
         try {
           remounts.push(`rw: ${outcomeText(await rw.run(rw.command))}`);
           rootRw = true;
-          const outcome = await grow.run(grow.command);
+          // A person's retry after a failed job: the volume may have grown before the job failed; never grow it twice.
+          if (attempt > 1 && (await summarized(readOnly.readVolumeSpace, `lvs on ${host}: has ${volume} grown already?`)(host, vg, volume)).lvSizeBytes >= targetBytes) return 'already done';
+          const status = await detachedAttempt(runbook, grow, attempt);
           done.push(`${vg}/${volume} grown by ${request.add}`);
-          return outcome;
+          return status;
+        } catch (error) {
+          attempt = nextAttempt(attempt, error);
+          throw error;
         } finally {
           await CancellationScope.nonCancellable(async () => {
             remounts.push(`ro: ${outcomeText(await ro.run(ro.command))}`);

@@ -48,6 +48,8 @@ export interface WithLvm extends WithDomains {
   rootReadOnly?: boolean;
   /** How long `mount -o remount,...` takes to answer (it flushes): a test kills the worker in between. */
   remountMs?: number;
+  /** How long `lvresize -r` runs as a detached job (fsadm growing the filesystem); 2 s unless set. */
+  resizeJobMs?: number;
 }
 
 export interface LvmOptions {
@@ -58,15 +60,17 @@ export interface LvmOptions {
   snapshotFillBytesPerSecond?: number;
   rootReadOnly?: boolean;
   remountMs?: number;
+  resizeJobMs?: number;
 }
 
 const toExtents = (bytes: number) => Math.ceil(bytes / EXTENT_BYTES);
 
-export function lvmState(opts: LvmOptions = {}): Pick<WithLvm, 'lvm' | 'rootReadOnly' | 'remountMs'> {
+export function lvmState(opts: LvmOptions = {}): Pick<WithLvm, 'lvm' | 'rootReadOnly' | 'remountMs' | 'resizeJobMs'> {
   const vg = opts.vg ?? 'vg0';
   return {
     rootReadOnly: opts.rootReadOnly ?? true,
     ...(opts.remountMs ? { remountMs: opts.remountMs } : {}),
+    ...(opts.resizeJobMs ? { resizeJobMs: opts.resizeJobMs } : {}),
     lvm: {
       vgs: [{ name: vg, extents: toExtents(opts.vgSizeBytes ?? 200 * GiB) }],
       lvs: (opts.volumes ?? []).map((v) => ({ name: v.name, vg, extents: toExtents(v.sizeBytes), content: `${v.name}@v1`, ...(v.guest ? { guest: v.guest } : {}) })),
