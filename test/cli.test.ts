@@ -16,7 +16,7 @@ import type { DiskReplacementResult } from '../workflows/diskReplacement.js';
 import { diskReplacedUpdate, progressQuery } from '../workflows/messages.js';
 import { writeTestCodecKey } from './setup/codec-key.js';
 import { startWorkerProcess, type WorkerProcess } from './setup/worker-process.js';
-import { cliEnvironment, codecClient, eventually, hostChanges, tempDir, waitingFor } from './helpers/runbooks.js';
+import { cliEnvironment, codecClient, eventually, hostChanges, stopAll, tempDir, waitingFor } from './helpers/runbooks.js';
 
 const address = inject('temporalAddress');
 const TASK_QUEUE = 'runbooks-cli';
@@ -53,12 +53,7 @@ beforeAll(async () => {
   cliEnv = cliEnvironment({ address, dir, codecKeyFile, taskQueue: TASK_QUEUE, extra: { RUNBOOK_INVENTORY: lab.inventoryPath } });
 });
 
-afterAll(async () => {
-  worker?.kill('SIGTERM');
-  await worker?.stopped;
-  await client?.connection.close();
-  await lab?.stop();
-});
+afterAll(() => stopAll(worker, client, lab));
 
 describe('npx runbook', () => {
   it('starts a disk replacement from flags, lists it, shows its progress, takes the operator answer and prints the result', async () => {

@@ -15,7 +15,7 @@ import { diskReplacedUpdate, planQuery } from '../workflows/messages.js';
 import { Lab, presets } from '../lab/lab.js';
 import { writeTestCodecKey } from './setup/codec-key.js';
 import { startWorkerProcess, type WorkerProcess } from './setup/worker-process.js';
-import { changesByHost, codecClient, recordHistory, eventually, hostChanges, planByHost, rawClient, tempDir, waitingFor } from './helpers/runbooks.js';
+import { changesByHost, codecClient, eventually, hostChanges, planByHost, rawClient, recordHistory, stopAll, tempDir, waitingFor } from './helpers/runbooks.js';
 
 /** The Update events of a run's history (a rejected Update must leave none). */
 async function updateEvents(handle: { fetchHistory(): Promise<proto.temporal.api.history.v1.IHistory> }): Promise<string[]> {
@@ -94,12 +94,7 @@ beforeAll(async () => {
   client = await codecClient(address, codecKeyFile);
 });
 
-afterAll(async () => {
-  worker?.kill('SIGTERM');
-  await worker?.stopped;
-  await client?.connection.close();
-  await lab?.stop();
-});
+afterAll(() => stopAll(worker, client, lab));
 
 describe('diskReplacement', () => {
   it('replaces a failed disk hot-swapped while the host runs, and touches only the new disk', async () => {

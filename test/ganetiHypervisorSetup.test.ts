@@ -11,7 +11,7 @@ import { Lab, presets } from '../lab/lab.js';
 import { startLabMailbox, type Mailbox } from '../lab/mailbox.js';
 import type { GanetiHypervisorSetupResult } from '../workflows/ganetiHypervisorSetup.js';
 import { approveUpdate, decideUpdate, planQuery } from '../workflows/messages.js';
-import { changesByHost, codecClient, planByHost, recordHistory, tempDir, waitingFor } from './helpers/runbooks.js';
+import { changesByHost, codecClient, planByHost, recordHistory, stopAll, tempDir, waitingFor } from './helpers/runbooks.js';
 import { writeTestCodecKey } from './setup/codec-key.js';
 import { startWorkerProcess, type WorkerProcess } from './setup/worker-process.js';
 
@@ -38,13 +38,7 @@ beforeAll(async () => {
   client = await codecClient(address, codecKeyFile);
 });
 
-afterAll(async () => {
-  worker?.kill('SIGTERM');
-  await worker?.stopped;
-  await client?.connection.close();
-  await mailbox?.stop();
-  await lab?.stop();
-});
+afterAll(() => stopAll(worker, client, mailbox, lab));
 
 describe('ganetiHypervisorSetup', () => {
   it('adds the group and the Match group block once, checked by sshd -t, and changes nothing the second time', async () => {

@@ -18,7 +18,7 @@ import type { HypervisorRebootResult } from '../workflows/hypervisorReboot.js';
 import { approveUpdate, decideUpdate, planQuery, progressQuery, submitPassphraseUpdate } from '../workflows/messages.js';
 import { writeTestCodecKey } from './setup/codec-key.js';
 import { startWorkerProcess, type WorkerProcess } from './setup/worker-process.js';
-import { answerPassphrases as answerAll, changesByHost, codecClient, recordHistory, eventually, planByHost, rawClient, tempDir, waitingFor } from './helpers/runbooks.js';
+import { answerPassphrases as answerAll, changesByHost, codecClient, eventually, planByHost, rawClient, recordHistory, stopAll, tempDir, waitingFor } from './helpers/runbooks.js';
 
 const { temporal } = proto;
 const address = inject('temporalAddress');
@@ -131,13 +131,7 @@ beforeAll(async () => {
   client = await codecClient(address, codecKeyFile);
 });
 
-afterAll(async () => {
-  worker?.kill('SIGTERM');
-  await worker?.stopped;
-  await client?.connection.close();
-  await mailbox?.stop();
-  await lab?.stop();
-});
+afterAll(() => stopAll(worker, client, mailbox, lab));
 
 describe('hypervisorReboot on a Proxmox node', () => {
   it('drains, reboots through dropbear, takes a wrong then a right passphrase, opens the LUNs and brings every guest back', async () => {

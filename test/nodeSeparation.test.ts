@@ -15,7 +15,7 @@ import { Lab, type AuditEntry } from '../lab/lab.js';
 import { startLabMailbox, type Mailbox } from '../lab/mailbox.js';
 import { approveUpdate, planQuery } from '../workflows/messages.js';
 import type { NodeSeparationResult } from '../workflows/nodeSeparation.js';
-import { codecClient, eventually, recordHistory, tempDir, waitingFor } from './helpers/runbooks.js';
+import { codecClient, eventually, recordHistory, stopAll, tempDir, waitingFor } from './helpers/runbooks.js';
 import { writeTestCodecKey } from './setup/codec-key.js';
 import { startWorkerProcess, type WorkerProcess } from './setup/worker-process.js';
 
@@ -90,13 +90,7 @@ beforeAll(async () => {
   client = await codecClient(address, codecKeyFile);
 });
 
-afterAll(async () => {
-  worker?.kill('SIGTERM');
-  await worker?.stopped;
-  await client?.connection.close();
-  await mailbox?.stop();
-  await lab?.stop();
-});
+afterAll(() => stopAll(worker, client, mailbox, lab));
 
 describe('nodeSeparation', () => {
   it('moves the guests, empties its Ceph OSD, runs the page\'s sequence with a backup first, deletes the node from a remaining one: two nodes left, quorate', async () => {

@@ -10,7 +10,7 @@ import { proxmoxCluster, type ProxmoxNodeState } from '../lab/hosts/proxmox-node
 import { Lab } from '../lab/lab.js';
 import { approveUpdate, planQuery } from '../workflows/messages.js';
 import type { ProxmoxSnapshotResult } from '../workflows/proxmoxSnapshot.js';
-import { changesByHost, codecClient, planByHost, recordHistory, tempDir, waitingFor } from './helpers/runbooks.js';
+import { changesByHost, codecClient, planByHost, recordHistory, stopAll, tempDir, waitingFor } from './helpers/runbooks.js';
 import { sshClient } from './helpers/ssh.js';
 import { writeTestCodecKey } from './setup/codec-key.js';
 import { startWorkerProcess, type WorkerProcess } from './setup/worker-process.js';
@@ -49,12 +49,7 @@ beforeAll(async () => {
   client = await codecClient(address, codecKeyFile);
 });
 
-afterAll(async () => {
-  worker?.kill('SIGTERM');
-  await worker?.stopped;
-  await client?.connection.close();
-  await lab?.stop();
-});
+afterAll(() => stopAll(worker, client, lab));
 
 describe('proxmoxSnapshot', () => {
   it('snapshots a VM on lvmthin_luks_local, rolls it back and deletes the snapshot, each approved', async () => {

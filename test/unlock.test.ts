@@ -17,7 +17,7 @@ import type { HypervisorRebootResult } from '../workflows/hypervisorReboot.js';
 import { approveUpdate, decideUpdate, submitPassphraseUpdate } from '../workflows/messages.js';
 import { writeTestCodecKey } from './setup/codec-key.js';
 import { startWorkerProcess, type WorkerProcess } from './setup/worker-process.js';
-import { answerPassphrases, codecClient, eventually, rawClient, sendPassphrase, tempDir, waitingFor } from './helpers/runbooks.js';
+import { answerPassphrases, codecClient, eventually, rawClient, sendPassphrase, stopAll, tempDir, waitingFor } from './helpers/runbooks.js';
 
 const address = inject('temporalAddress');
 const TASK_QUEUE = 'runbooks-unlock';
@@ -98,13 +98,7 @@ beforeAll(async () => {
   client = await codecClient(address, codecKeyFile);
 });
 
-afterAll(async () => {
-  worker?.kill('SIGTERM');
-  await worker?.stopped;
-  await client?.connection.close();
-  await mailbox?.stop();
-  await lab?.stop();
-});
+afterAll(() => stopAll(worker, client, mailbox, lab));
 
 describe('passphrase problems during a planned reboot', () => {
   it('a stale key is refused before history; a tampered value and a line break spend no host try; a wrong one fails its Update with the tries left', async () => {

@@ -8,7 +8,7 @@ import { xenDom0WithGuests, type XenDom0State } from '../lab/hosts/xen-dom0.js';
 import { Lab } from '../lab/lab.js';
 import { approveUpdate, planQuery, progressQuery } from '../workflows/messages.js';
 import type { VmBackupResult } from '../workflows/vmBackup.js';
-import { changesByHost, codecClient, eventually, planByHost, recordHistory, tempDir, waitingFor } from './helpers/runbooks.js';
+import { changesByHost, codecClient, eventually, planByHost, recordHistory, stopAll, tempDir, waitingFor } from './helpers/runbooks.js';
 import { sshClient } from './helpers/ssh.js';
 import { writeTestCodecKey } from './setup/codec-key.js';
 import { startWorkerProcess, type WorkerProcess } from './setup/worker-process.js';
@@ -54,12 +54,7 @@ beforeAll(async () => {
   client = await codecClient(address, codecKeyFile);
 });
 
-afterAll(async () => {
-  worker?.kill('SIGTERM');
-  await worker?.stopped;
-  await client?.connection.close();
-  await lab?.stop();
-});
+afterAll(() => stopAll(worker, client, lab));
 
 function start(host: string, input: Record<string, unknown>): Promise<WorkflowHandle> {
   return client.workflow.start('vmBackup', { taskQueue: 'runbooks', workflowId: `backup-${host}-${Date.now()}`, args: [{ host, pollInterval: '2s', ...input }] });

@@ -12,7 +12,7 @@ import { Lab } from '../lab/lab.js';
 import { startLabMailbox, type Mailbox } from '../lab/mailbox.js';
 import { approveUpdate, decideUpdate, planQuery } from '../workflows/messages.js';
 import type { VmDiskResizeResult } from '../workflows/vmDiskResize.js';
-import { changesByHost, codecClient, eventually, planByHost, recordHistory, tempDir, waitingFor } from './helpers/runbooks.js';
+import { changesByHost, codecClient, eventually, planByHost, recordHistory, stopAll, tempDir, waitingFor } from './helpers/runbooks.js';
 import { writeTestCodecKey } from './setup/codec-key.js';
 import { startWorkerProcess, type WorkerProcess } from './setup/worker-process.js';
 
@@ -59,13 +59,7 @@ beforeAll(async () => {
   client = await codecClient(address, codecKeyFile);
 });
 
-afterAll(async () => {
-  worker?.kill('SIGTERM');
-  await worker?.stopped;
-  await client?.connection.close();
-  await mailbox?.stop();
-  await lab?.stop();
-});
+afterAll(() => stopAll(worker, client, mailbox, lab));
 
 describe('vmDiskResize', () => {
   it('stops the guest, grows its volume with / read-write for the resize only, starts it again; the plan names its dependants', async () => {

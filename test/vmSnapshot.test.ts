@@ -15,7 +15,7 @@ import { approveUpdate, planQuery, progressQuery } from '../workflows/messages.j
 import type { VmRestoreResult } from '../workflows/vmRestore.js';
 import type { SnapshotWatchResult } from '../workflows/snapshotWatch.js';
 import type { VmSnapshotResult } from '../workflows/vmSnapshot.js';
-import { changesByHost, codecClient, eventually, planByHost, recordHistory, tempDir, waitingFor } from './helpers/runbooks.js';
+import { changesByHost, codecClient, eventually, planByHost, recordHistory, stopAll, tempDir, waitingFor } from './helpers/runbooks.js';
 import { sshClient } from './helpers/ssh.js';
 import { writeTestCodecKey } from './setup/codec-key.js';
 import { startWorkerProcess, type WorkerProcess } from './setup/worker-process.js';
@@ -61,13 +61,7 @@ beforeAll(async () => {
   client = await codecClient(address, codecKeyFile);
 });
 
-afterAll(async () => {
-  worker?.kill('SIGTERM');
-  await worker?.stopped;
-  await client?.connection.close();
-  await mailbox?.stop();
-  await lab?.stop();
-});
+afterAll(() => stopAll(worker, client, mailbox, lab));
 
 describe('vmSnapshot', () => {
   it('snapshots a stopped guest with the page\'s size, starts it again and ends, leaving the fill watch running', async () => {
