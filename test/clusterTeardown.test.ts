@@ -13,7 +13,7 @@ import { GiB, MiB, proxmoxCluster, proxmoxNode, STORAGE_NOLUKS_SHARED, type Prox
 import { Lab, type AuditEntry } from '../lab/lab.js';
 import { startLabMailbox, type Mailbox } from '../lab/mailbox.js';
 import type { ClusterTeardownResult } from '../workflows/clusterTeardown.js';
-import { approveUpdate, planQuery } from '../workflows/messages.js';
+import { approveUpdate, planQuery, progressQuery } from '../workflows/messages.js';
 import { codecClient, recordHistory, tempDir, waitingFor } from './helpers/runbooks.js';
 import { writeTestCodecKey } from './setup/codec-key.js';
 import { startWorkerProcess, type WorkerProcess } from './setup/worker-process.js';
@@ -123,6 +123,8 @@ describe('clusterTeardown', () => {
     expect(t2.indexOf('pvecm delnode tear1')).toBeLessThan(t2.indexOf('systemctl stop pve-cluster'));
     expect(result.steps.every((s) => s.outcome === 'done')).toBe(true);
     expect(result.steps).toHaveLength(plan.steps.length);
+    const progress = await handle.query(progressQuery);
+    expect(progress.stepsDone + progress.stepsSkipped).toBe(progress.stepsTotal);
   }, 120_000);
 
   it('refuses with the list when a guest disk lives on a Ceph pool, and changes nothing', async () => {

@@ -115,6 +115,8 @@ export async function clusterTeardown(input: ClusterTeardownInput): Promise<Clus
     const qdevice = qdeviceSteps(last, preflight.qdeviceVotes);
     const lastFacts = preflight.nodes.find((n) => n.host === last)?.ceph ?? null;
     const cephKept = daemonSteps(last, lastFacts).map((s) => s.command.text.replace(/^pveceph (mon|mgr) destroy /, '$1.'));
+    // The headings before and after the nodes' once, the page's sequence once per node.
+    runbook.plannedSteps(STEPS.length + (nodes.length - 1) * SEPARATION_TITLES.length);
     const order = [
       pools, nodes.flatMap((n) => n.osds.flatMap((o) => [o.out, o.stop, o.destroy])), nodes.flatMap((n) => n.daemons), qdevice,
       ...nodes.flatMap((n) => sequenceOf(n.host, n.separation).map((s) => s.steps)),
