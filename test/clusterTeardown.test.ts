@@ -14,7 +14,7 @@ import { Lab, type AuditEntry } from '../lab/lab.js';
 import { startLabMailbox, type Mailbox } from '../lab/mailbox.js';
 import type { ClusterTeardownResult } from '../workflows/clusterTeardown.js';
 import { approveUpdate, planQuery, progressQuery } from '../workflows/messages.js';
-import { codecClient, recordHistory, tempDir, waitingFor } from './helpers/runbooks.js';
+import { codecClient, eventually, recordHistory, tempDir, waitingFor } from './helpers/runbooks.js';
 import { writeTestCodecKey } from './setup/codec-key.js';
 import { startWorkerProcess, type WorkerProcess } from './setup/worker-process.js';
 
@@ -24,6 +24,7 @@ let client: Client;
 let codecKeyFile: string;
 let worker: WorkerProcess;
 let mailbox: Mailbox;
+let inventoryPath: string;
 
 function vm(vmid: number, name: string, storage = STORAGE_NOLUKS_SHARED): PveGuest {
   return {
@@ -40,7 +41,7 @@ function pvecmStatus(host: string): string {
 }
 const READS = /^(pvecm (status|nodes)|pvesh |pvesm |(qm|pct) config |df |cat |ls |test |pidof |systemctl is-active |hostname$|ceph osd (tree|pool ls|ok-to-stop|safe-to-destroy) |ceph mon (dump|ok-to-rm) |ceph mgr dump )/;
 const changes = (audit: AuditEntry[]) => audit.filter((e) => e.exitCode === 0 && !READS.test(e.command)).map((e) => e.command);
-const HOSTS = ['tear1', 'tear2', 'held1', 'held2'];
+const HOSTS = ['tear1', 'tear2', 'held1', 'held2', 'kill1', 'kill2'];
 
 function start(cluster: string): Promise<WorkflowHandle> {
   return client.workflow.start('clusterTeardown', {
@@ -55,7 +56,9 @@ beforeAll(async () => {
   const page = proxmoxCluster({ cluster: 'tear', names: ['tear1', 'tear2'], qdevice: '172.26.145.70', ceph: { osds: { tear1: [0], tear2: [1, 2] }, mons: ['tear1', 'tear2'], mgrs: ['tear1', 'tear2'], drainMs: 4000 }, guests: { tear1: [vm(2301, 'ref-t')], tear2: [] } });
   // The same, with a guest whose disk lives on the Ceph pool: refused.
   const held = proxmoxCluster({ cluster: 'held', names: ['held1', 'held2'], qdevice: '172.26.145.70', ceph: { osds: { held1: [0], held2: [1, 2] }, mons: ['held1'], mgrs: ['held1'] }, guests: { held1: [vm(2401, 'on-ceph', 'ceph-vm')], held2: [vm(2402, 'on-lvm')] } });
-  const presets = [page, held];
+  // Two nodes and a QDevice, no Ceph: the worker is killed at the quorum hinge (`pvecm expected 1`).
+  const killed = proxmoxCluster({ cluster: 'kill', names: ['kill1', 'kill2'], qdevice: '172.26.145.70', guests: { kill1: [], kill2: [] } });
+  const presets = [page, held, killed];
   lab = await Lab.start({ dir, subnet: 249, hosts: presets.flatMap((p) => p.hosts), clusters: presets.flatMap((p) => p.clusters) });
   const inventory = parseInventory({
     ...lab.inventory,
@@ -66,7 +69,7 @@ beforeAll(async () => {
     ],
     approvals: { runbooks: { clusterTeardown: { roles: ['board', 'admin'], count: 2 } } },
   }, 'teardown inventory');
-  const inventoryPath = join(dir, 'inventory-teardown.json');
+  inventoryPath = join(dir, 'inventory-teardown.json');
   writeFileSync(inventoryPath, JSON.stringify(inventory, null, 2));
   mailbox = await startLabMailbox({ dir: join(dir, 'mail'), inventoryPath, log: () => undefined });
   codecKeyFile = writeTestCodecKey(dir);
@@ -134,4 +137,24 @@ describe('clusterTeardown', () => {
     expect(String(error.cause?.message)).toContain('- VM 2401 (on-ceph) on held1: a disk on pool ceph-vm\nNothing was changed.');
     for (const h of HOSTS.filter((x) => x.startsWith('held'))) expect(changes(lab.audit(h))).toEqual([]);
   });
+
+  it('a worker killed while the node that stays regains quorum (`pvecm expected 1`) still makes each change once', async () => {
+    lab.faults.slow({ host: 'kill2', pattern: 'pvecm expected', delayMs: 3000, times: 1 });
+    const handle = await start('kill');
+    await waitingFor(handle, approveUpdate.name);
+    const plan = (await handle.query(planQuery))!;
+    await handle.executeUpdate(approveUpdate, { args: [{ by: 'alice' }] });
+    await handle.executeUpdate(approveUpdate, { args: [{ by: 'bob' }] });
+    await eventually('pvecm expected under way on kill2', () => lab.faults.underWay().find((c) => c.host === 'kill2' && c.command.startsWith('pvecm expected')), 60_000);
+    worker.kill('SIGKILL');
+    await worker.stopped;
+    worker = await startWorkerProcess({ address, inventoryPath, codecKeyFile });
+    const result = (await handle.result()) as ClusterTeardownResult;
+    for (const h of ['kill1', 'kill2']) {
+      expect(pvecmStatus(h)).toContain('is this node part of a cluster?');
+      const made = changes(lab.audit(h)).map((c) => c.replace(/^kill \d+$/, 'kill "$(pidof pmxcfs)"'));
+      expect(made).toEqual(plan.steps.filter((s) => s.host === h).map((s) => s.command));
+    }
+    expect(result.steps.map((s) => s.command)).toEqual(plan.steps.map((s) => s.command));
+  }, 120_000);
 });
