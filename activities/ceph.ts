@@ -104,6 +104,14 @@ export function cephActivities(remote: RemoteShell) {
       return 'done';
     },
 
+    /** `pveceph pool destroy`: done once `ceph osd pool ls` no longer has it. */
+    async destroyPool(host: string, name: string, command: Command): Promise<Outcome> {
+      const pools = JSON.parse((await remote.run(host, ceph.pools())).stdout) as { pool_name: string }[];
+      if (!pools.some((p) => p.pool_name === name)) return 'already done';
+      await remote.run(host, command);
+      return 'done';
+    },
+
     /** `pveceph osd destroy`: done once the OSD is no longer in the tree. */
     async destroyOsd(host: string, id: number, command: Command): Promise<Outcome> {
       if (!(await osdOf(host, id))) return 'already done';

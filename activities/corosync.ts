@@ -103,6 +103,28 @@ export function corosyncActivities(remote: RemoteShell) {
       return 'done';
     },
 
+    /** `pvecm qdevice remove`: done once `pvecm status` shows no QDevice. */
+    async removeQdevice(host: string, command: Command): Promise<Outcome> {
+      if (!(await readQuorum(host)).status.qdevice) return 'already done';
+      await remote.run(host, command);
+      return 'done';
+    },
+
+    /** `pvecm expected N` on the member left alone, so that it may run delnode: done once it is quorate again. */
+    async restoreQuorum(host: string, command: Command): Promise<Outcome> {
+      if (parsePvecmStatus((await remote.run(host, proxmox.quorum(), { allowFailure: true })).stdout).quorate) return 'already done';
+      await remote.run(host, command);
+      return 'done';
+    },
+
+    /** A node out of every cluster: `pvecm status` asks "is this node part of a cluster?". Returns what it said. */
+    async expectStandalone(host: string): Promise<string> {
+      const r = await remote.run(host, proxmox.quorum(), { allowFailure: true });
+      const said = `${r.stdout}${r.stderr}`.trim();
+      if (!/is this node part of a cluster\?/.test(said)) throw failure('CommandFailed', `${host} still belongs to a cluster: pvecm status says ${said.split('\n')[0] ?? ''}`);
+      return said;
+    },
+
     /** One look: fails (and is retried by the polling policy) until the cluster is quorate with `votes` expected and present. */
     async expectVotes(host: string, votes: { expected: number; total: number }): Promise<QuorumFacts> {
       const facts = await readQuorum(host);

@@ -53,6 +53,9 @@ export const pveCluster = {
   copy: (paths: readonly string[], dir: string) => sh`cp -a ${paths} ${dir}`,
   remove: (paths: readonly string[]) => sh`rm -rf ${paths}`,
   deleteNode: (node: string) => sh`pvecm delnode ${node}`,
+  removeQdevice: () => sh`pvecm qdevice remove`,
+  /** votequorum's expected votes for this partition (corosync-quorumtool -e): a member left alone regains quorum. */
+  expectVotes: (votes: number) => sh`pvecm expected ${votes}`,
 };
 
 /** Ceph on Proxmox (pveceph.adoc, Ceph's "Adding/Removing OSDs"): an OSD leaves only once its data has moved. */
@@ -70,6 +73,7 @@ export const ceph = {
   destroyMon: (name: string) => sh`pveceph mon destroy ${name}`,
   managers: () => sh`ceph mgr dump --format json`,
   destroyMgr: (name: string) => sh`pveceph mgr destroy ${name}`,
+  destroyPool: (name: string) => sh`pveceph pool destroy ${name}`,
 };
 
 export const luks = {

@@ -212,6 +212,13 @@ export const NodeSeparationInput = z.object({
 }).strict();
 export type NodeSeparationInput = z.input<typeof NodeSeparationInput>;
 
+/** "Démonter notre cluster Proxmox", for every node: the whole cluster (its Ceph, its QDevice) down to standalone nodes. */
+export const ClusterTeardownInput = NodeSeparationInput.omit({ host: true }).extend({
+  cluster: HostName,
+  reason: Reason('say why the cluster is taken apart'),
+}).strict();
+export type ClusterTeardownInput = z.input<typeof ClusterTeardownInput>;
+
 /** "Rotation de clé": add the new passphrase, test it, only then remove the old one. */
 export const LuksKeyRotationInput = z.object({
   host: HostName,

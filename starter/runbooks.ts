@@ -7,7 +7,7 @@
 import type { QueryDefinition } from '@temporalio/common';
 import type { z } from 'zod';
 import {
-  DiskReplacementInput, GanetiHypervisorSetupInput, HypervisorRebootInput, ProxmoxSnapshotInput, LuksKeyRotationInput, NodeSeparationInput, RebootHostInput, RollingClusterRebootInput, VmBackupInput, VmDiskResizeInput, VmOnboardingInput, VmRestoreInput, VmSnapshotInput,
+  ClusterTeardownInput, DiskReplacementInput, GanetiHypervisorSetupInput, HypervisorRebootInput, ProxmoxSnapshotInput, LuksKeyRotationInput, NodeSeparationInput, RebootHostInput, RollingClusterRebootInput, VmBackupInput, VmDiskResizeInput, VmOnboardingInput, VmRestoreInput, VmSnapshotInput,
 } from '../common/inputs.js';
 import {
   approveUpdate, decideUpdate, diskReplacedUpdate, installDoneUpdate, planQuery, progressQuery, submitPassphraseUpdate,
@@ -173,6 +173,27 @@ export const RUNBOOKS: readonly Runbook[] = [
     answers: [approveUpdate, decideUpdate],
     queries: [progressQuery, planQuery],
     target: 'host',
+  }),
+  runbook({
+    name: 'cluster-teardown',
+    type: 'clusterTeardown',
+    title: 'take a whole Proxmox (+Ceph) cluster apart down to standalone nodes: pools, OSDs, QDevice, every node separated; two approvals',
+    schema: ClusterTeardownInput,
+    flags: {
+      cluster: { help: 'the Proxmox cluster, as named in the inventory', value: 'CLUSTER' },
+      reason: 'why the cluster is taken apart (kept in the record and the admins\' mail)',
+      pollInterval: 'how often an emptied OSD and the nodes\' state are looked at',
+      upTimeout: 'how long a look may take to show what is awaited; past it a person decides',
+      osdDrainTimeout: 'how long an OSD marked out may take to move its data away (ceph osd safe-to-destroy); past it a person decides',
+      approvalTimeout: 'how long the plan waits for its approvals (default: the inventory policy\'s expireAfter)',
+      approvalRemindAfter: 'when the approvers are reminded by mail (default: the policy\'s remindAfter)',
+      approvalEscalateAfter: 'when the policy\'s second group is mailed (default: the policy\'s escalateTo.after)',
+      requestedBy: { help: 'who starts the run: never one of its approvers (default $USER)', value: 'NAME' },
+    },
+    summary: (i) => `Take the Proxmox cluster ${i.cluster} apart: ${i.reason}`,
+    answers: [approveUpdate, decideUpdate],
+    queries: [progressQuery, planQuery],
+    target: 'cluster',
   }),
   runbook({
     name: 'vm-disk-resize',

@@ -357,9 +357,41 @@ describe('corosync, pmxcfs and pvecm delnode ("Démonter notre cluster Proxmox")
     expect(c.run('pve1', 'pvecm delnode pve2').code).toBe(0);
     expect(parsePvecmStatus(c.run('pve1', 'pvecm status').out)).toMatchObject({ quorate: true, expectedVotes: 2, totalVotes: 2, quorum: 2 });
   });
+
+  it('removes the QDevice from every member, then lets the node left alone regain quorum with pvecm expected', () => {
+    const c = cluster({ names: ['pve1', 'pve2'], qdevice: '172.26.145.70' });
+    expect(c.run('pve2', 'pvecm qdevice remove').code).toBe(0);
+    expect(c.run('pve1', 'pvecm qdevice remove')).toMatchObject({ code: 255, err: 'No QDevice configured!\n' });
+    expect(c.run('pve1', 'cat /etc/pve/corosync.conf').out).not.toContain('device {');
+    expect(c.run('pve1', 'ls -A /etc/corosync').out).toBe('authkey\ncorosync.conf\n');
+    expect(parsePvecmStatus(c.run('pve1', 'pvecm status').out)).toMatchObject({ quorate: true, expectedVotes: 2, totalVotes: 2 });
+    separate(c, 'pve2');
+    expect(parsePvecmStatus(c.run('pve1', 'pvecm status').out)).toMatchObject({ quorate: false, expectedVotes: 2, totalVotes: 1 });
+    expect(c.run('pve1', 'pvecm delnode pve2')).toMatchObject({ code: 255, err: 'cluster not ready - no quorum?\n' });
+    expect(c.run('pve1', 'pvecm expected 0').code).toBe(255);
+    expect(c.run('pve1', 'pvecm expected 1').code).toBe(0);
+    expect(parsePvecmStatus(c.run('pve1', 'pvecm status').out)).toMatchObject({ quorate: true, expectedVotes: 1, totalVotes: 1 });
+    expect(c.run('pve1', 'pvecm delnode pve2').code).toBe(0);
+    expect(parsePvecmStatus(c.run('pve1', 'pvecm status').out)).toMatchObject({ quorate: true, expectedVotes: 1, totalVotes: 1 });
+    // votequorum refuses fewer expected votes than those present.
+    const three = cluster({ names: ['pve1', 'pve2', 'pve3'] });
+    expect(three.run('pve1', 'pvecm expected 2')).toMatchObject({ code: 1, err: expect.stringContaining('CS_ERR_INVALID_PARAM') });
+  });
 });
 
 describe('Ceph OSDs (pveceph)', () => {
+  it('destroys a pool only while no guest disk lives on it; its OSDs then empty at once', () => {
+    const disk = { key: 'scsi0', storage: 'ceph-vm', volume: 'vm-100-disk-0', sizeBytes: GiB };
+    const c = cluster({ names: ['pve1', 'pve2'], ceph: { osds: { pve1: [0], pve2: [1, 2] }, drainMs: 60_000 }, guests: { pve1: [{ vmid: 100, name: 'on-ceph', type: 'qemu', status: 'running', memBytes: GiB, cores: 1, bridge: 'vmbr3', onboot: true, disks: [disk] }], pve2: [] } });
+    expect(c.run('pve1', 'pveceph pool destroy ceph-vm')).toMatchObject({ code: 255, err: 'pool ceph-vm is still in use by vm-100-disk-0\n' });
+    c.node('pve1').guests = [];
+    expect(c.run('pve2', 'pveceph pool destroy ceph-vm').code).toBe(0);
+    expect(c.run('pve1', 'pveceph pool destroy ceph-vm')).toMatchObject({ code: 255, err: 'pool ceph-vm does not exist\n' });
+    expect(c.run('pve1', 'ceph osd pool ls detail --format json').out).toBe('[]\n');
+    expect(c.run('pve1', 'ceph osd out 0').code).toBe(0);
+    expect(c.run('pve1', 'ceph osd safe-to-destroy 0').code).toBe(0);
+  });
+
   it('moves an OSD\'s data once it is out: safe-to-destroy says EBUSY until then; destroy wants it out and stopped', () => {
     const c = cluster({ names: ['pve1', 'pve2', 'pve3'], ceph: { osds: { pve1: [0], pve2: [1, 2], pve3: [3] }, drainMs: 10_000 } });
     const tree = JSON.parse(c.run('pve2', 'ceph osd tree --format json').out) as { nodes: { name: string; type: string; children?: number[]; reweight?: number }[] };

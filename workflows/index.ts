@@ -14,6 +14,7 @@ export { proxmoxSnapshot } from './proxmoxSnapshot.js';
 export { ganetiHypervisorSetup } from './ganetiHypervisorSetup.js';
 export { vmOnboarding } from './vmOnboarding.js';
 export { nodeSeparation } from './nodeSeparation.js';
+export { clusterTeardown } from './clusterTeardown.js';
 // Member requests by mail: the request mailbox's poller, and the run it starts per request.
 export { mailIntake } from './mailIntake.js';
 export { vmRequest } from './vmRequest.js';

@@ -34,8 +34,8 @@ import { polling, readOnly } from './proxies.js';
 import { proxmoxNode } from './proxmoxGuests.js';
 import { Runbook, summarized, validInput } from './runbook.js';
 import { cephRefusals, daemonSteps, osdSteps, removeOsds } from './cephSteps.js';
-import { separationSteps } from './separationSteps.js';
-import { outcomeText, persist, planOf, runStep, type HostStep } from './steps.js';
+import { separate, SEPARATION_TITLES, separationSteps, sequenceOf } from './separationSteps.js';
+import { persist, planOf, walker, type RanStep } from './steps.js';
 
 export interface NodeSeparationResult {
   host: string;
@@ -51,7 +51,7 @@ export interface NodeSeparationResult {
   /** Where the configuration was copied before its removal. */
   backupDir: string;
   /** Every host step, in order, and its outcome: done, already done (a retry), or skipped by whom. */
-  steps: { host: string; command: string; outcome: string }[];
+  steps: RanStep[];
   /** What happened to each guest that was on the node. */
   guests: string[];
   decisions: DecisionRecord[];
@@ -64,17 +64,12 @@ const STEPS = [
   'move the guests to the other nodes',
   'Ceph: each OSD out, drained, stopped, destroyed',
   'Ceph: the monitor and the manager destroyed',
-  'stop the cluster services on the node',
-  'restart the cluster filesystem in local mode',
-  'remove the corosync configuration (copied first)',
-  'leave local mode: pve-cluster as a service again',
-  'delete the node from a remaining node',
-  'clean the old cluster\'s files on the separated node',
+  ...SEPARATION_TITLES,
   'the remaining cluster is quorate with the expected votes',
 ] as const;
 
 /** The backup folder: dated from the run's start, the same in the plan and on every retry. */
-const backupFolder = (start: Date) => `/root/corosync-backup-${start.toISOString().replace(/[-:]/g, '').replace(/\.\d+Z$/, 'Z')}`;
+export const backupFolder = (start: Date) => `/root/corosync-backup-${start.toISOString().replace(/[-:]/g, '').replace(/\.\d+Z$/, 'Z')}`;
 
 export async function nodeSeparation(input: NodeSeparationInput): Promise<NodeSeparationResult> {
   const request = validInput(NodeSeparationInput, input);
@@ -122,7 +117,7 @@ export async function nodeSeparation(input: NodeSeparationInput): Promise<NodeSe
     const node = separationSteps({ host, remaining, backupDir, etcFiles: preflight.files.etc, varLibFiles: preflight.files.varLib });
     const osds = osdSteps(host, preflight.ceph);
     const daemons = daemonSteps(host, preflight.ceph);
-    const order = [osds.flatMap((o) => [o.out, o.stop, o.destroy]), daemons, node.stopServices, node.localMode, node.removeConfig, node.leaveLocalMode, node.deleteNode, node.cleanState] as const;
+    const order = [osds.flatMap((o) => [o.out, o.stop, o.destroy]), daemons, ...sequenceOf(host, node).map((s) => s.steps)] as const;
 
     const approved = await runbook.step('plan and approvals', async () => {
       plan = {
@@ -143,25 +138,14 @@ export async function nodeSeparation(input: NodeSeparationInput): Promise<NodeSe
 
     await runbook.step('move the guests to the other nodes', () => guests.drain());
 
-    const walk = async (steps: readonly HostStep[]) => {
-      for (const step of steps) {
-        runbook.detail({ now: step.command.text, why: step.why });
-        ran.push({ host: step.host, command: step.command.text, outcome: outcomeText(await runStep(people, step, doneSoFar)) });
-      }
-    };
+    const walk = walker(runbook, people, ran, doneSoFar);
     if (osds.length) {
       await runbook.step('Ceph: each OSD out, drained, stopped, destroyed', () =>
         removeOsds({ host, steps: osds, people, runbook, every: request.pollInterval, within: request.osdDrainTimeout, walk, doneSoFar }));
     } else runbook.skip('Ceph: each OSD out, drained, stopped, destroyed', `${host} has no Ceph OSD`);
     if (daemons.length) await runbook.step('Ceph: the monitor and the manager destroyed', () => walk(daemons));
     else runbook.skip('Ceph: the monitor and the manager destroyed', `${host} has no Ceph monitor or manager`);
-    await runbook.step('stop the cluster services on the node', () => walk(node.stopServices));
-    await runbook.step('restart the cluster filesystem in local mode', () => walk(node.localMode));
-    await runbook.step('remove the corosync configuration (copied first)', () => walk(node.removeConfig));
-    await runbook.step('leave local mode: pve-cluster as a service again', () => walk(node.leaveLocalMode));
-    await runbook.step('delete the node from a remaining node', () => walk(node.deleteNode));
-    if (node.cleanState.length) await runbook.step('clean the old cluster\'s files on the separated node', () => walk(node.cleanState));
-    else runbook.skip('clean the old cluster\'s files on the separated node', `/var/lib/corosync on ${host} was empty`);
+    await separate({ runbook, host, node, walk });
 
     const end = await runbook.step('the remaining cluster is quorate with the expected votes', () =>
       persist(people, { host: remaining, title: `pvecm status: quorate with ${votes.after.total} of ${votes.after.expected} votes`, doneSoFar }, () =>

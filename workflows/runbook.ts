@@ -90,6 +90,11 @@ export class Runbook<Title extends string = string> {
     this.showDetails();
   }
 
+  /** How many steps `progress` counts, once the preflight knows (a runbook with a step per node). */
+  plannedSteps(total: number): void {
+    this.progress.stepsTotal = total;
+  }
+
   /** Facts about the current step, shown by the `progress` query. */
   detail(detail: Record<string, unknown>): void {
     this.progress.detail = detail;

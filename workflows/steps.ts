@@ -12,6 +12,7 @@ import type { Command } from '../common/commands.js';
 import { failure } from '../common/failures.js';
 import type { PlanStep } from './messages.js';
 import type { People } from './people.js';
+import type { Runbook } from './runbook.js';
 
 /** A command of the plan as the runbook holds it: built with `sh`, run as is. */
 export interface PlannedCommand {
@@ -93,4 +94,17 @@ export function isSkipped(value: unknown): value is Skipped {
 /** A step's outcome as the result and the admins' mail say it: "done", "already done", or who skipped it and why. */
 export function outcomeText(outcome: unknown): string {
   return isSkipped(outcome) ? `skipped by ${outcome.by}: ${outcome.skipped}` : String(outcome);
+}
+
+/** A step as the result records it: where, what, and how it ended (done, already done, skipped by whom). */
+export interface RanStep { host: string; command: string; outcome: string }
+
+/** Runs steps one after the other, each shown in `progress` while it runs and recorded in `ran` once it ends. */
+export function walker(runbook: Runbook, people: People, ran: RanStep[], doneSoFar: () => string): (steps: readonly HostStep[]) => Promise<void> {
+  return async (steps) => {
+    for (const step of steps) {
+      runbook.detail({ now: step.command.text, why: step.why });
+      ran.push({ host: step.host, command: step.command.text, outcome: outcomeText(await runStep(people, step, doneSoFar)) });
+    }
+  };
 }

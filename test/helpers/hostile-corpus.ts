@@ -7,7 +7,7 @@
 import { ZodDefault, ZodOptional, type z } from 'zod';
 import { helpOf } from '../../common/validation.js';
 import {
-  Approval, Decision, DiskReplacedAnswer, DiskReplacementInput, InstallDoneAnswer, GanetiHypervisorSetupInput, HypervisorRebootInput, ProxmoxSnapshotInput, LuksKeyRotationInput, NodeSeparationInput, PassphraseAnswer,
+  Approval, Decision, DiskReplacedAnswer, DiskReplacementInput, InstallDoneAnswer, GanetiHypervisorSetupInput, HypervisorRebootInput, ProxmoxSnapshotInput, LuksKeyRotationInput, NodeSeparationInput, ClusterTeardownInput, PassphraseAnswer,
   RebootHostInput, RollingClusterRebootInput, VmBackupInput, VmDiskResizeInput, VmOnboardingInput, VmRestoreInput, VmSnapshotInput,
 } from '../../common/inputs.js';
 import { MailIntakeInput, VmRequestInput } from '../../common/requests.js';
@@ -111,6 +111,7 @@ export const RUNBOOK_BASES: { target: string; schema: z.ZodObject; base: Record<
   { target: 'proxmoxSnapshot', schema: ProxmoxSnapshotInput, base: { host: 'hpve1', vmid: 2010, action: 'snapshot', name: 'before-upgrade' } },
   { target: 'ganetiHypervisorSetup', schema: GanetiHypervisorSetupInput, base: { host: 'gnt-hostile' } },
   { target: 'nodeSeparation', schema: NodeSeparationInput, base: { host: 'hpve2', reason: 'moving to the new architecture' } },
+  { target: 'clusterTeardown', schema: ClusterTeardownInput, base: { cluster: 'hostile', reason: 'reinstalling on the new architecture' } },
   { target: 'vmDiskResize', schema: VmDiskResizeInput, base: { host: 'dom0-hostile', guest: 'guest1', volume: 'guest1_root', add: '2G' } },
   { target: 'vmRequest', schema: VmRequestInput, base: VM_REQUEST },
   { target: 'mailIntake', schema: MailIntakeInput, base: { pollEvery: '30s' } },

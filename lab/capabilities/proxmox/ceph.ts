@@ -5,7 +5,7 @@
  * EBUSY with the PGs still mapped until then. Commands: `ceph osd tree --format json`, `ceph osd pool ls detail
  * --format json`, `ceph osd ok-to-stop|out|safe-to-destroy N`, `systemctl stop|is-active ceph-osd@N`,
  * `pveceph osd destroy N`, the monitors (`ceph mon dump --format json`, `ceph mon ok-to-rm ID`, `pveceph mon destroy ID`)
- * and managers (`ceph mgr dump --format json`, `pveceph mgr destroy ID`).
+ * and managers (`ceph mgr dump --format json`, `pveceph mgr destroy ID`), and the pool (`pveceph pool destroy NAME`).
  */
 import type { Capability } from '../../core/capability.js';
 import { fail, ok, type CommandResult, type ExecContext, type LabView } from '../../core/types.js';
@@ -26,7 +26,8 @@ export interface CephState {
   /** A monitor and a manager on this node (pveceph names them after the node); the first manager is the active one. */
   mon?: boolean;
   mgr?: boolean;
-  pool: { name: string; size: number; minSize: number; drainMs: number };
+  /** Null once `pveceph pool destroy` removed it: no placement group left to move. */
+  pool: { name: string; size: number; minSize: number; drainMs: number } | null;
 }
 
 type Node = PveNodeState & { ceph: CephState };
@@ -34,7 +35,8 @@ const has = (s: PveNodeState | undefined): s is Node => s?.ceph !== undefined;
 const EBUSY = 16;
 
 /** The PGs still mapped to an OSD: all while in, none once drained. */
-function pgsLeft(osd: CephOsd, drainMs: number, now: number): number {
+function pgsLeft(osd: CephOsd, drainMs: number | undefined, now: number): number {
+  if (drainMs === undefined) return 0;
   if (osd.in || osd.outAt === undefined) return osd.pgs;
   return Math.max(0, Math.ceil(osd.pgs * (1 - (now - osd.outAt) / drainMs)));
 }
@@ -70,7 +72,7 @@ function osdCommand(state: Node, args: string[], ctx: ExecContext): CommandResul
   if (verb === 'tree' && id === '--format' && rest.join(' ') === 'json') return ok(tree(state, ctx.lab));
   const { pool } = state.ceph;
   if (verb === 'pool' && args.slice(1).join(' ') === 'ls detail --format json') {
-    return ok(`${JSON.stringify([{ pool: 1, pool_name: pool.name, type: 1, size: pool.size, min_size: pool.minSize, pg_num: 128, crush_rule: 0 }])}\n`);
+    return ok(`${JSON.stringify(pool ? [{ pool: 1, pool_name: pool.name, type: 1, size: pool.size, min_size: pool.minSize, pg_num: 128, crush_rule: 0 }] : [])}\n`);
   }
   if (!verb || !['ok-to-stop', 'out', 'safe-to-destroy'].includes(verb) || rest.length) return null;
   const found = findOsd(state, ctx.lab, id);
@@ -79,7 +81,7 @@ function osdCommand(state: Node, args: string[], ctx: ExecContext): CommandResul
   const others = cephNodes(state, ctx.lab).flatMap((n) => n.ceph.osds).filter((o) => o !== osd && o.in && o.up).length;
   if (verb === 'ok-to-stop') {
     // With one replica per OSD host, the PGs stay available while min_size copies remain.
-    if (others < pool.minSize) return fail(EBUSY, `Error EBUSY: ${osd.pgs} PGs are already too degraded, would become too degraded or might become unavailable\n`);
+    if (pool && others < pool.minSize) return fail(EBUSY, `Error EBUSY: ${osd.pgs} PGs are already too degraded, would become too degraded or might become unavailable\n`);
     return ok(`OSD(s) ${osd.id} are ok to stop without reducing availability or risking data, provided there are no other concurrent failures or interventions.\n${osd.pgs} PGs are likely to be degraded (but remain available) as a result.\n`);
   }
   if (verb === 'out') {
@@ -88,8 +90,8 @@ function osdCommand(state: Node, args: string[], ctx: ExecContext): CommandResul
     osd.outAt = ctx.now;
     return ok('', `marked out osd.${osd.id}. \n`);
   }
-  const left = pgsLeft(osd, pool.drainMs, ctx.now);
-  if (left > 0 || others < pool.size) return fail(EBUSY, `Error EBUSY: OSD(s) ${osd.id} have ${Math.max(left, 1)} pgs currently mapped to them. \n`);
+  const left = pgsLeft(osd, pool?.drainMs, ctx.now);
+  if (left > 0 || (pool && others < pool.size)) return fail(EBUSY, `Error EBUSY: OSD(s) ${osd.id} have ${Math.max(left, 1)} pgs currently mapped to them. \n`);
   return ok(`OSD(s) ${osd.id} are safe to destroy without reducing data durability.\n`);
 }
 
@@ -126,7 +128,20 @@ function systemctl(state: Node, args: string[]): CommandResult | null {
   return null;
 }
 
-function pveceph(state: Node, args: string[]): CommandResult | null {
+/**
+ * `pveceph pool destroy NAME`: the pool goes from every node's view. The lab refuses while a guest disk of the
+ * cluster lives on it (a storage of the pool's name, as `--add_storages` made it): its data would be gone.
+ */
+function poolDestroy(state: Node, name: string, lab: LabView): CommandResult {
+  if (state.ceph.pool?.name !== name) return fail(255, `pool ${name} does not exist\n`);
+  const used = clusterNodes(state, lab).flatMap((n) => n.guests).flatMap((g) => g.disks).filter((d) => d.storage === name).map((d) => d.volume);
+  if (used.length) return fail(255, `pool ${name} is still in use by ${used.join(', ')}\n`);
+  for (const n of cephNodes(state, lab)) n.ceph.pool = null;
+  return ok();
+}
+
+function pveceph(state: Node, args: string[], lab: LabView): CommandResult | null {
+  if (args.length === 3 && args[0] === 'pool' && args[1] === 'destroy') return poolDestroy(state, args[2]!, lab);
   if (args.length === 3 && args[0] === 'mon' && args[1] === 'destroy') {
     if (args[2] !== state.name || !state.ceph.mon) return fail(255, `no such monitor id '${args[2]}'\n`);
     delete state.ceph.mon;
@@ -152,7 +167,7 @@ export const ceph: Capability<PveNodeState> = {
     ceph: (state, args, ctx) => (!has(state) ? null : args[0] === 'osd' ? osdCommand(state, args.slice(1), ctx) : args[0] === 'mon' ? monCommand(state, args.slice(1), ctx)
       : args.join(' ') === 'mgr dump --format json' ? ok(mgrDump(state, ctx.lab)) : null),
     systemctl: (state, args) => (has(state) ? systemctl(state, args) : null),
-    pveceph: (state, args) => (has(state) ? pveceph(state, args) : null),
+    pveceph: (state, args, ctx) => (has(state) ? pveceph(state, args, ctx.lab) : null),
   },
-  status: (state) => (has(state) ? { ceph: { osds: state.ceph.osds.map((o) => `osd.${o.id}:${o.in ? 'in' : 'out'},${o.up ? 'up' : 'down'}`) } } : {}),
+  status: (state) => (has(state) ? { ceph: { osds: state.ceph.osds.map((o) => `osd.${o.id}:${o.in ? 'in' : 'out'},${o.up ? 'up' : 'down'}`), pool: state.ceph.pool?.name ?? null } } : {}),
 };

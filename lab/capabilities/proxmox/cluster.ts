@@ -116,7 +116,7 @@ export function quorumOf(state: PveNodeState, lab: LabView): QuorumView {
   const members = nodes.filter(voting);
   const q = state.corosync?.qdevice;
   const casting = !!q && members.length > 0;
-  const expected = nodes.length + (q?.votes ?? 0);
+  const expected = state.corosync?.expectedVotes ?? nodes.length + (q?.votes ?? 0);
   const total = members.length + (casting ? q!.votes : 0);
   const quorum = Math.floor(expected / 2) + 1;
   return { expected, total, quorum, quorate: total >= quorum, members, ...(q ? { qdevice: { votes: q.votes, casting } } : {}) };

@@ -22,6 +22,8 @@ export interface CorosyncState {
   /** The QDevice (corosync-qnetd on another machine) and the votes it gives: `pvecm qdevice setup`. */
   qdevice?: { address: string; votes: number };
   configVersion: number;
+  /** `pvecm expected N`: votequorum's expected votes set by hand, until the configuration next changes. */
+  expectedVotes?: number;
   /** /etc/pve/corosync.conf in this node's pmxcfs database; null once removed. */
   pveConf: string | null;
   /** Files outside /etc/pve, path → content; a directory is its path with a trailing '/'. */

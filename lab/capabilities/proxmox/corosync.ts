@@ -136,7 +136,7 @@ function files(s: Node, cmd: string, args: string[]): CommandResult | null {
 export function delnode(state: PveNodeState, args: string[], ctx: ExecContext): CommandResult {
   const name = args[0];
   if (args.length !== 1 || !name) return fail(255, '400 not enough arguments\npvecm delnode <node>\n');
-  if (!has(state) || !clustered(state.corosync)) return fail(255, `Error: Corosync config '${PVE_COROSYNC_CONF}' does not exist - is this node part of a cluster?\n`);
+  if (!has(state) || !clustered(state.corosync)) return notInCluster();
   if (!state.corosync.units.corosync) return fail(255, 'Cannot initialize CMAP service\n');
   if (name === state.name) return fail(255, 'Cannot delete myself from cluster!\n');
   const entry = state.corosync.nodelist.find((n) => n.name === name);
@@ -148,12 +148,50 @@ export function delnode(state: PveNodeState, args: string[], ctx: ExecContext): 
   for (const n of clusterNodes(state, ctx.lab).filter((x) => x.name !== name && has(x) && clustered(x.corosync))) {
     const c = n.corosync!;
     c.nodelist = c.nodelist.filter((x) => x.name !== name);
-    c.configVersion += 1;
-    const conf = renderCorosyncConf(c);
-    if (c.pveConf !== null) c.pveConf = conf;
-    if ('/etc/corosync/corosync.conf' in c.files) c.files['/etc/corosync/corosync.conf'] = conf;
+    rewrite(c);
   }
   return ok(`Killing node ${entry.nodeId}\n`);
+}
+
+/** A new corosync.conf on a member: votequorum recounts the expected votes from it (a `pvecm expected` is gone). */
+function rewrite(c: CorosyncState): void {
+  c.configVersion += 1;
+  delete c.expectedVotes;
+  const conf = renderCorosyncConf(c);
+  if (c.pveConf !== null) c.pveConf = conf;
+  if ('/etc/corosync/corosync.conf' in c.files) c.files['/etc/corosync/corosync.conf'] = conf;
+}
+
+const notInCluster = () => fail(255, `Error: Corosync config '${PVE_COROSYNC_CONF}' does not exist - is this node part of a cluster?\n`);
+
+/** `pvecm qdevice remove`: every member's corosync.conf loses the device, its certificates go; refused as the real tool does. */
+export function qdeviceRemove(state: PveNodeState, ctx: ExecContext): CommandResult {
+  if (!has(state) || !clustered(state.corosync)) return notInCluster();
+  if (!state.corosync.units.corosync) return fail(255, 'Cannot initialize CMAP service\n');
+  if (!state.corosync.qdevice) return fail(255, 'No QDevice configured!\n');
+  if (!quorumOf(state, ctx.lab).quorate) return fail(255, 'cluster not ready - no quorum?\n');
+  for (const n of clusterNodes(state, ctx.lab).filter((x) => has(x) && clustered(x.corosync))) {
+    const c = n.corosync!;
+    delete c.qdevice;
+    for (const f of Object.keys(c.files).filter((k) => k.startsWith('/etc/corosync/qdevice/'))) delete c.files[f];
+    rewrite(c);
+  }
+  return ok('', 'Removed QDevice.\n');
+}
+
+/**
+ * `pvecm expected N` (corosync-quorumtool -e): this partition's expected votes, so that a member left alone regains
+ * quorum. votequorum refuses a value below the votes present or that would make a quorum of less than half of them.
+ */
+export function expected(state: PveNodeState, args: string[], ctx: ExecContext): CommandResult {
+  const n = Number(args[0]);
+  if (args.length !== 1 || !Number.isInteger(n) || n < 1) return fail(255, '400 Parameter verification failed.\nexpected: invalid integer value\npvecm expected <expected>\n');
+  if (!has(state) || !clustered(state.corosync)) return notInCluster();
+  if (!state.corosync.units.corosync) return fail(255, 'Cannot initialize CMAP service\n');
+  const { total } = quorumOf(state, ctx.lab);
+  if (n < total) return fail(1, 'Unable to set expected votes: CS_ERR_INVALID_PARAM\n');
+  state.corosync.expectedVotes = n;
+  return ok();
 }
 
 const withCorosync = (handler: (s: Node, args: string[]) => CommandResult | null) =>

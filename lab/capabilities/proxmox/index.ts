@@ -5,7 +5,7 @@
 import type { Capability } from '../../core/capability.js';
 import { fail, ok, type CommandResult, type ExecContext } from '../../core/types.js';
 import { clusterNodes, quorumOf, type PveNodeState } from './cluster.js';
-import { corosync, delnode } from './corosync.js';
+import { corosync, delnode, expected, qdeviceRemove } from './corosync.js';
 import { clustered, PVE_COROSYNC_CONF } from './corosync-state.js';
 import { cmdGuest } from './guests.js';
 import { renderPvecmNodes, renderPvecmStatus, renderPvesmStatus, renderResources, renderStorageCfg } from './render.js';
@@ -18,6 +18,8 @@ export { pveSize } from './render.js';
 
 function cmdPvecm(state: PveNodeState, args: string[], ctx: ExecContext): CommandResult {
   if (args[0] === 'delnode') return delnode(state, args.slice(1), ctx);
+  if (args.join(' ') === 'qdevice remove') return qdeviceRemove(state, ctx);
+  if (args[0] === 'expected') return expected(state, args.slice(1), ctx);
   const c = state.corosync;
   if (c && (args[0] === 'status' || args[0] === 'nodes')) {
     if (!clustered(c)) return fail(2, `Error: Corosync config '${PVE_COROSYNC_CONF}' does not exist - is this node part of a cluster?\n`);
