@@ -27,15 +27,16 @@ export function replyActivities() {
       for (const id of reply.threadIds) {
         const onboarding = onboardingWorkflowId(requestWorkflowId(id, Buffer.alloc(0)));
         const handle = client.workflow.getHandle(onboarding);
-        let running: boolean;
+        let status: string;
         try {
-          running = (await handle.describe()).status.name === 'RUNNING';
+          status = (await handle.describe()).status.name;
         } catch (error) {
           if (error instanceof WorkflowNotFoundError) continue;
           throw error;
         }
         if (reply.reasons.length || !reply.member) return { outcome: 'refused', onboarding, why: reply.reasons.join('; ') || 'not from a member' };
-        if (!running) return { outcome: 'already done', onboarding, why: 'the onboarding run has ended' };
+        if (status === 'COMPLETED') return { outcome: 'already done', onboarding, why: 'the onboarding run has ended' };
+        if (status !== 'RUNNING') return { outcome: 'refused', onboarding, why: `the onboarding run is ${status.toLowerCase()}: an admin looks at it` };
         if ((await handle.query(progressQuery)).timeline.some((s) => s.step === WAIT_STEP)) return { outcome: 'already done', onboarding, why: 'the install was said done already' };
         try {
           await handle.executeUpdate(installDoneUpdate, {

@@ -159,6 +159,10 @@ describe('vmOnboarding', () => {
     // Every command of the plan ran on its host, as shown.
     for (const step of plan.steps) expect(lab.audit(step.host).some((e) => e.command === step.command && e.exitCode === 0), step.command).toBe(true);
     await recordHistory(handle, 'vmOnboarding', codecKeyFile);
+    // The intake's history with the replies (refused, delivered) replays too: stopped here, the later cases need none.
+    const intake = client.workflow.getHandle(mailIntakeWorkflowId(TASK_QUEUE));
+    await intake.terminate('replies recorded');
+    await recordHistory(intake, 'mailIntake-replies', codecKeyFile);
   }, 60_000);
 
   it('ends with one instance when the worker is killed during gnt-instance add', async () => {
