@@ -9,6 +9,7 @@ import { raidActivities } from './raid/activities.js';
 import { dnsActivities } from './dns.js';
 import { hostActivities } from './host.js';
 import { intakeActivities } from './intake.js';
+import { replyActivities } from './replies.js';
 import { leaseActivities } from './leases.js';
 import { luksActivities } from './luks.js';
 import { heldKeyIds } from './secrets.js';
@@ -83,6 +84,7 @@ export function createActivities(inventory: Inventory, pool = new SshPool({ priv
     ...proxmoxSnapshotActivities(remote),
     ...mailActivities(inventory),
     ...intakeActivities(inventory),
+    ...replyActivities(),
     ...dnsActivities(inventory),
     ...leaseActivities(),
   };

@@ -9,7 +9,8 @@ import { ImapFlow } from 'imapflow';
 import { peopleWith, type Imap, type Inventory } from '../common/inventory.js';
 import { failure } from '../common/failures.js';
 import { isLoopback } from './mail.js';
-import { dnsResolver, judgeOversized, judgeRequest, MAX_REQUEST_BYTES, messageIdIn, notARequest, refusedRequest, requestWorkflowId, type RequestMail } from './request-mail.js';
+import { judgeReply, threadIdsIn, type ReplyMail } from './reply-mail.js';
+import { dnsResolver, judgeMail, judgeOversized, MAX_REQUEST_BYTES, messageIdIn, notARequest, refusedRequest, requestWorkflowId, type JudgedMail, type RequestMail } from './request-mail.js';
 
 /** What a poll hands the workflow: the request, and where it lies in the mailbox. */
 export interface PolledRequest extends RequestMail {
@@ -17,6 +18,8 @@ export interface PolledRequest extends RequestMail {
   uidValidity: string;
   /** Set when the mail is no request at all (automatic mail): filed, no run started. */
   ignored?: string;
+  /** Set when the mail names a thread (In-Reply-To, References): judged as a reply too, in case the thread is an onboarding's. */
+  reply?: ReplyMail;
 }
 
 /** Requests judged per poll: the rest waits for the next one (a flood cannot make one activity endless). */
@@ -81,12 +84,12 @@ async function workflowIdAt(client: ImapFlow, uid: number, uidValidity: string):
  * A mail that makes a parser throw is refused with the reason, not retried: otherwise one poisonous message
  * would stop the mailbox for every request after it.
  */
-async function judgeOrRefuse(raw: Buffer, ctx: Parameters<typeof judgeRequest>[1]): Promise<RequestMail> {
+async function judgeOrRefuse(raw: Buffer, ctx: Parameters<typeof judgeMail>[1]): Promise<JudgedMail> {
   try {
-    return await judgeRequest(raw, ctx);
+    return await judgeMail(raw, ctx);
   } catch (error) {
     const messageId = messageIdIn(raw.toString('latin1').split(/\r?\n\r?\n/)[0] ?? '');
-    return refusedRequest(messageId, raw, `the mail could not be read: ${String((error as Error).message).replace(/[^\x20-\x7e]/g, '?').slice(0, 200)}`);
+    return { request: refusedRequest(messageId, raw, `the mail could not be read: ${String((error as Error).message).replace(/[^\x20-\x7e]/g, '?').slice(0, 200)}`), dkimPassed: [], text: '' };
   }
 }
 
@@ -129,7 +132,9 @@ export function intakeActivities(inventory: Inventory) {
               out.push({ ...refusedRequest(messageIdIn(head), message.source, ignored), uid, uidValidity, ignored });
               continue;
             }
-            out.push({ ...(await judgeOrRefuse(message.source, { members, resolver })), uid, uidValidity });
+            const judged = await judgeOrRefuse(message.source, { members, resolver });
+            const threadIds = threadIdsIn(head);
+            out.push({ ...judged.request, uid, uidValidity, ...(threadIds.length ? { reply: judgeReply(judged, threadIds) } : {}) });
           }
           return out;
         } finally {

@@ -88,6 +88,17 @@ export function judgeOversized(messageId: string | undefined, size: number, basi
 }
 
 export async function judgeRequest(raw: Buffer, ctx: JudgeContext): Promise<RequestMail> {
+  return (await judgeMail(raw, ctx)).request;
+}
+
+/** A mail judged as a request, with what a reply's judgment needs too: the domains whose DKIM signature passed, the text. */
+export interface JudgedMail {
+  request: RequestMail;
+  dkimPassed: string[];
+  text: string;
+}
+
+export async function judgeMail(raw: Buffer, ctx: JudgeContext): Promise<JudgedMail> {
   const headEnd = raw.indexOf('\r\n\r\n') >= 0 ? raw.indexOf('\r\n\r\n') : raw.indexOf('\n\n');
   const head = raw.subarray(0, headEnd >= 0 ? headEnd : raw.length).toString('latin1');
   const messageIdHeader = messageIdIn(head);
@@ -98,7 +109,8 @@ export async function judgeRequest(raw: Buffer, ctx: JudgeContext): Promise<Requ
     auth: { dkim: 'not checked', spf: 'not checked', dmarc: 'not checked' },
     privateKeySent: false,
   };
-  const refuse = (reason: string, extra: Partial<RequestMail> = {}): RequestMail => ({ ...base, ...extra, verdict: 'refused', reasons: [reason] });
+  const refuse = (reason: string, extra: Partial<RequestMail> = {}): JudgedMail =>
+    ({ request: { ...base, ...extra, verdict: 'refused', reasons: [reason] }, dkimPassed: [], text: '' });
 
   if (raw.length > MAX_REQUEST_BYTES) return refuse(`the mail is ${raw.length} bytes: a request is at most ${MAX_REQUEST_BYTES} bytes`);
   // Counted on the raw text, before any parser walks the tree: every part has a Content-Type header.
@@ -126,6 +138,7 @@ export async function judgeRequest(raw: Buffer, ctx: JudgeContext): Promise<Requ
   const spf = shown(checks.spf ? checks.spf.status.result : 'none', 50);
   const dmarc = shown(checks.dmarc ? checks.dmarc.status.result : 'none', 50);
   const auth = { dkim, spf, dmarc };
+  const dkimPassed = checks.dkim.results.filter((r) => r.status.result === 'pass' && r.signingDomain).map((r) => r.signingDomain!.toLowerCase()).slice(0, MAX_REASONS);
   const reasons: string[] = [];
   // DMARC pass: a DKIM signature or an SPF pass aligned with the From domain.
   if (dmarc !== 'pass') reasons.push(`the sender is not authenticated: DMARC ${dmarc} (DKIM ${dkim}; SPF ${spf})`);
@@ -142,8 +155,9 @@ export async function judgeRequest(raw: Buffer, ctx: JudgeContext): Promise<Requ
     texts.push(a.content.toString('utf8'));
   }
   const key = judgeKeyTexts(texts);
+  const judged = { dkimPassed, text: mail.text ?? '' };
   if (!key.ok) {
-    return { ...withFrom, auth, ...(member ? { member } : {}), verdict: 'refused', reasons: [key.reason, ...reasons].slice(0, MAX_REASONS), privateKeySent: key.privateKey };
+    return { ...judged, request: { ...withFrom, auth, ...(member ? { member } : {}), verdict: 'refused', reasons: [key.reason, ...reasons].slice(0, MAX_REASONS), privateKeySent: key.privateKey } };
   }
-  return { ...withFrom, auth, ...(member ? { member } : {}), key: key.key, verdict: reasons.length ? 'unverified' : 'ok', reasons: reasons.slice(0, MAX_REASONS) };
+  return { ...judged, request: { ...withFrom, auth, ...(member ? { member } : {}), key: key.key, verdict: reasons.length ? 'unverified' : 'ok', reasons: reasons.slice(0, MAX_REASONS) } };
 }

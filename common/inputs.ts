@@ -368,6 +368,8 @@ export type GanetiHypervisorSetupInput = z.input<typeof GanetiHypervisorSetupInp
 export const InstallDoneAnswer = z.object({
   by: PersonName('say who says the install is done (the member or an admin)'),
   comment: Comment.optional(),
+  /** Set when the mail intake delivers the member's reply: the run checks it is its own member's address. */
+  mailFrom: z.email({ message: 'must be the reply\'s sender address' }).optional(),
 }).strict();
 export type InstallDoneAnswer = z.infer<typeof InstallDoneAnswer>;
 

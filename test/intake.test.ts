@@ -176,6 +176,22 @@ describe('mail intake', () => {
     for (const id of ids) await expect(client.workflow.getHandle(id).describe()).rejects.toThrow(/not found/i);
   });
 
+  it('a reply in an onboarding thread starts no run and is recorded; a reply in another thread is judged as a request', async () => {
+    const onboarding = onboardingWorkflowId(requestWorkflowId('<alice-vm@lab.invalid>', Buffer.alloc(0)));
+    const thread = { inReplyTo: '<alice-vm@lab.invalid>', references: ['<alice-vm@lab.invalid>'] };
+    // This lab has no members' cluster: alice's onboarding run did not get to its wait, so nothing is delivered.
+    await send({ from: alice.email, to: REQUEST_ADDRESS, messageId: '<alice-reply@lab.invalid>', text: 'install done', ...thread });
+    await send({ from: bruno.email, to: REQUEST_ADDRESS, messageId: '<bruno-elsewhere@lab.invalid>', text: 'install done', inReplyTo: '<some-list-thread@lab.invalid>' });
+    const intake = client.workflow.getHandle(mailIntakeWorkflowId(TASK_QUEUE));
+    const status = await eventually('the reply to be recorded and the other mail to start its run', async () => {
+      const s = await intake.query(mailIntakeStatusQuery);
+      return s.replies.some((r) => r.workflowId === requestWorkflowId('<alice-reply@lab.invalid>', Buffer.alloc(0))) && s.started.includes(requestWorkflowId('<bruno-elsewhere@lab.invalid>', Buffer.alloc(0))) ? s : undefined;
+    }, 60_000);
+    expect(status.replies.find((r) => r.onboarding === onboarding)).toMatchObject({ outcome: 'refused', why: expect.stringMatching(/onboarding run is|not waiting/) });
+    await expect(client.workflow.getHandle(requestWorkflowId('<alice-reply@lab.invalid>', Buffer.alloc(0))).describe()).rejects.toThrow(/not found/i);
+    expect((await resultOf('<bruno-elsewhere@lab.invalid>')).verdict).toBe('refused');
+  });
+
   it('the intake continues as new after its polls, so its history stays short', async () => {
     const workflowId = `mail-intake-cycle-${process.pid}`;
     const first = await client.workflow.start('mailIntake', { taskQueue: TASK_QUEUE, workflowId, args: [{ pollEvery: '1 second', pollsPerRun: 2 }] });

@@ -1,6 +1,7 @@
 // The pure pieces of vmOnboarding: Ganeti's script format parsed, the next reference, the first free address, the
-// least-loaded node pair; the lab's Ganeti answering in the tools' formats.
+// least-loaded node pair; the lab's Ganeti answering in the tools' formats; the member's "install done" reply read.
 import { describe, expect, it } from 'vitest';
+import { installDoneSaid, threadIdsIn } from '../activities/reply-mail.js';
 import { parseGntInstances, parseGntNodes } from '../activities/parsers/ganeti.js';
 import { ParseError } from '../activities/parsers/mdstat.js';
 import { firstFreeAddress, leastLoadedPair, nextReference } from '../common/addressing.js';
@@ -69,5 +70,23 @@ describe('the lab\'s Ganeti: the tools\' formats and refusals', () => {
 
   it('refuses gnt-* off the master, naming it', () => {
     expect(run(node, 'gnt-instance list')).toMatchObject({ code: 1, err: expect.stringContaining("This is not the master node, please connect to node 'gnt-master'") });
+  });
+});
+
+describe('the member\'s "install done" reply', () => {
+  it('says it in its first own lines only, in a few clear phrases, any case', () => {
+    expect(installDoneSaid('Install DONE, merci !\n\n> Votre VM est prête')).toBe('Install DONE');
+    expect(installDoneSaid('Bonjour,\nL\u2019installation terminée.\n')).toBe('installation terminée');
+    expect(installDoneSaid('> install done\nPas encore, demain.')).toBeUndefined();
+    expect(installDoneSaid('Bonjour,\nune question.\nUne autre.\nc\'est fait')).toBeUndefined();
+    expect(installDoneSaid("c'est fait")).toBe("c'est fait");
+    expect(installDoneSaid('reinstall donedone')).toBeUndefined();
+  });
+
+  it('names the thread by In-Reply-To then References (newest first), bounded and without junk', () => {
+    const head = 'From: a@b\r\nIn-Reply-To: <ready@runbooks>\r\nReferences: <req@lab.invalid>\r\n <ready@runbooks> junk <x>y>\r\nSubject: Re';
+    expect(threadIdsIn(head)).toEqual(['<ready@runbooks>', '<x>', '<req@lab.invalid>']);
+    expect(threadIdsIn(`References: ${Array.from({ length: 1000 }, (_, i) => `<${i}@x>`).join(' ')}`)).toHaveLength(20);
+    expect(threadIdsIn('Subject: none')).toEqual([]);
   });
 });

@@ -3,21 +3,28 @@
  * a real DNS query), its SMTP sink, the real worker process and dev server. What is asserted is what an admin would
  * check: the instance booting from its disk, the DNS record answering, the user, authorized_keys and the Match User
  * block once (checked by the real `sshd -t`), the member's mails; a refused sshd_config put back and never reloaded;
- * a worker killed during `gnt-instance add` ending with one instance. Lab subnet 247.
+ * a worker killed during `gnt-instance add` ending with one instance; the member's DKIM-signed reply in the thread, read
+ * by the mail intake from the lab's Dovecot, ending the wait (another member's or a forged one does not). Lab subnet 247.
  */
 import { execFileSync } from 'node:child_process';
 import { Resolver } from 'node:dns/promises';
 import { readFileSync } from 'node:fs';
 import { join } from 'node:path';
 import type { Client, WorkflowHandle } from '@temporalio/client';
+import { createTransport } from 'nodemailer';
 import { afterAll, beforeAll, describe, expect, inject, it } from 'vitest';
 import { matchGroupBlock } from '../common/commands.js';
 import { SSHD_CONFIG } from '../lab/capabilities/sshd/index.js';
 import type { GanetiNodeState } from '../lab/hosts/ganeti-node.js';
 import { Lab, presets } from '../lab/lab.js';
-import { LAB_PEOPLE, startLabMail, type LabMail } from '../lab/mail-services.js';
+import { requestWorkflowId } from '../activities/request-mail.js';
+import { LAB_PEOPLE, REQUEST_ADDRESS, startLabMail, type LabMail } from '../lab/mail-services.js';
+import type { ReceivedMail } from '../lab/mailbox.js';
+import { mailIntakeStatusQuery } from '../workflows/mailIntake.js';
 import { approveUpdate, decideUpdate, installDoneUpdate, planQuery } from '../workflows/messages.js';
 import type { VmOnboardingResult } from '../workflows/vmOnboarding.js';
+import { onboardingWorkflowId } from '../workflows/vmRequest.js';
+import { mailIntakeWorkflowId } from '../worker/main.js';
 import { codecClient, eventually, recordHistory, stopAll, tempDir, waitingFor } from './helpers/runbooks.js';
 import { writeTestCodecKey } from './setup/codec-key.js';
 import { startWorkerProcess, type WorkerProcess } from './setup/worker-process.js';
@@ -50,12 +57,27 @@ function startWorker(): Promise<WorkerProcess> {
   return startWorkerProcess({ address, inventoryPath: lab.inventoryPath, codecKeyFile, taskQueue: TASK_QUEUE, logFile: join(dir, `worker-${Date.now()}.log`) });
 }
 
+/** The request's Message-ID of a test run (the dev server outlives a run of this file). */
+const requestId = (id: string) => `<${id}-${process.pid}@lab.invalid>`;
+
+/** An onboarding as the intake starts it: its id from the request's Message-ID, so a reply in its thread finds it. */
 function start(member: string, sshKey: string, id: string): Promise<WorkflowHandle> {
+  const messageId = requestId(id);
   return client.workflow.start('vmOnboarding', {
-    taskQueue: TASK_QUEUE, workflowId: `onboarding-${id}-${Date.now()}`,
-    args: [{ member, sshKey, requestedBy: 'admin-cli', request: { messageId: `<${id}@lab.invalid>`, verdict: 'ok: an authenticated member' } }],
+    taskQueue: TASK_QUEUE, workflowId: onboardingWorkflowId(requestWorkflowId(messageId, Buffer.alloc(0))),
+    args: [{ member, sshKey, requestedBy: 'admin-cli', request: { messageId, verdict: 'ok: an authenticated member' } }],
   });
 }
+
+/** A reply in the request's thread to the request address: the lab signs it when the envelope sender is the From. */
+function reply(from: string, to: ReceivedMail, text: string, envelopeFrom = from) {
+  return createTransport({ host: '127.0.0.1', port: labMail.smtp.port, secure: false, ignoreTLS: true }).sendMail({
+    envelope: { from: envelopeFrom, to: REQUEST_ADDRESS }, from, to: REQUEST_ADDRESS, subject: 'Re: Votre VM est prête à être installée',
+    messageId: `<reply-${Math.random().toString(36).slice(2)}@lab.invalid>`, inReplyTo: to.messageId, references: [to.headers.references ?? '', to.messageId].filter(Boolean), text,
+  });
+}
+
+const intakeReplies = () => client.workflow.getHandle(mailIntakeWorkflowId(TASK_QUEUE)).query(mailIntakeStatusQuery).then((s) => s.replies);
 
 async function approve(handle: WorkflowHandle, by: string): Promise<void> {
   await waitingFor(handle, approveUpdate.name);
@@ -69,11 +91,16 @@ beforeAll(async () => {
   // The lab's mail services add the members' address plan (192.0.2.0/28) and the board's approval policy.
   labMail = await startLabMail({ dir, subnet: SUBNET, inventoryPath: lab.inventoryPath, log: () => undefined });
   codecKeyFile = writeTestCodecKey(dir);
-  worker = await startWorker();
   client = await codecClient(address, codecKeyFile);
+  // Polling every second for the test; the worker finds it running and starts no other.
+  await client.workflow.start('mailIntake', { taskQueue: TASK_QUEUE, workflowId: mailIntakeWorkflowId(TASK_QUEUE), args: [{ pollEvery: '1 second', pollsPerRun: 100 }] });
+  worker = await startWorker();
 });
 
-afterAll(() => stopAll(worker, client, labMail, lab));
+afterAll(async () => {
+  await client?.workflow.getHandle(mailIntakeWorkflowId(TASK_QUEUE)).terminate('test over').catch(() => undefined);
+  await stopAll(worker, client, labMail, lab);
+});
 
 describe('vmOnboarding', () => {
   it('creates the VM, its DNS record and the jailed account once, mails the member, and boots from the disk once the install is done', async () => {
@@ -102,15 +129,28 @@ describe('vmOnboarding', () => {
     expect(host.sshdRunning).toBe(config);
     const ready = await labMail.smtp.waitFor((m) => m.to.includes(alice!.email) && m.subject.includes('prête'));
     expect(ready.text).toContain(`ssh -N -L ${vm.networkPort}:localhost:${vm.networkPort} ref-host-vm-8@${primary}`);
-    expect(ready.headers['in-reply-to']).toBe('<alice-1@lab.invalid>');
+    expect(ready.headers['in-reply-to']).toBe(requestId('alice-1'));
     const resolver = new Resolver();
     resolver.setServers([`${labMail.dns.host}:${labMail.dns.port}`]);
     expect(await resolver.resolve4('ref-host-vm-8.lab.invalid')).toEqual(['192.0.2.2']);
 
     // Only the member or an admin says the install is done.
     await expect(handle.executeUpdate(installDoneUpdate, { args: [{ by: chloe!.name }] })).rejects.toMatchObject({ cause: { message: expect.stringMatching(/only the member or an admin/) } });
-    await handle.executeUpdate(installDoneUpdate, { args: [{ by: alice!.name }] });
+    // The member's reply in the thread ends the wait, not another member's (the run refuses it) nor a forged one.
+    // As a mail client answers: In-Reply-To the ready mail, References the whole thread (the request first).
+    await reply(bruno!.email, ready, 'Install done!');
+    await reply(alice!.email, ready, "C'est fait", 'mallory@evil.invalid');
+    const refused = await eventually('both replies refused', async () => {
+      const r = (await intakeReplies()).filter((x) => x.onboarding === handle.workflowId);
+      return r.length === 2 ? r : undefined;
+    }, 30_000);
+    expect(refused.map((r) => r.outcome)).toEqual(['refused', 'refused']);
+    expect(refused[0]!.why).toMatch(/not from this run's member/);
+    expect(refused[1]!.why).toMatch(/not DKIM-signed by lab\.invalid/);
+    await waitingFor(handle, installDoneUpdate.name);
+    await reply(alice!.email, ready, 'Install done, merci !\n\n> Votre VM est prête');
     const result = (await handle.result()) as VmOnboardingResult;
+    expect((await intakeReplies()).filter((x) => x.onboarding === handle.workflowId).map((r) => r.outcome)).toEqual(['refused', 'refused', 'delivered']);
     expect(result).toMatchObject({ reference: 'REF-HOST-VM-8', ip: '192.0.2.2', vncPort: vm.networkPort, installDoneBy: alice!.name, approvedBy: [expect.objectContaining({ by: chloe!.name })] });
     expect(Object.values(result.outcomes).every((o) => o === 'done')).toBe(true);
     expect(instances().find((i) => i.name === vm.name)).toMatchObject({ status: 'running', bootOrder: 'disk', bootedFrom: 'disk' });
@@ -119,6 +159,10 @@ describe('vmOnboarding', () => {
     // Every command of the plan ran on its host, as shown.
     for (const step of plan.steps) expect(lab.audit(step.host).some((e) => e.command === step.command && e.exitCode === 0), step.command).toBe(true);
     await recordHistory(handle, 'vmOnboarding', codecKeyFile);
+    // The intake's history with the replies (refused, delivered) replays too: stopped here, the later cases need none.
+    const intake = client.workflow.getHandle(mailIntakeWorkflowId(TASK_QUEUE));
+    await intake.terminate('replies recorded');
+    await recordHistory(intake, 'mailIntake-replies', codecKeyFile);
   }, 60_000);
 
   it('ends with one instance when the worker is killed during gnt-instance add', async () => {

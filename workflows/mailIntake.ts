@@ -5,6 +5,9 @@
  * One run per request: the child's workflow id comes from the Message-ID, and a duplicate start is refused by
  * the server; the mail is moved only once its run exists, so a crash in between means the next poll finds the
  * run and only files the mail.
+ *
+ * A mail in an onboarding's thread (a member's "install done") starts nothing: its judgment goes to the run as the
+ * `installDone` Update (activities/replies.ts), or is recorded with why not; it is filed after that too.
  */
 import { WorkflowExecutionAlreadyStartedError } from '@temporalio/common';
 import { ActivityFailure, ParentClosePolicy, WorkflowIdReusePolicy, continueAsNew, defineQuery, log, setHandler, sleep, startChild } from '@temporalio/workflow';
@@ -21,6 +24,8 @@ export interface MailIntakeStatus {
   alreadyStarted: string[];
   /** Mails filed without a run, and why (automatic mail: our own, bounces, vacation replies). */
   ignored: { workflowId: string; why: string }[];
+  /** Replies in an onboarding's thread: delivered as its `installDone`, already done, or refused and why. */
+  replies: { workflowId: string; onboarding?: string; outcome: string; why?: string }[];
   lastPollAt?: string;
   lastError?: string;
 }
@@ -29,17 +34,26 @@ export const mailIntakeStatusQuery = defineQuery<MailIntakeStatus>('mailIntakeSt
 
 export async function mailIntake(input: MailIntakeInput = {}): Promise<void> {
   const { pollEvery: every, pollsPerRun } = validInput(MailIntakeInput, input);
-  const status: MailIntakeStatus = { polls: 0, started: [], alreadyStarted: [], ignored: [] };
+  const status: MailIntakeStatus = { polls: 0, started: [], alreadyStarted: [], ignored: [], replies: [] };
   setHandler(mailIntakeStatusQuery, () => status);
 
   for (let i = 0; i < pollsPerRun; i++) {
     try {
       const requests = await summarized(readOnly.pollRequests, 'read the request mailbox')();
-      for (const { uid, uidValidity, ignored, ...request } of requests) {
+      for (const { uid, uidValidity, ignored, reply, ...request } of requests) {
+        const file = (why: string) => summarized(readOnly.fileRequest, `file ${request.workflowId}: ${why}`)({ uid, uidValidity, workflowId: request.workflowId });
         if (ignored) {
           status.ignored.push({ workflowId: request.workflowId, why: ignored });
-          await summarized(readOnly.fileRequest, `file ${request.workflowId}: ${ignored}`)({ uid, uidValidity, workflowId: request.workflowId });
+          await file(ignored);
           continue;
+        }
+        if (reply) {
+          const delivered = await summarized(readOnly.deliverInstallDone, `the reply ${request.workflowId} in its onboarding thread`)({ ...reply, workflowId: request.workflowId });
+          if (delivered.outcome !== 'no onboarding') {
+            status.replies.push({ workflowId: request.workflowId, ...delivered });
+            await file(`a reply to ${delivered.onboarding ?? 'an onboarding'}: ${delivered.outcome}`);
+            continue;
+          }
         }
         try {
           await startChild(vmRequest, {
@@ -55,7 +69,7 @@ export async function mailIntake(input: MailIntakeInput = {}): Promise<void> {
           if (!(error instanceof WorkflowExecutionAlreadyStartedError)) throw error;
           status.alreadyStarted.push(request.workflowId);
         }
-        await summarized(readOnly.fileRequest, `file the request ${request.workflowId}`)({ uid, uidValidity, workflowId: request.workflowId });
+        await file('the request');
       }
       status.lastError = undefined;
     } catch (error) {
@@ -69,6 +83,7 @@ export async function mailIntake(input: MailIntakeInput = {}): Promise<void> {
     status.started = status.started.slice(-100);
     status.alreadyStarted = status.alreadyStarted.slice(-100);
     status.ignored = status.ignored.slice(-100);
+    status.replies = status.replies.slice(-100);
     await sleep(every, { summary: `next poll of the request mailbox in ${String(every)}` });
   }
   await continueAsNew<typeof mailIntake>(input);

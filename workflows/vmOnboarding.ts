@@ -65,7 +65,8 @@ export async function vmOnboarding(input: VmOnboardingInput): Promise<VmOnboardi
   const approvals = new Approvals(people, runbook);
   const leases = new Leases(runbook);
   let answerers: string[] = [];
-  people.accepts(installDoneUpdate, InstallDoneAnswer, ({ by }) => {
+  people.accepts(installDoneUpdate, InstallDoneAnswer, ({ by, mailFrom }) => {
+    if (mailFrom && mailFrom.toLowerCase() !== request.member.toLowerCase()) refuseUpdate(`refused:\nmailFrom: the reply comes from ${mailFrom}, not from this run's member`);
     if (!answerers.includes(by)) refuseUpdate(`refused:\nby: only the member or an admin says the install is done (${answerers.join(', ')})`);
   });
   let plan: Plan | undefined;
