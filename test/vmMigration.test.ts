@@ -131,7 +131,7 @@ describe('vmMigration', () => {
     expect((await gnt(`-f -n ${NEW} ${NAME}`)).stderr).toContain('Instances with disk template drbd cannot be migrated to arbitrary nodes');
     expect((await gnt(`-n ${OLD} ${NAME}`)).stderr).toContain('Continue?');
     lab.update<GanetiNodeState, void>(MASTER, (st) => void (st.ganeti!.instances!.find((i) => i.name === NAME)!.status = 'ADMIN_down'));
-    expect((await gnt(`-f -n ${OLD} ${NAME}`)).stderr).toContain('error type: wrong_state');
+    expect((await gnt(`-f -n ${OLD} ${NAME}`)).stderr).toContain(`error type: wrong_state, error details:\nCan't migrate, please use failover: Instance ${NAME} is not running`);
     expect(instance()).toMatchObject({ pnode: NEW, snode: OLD });
     lab.update<GanetiNodeState, void>(MASTER, (st) => void (st.ganeti!.instances!.find((i) => i.name === NAME)!.status = 'running'));
     const run = await gnt(`-f ${NAME}`);

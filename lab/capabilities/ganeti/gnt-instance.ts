@@ -189,7 +189,8 @@ function migrate(state: WithGaneti, args: string[], ctx: ExecContext): CommandRe
   if (target !== undefined && target !== i.snode) {
     return prereq('wrong_input', 'Instances with disk template drbd cannot be migrated to arbitrary nodes (neither an iallocator nor a target node can be passed)');
   }
-  if (i.status !== 'running') return prereq('wrong_state', 'Instance is marked down or offline, fallback not allowed');
+  // Ganeti asks the primary whether the instance is migratable: a stopped one is not (no fallback to failover without --allow-failover).
+  if (i.status !== 'running') return prereq('wrong_state', `Can't migrate, please use failover: Instance ${i.name} is not running`);
   const from = i.pnode;
   Object.assign(i, { pnode: i.snode, snode: from });
   return ok(migrateLines(i.name, from, i.pnode).map((l) => `${new Date(ctx.now).toUTCString()} ${l}\n`).join(''));
