@@ -9,20 +9,19 @@
 import { execFileSync } from 'node:child_process';
 import { readFileSync } from 'node:fs';
 import { join } from 'node:path';
-import type { Client, WorkflowHandle } from '@temporalio/client';
+import type { WorkflowHandle } from '@temporalio/client';
 import { afterAll, beforeAll, describe, expect, inject, it } from 'vitest';
 import { matchGroupBlock, matchUserBlock } from '../common/commands.js';
 import { SSHD_CONFIG } from '../lab/capabilities/sshd/index.js';
 import type { GanetiNodeState } from '../lab/hosts/ganeti-node.js';
-import { Lab, presets } from '../lab/lab.js';
-import { LAB_PEOPLE, LAB_ZONE, startLabMail, type LabMail } from '../lab/mail-services.js';
+import type { Lab } from '../lab/lab.js';
+import { LAB_PEOPLE, LAB_ZONE } from '../lab/mail-services.js';
 import { approveUpdate, planQuery } from '../workflows/messages.js';
 import { bannerText } from '../workflows/onboardingTexts.js';
 import type { VmMigrationResult } from '../workflows/vmMigration.js';
 import { sshClient } from './helpers/ssh.js';
-import { codecClient, recordHistory, stopAll, tempDir, waitingFor } from './helpers/runbooks.js';
-import { writeTestCodecKey } from './setup/codec-key.js';
-import { startWorkerProcess, type WorkerProcess } from './setup/worker-process.js';
+import { startMembersLab, type MembersLab } from './helpers/members-lab.js';
+import { recordHistory, waitingFor } from './helpers/runbooks.js';
 
 const address = inject('temporalAddress');
 const SUBNET = 250;
@@ -34,12 +33,8 @@ const USER = 'ref-host-vm-7';
 const NAME = `${USER}.${LAB_ZONE}`;
 const PORT = 11003;
 
-let dir: string;
+let m: MembersLab;
 let lab: Lab;
-let labMail: LabMail;
-let client: Client;
-let codecKeyFile: string;
-let worker: WorkerProcess;
 let key: string;
 
 const node = (host: string) => lab.state<GanetiNodeState>(host);
@@ -63,26 +58,22 @@ function bornOnOld(): void {
 }
 
 function start(targetNode: string, id: string): Promise<WorkflowHandle> {
-  return client.workflow.start('vmMigration', {
+  return m.client.workflow.start('vmMigration', {
     taskQueue: TASK_QUEUE, workflowId: `migration-${id}-${Date.now()}`,
     args: [{ instance: 'REF-HOST-VM-7', targetNode, reason: `${OLD} is drained`, requestedBy: 'admin-cli' }],
   });
 }
 
 beforeAll(async () => {
-  dir = tempDir('migration');
-  const path = join(dir, 'bruno_ed25519');
+  m = await startMembersLab({ name: 'migration', subnet: SUBNET, address, taskQueue: TASK_QUEUE, cluster: { nodes: [MASTER, OLD, NEW], prepared: true } });
+  lab = m.lab;
+  const path = join(m.dir, 'bruno_ed25519');
   execFileSync('ssh-keygen', ['-q', '-t', 'ed25519', '-N', '', '-C', 'bruno@laptop', '-f', path]);
   key = readFileSync(`${path}.pub`, 'utf8').trim();
-  lab = await Lab.start({ dir, subnet: SUBNET, ...presets.ganetiCluster({ nodes: [MASTER, OLD, NEW], prepared: true }) });
-  labMail = await startLabMail({ dir, subnet: SUBNET, inventoryPath: lab.inventoryPath, log: () => undefined });
-  codecKeyFile = writeTestCodecKey(dir);
-  worker = await startWorkerProcess({ address, inventoryPath: lab.inventoryPath, codecKeyFile, taskQueue: TASK_QUEUE, logFile: join(dir, 'worker.log') });
-  client = await codecClient(address, codecKeyFile);
   bornOnOld();
 });
 
-afterAll(() => stopAll(worker, client, labMail, lab));
+afterAll(() => m?.stop());
 
 describe('vmMigration', () => {
   it('migrates the VM to its secondary, makes the member\'s access there once, updates both banners and mails the member', async () => {
@@ -111,9 +102,9 @@ describe('vmMigration', () => {
     // Each planned command ran once, on its host, and nothing else changed anything.
     for (const step of plan.steps) expect(lab.audit(step.host).filter((e) => e.command === step.command && e.exitCode === 0), `${step.host}: ${step.command}`).toHaveLength(1);
     expect(changes(MASTER).map((e) => e.command)).toEqual([`gnt-instance migrate -f -n ${NEW} ${NAME}`]);
-    const mail = await labMail.smtp.waitFor((m) => m.to.includes(bruno.email) && m.subject.includes("changé d'hyperviseur"));
+    const mail = await m.labMail.smtp.waitFor((m) => m.to.includes(bruno.email) && m.subject.includes("changé d'hyperviseur"));
     expect(mail.text).toContain(`ssh -N -L ${PORT}:localhost:${PORT} ${USER}@${NEW}`);
-    await recordHistory(handle, 'vmMigration', codecKeyFile);
+    await recordHistory(handle, 'vmMigration', m.codecKeyFile);
   }, 45_000);
 
   it('refuses a target that is not a node of the cluster, with nothing changed', async () => {
@@ -125,7 +116,7 @@ describe('vmMigration', () => {
   }, 30_000);
 
   it('the lab\'s gnt-instance migrate refuses as Ganeti does, and a DRBD migrate swaps the nodes', async () => {
-    const gnt = async (args: string) => sshClient(lab.inventory, MASTER, `gnt-instance migrate ${args}`, { dir }).done;
+    const gnt = async (args: string) => sshClient(lab.inventory, MASTER, `gnt-instance migrate ${args}`, { dir: m.dir }).done;
     expect((await gnt(`-f -n gnt-nowhere ${NAME}`)).stderr).toContain("Node 'gnt-nowhere' not known");
     // DRBD: the target is the secondary or nothing; the primary itself is "arbitrary" too.
     expect((await gnt(`-f -n ${NEW} ${NAME}`)).stderr).toContain('Instances with disk template drbd cannot be migrated to arbitrary nodes');

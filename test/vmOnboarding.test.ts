@@ -9,18 +9,17 @@ import { execFileSync } from 'node:child_process';
 import { Resolver } from 'node:dns/promises';
 import { readFileSync } from 'node:fs';
 import { join } from 'node:path';
-import type { Client, WorkflowHandle } from '@temporalio/client';
+import type { WorkflowHandle } from '@temporalio/client';
 import { afterAll, beforeAll, describe, expect, inject, it } from 'vitest';
 import { matchGroupBlock } from '../common/commands.js';
 import { SSHD_CONFIG } from '../lab/capabilities/sshd/index.js';
 import type { GanetiNodeState } from '../lab/hosts/ganeti-node.js';
-import { Lab, presets } from '../lab/lab.js';
-import { LAB_PEOPLE, startLabMail, type LabMail } from '../lab/mail-services.js';
+import type { Lab } from '../lab/lab.js';
+import { LAB_PEOPLE, type LabMail } from '../lab/mail-services.js';
 import { approveUpdate, decideUpdate, installDoneUpdate, planQuery } from '../workflows/messages.js';
 import type { VmOnboardingResult } from '../workflows/vmOnboarding.js';
-import { codecClient, eventually, recordHistory, stopAll, tempDir, waitingFor } from './helpers/runbooks.js';
-import { writeTestCodecKey } from './setup/codec-key.js';
-import { startWorkerProcess, type WorkerProcess } from './setup/worker-process.js';
+import { startMembersLab, type MembersLab } from './helpers/members-lab.js';
+import { eventually, recordHistory, waitingFor } from './helpers/runbooks.js';
 
 const address = inject('temporalAddress');
 const SUBNET = 247;
@@ -30,28 +29,21 @@ const [chloe, david] = LAB_PEOPLE.filter((p) => p.roles.includes('board'));
 const ADMIN = LAB_PEOPLE.find((p) => p.roles.includes('admin'))!;
 const MASTER = 'gnt-master';
 
-let dir: string;
+let m: MembersLab;
 let lab: Lab;
 let labMail: LabMail;
-let client: Client;
-let codecKeyFile: string;
-let worker: WorkerProcess;
 
 const node = (host: string) => lab.state<GanetiNodeState>(host);
 const instances = () => node(MASTER).ganeti!.instances!;
 
 function memberKey(name: string): string {
-  const path = join(dir, `${name}_ed25519`);
+  const path = join(m.dir, `${name}_ed25519`);
   execFileSync('ssh-keygen', ['-q', '-t', 'ed25519', '-N', '', '-C', `${name}@laptop`, '-f', path]);
   return readFileSync(`${path}.pub`, 'utf8').trim();
 }
 
-function startWorker(): Promise<WorkerProcess> {
-  return startWorkerProcess({ address, inventoryPath: lab.inventoryPath, codecKeyFile, taskQueue: TASK_QUEUE, logFile: join(dir, `worker-${Date.now()}.log`) });
-}
-
 function start(member: string, sshKey: string, id: string): Promise<WorkflowHandle> {
-  return client.workflow.start('vmOnboarding', {
+  return m.client.workflow.start('vmOnboarding', {
     taskQueue: TASK_QUEUE, workflowId: `onboarding-${id}-${Date.now()}`,
     args: [{ member, sshKey, requestedBy: 'admin-cli', request: { messageId: `<${id}@lab.invalid>`, verdict: 'ok: an authenticated member' } }],
   });
@@ -63,17 +55,11 @@ async function approve(handle: WorkflowHandle, by: string): Promise<void> {
 }
 
 beforeAll(async () => {
-  dir = tempDir('onboarding');
-  const cluster = presets.ganetiCluster({ nodes: [MASTER, 'gnt-node'], prepared: true, addMs: 3000 });
-  lab = await Lab.start({ dir, subnet: SUBNET, ...cluster });
-  // The lab's mail services add the members' address plan (192.0.2.0/28) and the board's approval policy.
-  labMail = await startLabMail({ dir, subnet: SUBNET, inventoryPath: lab.inventoryPath, log: () => undefined });
-  codecKeyFile = writeTestCodecKey(dir);
-  worker = await startWorker();
-  client = await codecClient(address, codecKeyFile);
+  m = await startMembersLab({ name: 'onboarding', subnet: SUBNET, address, taskQueue: TASK_QUEUE, cluster: { nodes: [MASTER, 'gnt-node'], prepared: true, addMs: 3000 } });
+  ({ lab, labMail } = m);
 });
 
-afterAll(() => stopAll(worker, client, labMail, lab));
+afterAll(() => m?.stop());
 
 describe('vmOnboarding', () => {
   it('creates the VM, its DNS record and the jailed account once, mails the member, and boots from the disk once the install is done', async () => {
@@ -118,7 +104,7 @@ describe('vmOnboarding', () => {
     await labMail.smtp.waitFor((m) => m.to.includes(alice!.email) && m.subject.includes('démarre maintenant'));
     // Every command of the plan ran on its host, as shown.
     for (const step of plan.steps) expect(lab.audit(step.host).some((e) => e.command === step.command && e.exitCode === 0), step.command).toBe(true);
-    await recordHistory(handle, 'vmOnboarding', codecKeyFile);
+    await recordHistory(handle, 'vmOnboarding', m.codecKeyFile);
   }, 60_000);
 
   it('ends with one instance when the worker is killed during gnt-instance add', async () => {
@@ -126,10 +112,10 @@ describe('vmOnboarding', () => {
     await approve(handle, david!.name);
     const added = () => lab.audit(MASTER).filter((e) => e.command.startsWith('systemd-run') && e.command.includes('ref-host-vm-9.lab.invalid'));
     await eventually('gnt-instance add started', () => added().length === 1 || undefined, 30_000);
-    worker.kill('SIGKILL');
-    await worker.stopped;
+    m.worker.kill('SIGKILL');
+    await m.worker.stopped;
     expect(instances().find((i) => i.name === 'ref-host-vm-9.lab.invalid')?.readyAt).toBeDefined();
-    worker = await startWorker();
+    await m.restartWorker();
     await waitingFor(handle, installDoneUpdate.name);
     await handle.executeUpdate(installDoneUpdate, { args: [{ by: ADMIN.name }] });
     const result = (await handle.result()) as VmOnboardingResult;
