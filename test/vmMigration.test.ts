@@ -4,7 +4,8 @@
  * real worker process and dev server. Asserted as an admin would check it: the instance's primary is the new node,
  * the member's user, files and Match User block on it once (the real `sshd -t` accepted and the file reloaded), the
  * old node's banner naming the new one, each planned change made once, the mail; a target that is not a node of the
- * cluster refused with nothing changed. Lab subnet 250.
+ * cluster refused with nothing changed; the lab's `gnt-instance migrate` refusals; a migrate that keeps failing asks a
+ * person and mails the admins, and an abort leaves the hosts as they are. Lab subnet 250.
  */
 import { execFileSync } from 'node:child_process';
 import { readFileSync } from 'node:fs';
@@ -16,7 +17,7 @@ import { SSHD_CONFIG } from '../lab/capabilities/sshd/index.js';
 import type { GanetiNodeState } from '../lab/hosts/ganeti-node.js';
 import type { Lab } from '../lab/lab.js';
 import { LAB_PEOPLE, LAB_ZONE } from '../lab/mail-services.js';
-import { approveUpdate, planQuery } from '../workflows/messages.js';
+import { approveUpdate, decideUpdate, planQuery } from '../workflows/messages.js';
 import { bannerText } from '../workflows/onboardingTexts.js';
 import type { VmMigrationResult } from '../workflows/vmMigration.js';
 import { sshClient } from './helpers/ssh.js';
@@ -129,4 +130,20 @@ describe('vmMigration', () => {
     expect([run.code, run.stdout]).toEqual([0, expect.stringContaining(`* migrating instance to ${OLD}`)]);
     expect(instance()).toMatchObject({ pnode: OLD, snode: NEW, networkPort: PORT });
   }, 30_000);
+
+  it('asks a person and mails the admins when the migrate fails; an abort leaves the hosts as they are', async () => {
+    // Ganeti holds the instance's lock (a job on it): every migrate is refused.
+    lab.update<GanetiNodeState, void>(MASTER, (st) => void (st.ganeti!.instances!.find((i) => i.name === NAME)!.readyAt = Date.now() + 3_600_000));
+    const before = [OLD, NEW].map((h) => changes(h).length);
+    const handle = await start(NEW, 'locked');
+    await waitingFor(handle, approveUpdate.name);
+    await handle.executeUpdate(approveUpdate, { args: [{ by: ADMIN.name }] });
+    await waitingFor(handle, decideUpdate.name);
+    const mail = await m.labMail.smtp.waitFor((x) => x.subject.includes(`${MASTER}: gnt-instance migrate -f -n ${NEW} ${NAME} failed`));
+    expect(mail.text).toContain('holds the lock');
+    await handle.executeUpdate(decideUpdate, { args: [{ by: ADMIN.name, decision: 'abort', comment: 'wait for the job' }] });
+    await expect(handle.result()).rejects.toMatchObject({ cause: { message: expect.stringMatching(/aborted the runbook/) } });
+    expect(instance()).toMatchObject({ pnode: OLD, snode: NEW });
+    expect([OLD, NEW].map((h) => changes(h).length)).toEqual(before);
+  }, 60_000);
 });
