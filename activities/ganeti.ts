@@ -17,6 +17,8 @@ export interface JailedAccountState {
   /** The `Match group` block of the hypervisor setup is in sshd_config. */
   groupBlockPresent: boolean;
   userBlockPresent: boolean;
+  /** The member's authorized_keys, or null when there is none. */
+  authorizedKeys: string | null;
 }
 
 export function ganetiActivities(remote: RemoteShell) {
@@ -37,17 +39,17 @@ export function ganetiActivities(remote: RemoteShell) {
     },
 
     /**
-     * Run `command` on the master unless the instance already is as `want` says (its status, its boot order);
+     * Run `command` on the master unless the instance already is as `want` says (its status, its boot order, its primary);
      * read again after, so `done` means Ganeti says so.
      */
-    async ganetiInstanceChange(master: string, name: string, want: { status?: string; bootOrder?: string }, command: Command): Promise<Outcome> {
-      const matches = (i: GntInstanceRow | undefined) => i !== undefined && (!want.status || i.status === want.status) && (!want.bootOrder || i.bootOrder === want.bootOrder);
+    async ganetiInstanceChange(master: string, name: string, want: { status?: string; bootOrder?: string; pnode?: string }, command: Command): Promise<Outcome> {
+      const matches = (i: GntInstanceRow | undefined) => i !== undefined && (!want.status || i.status === want.status) && (!want.bootOrder || i.bootOrder === want.bootOrder) && (!want.pnode || i.pnode === want.pnode);
       const before = await instance(master, name);
       if (!before) throw failure('CommandFailed', `instance ${name} is not in the cluster (gnt-instance list on ${master})`);
       if (matches(before)) return 'already done';
       await remote.run(master, command);
       const after = await instance(master, name);
-      if (!matches(after)) throw failure('CommandFailed', `${command.text} ran, but gnt-instance list shows ${name} ${after?.status ?? 'gone'}, boot order ${after?.bootOrder ?? '?'}`);
+      if (!matches(after)) throw failure('CommandFailed', `${command.text} ran, but gnt-instance list shows ${name} ${after?.status ?? 'gone'}, boot order ${after?.bootOrder ?? '?'}, primary ${after?.pnode ?? '?'}`);
       return 'done';
     },
 
@@ -56,7 +58,8 @@ export function ganetiActivities(remote: RemoteShell) {
       const gid = /^[^:]+:[^:]*:(\d+):/.exec(groupLine)?.[1];
       const userExists = (await remote.run(host, jailedAccount.passwd(user), { allowFailure: true })).exitCode === 0;
       const config = (await remote.run(host, sshdConfig.read())).stdout;
-      return { gid: gid === undefined ? null : Number(gid), userExists, groupBlockPresent: config.includes(blocks.group), userBlockPresent: config.includes(blocks.user) };
+      const authorizedKeys = await read(host, `/home/${user}/.ssh/authorized_keys`);
+      return { gid: gid === undefined ? null : Number(gid), userExists, groupBlockPresent: config.includes(blocks.group), userBlockPresent: config.includes(blocks.user), authorizedKeys };
     },
 
     /** The page's adduser, unless `getent passwd` finds the user. */

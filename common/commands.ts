@@ -168,6 +168,8 @@ export const gnt = {
   shutdown: (name: string) => sh`gnt-instance shutdown ${name}`,
   bootFromDisk: (name: string) => sh`gnt-instance modify -H boot_order=disk ${name}`,
   startup: (name: string) => sh`gnt-instance startup ${name}`,
+  /** The page's `gnt-instance migrate -n $NEW_NODE`; -f because nobody answers the cli's question over ssh. */
+  migrate: (name: string, node: string) => sh`gnt-instance migrate -f -n ${node} ${name}`,
 };
 
 /** A member's jailed account on the hypervisor (page: adduser, authorized_keys, banner). Files are written whole, on stdin. */

@@ -397,3 +397,14 @@ export const VmOnboardingInput = z.object({
   escalateAfter: duration('1 minute', '365 days').default('30 days'),
 }).strict();
 export type VmOnboardingInput = z.input<typeof VmOnboardingInput>;
+
+/** "La migration d'une VM": a member's instance (REF-HOST-VM-N or its full name) live-migrated to another node. */
+export const VmMigrationInput = z.object({
+  instance: z.string().regex(/^(REF-HOST-VM-[0-9]{1,6}|ref-host-vm-[0-9]{1,6}(\.[a-z0-9-]{1,63})*)$/, { message: 'must be a member\'s reference such as "REF-HOST-VM-7" or its instance name such as "ref-host-vm-7.faimaison.net"' }).meta({ placeholder: 'REF-HOST-VM-N' }),
+  /** The page's $NEW_NODE. */
+  targetNode: HostName,
+  reason: Reason('say why the VM moves'),
+  requestedBy: RequestedBy,
+  approvalTimeout: Durations.approvalTimeout.optional(),
+}).strict();
+export type VmMigrationInput = z.input<typeof VmMigrationInput>;

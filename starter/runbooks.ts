@@ -7,7 +7,7 @@
 import type { QueryDefinition } from '@temporalio/common';
 import type { z } from 'zod';
 import {
-  ClusterTeardownInput, DiskReplacementInput, GanetiHypervisorSetupInput, HypervisorRebootInput, ProxmoxSnapshotInput, LuksKeyRotationInput, NodeSeparationInput, RebootHostInput, RollingClusterRebootInput, VmBackupInput, VmDiskResizeInput, VmOnboardingInput, VmRestoreInput, VmSnapshotInput,
+  ClusterTeardownInput, DiskReplacementInput, GanetiHypervisorSetupInput, HypervisorRebootInput, ProxmoxSnapshotInput, LuksKeyRotationInput, NodeSeparationInput, RebootHostInput, RollingClusterRebootInput, VmBackupInput, VmDiskResizeInput, VmMigrationInput, VmOnboardingInput, VmRestoreInput, VmSnapshotInput,
 } from '../common/inputs.js';
 import {
   approveUpdate, decideUpdate, diskReplacedUpdate, installDoneUpdate, planQuery, progressQuery, submitPassphraseUpdate,
@@ -336,6 +336,23 @@ export const RUNBOOKS: readonly Runbook[] = [
     answers: [approveUpdate, installDoneUpdate, decideUpdate],
     queries: [progressQuery, planQuery],
     target: 'member',
+  }),
+  runbook({
+    name: 'vm-migration',
+    type: 'vmMigration',
+    title: 'a member\'s VM moved to another Ganeti node: gnt-instance migrate -n, the jailed VNC account on the new node, the banners, a mail',
+    schema: VmMigrationInput,
+    flags: {
+      instance: { help: 'the member\'s reference (REF-HOST-VM-N) or the instance\'s name', value: 'REF' },
+      targetNode: { help: 'the node it moves to (its DRBD secondary)', flag: 'target-node', value: 'NODE' },
+      reason: 'why the VM moves',
+      requestedBy: { help: 'who starts the run: never its approver (default $USER)', value: 'NAME' },
+      approvalTimeout: 'how long the plan waits for its approval',
+    },
+    summary: (i) => `VM migration of ${i.instance} to ${i.targetNode}`,
+    answers: [approveUpdate, decideUpdate],
+    queries: [progressQuery, planQuery],
+    target: 'instance',
   }),
 ];
 

@@ -13,6 +13,7 @@ export { snapshotWatch } from './snapshotWatch.js';
 export { proxmoxSnapshot } from './proxmoxSnapshot.js';
 export { ganetiHypervisorSetup } from './ganetiHypervisorSetup.js';
 export { vmOnboarding } from './vmOnboarding.js';
+export { vmMigration } from './vmMigration.js';
 export { nodeSeparation } from './nodeSeparation.js';
 export { clusterTeardown } from './clusterTeardown.js';
 // Member requests by mail: the request mailbox's poller, and the run it starts per request.

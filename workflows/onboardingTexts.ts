@@ -90,3 +90,20 @@ export function bootsFromDiskMail(name: string, f: VmFacts): { subject: string; 
     ].join('\n'),
   };
 }
+
+/** After "La migration d'une VM": the new hypervisor and its tunnel command (the VNC port stays). */
+export function movedMail(name: string, f: VmFacts, from: string): { subject: string; text: string } {
+  return {
+    subject: `Votre VM ${f.ref} a changé d'hyperviseur`,
+    text: [
+      `Bonjour ${name},`,
+      '',
+      `Votre VM ${f.ref} (${f.dnsName}, ${f.ip}) tourne maintenant sur l'hyperviseur ${f.hypervisor} (avant : ${from}).`,
+      `Son port VNC reste le ${f.vncPort}. Pour accéder à son écran, le tunnel passe désormais par ${f.hypervisor} :`,
+      '',
+      `  ${tunnelCommand(f)}`,
+      '',
+      `puis connectez votre client VNC sur l'hôte localhost, port ${f.vncPort}.`,
+    ].join('\n'),
+  };
+}

@@ -21,9 +21,9 @@ export interface SentMail {
 }
 
 /** One mail to the member over the inventory's SMTP, in the thread of their request when there is one. */
-export async function mailTo(mails: SentMail[], member: { email: string }, mail: { subject: string; text: string }, inReplyTo?: string): Promise<void> {
+export async function mailTo(mails: SentMail[], member: { email: string }, mail: { subject: string; text: string }, inReplyTo?: string, runbook = 'vmOnboarding'): Promise<void> {
   const result = await summarized(readOnly.mailMember, `mail ${member.email}: ${mail.subject}`)({
-    to: member.email, subject: mail.subject, text: mail.text, runbook: 'vmOnboarding', ...(inReplyTo ? { inReplyTo } : {}),
+    to: member.email, subject: mail.subject, text: mail.text, runbook, ...(inReplyTo ? { inReplyTo } : {}),
   });
   mails.push({ to: member.email, subject: mail.subject, sent: result.sent, at: new Date().toISOString() });
 }

@@ -20,7 +20,7 @@ import { allHandlersFinished, condition, setHandler, workflowInfo } from '@tempo
 import type { JobStatus } from '../activities/jobs.js';
 import type { Outcome } from '../activities/raid/activities.js';
 import { firstFreeAddress, leastLoadedPair, nextReference } from '../common/addressing.js';
-import { gnt, jailedAccount, matchGroupBlock, matchUserBlock, sshdConfigChange } from '../common/commands.js';
+import { gnt, matchGroupBlock } from '../common/commands.js';
 import { failure } from '../common/failures.js';
 import { InstallDoneAnswer, VmOnboardingInput, type ApprovalRecord } from '../common/inputs.js';
 import { Approvals } from './approvals.js';
@@ -32,7 +32,8 @@ import { bannerText, bootsFromDiskMail, readyMail, type VmFacts } from './onboar
 import { People, refuseUpdate } from './people.js';
 import { hostChange, readOnly } from './proxies.js';
 import { Runbook, summarized, validInput } from './runbook.js';
-import { planOf, runStep, type HostStep, type PlannedCommand, type Skipped } from './steps.js';
+import { jailedAccessSteps, hostStep, MEMBERS_GROUP } from './jailedAccess.js';
+import { planOf, runStep, type HostStep, type Skipped } from './steps.js';
 
 export interface VmOnboardingResult {
   member: string;
@@ -56,7 +57,7 @@ const STEPS = [
   'le bloc Match User (sshd -t, reload)', "prévenir l'adhérent", "attendre la fin de l'installation",
   'gnt-instance shutdown', 'gnt-instance modify -H boot_order=disk', 'gnt-instance startup', 'le dernier mail',
 ] as const;
-const GROUP = 'ref-host-vm';
+const GROUP = MEMBERS_GROUP;
 
 export async function vmOnboarding(input: VmOnboardingInput): Promise<VmOnboardingResult> {
   const request = validInput(VmOnboardingInput, input);
@@ -120,27 +121,12 @@ export async function vmOnboarding(input: VmOnboardingInput): Promise<VmOnboardi
       host: master, step: 'gnt-instance-add', command: gnt.add({ name, ip: found.ip, pnode: primary, snode: secondary, diskGiB: request.diskGiB, os: request.os }),
       why: `"Créer la VM sur l'hyperviseur choisi": ${name} on ${primary}:${secondary}, as a detached job (disks, OS install: minutes)`, pollInterval: '2s',
     };
-    const keysPath = `/home/${user}/.ssh/authorized_keys`;
-    const bannerPath = `/home/${user}/banner`;
-    const step = <R>(host: string, command: HostStep['command'], why: string, run: HostStep<R>['run']): HostStep<R> => ({ host, stage: 'openssh', command, why, run });
-    const addUser = step(primary, jailedAccount.add(user, account.gid), `the member's jailed user: group ${GROUP}, no shell, no password`,
-      (c) => summarized(hostChange.ensureJailedUser, `adduser ${user} on ${primary}`)(primary, user, c));
-    const keys = step(primary, jailedAccount.write(keysPath), `the member's key (${facts.key.fingerprint}), the whole file on stdin`,
-      (c) => summarized(hostChange.ensureHomeFile, `${keysPath} on ${primary}`)(primary, keysPath, `${facts.key.line}\n`, c));
-    const banner = step(primary, jailedAccount.write(bannerPath), 'the page\'s banner: hypervisor, VNC port, tunnel command',
-      (c) => summarized(hostChange.ensureHomeFile, `${bannerPath} on ${primary}`)(primary, bannerPath, bannerText(vm(vncPort)), c));
-    const sshd = sshdConfigChange(workflowInfo().workflowId);
-    const blockSteps: PlannedCommand[] = [
-      { host: primary, stage: 'openssh', command: sshd.backup, why: 'a copy of the file as it is, put back if sshd -t refuses the new one' },
-      { host: primary, stage: 'openssh', command: sshd.write, why: `the file with "Match User ${user}" (Banner, PermitOpen localhost:<its VNC port>) before the Match group block; then sshd -t` },
-      { host: primary, stage: 'openssh', command: sshd.reload, why: 'only once sshd -t accepts the new file' },
-    ];
-    const writeBlock: HostStep<Outcome> = {
-      ...blockSteps[1]!,
-      run: () => summarized(hostChange.addMatchBlock, `the Match User ${user} block in sshd_config on ${primary}, sshd -t, reload`)(primary, matchUserBlock(user, vncPort), sshd, blocks.group),
-    };
+    const access = jailedAccessSteps({
+      host: primary, user, gid: account.gid, key: facts.key, banner: () => bannerText(vm(vncPort)), vncPort: () => vncPort,
+      runId: workflowInfo().workflowId, groupBlock: blocks.group,
+    });
     const change = (command: HostStep['command'], want: { status?: string; bootOrder?: string }, why: string) =>
-      step(master, command, why, (c) => summarized(hostChange.ganetiInstanceChange, `${c.text} on ${master}`)(master, name, want, c));
+      hostStep(master, command, why, (c) => summarized(hostChange.ganetiInstanceChange, `${c.text} on ${master}`)(master, name, want, c));
     const bootSteps = [
       change(gnt.shutdown(name), { status: 'ADMIN_down' }, 'once the member says the install is done'),
       change(gnt.bootFromDisk(name), { bootOrder: 'disk' }, 'boot on the disk instead of the installer ISO'),
@@ -149,7 +135,7 @@ export async function vmOnboarding(input: VmOnboardingInput): Promise<VmOnboardi
 
     plan = {
       summary: `A VM for the member ${facts.member.name} <${facts.member.email}>: ${ref}, ${found.ip}, ${name} on ${primary}:${secondary}`,
-      steps: planOf([plannedJob(addJob), addUser, keys, banner, ...blockSteps, ...bootSteps]),
+      steps: planOf([plannedJob(addJob), ...access.planned, ...bootSteps]),
       facts: {
         member: facts.member, mailVerdict: request.request?.verdict ?? `started by hand${request.requestedBy ? ` by ${request.requestedBy}` : ''}`,
         key: { type: facts.key.type, bits: facts.key.bits, fingerprint: facts.key.fingerprint }, reference: ref, ip: found.ip,
@@ -187,10 +173,10 @@ export async function vmOnboarding(input: VmOnboardingInput): Promise<VmOnboardi
       return port;
     });
 
-    record('adduser', await runbook.step("l'utilisateur (adduser)", () => runStep(people, addUser, doneSoFar)));
-    record('authorized_keys', await runbook.step('authorized_keys', () => runStep(people, keys, doneSoFar)));
-    record('banner', await runbook.step('la bannière', () => runStep(people, banner, doneSoFar)));
-    record('Match User block', await runbook.step('le bloc Match User (sshd -t, reload)', () => runStep(people, writeBlock, doneSoFar)));
+    record('adduser', await runbook.step("l'utilisateur (adduser)", () => runStep(people, access.addUser, doneSoFar)));
+    record('authorized_keys', await runbook.step('authorized_keys', () => runStep(people, access.keys, doneSoFar)));
+    record('banner', await runbook.step('la bannière', () => runStep(people, access.banner, doneSoFar)));
+    record('Match User block', await runbook.step('le bloc Match User (sshd -t, reload)', () => runStep(people, access.writeBlock, doneSoFar)));
     await leases.giveBack();
 
     const replyTo = request.request?.messageId;

@@ -8,7 +8,7 @@ import { ZodDefault, ZodOptional, type z } from 'zod';
 import { helpOf } from '../../common/validation.js';
 import {
   Approval, Decision, DiskReplacedAnswer, DiskReplacementInput, InstallDoneAnswer, GanetiHypervisorSetupInput, HypervisorRebootInput, ProxmoxSnapshotInput, LuksKeyRotationInput, NodeSeparationInput, ClusterTeardownInput, PassphraseAnswer,
-  RebootHostInput, RollingClusterRebootInput, VmBackupInput, VmDiskResizeInput, VmOnboardingInput, VmRestoreInput, VmSnapshotInput,
+  RebootHostInput, RollingClusterRebootInput, VmBackupInput, VmDiskResizeInput, VmMigrationInput, VmOnboardingInput, VmRestoreInput, VmSnapshotInput,
 } from '../../common/inputs.js';
 import { MailIntakeInput, VmRequestInput } from '../../common/requests.js';
 
@@ -116,6 +116,7 @@ export const RUNBOOK_BASES: { target: string; schema: z.ZodObject; base: Record<
   { target: 'vmRequest', schema: VmRequestInput, base: VM_REQUEST },
   { target: 'mailIntake', schema: MailIntakeInput, base: { pollEvery: '30s' } },
   { target: 'vmOnboarding', schema: VmOnboardingInput, base: VM_ONBOARDING },
+  { target: 'vmMigration', schema: VmMigrationInput, base: { instance: 'REF-HOST-VM-7', targetNode: 'gnt-hostile', reason: 'the node is drained' } },
 ];
 
 /** A sealed value of the right shape (never opened: every case here is refused before). */
@@ -260,6 +261,9 @@ const SPECIFIC: HostileCase[] = [
   { target: 'vmOnboarding', label: 'member: not an address', value: { ...VM_ONBOARDING, member: 'alice; reboot' }, field: 'member' },
   { target: 'vmOnboarding', label: 'member: a newline', value: { ...VM_ONBOARDING, member: 'alice@lab.invalid\nbcc: x@y.z' }, field: 'member' },
   { target: 'vmOnboarding', label: 'os: an option', value: { ...VM_ONBOARDING, os: '--no-install' }, field: 'os' },
+  { target: 'vmMigration', label: 'instance: another user\'s account', value: { instance: 'root', targetNode: 'gnt-hostile', reason: 'x' }, field: 'instance' },
+  { target: 'vmMigration', label: 'instance: a path', value: { instance: 'ref-host-vm-7/../../etc', targetNode: 'gnt-hostile', reason: 'x' }, field: 'instance' },
+  { target: 'vmMigration', label: 'targetNode: an option', value: { instance: 'REF-HOST-VM-7', targetNode: '-f', reason: 'x' }, field: 'targetNode' },
   { target: 'vmOnboarding', label: 'os: a command', value: { ...VM_ONBOARDING, os: 'debootstrap;reboot' }, field: 'os' },
   { target: 'vmOnboarding', label: 'diskGiB: zero', value: { ...VM_ONBOARDING, diskGiB: 0 }, field: 'diskGiB' },
   { target: 'vmOnboarding', label: 'diskGiB: a string', value: { ...VM_ONBOARDING, diskGiB: '10G;reboot' }, field: 'diskGiB' },

@@ -1,8 +1,9 @@
 /**
  * `gnt-instance` on the master, as the page uses it: `list` (default fields, `-o +network_port`, the script format
  * with --no-headers --separator), `info`, `add` (slow: disks, then the OS install; the instance is in the cluster's
- * configuration from the start, as Ganeti adds it before installing), `shutdown`, `startup` and
- * `modify -H boot_order=…`. Refusals as Ganeti words them: an instance that exists, a node it does not know.
+ * configuration from the start, as Ganeti adds it before installing), `shutdown`, `startup`,
+ * `modify -H boot_order=…` and `migrate [-f] [-n NODE]` (DRBD: the primary and the secondary swap; any other target is
+ * refused as Ganeti refuses it; the VNC port stays). Refusals as Ganeti words them: an instance that exists, a node it does not know.
  */
 import { splitWords } from '../../words.js';
 import { fail, ok, type CommandResult, type ExecContext } from '../../core/types.js';
@@ -158,6 +159,43 @@ function change(state: WithGaneti, verb: string, args: string[]): CommandResult 
   return null;
 }
 
+/** The live migration's feedback (Ganeti's TLMigrateInstance._ExecMigration), one line per phase. */
+const migrateLines = (name: string, from: string, to: string) => [
+  `Migrating instance ${name}`, '* checking disk consistency between source and target', `* switching node ${to} to secondary mode`,
+  '* changing into standalone mode', '* changing disks into dual-master mode', '* wait until resync is done',
+  `* preparing ${to} to accept the instance`, `* migrating instance to ${to}`, `* switching node ${from} to secondary mode`,
+  '* wait until resync is done', '* changing into standalone mode', '* changing disks into single-master mode', '* wait until resync is done', '* done',
+];
+
+/** `migrate [-f] [-n NODE] INSTANCE`: a running DRBD instance moves to its secondary, which becomes its primary. */
+function migrate(state: WithGaneti, args: string[], ctx: ExecContext): CommandResult {
+  let force = false;
+  let target: string | undefined;
+  const positional: string[] = [];
+  for (let i = 0; i < args.length; i++) {
+    const a = args[i]!;
+    if (a === '-f' || a === '--force') force = true;
+    else if (a === '-n' || a === '--target-node') target = args[++i] ?? '';
+    else if (a.startsWith('-')) return fail(2, `Usage: gnt-instance migrate [options...] <instance-name>\n\ngnt-instance: error: no such option: ${a}\n`);
+    else positional.push(a);
+  }
+  if (positional.length !== 1) return fail(2, 'Usage: gnt-instance migrate [options...] <instance-name>\n\ngnt-instance: error: Error: Wrong number of arguments\n');
+  const i = find(state, positional[0]);
+  if (!i) return prereq('unknown_entity', `Instance '${positional[0]}' not known`);
+  // Without -f the cli asks on the terminal; over a non-interactive ssh nobody answers.
+  if (!force) return fail(1, `Instance ${i.name} will be migrated. Note that migration might impact the instance if anything goes wrong (e.g. due to bugs in the hypervisor). Continue?\ny/[n]/?: Aborted.\n`);
+  if (target !== undefined && !clusterNodes(state, ctx.lab).some((n) => n.name === target)) return prereq('unknown_entity', `Node '${target}' not known`);
+  if (i.readyAt !== undefined) return fail(1, `Failure: command execution error:\nInstance '${i.name}' is being created: its job holds the lock\n`);
+  if (target !== undefined && target !== i.snode) {
+    return prereq('wrong_input', 'Instances with disk template drbd cannot be migrated to arbitrary nodes (neither an iallocator nor a target node can be passed)');
+  }
+  // Ganeti asks the primary whether the instance is migratable: a stopped one is not (no fallback to failover without --allow-failover).
+  if (i.status !== 'running') return prereq('wrong_state', `Can't migrate, please use failover: Instance ${i.name} is not running`);
+  const from = i.pnode;
+  Object.assign(i, { pnode: i.snode, snode: from });
+  return ok(migrateLines(i.name, from, i.pnode).map((l) => `${new Date(ctx.now).toUTCString()} ${l}\n`).join(''));
+}
+
 export function gntInstance(state: WithGaneti, args: string[], ctx: ExecContext): CommandResult | null {
   if (!state.ganeti) return null;
   const refused = notMaster(state);
@@ -171,6 +209,7 @@ export function gntInstance(state: WithGaneti, args: string[], ctx: ExecContext)
       return result.exitCode ? result : { ...result, replyAfterMs: durationMs };
     }
     case 'shutdown': case 'startup': case 'modify': return change(state, verb, rest);
+    case 'migrate': return migrate(state, rest, ctx);
     default: return null;
   }
 }
