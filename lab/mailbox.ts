@@ -123,13 +123,16 @@ export const Mailbox = {
       },
     };
     const server = new SMTPServer(options);
-    // smtp-server reports connection-level errors here; without a listener they would crash the process.
-    server.on('error', (error) => print(`[mailbox] ${error.message}`));
+    // smtp-server reports connection-level errors here; without a listener they would crash the process. A port
+    // in use at listen is the caller's to handle (npm start's falls back to a free one): not printed as an error.
+    let listening = false;
+    server.on('error', (error) => { if (listening) print(`[mailbox] ${error.message}`); });
 
     await new Promise<void>((resolve, reject) => {
       server.server.once('error', reject);
       server.listen(opts.port ?? 0, opts.host, () => {
         server.server.off('error', reject);
+        listening = true;
         resolve();
       });
     });
