@@ -5,7 +5,6 @@
  * `modify -H boot_order=…` and `migrate [-f] [-n NODE]` (DRBD: the primary and the secondary swap; any other target is
  * refused as Ganeti refuses it; the VNC port stays). Refusals as Ganeti words them: an instance that exists, a node it does not know.
  */
-import { splitWords } from '../../words.js';
 import { fail, ok, type CommandResult, type ExecContext } from '../../core/types.js';
 import { clusterNodes, listTable, mebibytes, notMaster, prereq, type Field, type GntInstance, type WithGaneti } from './cluster.js';
 
@@ -99,15 +98,6 @@ export function addInstance(state: WithGaneti, args: string[], ctx: ExecContext)
 }
 
 /** `gnt-instance add …` run as a detached job (systemd-run … bash -c '…'): the script's words. */
-export function addJobArgs(command: string): string[] | null {
-  try {
-    const words = splitWords(command);
-    return words[0] === 'gnt-instance' && words[1] === 'add' ? words.slice(2) : null;
-  } catch {
-    return null;
-  }
-}
-
 function info(state: WithGaneti, name: string | undefined): CommandResult {
   const i = find(state, name);
   if (!i) return prereq('unknown_entity', `Instance '${name ?? ''}' not known`);

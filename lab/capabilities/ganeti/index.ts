@@ -3,20 +3,20 @@
  * `gnt-instance add` also as a detached job (systemd-run, lab/capabilities/jobs) that lasts as long as the add.
  */
 import type { Capability } from '../../core/capability.js';
-import { simulateJobs, type WithJobs } from '../jobs/index.js';
+import { jobArgs, simulateJobs, type WithJobs } from '../jobs/index.js';
 import { settleInstances, type WithGaneti } from './cluster.js';
-import { addInstance, addJobArgs, gntInstance } from './gnt-instance.js';
+import { addInstance, gntInstance } from './gnt-instance.js';
 import { gntNode } from './gnt-node.js';
 
 export type { GanetiFacts, GntInstance, WithGaneti } from './cluster.js';
 export { accounts, type LabUser, type WithAccounts } from './accounts.js';
 
 simulateJobs({
-  matches: (command) => addJobArgs(command) !== null,
+  matches: (command) => jobArgs(command, 'gnt-instance', 'add') !== null,
   start(state, command, ctx) {
     const node = state as WithJobs & WithGaneti;
     if (!node.ganeti) return { durationMs: 0, exitStatus: 127, output: 'bash: line 1: gnt-instance: command not found\n' };
-    const { result, durationMs } = addInstance(node, addJobArgs(command)!, ctx);
+    const { result, durationMs } = addInstance(node, jobArgs(command, 'gnt-instance', 'add')!, ctx);
     return { durationMs, exitStatus: result.exitCode, output: result.exitCode ? result.stderr : result.stdout.toString('utf8') };
   },
 });

@@ -7,6 +7,7 @@
  * `lvconvert --merge SNAPSHOT`, whose copy-on-write data goes back at the same rate, the merge done at its end.
  */
 import type { Capability } from '../../core/capability.js';
+import { splitWords } from '../../words.js';
 import { fail, ok, type CommandResult, type ExecContext } from '../../core/types.js';
 import { lvconvert } from '../lvm/changes.js';
 import { findLv, lvBytes, type WithLvm } from '../lvm/model.js';
@@ -41,6 +42,16 @@ export interface JobSimulator {
   start(state: WithJobs, command: string, ctx: ExecContext): { durationMs: number; exitStatus: number; output: string };
 }
 const jobSimulators: JobSimulator[] = [];
+
+/** The arguments of a job's command after its leading words (`lvresize`, `gnt-instance add`); null for another command. */
+export function jobArgs(command: string, ...leading: string[]): string[] | null {
+  try {
+    const words = splitWords(command);
+    return leading.every((word, i) => words[i] === word) ? words.slice(leading.length) : null;
+  } catch {
+    return null;
+  }
+}
 export function simulateJobs(simulator: JobSimulator): void {
   jobSimulators.push(simulator);
 }

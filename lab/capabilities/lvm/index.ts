@@ -7,28 +7,18 @@ import { hostWith, type Capability, type LabControl, type StatusHost } from '../
 import { findLv, freeExtents, lvBytes, settleSnapshots, snapPercent, type WithLvm } from './model.js';
 import { findmnt, lvconvert, lvcreate, lvremove, lvresize, mount } from './changes.js';
 import { lvsCommand, vgsCommand } from './report.js';
-import { splitWords } from '../../words.js';
-import { simulateJobs } from '../jobs/index.js';
+import { jobArgs, simulateJobs } from '../jobs/index.js';
 
 /** How long the lab's `lvresize -r` runs as a job unless the host says (resizeJobMs): fsadm growing the filesystem. */
 const RESIZE_JOB_MS = 2_000;
 
-function resizeJobArgs(command: string): string[] | null {
-  try {
-    const words = splitWords(command);
-    return words[0] === 'lvresize' ? words.slice(1) : null;
-  } catch {
-    return null;
-  }
-}
-
 // `lvresize -r` run as a detached job (vmDiskResize): the volume changes at the start, the job ends a while later.
 simulateJobs({
-  matches: (command) => resizeJobArgs(command) !== null,
+  matches: (command) => jobArgs(command, 'lvresize') !== null,
   start(state, command) {
     const host = state as WithLvm;
     if (!host.lvm) return { durationMs: 0, exitStatus: 127, output: 'bash: line 1: lvresize: command not found\n' };
-    const result = lvresize(host, resizeJobArgs(command)!);
+    const result = lvresize(host, jobArgs(command, 'lvresize')!);
     return { durationMs: host.resizeJobMs ?? RESIZE_JOB_MS, exitStatus: result.exitCode, output: result.exitCode ? result.stderr : result.stdout.toString('utf8') };
   },
 });
