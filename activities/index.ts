@@ -21,6 +21,7 @@ import { onboardingActivities } from './onboarding.js';
 import { proxmoxSnapshotActivities } from './proxmoxSnapshots.js';
 import { mailActivities } from './mail.js';
 import { proxmoxActivities } from './proxmox.js';
+import { proxmoxMemberActivities } from './proxmoxMembers.js';
 import { corosyncActivities } from './corosync.js';
 import { cephActivities } from './ceph.js';
 import { xenActivities } from './xen.js';
@@ -73,6 +74,7 @@ export function createActivities(inventory: Inventory, pool = new SshPool({ priv
     ...hostActivities(remote),
     ...luksActivities(remote),
     ...proxmoxActivities(remote),
+    ...proxmoxMemberActivities(remote),
     ...corosyncActivities(remote),
     ...cephActivities(remote),
     ...xenActivities(remote),

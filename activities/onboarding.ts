@@ -13,7 +13,8 @@ export interface OnboardingFacts {
   /** Every reference the inventory knows (members who have one). */
   refsInUse: string[];
   plan: MemberVms;
-  cluster: { name: string; master: string; nodes: string[] };
+  /** Ganeti: its master runs every gnt-* command; Proxmox has none (any node answers for the cluster). */
+  cluster: { name: string; master?: string; nodes: string[] };
   zone: string;
   /** The names whose `installDone` counts: the member and the admins. */
   answerers: string[];
@@ -32,6 +33,7 @@ export function onboardingActivities(inventory: Inventory) {
     if (!plan) throw failure('InvalidInput', 'the inventory has no memberVms section: no cluster or address plan for members\' VMs');
     if (!inventory.dns) throw failure('InvalidInput', 'the inventory has no dns section: no zone for the VM\'s name');
     const cluster = inventory.clusters.find((c) => c.name === plan.cluster)!;
+    if (plan.platform === 'proxmox') return { plan, cluster: { name: cluster.name, nodes: cluster.hosts }, zone: inventory.dns.zone };
     const master = cluster.hosts.find((h) => inventory.hosts.find((x) => x.name === h)?.kind === 'ganeti-master');
     if (!master) throw failure('InvalidInput', `cluster ${cluster.name} has no host of kind ganeti-master in the inventory`);
     return { plan, cluster: { name: cluster.name, master, nodes: cluster.hosts }, zone: inventory.dns.zone };
@@ -41,7 +43,9 @@ export function onboardingActivities(inventory: Inventory) {
       const member = inventory.people.find((p) => p.ref?.toUpperCase() === reference.toUpperCase());
       if (!member) throw failure('InvalidInput', `invalid input:\ninstance: no member of the inventory has the reference ${reference.slice(0, 40)}`);
       const { cluster, zone } = membersCluster();
-      return { member: { name: member.name, email: member.email, ref: member.ref! }, cluster, zone };
+      const { master } = cluster;
+      if (!master) throw failure('InvalidInput', `the members' cluster ${cluster.name} is not a Ganeti cluster: vmMigration moves Ganeti instances (Proxmox VMs move with qm migrate)`);
+      return { member: { name: member.name, email: member.email, ref: member.ref! }, cluster: { ...cluster, master }, zone };
     },
 
     async onboardingFacts(memberEmail: string, keyLine: string): Promise<OnboardingFacts> {

@@ -30,6 +30,56 @@ export const proxmox = {
 };
 
 /**
+ * "Création de VMs" (proxmox-faimaison-vm-creation-and-planned-reboot.txt): a member's VM, its firewall (the page's
+ * clicks "Firewall → IPSet → Create, Name : ipfilter-net0" and "Firewall → Options" through pvesh), its boot order.
+ */
+export interface PveMemberVm {
+  vmid: number;
+  /** REF-VM-N: "pour les VMs adhérents, on utilisera la référence en interne". */
+  name: string;
+  memoryMiB: number;
+  cores: number;
+  bridge: string;
+  storage: string;
+  diskGiB: number;
+  /** The installer ISO the VM boots first. */
+  iso: string;
+}
+
+/** The members' VM ids: "De 2000 à 2999 pour les VMs adhérents". */
+export const MEMBER_VMIDS = { first: 2000, last: 2999 } as const;
+
+/** The IPSet the Proxmox IP filter reads for net0. */
+export const MEMBER_IPSET = 'ipfilter-net0';
+
+/** "Firewall, MAC Filter, IP Filter à Yes et DHCP et Router Advertisement à No", "Input Policy à ACCEPT". */
+export const MEMBER_FIREWALL_OPTIONS = { enable: 1, macfilter: 1, ipfilter: 1, dhcp: 0, radv: 0, policy_in: 'ACCEPT' } as const;
+
+/**
+ * The member's VNC display: QEMU's own VNC server on the node's loopback, reached only through the member's jailed
+ * tunnel (the PVE wiki's "VNC Client Access": `args: -vnc …`). Display vmid − 1000 puts members' VMs (2000–2999) on
+ * ports 6900–7899: clear of Proxmox's own 5900–5999 (its console proxy) and 8006 (the web UI), one port per VM id.
+ */
+export const memberVncDisplay = (vmid: number) => vmid - 1000;
+export const memberVncPort = (vmid: number) => 5900 + memberVncDisplay(vmid);
+
+const firewall = (node: string, vmid: number) => `/nodes/${node}/qemu/${vmid}/firewall`;
+
+export const pveMember = {
+  nodeStatus: (node: string) => sh`pvesh get ${`/nodes/${node}/status`} --output-format json`,
+  create: (vm: PveMemberVm) => sh`qm create ${vm.vmid} --name ${vm.name} --memory ${vm.memoryMiB} --cores ${vm.cores} --sockets 1 --ostype l26 --scsihw virtio-scsi-pci --net0 ${`virtio,bridge=${vm.bridge},firewall=1`} --scsi0 ${`${vm.storage}:${vm.diskGiB}`} --ide2 ${`${vm.iso},media=cdrom`} --boot 'order=ide2;scsi0' --args ${`-vnc 127.0.0.1:${memberVncDisplay(vm.vmid)}`}`,
+  ipsets: (node: string, vmid: number) => sh`pvesh get ${`${firewall(node, vmid)}/ipset`} --output-format json`,
+  createIpset: (node: string, vmid: number) => sh`pvesh create ${`${firewall(node, vmid)}/ipset`} --name ${MEMBER_IPSET}`,
+  ipsetEntries: (node: string, vmid: number) => sh`pvesh get ${`${firewall(node, vmid)}/ipset/${MEMBER_IPSET}`} --output-format json`,
+  addToIpset: (node: string, vmid: number, ip: string) => sh`pvesh create ${`${firewall(node, vmid)}/ipset/${MEMBER_IPSET}`} --cidr ${ip}`,
+  options: (node: string, vmid: number) => sh`pvesh get ${`${firewall(node, vmid)}/options`} --output-format json`,
+  setOptions: (node: string, vmid: number) => sh`pvesh set ${`${firewall(node, vmid)}/options`} ${Object.entries(MEMBER_FIREWALL_OPTIONS).flatMap(([k, v]) => [`--${k}`, v])}`,
+  config: (vmid: number) => sh`qm config ${vmid}`,
+  /** Once the member says the install is done: the disk first (the ISO stays attached, unused). */
+  bootFromDisk: (vmid: number) => sh`qm set ${vmid} --boot order=scsi0`,
+};
+
+/**
  * "Démonter notre cluster Proxmox" (proxmox-ceph-cluster-build-and-teardown.txt): the page's lines, and the
  * reads that guard them. No glob, no killall: the files to remove are listed first and named, the local pmxcfs
  * is stopped by its pid.

@@ -383,9 +383,15 @@ export const VmOnboardingInput = z.object({
   member: z.email({ message: 'must be the member\'s mail address, as in the inventory' }).meta({ placeholder: 'MEMBER@EXAMPLE.NET' }),
   /** Their SSH public key line (the .pub file's content): bare (no options), judged again by the run (type, size). */
   sshKey: RequestKey.shape.line.meta({ placeholder: 'KEY' }),
-  platform: z.enum(['ganeti']).default('ganeti'),
-  /** The page's `-s 10G`. */
-  diskGiB: z.number().int().min(1).max(2000).default(10),
+  /** Which platform serves members is the inventory's (memberVms.platform); given here, it must be that one. */
+  platform: z.enum(['ganeti', 'proxmox']).optional(),
+  /** Ganeti's page: `-s 10G`; Proxmox's "configuration de base": 20 Go. */
+  diskGiB: z.number().int().min(1).max(2000).optional(),
+  /** Proxmox only ("1 Go de RAM, 1 vCPU" by default); Ganeti takes the cluster's instance defaults. */
+  memoryMiB: z.number().int().min(256).max(1_048_576).optional(),
+  cores: z.number().int().min(1).max(64).optional(),
+  /** Proxmox only: a storage class the inventory offers members (memberVms.proxmox.storages; the first by default). */
+  storage: z.string().regex(/^[a-z][a-z0-9_-]{0,39}$/, { message: 'must be a Proxmox storage id such as lvmthin_luks_local' }).optional(),
   /** The guest OS (the page's debootstrap+default: the installer ISO comes with it). */
   os: z.string().regex(/^[a-z0-9][a-z0-9_.+-]{0,63}$/, { message: 'must be a Ganeti OS name such as debootstrap+default' }).default('debootstrap+default'),
   /** The request mail, when the run comes from the intake: its Message-ID (replies stay in its thread) and the checks' verdict. */

@@ -155,17 +155,34 @@ export const ApprovalPolicy = z.object({
 });
 export type ApprovalPolicy = z.infer<typeof ApprovalPolicy>;
 
+/** A Proxmox storage id, as in /etc/pve/storage.cfg. */
+const StorageId = z.string().regex(/^[a-z][a-z0-9_-]{0,39}$/, { message: 'must be a Proxmox storage id such as lvm_noluks_shared' });
+
 /**
- * The members' VMs (ganeti-member-vm-onboarding.txt): which cluster serves them, the subnet their addresses come
- * from (the page's "sous-réseau dédié aux VM", the wiki's address plan) and the addresses never to hand out there
- * (gateway, hypervisors, the association's own VMs).
+ * Members' VMs on Proxmox (proxmox-faimaison-vm-creation-and-planned-reboot.txt, "Création de VMs"): the members'
+ * bridge ("Les VMs adhérents seront rattachées au pont vmbr3"), the storage classes a member may choose (the first is
+ * the default: "partagé, non chiffré" for HA), and the installer ISO the VM boots first.
+ */
+export const ProxmoxMemberVms = z.object({
+  bridge: z.string().regex(/^vmbr[0-9]{1,4}$/, { message: 'must be a Proxmox bridge such as vmbr3' }).default('vmbr3'),
+  storages: z.array(StorageId).min(1).max(20).default(['lvm_noluks_shared', 'lvmthin_luks_local']),
+  iso: z.string().regex(/^[a-z][a-z0-9_-]{0,39}:iso\/[A-Za-z0-9][A-Za-z0-9._-]{0,150}\.iso$/, { message: 'must be an ISO volume such as local:iso/debian-12-netinst.iso' }),
+}).strict();
+export type ProxmoxMemberVms = z.infer<typeof ProxmoxMemberVms>;
+
+/**
+ * The members' VMs (ganeti-member-vm-onboarding.txt, or the Proxmox page): which cluster serves them, the subnet
+ * their addresses come from (the page's "sous-réseau dédié aux VM", the wiki's address plan) and the addresses never
+ * to hand out there (gateway, hypervisors, the association's own VMs).
  */
 export const MemberVms = z.object({
-  platform: z.enum(['ganeti']).default('ganeti'),
+  platform: z.enum(['ganeti', 'proxmox']).default('ganeti'),
   cluster: HostName,
   network: z.cidrv4({ message: 'must be an IPv4 network such as 89.234.176.128/27' }),
   reserved: z.array(z.ipv4({ message: 'must be an IPv4 address' })).max(1000).default([]),
-}).strict();
+  /** Required when the platform is proxmox. */
+  proxmox: ProxmoxMemberVms.optional(),
+}).strict().refine((m) => m.platform !== 'proxmox' || m.proxmox, { path: ['proxmox'], message: 'is required when the platform is proxmox (bridge, storages, iso)' });
 export type MemberVms = z.infer<typeof MemberVms>;
 
 const RunbookName = z.string().regex(/^[a-zA-Z][a-zA-Z0-9]{0,63}$/, { message: 'must be a runbook (workflow type) name such as "hypervisorReboot"' });
@@ -199,7 +216,9 @@ export const Inventory = z.object({
     if (!names.has(name)) ctx.addIssue({ code: 'custom', path: ['clusters', i, 'hosts', j], message: `unknown host "${name}"` });
   }));
   const served = inventory.memberVms?.cluster;
-  if (served && !inventory.clusters.some((c) => c.name === served)) ctx.addIssue({ code: 'custom', path: ['memberVms', 'cluster'], message: `unknown cluster "${served}"` });
+  const servedBy = inventory.clusters.find((c) => c.name === served);
+  if (served && !servedBy) ctx.addIssue({ code: 'custom', path: ['memberVms', 'cluster'], message: `unknown cluster "${served}"` });
+  if (servedBy && servedBy.kind !== inventory.memberVms!.platform) ctx.addIssue({ code: 'custom', path: ['memberVms', 'platform'], message: `is ${inventory.memberVms!.platform} but cluster "${served}" is a ${servedBy.kind} cluster` });
   const people = new Set<string>();
   inventory.people.forEach((person, i) => {
     if (people.has(person.name)) ctx.addIssue({ code: 'custom', path: ['people', i, 'name'], message: `person "${person.name}" is listed twice` });

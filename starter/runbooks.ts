@@ -318,13 +318,16 @@ export const RUNBOOKS: readonly Runbook[] = [
   runbook({
     name: 'vm-onboarding',
     type: 'vmOnboarding',
-    title: 'a member\'s VM on Ganeti: board approval, REF and IP, DNS, gnt-instance add, the jailed VNC account, mails; boot from disk once installed',
+    title: 'a member\'s VM on Ganeti or Proxmox: board approval, REF and IP, DNS, the VM (gnt-instance add, or qm create within the capacity rules and its firewall), the jailed VNC account, mails; boot from disk once installed',
     schema: VmOnboardingInput,
     flags: {
       member: 'the member\'s mail address, as in the inventory\'s people',
       sshKey: { help: 'the member\'s SSH public key line (the .pub file\'s content)', value: 'KEY' },
       platform: 'the members\' platform (the inventory\'s memberVms says which cluster)',
-      diskGiB: { help: 'the disk size, GiB (the page: 10)', flag: 'disk-gib', value: 'N' },
+      diskGiB: { help: 'the disk size, GiB (Ganeti\'s page: 10; Proxmox\'s: 20)', flag: 'disk-gib', value: 'N' },
+      memoryMiB: { help: 'Proxmox: the memory, MiB (the page: 1024)', flag: 'memory-mib', value: 'N' },
+      cores: { help: 'Proxmox: the vCPUs (the page: 1)', value: 'N' },
+      storage: { help: 'Proxmox: the storage class (the inventory\'s memberVms.proxmox.storages; the first by default)', value: 'STORAGE' },
       os: 'the Ganeti OS (the page: debootstrap+default)',
       request: { hidden: true }, // set by vmRequest: the request mail's Message-ID and verdict
       requestedBy: { help: 'who starts the run: never its approver (default $USER)', value: 'NAME' },

@@ -33,6 +33,7 @@ const LOCAL_READS: ReadonlySet<string> = new Set<keyof Activities>([
   'checkArrays', 'findFailedDisk', 'identifyNewDisk', 'readResync', 'findLockedVolumes', 'readBootId',
   'readDomains', 'readClusterFacts', 'readVmStorages', 'readSshSetup', 'readRootMode',
   'readVolumeSpace', 'listVolumes', 'volumeExists', 'readSnapshot', 'readSnapshotFill', 'fileSize',
+  'readMemberCapacity', 'memberVmAddresses',
 ]);
 
 /**

@@ -12,7 +12,7 @@ export { parseCorosyncNodelist, parsePvecmNodes, parsePvecmStatus, type PvecmMem
 
 // ---------------------------------------------------------------- pvesh JSON
 
-function json(text: string, what: string): unknown {
+export function json(text: string, what: string): unknown {
   try {
     return JSON.parse(text);
   } catch (error) {
@@ -21,8 +21,8 @@ function json(text: string, what: string): unknown {
 }
 
 /** pvesh prints numbers, older versions sometimes numeric strings. */
-const Num = z.union([z.number(), z.string().regex(/^-?\d+(\.\d+)?$/).transform(Number)]);
-const Flag = z.union([z.literal(0), z.literal(1), z.literal('0'), z.literal('1'), z.boolean()]).transform((v) => v === 1 || v === '1' || v === true);
+export const Num = z.union([z.number(), z.string().regex(/^-?\d+(\.\d+)?$/).transform(Number)]);
+export const Flag = z.union([z.literal(0), z.literal(1), z.literal('0'), z.literal('1'), z.boolean()]).transform((v) => v === 1 || v === '1' || v === true);
 
 const Resource = z.object({ id: z.string(), type: z.string() });
 const GuestResource = z.object({
