@@ -105,15 +105,21 @@ export async function startLabMail(opts: { dir: string; subnet: number; inventor
 }
 
 /**
- * A lab with a Ganeti cluster serves the members' VMs (vmOnboarding): its address plan (TEST-NET-1, the gateway
- * reserved) and the board's approval of each VM.
+ * A lab with a Ganeti cluster (else a Proxmox one: the page's bridge, storage classes and an installer ISO) serves
+ * the members' VMs (vmOnboarding): its address plan (TEST-NET-1, the gateway reserved) and the board's approval of
+ * each VM.
  */
 function memberVmsOf(inventoryPath: string): Record<string, unknown> {
   const raw = JSON.parse(readFileSync(inventoryPath, 'utf8')) as { clusters?: { name: string; kind: string }[]; approvals?: { runbooks?: Record<string, unknown> } };
   const ganeti = raw.clusters?.find((c) => c.kind === 'ganeti');
-  if (!ganeti) return {};
+  const pve = ganeti ? undefined : raw.clusters?.find((c) => c.kind === 'proxmox');
+  const served = ganeti ?? pve;
+  if (!served) return {};
+  const plan = { cluster: served.name, network: '192.0.2.0/28', reserved: ['192.0.2.1'] };
   return {
-    memberVms: { platform: 'ganeti', cluster: ganeti.name, network: '192.0.2.0/28', reserved: ['192.0.2.1'] },
+    memberVms: ganeti
+      ? { platform: 'ganeti', ...plan }
+      : { platform: 'proxmox', ...plan, proxmox: { bridge: 'vmbr3', storages: ['lvm_noluks_shared', 'lvmthin_luks_local'], iso: 'local:iso/debian-12.8.0-amd64-netinst.iso' } },
     approvals: { ...raw.approvals, runbooks: { ...raw.approvals?.runbooks, vmOnboarding: { roles: ['board'] } } },
   };
 }

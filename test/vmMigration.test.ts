@@ -15,7 +15,7 @@ import { afterAll, beforeAll, describe, expect, inject, it } from 'vitest';
 import { matchGroupBlock, matchUserBlock } from '../common/commands.js';
 import { SSHD_CONFIG } from '../lab/capabilities/sshd/index.js';
 import type { GanetiNodeState } from '../lab/hosts/ganeti-node.js';
-import type { Lab } from '../lab/lab.js';
+import { presets, type Lab } from '../lab/lab.js';
 import { LAB_PEOPLE, LAB_ZONE } from '../lab/mail-services.js';
 import { approveUpdate, decideUpdate, planQuery } from '../workflows/messages.js';
 import { bannerText } from '../workflows/onboardingTexts.js';
@@ -66,7 +66,7 @@ function start(targetNode: string, id: string): Promise<WorkflowHandle> {
 }
 
 beforeAll(async () => {
-  m = await startMembersLab({ name: 'migration', subnet: SUBNET, address, taskQueue: TASK_QUEUE, cluster: { nodes: [MASTER, OLD, NEW], prepared: true } });
+  m = await startMembersLab({ name: 'migration', subnet: SUBNET, address, taskQueue: TASK_QUEUE, cluster: presets.ganetiCluster({ nodes: [MASTER, OLD, NEW], prepared: true }) });
   lab = m.lab;
   const path = join(m.dir, 'bruno_ed25519');
   execFileSync('ssh-keygen', ['-q', '-t', 'ed25519', '-N', '', '-C', 'bruno@laptop', '-f', path]);
