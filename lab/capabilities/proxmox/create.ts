@@ -41,8 +41,7 @@ function checkCommon(flags: Map<string, string>, errors: string[]): void {
   if (ide2 !== undefined && parseCdrom(ide2) === null) errors.push('ide2: invalid format - unable to parse drive options (the lab simulates only media=cdrom)');
 }
 
-function integer(flags: Map<string, string>, key: string, min: number, errors: string[]): number | undefined {
-  const v = flags.get(key);
+function integer(key: string, v: string | undefined, min: number, errors: string[]): number | undefined {
   if (v === undefined) return undefined;
   if (!/^\d+$/.test(v)) { errors.push(`${key}: type check ('integer') failed - got '${v}'`); return undefined; }
   if (Number(v) < min) errors.push(`${key}: value must have a minimum value of ${min}`);
@@ -106,12 +105,12 @@ export function qmCreate(state: PveNodeState, args: string[], ctx: ExecContext):
   if (extra.length) return fail(255, `400 too many arguments\n${usage}\n`);
   const f = p.flags;
   const errors: string[] = [];
-  const vmid = integer(new Map([['vmid', id]]), 'vmid', 100, errors);
+  const vmid = integer('vmid', id, 100, errors);
   const name = f.get('name');
   if (name !== undefined && !DNS_NAME.test(name)) errors.push('name: invalid format - value does not look like a valid DNS name');
-  const memory = integer(f, 'memory', 16, errors);
-  const cores = integer(f, 'cores', 1, errors);
-  const sockets = integer(f, 'sockets', 1, errors);
+  const memory = integer('memory', f.get('memory'), 16, errors);
+  const cores = integer('cores', f.get('cores'), 1, errors);
+  const sockets = integer('sockets', f.get('sockets'), 1, errors);
   enumerated(f, 'ostype', OSTYPES, errors);
   enumerated(f, 'scsihw', SCSIHW, errors);
   const net0 = f.get('net0');
