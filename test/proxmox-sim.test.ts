@@ -4,33 +4,14 @@ import { parseClusterResources, parseGuestConfig, parsePvecmNodes, parsePvecmSta
 import { parseXlList } from '../activities/parsers/xl.js';
 import { parseInventory } from '../common/inventory.js';
 import { matchingSlot } from '../lab/capabilities/luks/index.js';
-import { proxmoxCluster, proxmoxNode, proxmoxPassphrase, type ProxmoxClusterOptions } from '../lab/hosts/proxmox-node.js';
+import { proxmoxNode, proxmoxPassphrase } from '../lab/hosts/proxmox-node.js';
 import type { LabView } from '../lab/core/types.js';
 import { XEN_PAGE_GUESTS, xenDom0, xenDom0Preset, xenDom0WithGuests, type XenDom0State } from '../lab/hosts/xen-dom0.js';
 import { splitWords } from '../lab/words.js';
+import { pveCluster, T0, type Run } from './helpers/pve-sim.js';
 
 const GiB = 2 ** 30;
-const T0 = Date.UTC(2026, 0, 5, 8, 0, 0);
-
-interface Run { out: string; err: string; code: number; after?: string }
-
-function cluster(opts: ProxmoxClusterOptions = {}) {
-  const spec = proxmoxCluster(opts);
-  const states = spec.hosts.map((h) => h.state);
-  for (const s of states) { proxmoxNode.boot(s, T0); s.power = 'openssh'; }
-  const lab: LabView = { host: (n) => states.find((s) => s.name === n), hosts: () => states };
-  let now = T0 + 60_000;
-  const node = (name: string) => states.find((s) => s.name === name)!;
-  const run = (name: string, command: string): Run => {
-    now += 1000;
-    const r = proxmoxNode.exec(node(name), splitWords(command), { now, stage: 'openssh', lab });
-    if ('needStdin' in r) throw new Error(`${command} asked for stdin`);
-    return { out: r.stdout.toString(), err: r.stderr, code: r.exitCode, ...(r.after ? { after: r.after } : {}) };
-  };
-  const where = (vmid: number) => states.find((s) => s.guests.some((g) => g.vmid === vmid))?.name;
-  const guest = (vmid: number) => states.flatMap((s) => s.guests).find((g) => g.vmid === vmid)!;
-  return { spec, states, node, run, where, guest };
-}
+const cluster = pveCluster;
 
 describe('Proxmox cluster preset', () => {
   it('builds three nodes of the page with its LUNs, and an inventory-valid cluster', () => {

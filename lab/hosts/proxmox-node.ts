@@ -3,18 +3,22 @@
  * shared LUN in two VGs (LUKS and clear) and one local LUKS LUN each.
  */
 import { createHash } from 'node:crypto';
+import { matchGroupBlock } from '../../common/commands.js';
+import { accounts, type WithAccounts } from '../capabilities/ganeti/accounts.js';
 import { luks, luksState, luksVolume } from '../capabilities/luks/index.js';
 import { ceph, corosync, corosyncMember, GiB, MiB, proxmox, type PveGuest, type PveNodeState, type PveStorage } from '../capabilities/proxmox/index.js';
-import { hostKind } from '../core/registry.js';
+import { DEBIAN_SSHD_CONFIG, sshd, sshdState } from '../capabilities/sshd/index.js';
+import { hostKind, registerPresets } from '../core/registry.js';
 import type { LabClusterSpec, LabHostSpec } from '../core/types.js';
 
 export { GiB, MiB, pveSize, quorumOf, storageActive, type PveDisk, type PveGuest, type PveStorage, type QuorumView } from '../capabilities/proxmox/index.js';
 
-export interface ProxmoxNodeState extends PveNodeState {
+/** Its groups, sshd_config and members' jailed accounts are optional: older saved labs have none. */
+export interface ProxmoxNodeState extends PveNodeState, WithAccounts {
   kind: 'proxmox-node';
 }
 
-export const proxmoxNode = hostKind<ProxmoxNodeState>('proxmox-node', [proxmox, corosync, ceph, luks]);
+export const proxmoxNode = hostKind<ProxmoxNodeState>('proxmox-node', [proxmox, corosync, ceph, luks, sshd, accounts]);
 
 // ---------------------------------------------------------------- preset
 
@@ -22,6 +26,8 @@ export const proxmoxNode = hostKind<ProxmoxNodeState>('proxmox-node', [proxmox, 
 export interface ProxmoxNodeCapacity {
   cores?: number;
   threads?: number;
+  /** CPU sockets, default 2. */
+  sockets?: number;
   memBytes?: number;
   bootFreeBytes?: number;
 }
@@ -45,7 +51,11 @@ export interface ProxmoxClusterOptions {
   bootDelayMs?: number;
   maxUnlockTries?: number;
   unlockBootDelayMs?: number;
+  /** The members' hypervisor setup done on every node, as on Ganeti's: the group ref-host-vm and its Match group block. */
+  prepared?: boolean;
 }
+
+const MEMBERS_GROUP = 'ref-host-vm';
 
 export const STORAGE_LUKS_SHARED = 'lvm_luks_shared';
 export const STORAGE_NOLUKS_SHARED = 'lvm_noluks_shared';
@@ -160,6 +170,8 @@ export function proxmoxCluster(opts: ProxmoxClusterOptions = {}): { hosts: LabHo
       }),
     ];
     for (const v of volumes) { v.open = true; v.openedFrom = v.paths[v.paths.length - 1]!; v.vgActive = true; }
+    const ssh = sshdState(opts.prepared ? `${DEBIAN_SSHD_CONFIG}\n${matchGroupBlock(MEMBERS_GROUP)}\n` : DEBIAN_SSHD_CONFIG);
+    if (opts.prepared) ssh.groups!.push({ name: MEMBERS_GROUP, gid: 1001 });
     const state: ProxmoxNodeState = {
       name, kind: 'proxmox-node', power: 'down', bootCount: 0, bootDelayMs: opts.bootDelayMs ?? 3000,
       luks: luksState(volumes, {
@@ -167,12 +179,13 @@ export function proxmoxCluster(opts: ProxmoxClusterOptions = {}): { hosts: LabHo
         ...(opts.unlockBootDelayMs !== undefined ? { unlockBootDelayMs: opts.unlockBootDelayMs } : {}),
       }),
       cluster, nodeId: i + 1, address: `10.10.10.${24 + i}`,
-      cores: cap.cores ?? 12, threads: cap.threads ?? 24, memBytes: cap.memBytes ?? 64 * GiB,
+      cores: cap.cores ?? 12, threads: cap.threads ?? 24, sockets: cap.sockets ?? 2, memBytes: cap.memBytes ?? 64 * GiB,
       bootFreeBytes: cap.bootFreeBytes ?? 180 * 1e6,
       storages: proxmoxStorages(),
       guests: own.map((g) => structuredClone(g)),
       bootedAt: 0,
       corosync: corosyncMember(nodelist[i]!, cluster, nodelist, opts.qdevice),
+      ...ssh,
       ...(opts.ceph ? {
         ceph: {
           osds: (opts.ceph.osds[name] ?? []).map((id) => ({ id, in: true, up: true, pgs: 64 })),
@@ -186,3 +199,10 @@ export function proxmoxCluster(opts: ProxmoxClusterOptions = {}): { hosts: LabHo
   });
   return { hosts, clusters: [{ name: cluster, kind: 'proxmox', hosts: names }] };
 }
+
+declare module '../core/registry.js' {
+  interface Presets {
+    proxmoxCluster: typeof proxmoxCluster;
+  }
+}
+registerPresets({ proxmoxCluster });

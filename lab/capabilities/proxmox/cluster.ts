@@ -49,6 +49,26 @@ export interface PveGuest {
   /** A guest that ignores the ACPI shutdown: `qm shutdown --timeout` gives up. */
   hangsOnShutdown?: boolean;
   startedAt?: number;
+  /** What `qm create`/`qm set` gave (absent on the presets' guests: renderConfig shows PVE's defaults). */
+  ostype?: string;
+  sockets?: number;
+  scsihw?: string;
+  /** Raw QEMU arguments, e.g. `-vnc 127.0.0.1:1001` (the member's VNC port is 5900 + the display). */
+  args?: string;
+  /** `order=ide2;scsi0` */
+  bootOrder?: string;
+  /** The ISO volume in ide2, e.g. `local:iso/debian-12.iso`. */
+  cdrom?: string;
+  /** Where the last start booted from, by the first bootable device of bootOrder. */
+  bootedFrom?: 'cdrom' | 'disk';
+  /** /etc/pve/firewall/VMID.fw: the guest's own, so it follows a migration (firewall.ts). */
+  firewall?: PveFirewall;
+}
+
+export interface PveFirewall {
+  ipsets: { name: string; cidrs: string[] }[];
+  /** Only the options set, booleans as 0|1. */
+  options: Record<string, string | number>;
 }
 
 
@@ -62,6 +82,8 @@ export interface PveNodeState extends WithLuks {
   /** Physical cores (2 × E5645, 6 cores each = 12) and threads (24, what Proxmox counts as maxcpu). */
   cores: number;
   threads: number;
+  /** CPU sockets (cores are spread evenly); absent in older saved labs: 2, the DL360G7's. */
+  sockets?: number;
   memBytes: number;
   /** Free bytes on /boot: the page asks for about 70 MB before an upgrade. */
   bootFreeBytes: number;

@@ -1,41 +1,10 @@
 /** qm and pct: guests' config, status, start, shutdown and migration between the nodes of a cluster. */
 import { fail, ok, type CommandResult, type ExecContext } from '../../core/types.js';
+import { findGuest, isGuest, isResult, NO_QUORUM, parseOptions } from './cli.js';
+import { bootDevice, qmCreate, qmSet } from './create.js';
 import { qmSnapshots } from './snapshots.js';
 import { clusterNodes, GiB, memUsed, online, quorumOf, storageActive, type PveDisk, type PveGuest, type PveNodeState } from './cluster.js';
-import { confPath, renderConfig, renderPctList, renderQmList, taskTime } from './render.js';
-
-interface Parsed { positional: string[]; flags: Map<string, string> }
-
-/** PVE's CLI options: `--name value`, booleans as `--online` or `--online 1`. */
-function parseOptions(args: string[], valued: string[], booleans: string[], usage: string): Parsed | CommandResult {
-  const positional: string[] = [];
-  const flags = new Map<string, string>();
-  for (let i = 0; i < args.length; i++) {
-    const a = args[i]!;
-    if (!a.startsWith('--')) { positional.push(a); continue; }
-    const name = a.slice(2);
-    if (valued.includes(name)) {
-      const v = args[++i];
-      if (v === undefined) return fail(255, `400 not enough arguments\n${usage}\n`);
-      flags.set(name, v);
-    } else if (booleans.includes(name)) {
-      const v = args[i + 1];
-      if (v === '0' || v === '1') { flags.set(name, v); i++; } else flags.set(name, '1');
-    } else return fail(255, `Unknown option: ${name}\n400 unable to parse option\n${usage}\n`);
-  }
-  return { positional, flags };
-}
-const isResult = (x: Parsed | CommandResult): x is CommandResult => 'exitCode' in x;
-
-function findGuest(state: PveNodeState, type: PveGuest['type'], id: string | undefined, usage: string): PveGuest | CommandResult {
-  if (id === undefined) return fail(255, `400 not enough arguments\n${usage}\n`);
-  if (!/^\d+$/.test(id)) return fail(255, `400 Parameter verification failed.\nvmid: type check ('integer') failed - got '${id}'\n${usage}\n`);
-  const g = state.guests.find((x) => x.vmid === Number(id) && x.type === type);
-  return g ?? fail(255, `Configuration file '${confPath(state, type, id)}' does not exist\n`);
-}
-const isGuest = (x: PveGuest | CommandResult): x is PveGuest => 'vmid' in x;
-
-const NO_QUORUM = 'cluster not ready - no quorum?\n';
+import { renderConfig, renderPctList, renderQmList, taskTime } from './render.js';
 
 /** Why the guest cannot run on `node` now, or null. */
 function cannotRun(node: PveNodeState, g: PveGuest): string | null {
@@ -60,6 +29,8 @@ function start(state: PveNodeState, g: PveGuest, ctx: ExecContext): CommandResul
   if (why) return fail(255, why);
   g.status = 'running';
   g.startedAt = ctx.now;
+  const from = bootDevice(g);
+  if (from) g.bootedFrom = from; else delete g.bootedFrom;
   return ok();
 }
 
@@ -71,6 +42,7 @@ function shutdown(g: PveGuest, flags: Map<string, string>): CommandResult {
   }
   g.status = 'stopped';
   delete g.startedAt;
+  delete g.bootedFrom;
   return ok();
 }
 
@@ -218,6 +190,12 @@ export function cmdGuest(state: PveNodeState, type: PveGuest['type'], args: stri
       return ok(type === 'qemu' ? renderQmList(state) : renderPctList(state));
     case 'migrate':
       return type === 'qemu' ? qmMigrate(state, rest, ctx) : pctMigrate(state, rest, ctx);
+    case 'create':
+      if (type !== 'qemu') break;
+      return qmCreate(state, rest, ctx);
+    case 'set':
+      if (type !== 'qemu') break;
+      return qmSet(state, rest, ctx);
     case 'config':
     case 'status':
     case 'start':

@@ -1,6 +1,6 @@
 /**
- * The Proxmox capability: pvecm, pvesh, pvesm, qm, pct and the free space on /boot, over the node's state and the
- * other nodes of its cluster (ctx.lab). Every Proxmox command here completes synchronously: nothing to settle.
+ * The Proxmox capability: pvecm, pvesh (pvesh.ts), pvesm, qm and pct (guests.ts, create.ts) and the free space on
+ * /boot, over the node's state and the other nodes of its cluster (ctx.lab). Every Proxmox command here completes synchronously: nothing to settle.
  */
 import type { Capability } from '../../core/capability.js';
 import { fail, ok, type CommandResult, type ExecContext } from '../../core/types.js';
@@ -8,7 +8,8 @@ import { clusterNodes, quorumOf, type PveNodeState } from './cluster.js';
 import { corosync, delnode, expected, qdeviceRemove } from './corosync.js';
 import { clustered, PVE_COROSYNC_CONF } from './corosync-state.js';
 import { cmdGuest } from './guests.js';
-import { renderPvecmNodes, renderPvecmStatus, renderPvesmStatus, renderResources, renderStorageCfg } from './render.js';
+import { cmdPvesh } from './pvesh.js';
+import { renderPvecmNodes, renderPvecmStatus, renderPvesmStatus } from './render.js';
 
 export * from './cluster.js';
 export { corosync } from './corosync.js';
@@ -36,16 +37,6 @@ function cmdPvecm(state: PveNodeState, args: string[], ctx: ExecContext): Comman
   return fail(255, `unknown command 'pvecm ${args.join(' ')}'\n`);
 }
 
-function cmdPvesh(state: PveNodeState, args: string[], ctx: ExecContext): CommandResult {
-  const [verb, path, ...rest] = args;
-  if (verb !== 'get' || rest.join(' ') !== '--output-format json') {
-    return fail(255, 'runbook-lab: pvesh: the lab simulates only "pvesh get PATH --output-format json"\n');
-  }
-  if (path === '/cluster/resources') return ok(renderResources(state, ctx.lab, ctx.now));
-  if (path === '/storage') return ok(renderStorageCfg(state));
-  return fail(255, `No '${verb}' handler defined for '${path}'\n`);
-}
-
 function cmdDf(state: PveNodeState, args: string[]): CommandResult {
   if (args.join(' ') !== '-B1 --output=avail /boot') return fail(1, 'runbook-lab: df: the lab simulates only "df -B1 --output=avail /boot"\n');
   const value = String(state.bootFreeBytes);
@@ -70,7 +61,7 @@ export const proxmox: Capability<PveNodeState> = {
     // guest still here was stopped with the node (pve-guests stops them; a crash kills them), and none
     // starts again by itself: onboot would fail anyway until someone opens the network LUKS volumes.
     if (state.bootCount > 0) {
-      for (const g of state.guests) { g.status = 'stopped'; delete g.startedAt; }
+      for (const g of state.guests) { g.status = 'stopped'; delete g.startedAt; delete g.bootedFrom; }
     } else {
       for (const g of state.guests) if (g.status === 'running') g.startedAt ??= now;
     }

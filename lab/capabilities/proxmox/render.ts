@@ -83,6 +83,20 @@ function guestResource(node: PveNodeState, g: PveGuest, now: number): Record<str
   };
 }
 
+/** What the node's memory shows used: the host's own 2 GiB and what its running guests touched. */
+const nodeMem = (n: PveNodeState) => 2 * GiB + Math.round(memUsed(n) * 0.6);
+
+/** `pvesh get /nodes/NODE/status`: cpuinfo's cores are per socket (the E5645 has 6), cpus the threads. */
+export function renderNodeStatus(n: PveNodeState, now: number): string {
+  const sockets = n.sockets ?? 2;
+  const used = nodeMem(n);
+  return `${JSON.stringify({
+    cpuinfo: { cores: Math.floor(n.cores / sockets), sockets, cpus: n.threads, model: 'Intel(R) Xeon(R) CPU E5645 @ 2.40GHz', mhz: '2400.000' },
+    memory: { total: n.memBytes, used, free: n.memBytes - used },
+    uptime: Math.floor((now - n.bootedAt) / 1000),
+  })}\n`;
+}
+
 export function renderResources(state: PveNodeState, lab: LabView, now: number): string {
   const nodes = clusterNodes(state, lab);
   const out: Record<string, unknown>[] = [];
@@ -90,7 +104,7 @@ export function renderResources(state: PveNodeState, lab: LabView, now: number):
   for (const n of nodes) {
     // An offline node has no fresh status: PVE leaves its load fields out.
     out.push(online(n)
-      ? { id: `node/${n.name}`, type: 'node', node: n.name, status: 'online', level: '', maxmem: n.memBytes, mem: 2 * GiB + Math.round(memUsed(n) * 0.6), maxcpu: n.threads, cpu: 0.03, uptime: Math.floor((now - n.bootedAt) / 1000), maxdisk: 0, disk: 0 }
+      ? { id: `node/${n.name}`, type: 'node', node: n.name, status: 'online', level: '', maxmem: n.memBytes, mem: nodeMem(n), maxcpu: n.threads, cpu: 0.03, uptime: Math.floor((now - n.bootedAt) / 1000), maxdisk: 0, disk: 0 }
       : { id: `node/${n.name}`, type: 'node', node: n.name, status: 'offline', level: '', maxmem: n.memBytes, maxcpu: n.threads });
   }
   for (const n of nodes) {
@@ -148,9 +162,11 @@ export function renderConfig(g: PveGuest): string {
   const disk = (d: PveDisk) => `${d.storage}:${d.volume},size=${pveSize(d.sizeBytes)}`;
   const keys: Record<string, string> = g.type === 'qemu'
     ? {
-        boot: `order=${g.disks[0]?.key ?? 'scsi0'};net0`, cores: String(g.cores), ide2: 'none,media=cdrom', memory: String(g.memBytes / MiB),
-        name: g.name, net0: `virtio=${macOf(g.vmid)},bridge=${g.bridge},firewall=1`, numa: '0', onboot: g.onboot ? '1' : '0',
-        ostype: 'l26', scsihw: 'virtio-scsi-pci', sockets: '1',
+        boot: g.bootOrder ?? `order=${g.disks[0]?.key ?? 'scsi0'};net0`, cores: String(g.cores), ide2: `${g.cdrom ?? 'none'},media=cdrom`,
+        memory: String(g.memBytes / MiB), name: g.name, numa: '0', onboot: g.onboot ? '1' : '0',
+        ostype: g.ostype ?? 'l26', scsihw: g.scsihw ?? 'virtio-scsi-pci', sockets: String(g.sockets ?? 1),
+        ...(g.bridge ? { net0: `virtio=${macOf(g.vmid)},bridge=${g.bridge},firewall=1` } : {}),
+        ...(g.args !== undefined ? { args: g.args } : {}),
       }
     : {
         arch: 'amd64', cores: String(g.cores), hostname: g.name, memory: String(g.memBytes / MiB),
