@@ -115,8 +115,12 @@ describe('vmOnboarding on Proxmox', () => {
 
   it('refuses a VM that does not fit the page\'s capacity rules, with the numbers, before anything changes', async () => {
     const before = m.lab.hostNames().map((h) => m.lab.audit(h).length);
-    const handle = await start(bruno!.email, 'bruno-big', { memoryMiB: 200 * 1024 });
-    await expect(handle.result()).rejects.toMatchObject({ cause: { message: expect.stringMatching(/does not fit the page's rules \("Matériel"\): RAM: .* allocated \+ 200\.0 GiB asked, at most 128\.0 GiB \(2\/3 of 192\.0 GiB on 3 nodes\).*nothing was changed/) } });
+    // As the mail intake starts it: the board, told a plan awaits them, hears why there is none.
+    const handle = await start(bruno!.email, 'bruno-big', { memoryMiB: 200 * 1024, request: { messageId: `<big-${process.pid}@lab.invalid>`, verdict: 'ok: an authenticated member' } });
+    const numbers = /does not fit the page's rules \("Matériel"\): RAM: .* allocated \+ 200\.0 GiB asked, at most 128\.0 GiB \(2\/3 of 192\.0 GiB on 3 nodes\).*nothing was changed/;
+    await expect(handle.result()).rejects.toMatchObject({ cause: { message: expect.stringMatching(numbers) } });
+    const board = await m.labMail.smtp.waitFor((mail) => mail.to.includes(chloe!.email) && mail.subject.endsWith(`VM request of ${bruno!.email}: refused before its plan`));
+    expect(board.text).toMatch(numbers);
     const commands = m.lab.hostNames().flatMap((h, i) => m.lab.audit(h).slice(before[i]).map((e) => e.command));
     expect(commands.filter((c) => !/^pvesh get |^qm config |^qm status /.test(c))).toEqual([]);
   }, 60_000);

@@ -63,6 +63,8 @@ export class Onboarding {
   readonly mails: SentMail[] = [];
   private readonly done: string[] = [];
   plan: Plan | undefined;
+  /** Set once the board approved the plan. */
+  approvedBy: ApprovalRecord[] | undefined;
 
   constructor(
     readonly request: z.output<typeof VmOnboardingInput>,
@@ -96,10 +98,10 @@ export class Onboarding {
     this.plan = plan;
     return this.runbook.step('plan and approval', async () => {
       const rules = await summarized(readOnly.approvalPolicy, 'who approves vmOnboarding (the inventory\'s policy)')('vmOnboarding');
-      return this.approvals.obtain({
+      return (this.approvedBy = await this.approvals.obtain({
         what, who: 'a board member', plan, rules,
         requestedBy: this.request.requestedBy ?? this.facts.member.name, timeout: this.request.approvalTimeout,
-      });
+      }));
     });
   }
 }

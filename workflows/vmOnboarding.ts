@@ -11,7 +11,7 @@
  * - the `Match User` block goes before the `Match group` block (sshd keeps the first PermitOpen it reads), `sshd -t`
  *   checks the new file before the reload, a refused file is replaced by the copy, and a person decides.
  */
-import { setHandler } from '@temporalio/workflow';
+import { ActivityFailure, ApplicationFailure, setHandler } from '@temporalio/workflow';
 import { failure } from '../common/failures.js';
 import { InstallDoneAnswer, VmOnboardingInput } from '../common/inputs.js';
 import { Approvals } from './approvals.js';
@@ -48,6 +48,17 @@ export async function vmOnboarding(input: VmOnboardingInput): Promise<VmOnboardi
     runbook.plannedSteps(SHARED_STEPS.length + (platform === 'proxmox' ? PROXMOX_STEPS : GANETI_STEPS).length);
     onboarding = new Onboarding(request, facts, runbook, people, approvals, leases);
     return await (platform === 'proxmox' ? onProxmox(onboarding) : onGaneti(onboarding));
+  } catch (error) {
+    // The request's board was told a plan awaits their approval: a run refused before it says why.
+    const refusal = error instanceof ActivityFailure ? error.cause : error;
+    if (request.request && !onboarding?.approvedBy && refusal instanceof ApplicationFailure && (refusal.type === 'Refused' || refusal.type === 'InvalidInput')) {
+      await summarized(readOnly.mailBoard, `mail the board: the VM request of ${request.member} refused`)({
+        runbook: 'vmOnboarding',
+        subject: `VM request of ${request.member}: refused before its plan`,
+        text: [`The onboarding run of ${request.member} stopped before its plan was shown, and changed nothing on any host:`, '', refusal.message].join('\n'),
+      });
+    }
+    throw error;
   } finally {
     await leases.giveBack();
   }
