@@ -2,10 +2,11 @@
  * The members' sshd of a lab hypervisor (lab/members-sshd.ts): the page's jailed account, made by the page's commands
  * over the engine's sshd, and a member with ssh2 on the real OpenSSH sshd that runs the host's reloaded sshd_config.
  * The tunnel to their VNC port reads the console's RFB greeting; another port, a shell, a command, a pty, another key
- * are refused. A config not reloaded is not what sshd runs; files rewritten on the host are what it reads. Subnet 218.
+ * are refused. A config not reloaded is not what sshd runs; files rewritten on the host are what it reads; a lab
+ * started on the same addresses kills it, a stopped lab leaves none. Subnet 218.
  */
 import { execFileSync } from 'node:child_process';
-import { readFileSync, rmSync } from 'node:fs';
+import { readdirSync, readFileSync, rmSync } from 'node:fs';
 import { join } from 'node:path';
 import { afterAll, beforeAll, describe, expect, it } from 'vitest';
 import { jailedAccount, matchUserBlock } from '../common/commands.js';
@@ -92,7 +93,7 @@ describe("the members' sshd", () => {
     await expect(login(memberKey, 'root')).rejects.toThrow(/authentication methods failed/);
   }, 60_000);
 
-  it('reads the files as the host has them now, and stops with the host', async () => {
+  it('reads the files as the host has them now; a stopped instance has no console', async () => {
     const memberKey = join(dir, 'member');
     // A migration rewrites the banner; the member's key replaced by another.
     await run(jailedAccount.write(`/home/${USER}/banner`), 'Hyperviseur hébergeant votre VM : gnt-master\n');
@@ -111,4 +112,29 @@ describe("the members' sshd", () => {
     await expect(forwardReads(session.client, 'localhost', 11000)).rejects.toThrow(/connect failed/);
     session.client.end();
   }, 60_000);
+
+  it('is killed by a lab started on its addresses from another folder, and stops with that lab', async () => {
+    const other = tempDir('members-tunnel-other');
+    const membersSshd = (folder: string) => processesNaming(join(folder, 'sshd', `${HOST}.members.conf`));
+    expect(membersSshd(dir).length).toBeGreaterThan(0);
+    const second = await Lab.start({ dir: other, subnet: 218, ...presets.ganetiCluster({ nodes: ['gnt-master', HOST], prepared: true, bootDelayMs: 100 }) });
+    try {
+      expect(membersSshd(dir)).toEqual([]);
+      expect(membersSshd(other).length).toBeGreaterThan(0);
+    } finally {
+      await second.stop();
+    }
+    expect(processesNaming(other)).toEqual([]);
+    rmSync(other, { recursive: true, force: true });
+  }, 60_000);
 });
+
+/** Live processes whose command line names `text`. */
+function processesNaming(text: string): string[] {
+  return readdirSync('/proc').filter((e) => /^\d+$/.test(e)).flatMap((pid) => {
+    try {
+      const cmd = readFileSync(`/proc/${pid}/cmdline`, 'utf8').replaceAll('\0', ' ');
+      return cmd.includes(text) && !readFileSync(`/proc/${pid}/stat`, 'utf8').includes(') Z ') ? [`${pid} ${cmd}`] : [];
+    } catch { return []; }
+  });
+}
