@@ -118,6 +118,8 @@ function listeningInode(address: string, port: number): string | null {
 /** One host's members' sshd: started with the host's system, following its state after every command. */
 export class MembersSshd {
   private child: ChildProcess | null = null;
+  /** The host's system runs: it should have a members' sshd (none while its config is one sshd refuses). */
+  private wanted = false;
   /** The running config it was started or reloaded with. */
   private applied = '';
   private stderr = '';
@@ -140,11 +142,25 @@ export class MembersSshd {
     materializeHomes(join(this.base, 'home'), state.homes ?? {});
   }
 
+  /**
+   * Put the config for `running` in place once the real `sshd -t` passes it; otherwise say why and keep the file
+   * there was. A host may run a config the real sshd refuses (a test's broken file): it then has no members' sshd.
+   */
+  private install(running: string): boolean {
+    this.applied = running;
+    const next = `${this.configPath}.next`;
+    writeFileSync(next, membersConfig(running, this.o));
+    const check = spawnSync('/usr/sbin/sshd', ['-t', '-f', next], { encoding: 'utf8' });
+    if (check.status === 0) { renameSync(next, this.configPath); return true; }
+    process.stderr.write(`runbook-lab: ${this.o.host}: no members' sshd on this config: sshd -t refused it: ${check.stderr}`);
+    return false;
+  }
+
   async start(state: WithAccounts): Promise<void> {
     const preload = nssWrapper();
+    this.wanted = true;
     this.materialize(state);
-    this.applied = state.sshdRunning ?? '';
-    writeWhole(this.configPath, membersConfig(this.applied, this.o));
+    if (!this.install(state.sshdRunning ?? '')) return;
     // Its own mount namespace, /home the lab's copy; sshd, exec'd by the sh, is the init of the tether's PID namespace.
     const child = spawnTetheredDaemon('/usr/bin/unshare', [
       '--mount', '--propagation', 'private', '--', '/bin/sh', '-c', 'mount --bind "$1" /home && shift && exec "$@"', 'sh',
@@ -162,26 +178,23 @@ export class MembersSshd {
       await waitForPort("members' sshd", this.o.address, MEMBERS_SSH_PORT, child, 5000, () => this.stderr);
     } catch (error) {
       this.killSync();
+      this.child = null;
       throw error;
     }
   }
 
   /** After a command: the files follow the state; a new running config (a reload on the host) is a SIGHUP, as systemctl reload does. */
   sync(state: WithAccounts): void {
-    if (!this.child) return;
+    if (!this.wanted) return;
     this.materialize(state);
     const running = state.sshdRunning ?? '';
     if (running === this.applied) return;
-    this.applied = running;
-    const next = `${this.configPath}.next`;
-    writeFileSync(next, membersConfig(running, this.o));
-    const check = spawnSync('/usr/sbin/sshd', ['-t', '-f', next], { encoding: 'utf8' });
-    if (check.status !== 0) {
-      // The simulator only reloads what `sshd -t` passed: a refusal here is the lab's edits' fault. Keep the old one.
-      process.stderr.write(`runbook-lab: ${this.o.host}: members' sshd keeps its config: sshd -t refused the new one: ${check.stderr}`);
+    if (!this.child) {
+      // It had none (its config was refused): a reload with a good one starts it.
+      void this.start(state).catch((error: Error) => process.stderr.write(`runbook-lab: ${this.o.host}: members' sshd: ${error.message}\n`));
       return;
     }
-    renameSync(next, this.configPath);
+    if (!this.install(running)) return;
     const sshdPid = this.sshdPid();
     if (!sshdPid) return;
     // On SIGHUP sshd closes its socket and re-execs itself on the new file: the reload is done when a new listening
@@ -210,6 +223,7 @@ export class MembersSshd {
   }
 
   stop(): Promise<void> {
+    this.wanted = false;
     const child = this.child;
     this.child = null;
     return child ? stopDaemon(child, this.pidFile) : Promise.resolve();
