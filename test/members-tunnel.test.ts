@@ -14,7 +14,8 @@ import type { Command } from '../common/shell.js';
 import { SSHD_CONFIG } from '../lab/capabilities/sshd/index.js';
 import type { GanetiNodeState } from '../lab/hosts/ganeti-node.js';
 import { Lab, presets } from '../lab/lab.js';
-import { RFB_GREETING } from '../lab/vnc.js';
+import type { BaseHostState } from '../lab/core/types.js';
+import { RFB_GREETING, vncPorts } from '../lab/vnc.js';
 import { tempDir } from './helpers/runbooks.js';
 import { sshClient } from './helpers/ssh.js';
 import { forwardReads, memberLogin, tryExec } from './helpers/tunnel.js';
@@ -127,6 +128,18 @@ describe("the members' sshd", () => {
     expect(processesNaming(other)).toEqual([]);
     rmSync(other, { recursive: true, force: true });
   }, 60_000);
+});
+
+describe('the VNC consoles', () => {
+  it("listen for running Ganeti instances' network ports and running Proxmox guests' -vnc displays", () => {
+    const gnt = { ganeti: { instances: [
+      { networkPort: 11000, status: 'running' }, { networkPort: 11001, status: 'ADMIN_down' }, { networkPort: 11002, status: 'running', readyAt: 1 },
+    ] } };
+    const pve = { guests: [
+      { status: 'running', args: '-vnc 127.0.0.1:42' }, { status: 'stopped', args: '-vnc 127.0.0.1:43' }, { status: 'running' },
+    ] };
+    expect(vncPorts([gnt, pve] as unknown as BaseHostState[]).sort()).toEqual([11000, 5942]);
+  });
 });
 
 /** Live processes whose command line names `text`. */
