@@ -9,7 +9,8 @@
  * writes from the simulated users and groups, never the machine's. The simulated /home (state.homes) is written under
  * the lab folder and bind-mounted on /home in a mount namespace of its own, so the config's `/home/REF/banner` paths
  * and the default `.ssh/authorized_keys` stay as the host has them, and the member's uid reaches them whatever the
- * lab folder's modes. Files are root's, not group/world-writable: what StrictModes accepts.
+ * lab folder's modes. Files are root's, not group/world-writable: what StrictModes accepts. A member's session runs
+ * with the simulated uid, in the daemon's PID namespace only, and can run nothing but its /bin/false or a forward.
  */
 import { spawnSync, type ChildProcess } from 'node:child_process';
 import { existsSync, mkdirSync, readdirSync, readFileSync, renameSync, rmSync, statSync, writeFileSync } from 'node:fs';
@@ -23,6 +24,7 @@ import { killGroup, stopDaemon, waitForPort } from './daemons.js';
 export const MEMBERS_SSH_PORT = 2222;
 /** First line of its config: how killStale (sshd.ts) knows a members' sshd an earlier lab left. */
 export const MEMBERS_MARKER = "# runbook-lab: members' sshd";
+
 /** Debian's libnss-wrapper, in the machine's multiarch folder. */
 function nssWrapper(): string {
   const found = ['x86_64-linux-gnu', 'aarch64-linux-gnu'].map((a) => `/usr/lib/${a}/libnss_wrapper.so`).find((p) => existsSync(p));
