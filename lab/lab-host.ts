@@ -12,6 +12,8 @@ import type { BaseHostState, CommandResult, LabHostSpec, LabView } from './core/
 import type { Stage } from './protocol.js';
 import { ShellSyntaxError, splitWords } from './words.js';
 import { startDropbear, startSshd, stopDropbear, stopSshd } from './sshd.js';
+import { MembersSshd, servesMembers } from './members-sshd.js';
+import type { WithAccounts } from './capabilities/ganeti/accounts.js';
 
 export interface AuditEntry {
   time: string;
@@ -37,6 +39,8 @@ export class LabHost {
   readonly dropbearKeyPath: string;
   /** The SSH server answering for the current stage, if any. */
   daemon: { stage: Stage; child: ChildProcess } | null = null;
+  /** The members' sshd of a hypervisor with jailed accounts, while its system runs (members-sshd.ts). */
+  readonly members: MembersSshd | null;
   readonly audit: AuditEntry[] = [];
   /** Pending power events, each with what to do if a reset or stop cancels it. */
   private readonly timers = new Map<NodeJS.Timeout, () => void>();
@@ -48,6 +52,7 @@ export class LabHost {
     this.kind = simulatorFor(spec.state);
     this.opensshKeyPath = join(env.dir, 'keys', `${spec.name}_ssh_host_ed25519_key`);
     this.dropbearKeyPath = join(env.dir, 'keys', `${spec.name}_dropbear_ed25519_host_key`);
+    this.members = servesMembers(this.kind.capabilities) ? new MembersSshd({ dir: env.dir, host: spec.name, address, hostKeyPath: this.opensshKeyPath }) : null;
   }
 
   get name(): string {
@@ -81,6 +86,11 @@ export class LabHost {
       if (!line.trim()) continue;
       try { this.audit.push(JSON.parse(line) as AuditEntry); } catch { /* a line cut by a crash: the file keeps it */ }
     }
+  }
+
+  /** After a command or a change by the lab: the members' sshd follows the host's users, homes and running config. */
+  syncMembers(): void {
+    this.members?.sync(this.state as WithAccounts);
   }
 
   isUp(): boolean {
@@ -138,6 +148,7 @@ export class LabHost {
   async stopDaemon(): Promise<void> {
     const daemon = this.daemon;
     this.daemon = null;
+    await this.members?.stop();
     if (!daemon) return;
     const run = join(this.env.dir, 'run');
     await (daemon.stage === 'dropbear' ? stopDropbear(daemon.child, run, this.name) : stopSshd(daemon.child, run, this.name));
@@ -151,6 +162,7 @@ export class LabHost {
       ? await startDropbear({ ...common, hostKeyPath: this.dropbearKeyPath })
       : await startSshd({ ...common, hostKeyPath: this.opensshKeyPath, authorizedKeysPath: this.env.authorizedKeysPath });
     this.daemon = { stage, child };
+    if (stage === 'openssh') await this.members?.start(this.state as WithAccounts);
     this.state.power = stage;
     this.persist();
   }

@@ -19,6 +19,7 @@ import { runControl } from './control.js';
 import { CommandFaults } from './faults.js';
 import './hosts/index.js';
 import { LabHost, type AuditEntry } from './lab-host.js';
+import { VncDisplays } from './vnc.js';
 import { readLines, send, type ClientMessage, type ControlReply, type ControlRequest, type ExecRequest, type Stage } from './protocol.js';
 import {
   addDropbearKey, dropbearKey, ensureForcedCommand, ensureUser, killSshdSync, killStale, LAB_USER, labRuntimeDir, opensshKey, removeDropbearKey,
@@ -88,8 +89,15 @@ export class Lab implements LabControl {
   /** Whether this lab took up the hosts' state and audit an earlier one left, and if not, why. */
   resumed: { yes: true } | { yes: false; reason: string } = { yes: false, reason: 'fresh lab asked' };
   private server: Server | null = null;
+  /** The running instances' VNC consoles, what a member's tunnel reaches (vnc.ts). */
+  private readonly vnc = new VncDisplays();
   private stopped = false;
-  private readonly onExit = () => { for (const h of this.hosts.values()) if (h.daemon) killSshdSync(h.daemon.child); };
+  private readonly onExit = () => {
+    for (const h of this.hosts.values()) {
+      if (h.daemon) killSshdSync(h.daemon.child);
+      h.members?.killSync();
+    }
+  };
 
   private constructor(dir: string, inventory: Inventory, socketPath: string) {
     this.dir = dir;
@@ -148,6 +156,7 @@ export class Lab implements LabControl {
     try {
       await lab.listen();
       await Promise.all(hosts.map((h) => ('states' in saved ? h.resume() : h.bootNow())));
+      lab.syncMembers();
     } catch (error) {
       await lab.stop();
       throw error;
@@ -181,6 +190,7 @@ export class Lab implements LabControl {
     h.settle();
     const result = change(h.state as S, Date.now());
     h.persist();
+    this.syncMembers();
     return result;
   }
 
@@ -252,12 +262,25 @@ export class Lab implements LabControl {
       h.clearTimers();
       await h.stopDaemon();
     }
+    await this.vnc.close();
     await new Promise<void>((r) => (this.server ? this.server.close(() => r()) : r()));
     rmSync(this.socketPath, { force: true });
     rmSync(this.controlLink, { force: true });
     if ([...this.hosts.values()].some((h) => h.kind.usesDropbear(h.state))) {
       try { removeDropbearKey(this.dir); } catch { /* another lab holds the lock: our line goes when our dir does */ }
     }
+  }
+
+  /**
+   * What members reach follows the simulated hosts: each members' sshd its host's files and running config, the VNC
+   * consoles the running instances. Called after every command and every change by the lab.
+   */
+  private syncMembers(): void {
+    if (this.stopped) return;
+    for (const h of this.hosts.values()) {
+      try { h.syncMembers(); } catch (error) { process.stderr.write(`runbook-lab: ${h.name}: members' sshd: ${(error as Error).message}\n`); }
+    }
+    this.vnc.sync(this.view().hosts());
   }
 
   private host(name: string): LabHost {
@@ -344,6 +367,7 @@ export class Lab implements LabControl {
     if (result === 'needStdin') return result;
     // A command may change other hosts too (a Proxmox migration moves a guest between two nodes).
     for (const other of this.hosts.values()) other.persist();
+    this.syncMembers();
     h.after(result);
     return { stdout: result.stdout.toString('base64'), stderr: result.stderr, exitCode: result.exitCode, ...(result.replyAfterMs ? { replyAfterMs: result.replyAfterMs } : {}) };
   }

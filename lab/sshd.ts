@@ -8,6 +8,7 @@ import { join } from 'node:path';
 import { spawnTetheredDaemon } from '../common/tether.js';
 import { killGroup, waitForPort } from './daemons.js';
 import { checkForcedCommand, labHome, LAB_USER } from './lab-user.js';
+import { MEMBERS_MARKER, MEMBERS_SSH_PORT } from './members-sshd.js';
 
 // What lab.ts takes from here, though it lives with the lab user.
 export { ensureForcedCommand, ensureUser, LAB_USER, labRuntimeDir } from './lab-user.js';
@@ -39,8 +40,8 @@ function netNamespace(pid: string): string {
 
 /**
  * Kill sshd and dropbear left by an earlier lab: any recorded in `runDir`, and any lab daemon (an sshd with our
- * forced command in its config, a dropbear with it in its -c) listening on one of `addresses`, whatever
- * directory it came from.
+ * forced command in its config or a members' sshd, a dropbear with it in its -c) listening on one of `addresses`,
+ * whatever directory it came from.
  */
 export function killStale(runDir: string, addresses: string[]): void {
   if (existsSync(runDir)) {
@@ -64,12 +65,14 @@ export function killStale(runDir: string, addresses: string[]): void {
       if (forced.includes('forced-command') && addresses.some((a) => listen === `${a}:22`)) killGroup(Number(entry));
       continue;
     }
-    const f = argv.indexOf('-f');
-    if (!argv[0]?.endsWith('sshd') || f < 0 || !argv[f + 1]) continue;
+    // A listening sshd retitles itself: `sshd: /usr/sbin/sshd -D -e -f CONFIG [listener] ...`.
+    const f = /^(?:sshd: )?\S*sshd -D -e -f (\S+)/.exec(argv.join(' '));
+    if (!f) continue;
     let config = '';
-    try { config = readFileSync(argv[f + 1]!, 'utf8'); } catch { continue; }
-    if (!config.includes('forced-command')) continue;
-    if (addresses.some((a) => config.includes(`ListenAddress ${a}:22\n`))) killGroup(Number(entry));
+    try { config = readFileSync(f[1]!, 'utf8'); } catch { continue; }
+    // The engine's sshd (our forced command, port 22) or a members' sshd (members-sshd.ts).
+    const port = config.includes('forced-command') ? 22 : config.startsWith(MEMBERS_MARKER) ? MEMBERS_SSH_PORT : 0;
+    if (port && addresses.some((a) => config.includes(`ListenAddress ${a}:${port}\n`))) killGroup(Number(entry));
   }
 }
 

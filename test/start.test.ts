@@ -55,7 +55,10 @@ describe('npm start', () => {
     expect(processes.some((p) => p.cmd.includes('dist/worker/main.js'))).toBe(true);
     expect(processes.some((p) => p.cmd.includes('dist/codec-server/main.js'))).toBe(true);
     // The daemons themselves (not the tethers of common/tether.ts, whose command line names them too).
-    expect(processes.filter((p) => /^(sshd: )?\/usr\/sbin\/sshd -D/.test(p.cmd))).toHaveLength(inventory.hosts.length);
+    const sshds = processes.filter((p) => /^(sshd: )?\/usr\/sbin\/sshd -D/.test(p.cmd));
+    expect(sshds.filter((p) => !p.cmd.includes('.members.conf'))).toHaveLength(inventory.hosts.length);
+    // And the Ganeti hypervisors' members' sshd (lab/members-sshd.ts).
+    expect(sshds.filter((p) => p.cmd.includes('.members.conf'))).toHaveLength(inventory.hosts.filter((h) => h.kind.startsWith('ganeti')).length);
     // The request mailbox and the lab zone: Dovecot and Knot, with the inventory pointing at them.
     expect(processes.filter((p) => /^\/usr\/sbin\/dovecot -F -c /.test(p.cmd))).toHaveLength(1);
     expect(processes.filter((p) => /^\/usr\/sbin\/knotd -c /.test(p.cmd))).toHaveLength(1);

@@ -17,6 +17,7 @@ import { matchGroupBlock } from '../common/commands.js';
 import { SSHD_CONFIG } from '../lab/capabilities/sshd/index.js';
 import type { GanetiNodeState } from '../lab/hosts/ganeti-node.js';
 import { Lab, presets } from '../lab/lab.js';
+import { RFB_GREETING } from '../lab/vnc.js';
 import { requestWorkflowId } from '../activities/request-mail.js';
 import { LAB_PEOPLE, REQUEST_ADDRESS, startLabMail, type LabMail } from '../lab/mail-services.js';
 import type { ReceivedMail } from '../lab/mailbox.js';
@@ -26,6 +27,7 @@ import type { VmOnboardingResult } from '../workflows/vmOnboarding.js';
 import { onboardingWorkflowId } from '../workflows/vmRequest.js';
 import { mailIntakeWorkflowId } from '../worker/main.js';
 import { codecClient, eventually, recordHistory, stopAll, tempDir, waitingFor } from './helpers/runbooks.js';
+import { forwardReads, memberLogin, tryExec } from './helpers/tunnel.js';
 import { writeTestCodecKey } from './setup/codec-key.js';
 import { startWorkerProcess, type WorkerProcess } from './setup/worker-process.js';
 
@@ -163,6 +165,17 @@ describe('vmOnboarding', () => {
     const intake = client.workflow.getHandle(mailIntakeWorkflowId(TASK_QUEUE));
     await intake.terminate('replies recorded');
     await recordHistory(intake, 'mailIntake-replies', codecKeyFile);
+    // The member's tunnel, as the mail says, through the jailed account on the hypervisor's real sshd (its members'
+    // sshd, lab/members-sshd.ts): their console answers, nothing else does; another key is refused.
+    const session = await memberLogin(lab.inventory, primary, 'ref-host-vm-8', join(dir, 'alice_ed25519'));
+    expect(session.banner).toContain(`Port VNC pour accéder à votre VM : ${vm.networkPort}`);
+    expect(await forwardReads(session.client, 'localhost', vm.networkPort)).toBe(RFB_GREETING);
+    await expect(forwardReads(session.client, 'localhost', 22)).rejects.toThrow(/administratively prohibited/);
+    expect(await tryExec(session.client, 'id')).toEqual({ code: 1, output: '' });
+    expect(await tryExec(session.client, null, true)).toMatchObject({ refused: expect.any(String) });
+    session.client.end();
+    memberKey('stranger');
+    await expect(memberLogin(lab.inventory, primary, 'ref-host-vm-8', join(dir, 'stranger_ed25519'))).rejects.toThrow(/authentication methods failed/);
   }, 60_000);
 
   it('ends with one instance when the worker is killed during gnt-instance add', async () => {

@@ -38,6 +38,8 @@ export function sshClient(inventory: Inventory, host: string, command: string | 
   let stderr = '';
   child.stdout!.on('data', (c: Buffer) => out.push(c));
   child.stderr!.on('data', (c: Buffer) => { stderr += c.toString(); });
+  // An ssh that exits at once (a host going down) closes its stdin before we write: its exit code says so, not an EPIPE.
+  child.stdin!.on('error', () => undefined);
   if (!opts.hold) child.stdin!.end(opts.input ?? '');
   const done = new Promise<SshRun>((resolve) => child.on('close', (code) => {
     const raw = Buffer.concat(out);
