@@ -32,7 +32,17 @@ function nssWrapper(): string {
   return found;
 }
 
-/** Hosts with both capabilities get a members' sshd. */
+/**
+ * A host prepared for members (ganetiHypervisorSetup, or a preset's `prepared`): a group of its users has its
+ * `Match group` block in the config sshd runs. Only such a host gets a members' sshd: the lab's other hypervisors
+ * (every Proxmox node has the capabilities) cost no daemon.
+ */
+export function preparedForMembers(state: WithAccounts): boolean {
+  const lines = new Set((state.sshdRunning ?? '').split('\n').map((l) => l.trim()));
+  return (state.groups ?? []).some((g) => lines.has(`Match group ${g.name}`));
+}
+
+/** Hosts with both capabilities may get a members' sshd (once prepared for members). */
 export function servesMembers(capabilities: readonly Capability<any>[]): boolean {
   return capabilities.includes(accounts) && capabilities.includes(sshd);
 }
@@ -159,8 +169,9 @@ export class MembersSshd {
   }
 
   async start(state: WithAccounts): Promise<void> {
-    const preload = nssWrapper();
     this.wanted = true;
+    if (!preparedForMembers(state)) { this.applied = state.sshdRunning ?? ''; return; }
+    const preload = nssWrapper();
     this.materialize(state);
     if (!this.install(state.sshdRunning ?? '')) return;
     // Its own mount namespace, /home the lab's copy; sshd, exec'd by the sh, is the init of the tether's PID namespace.
@@ -188,14 +199,14 @@ export class MembersSshd {
   /** After a command: the files follow the state; a new running config (a reload on the host) is a SIGHUP, as systemctl reload does. */
   sync(state: WithAccounts): void {
     if (!this.wanted) return;
-    this.materialize(state);
     const running = state.sshdRunning ?? '';
-    if (running === this.applied) return;
     if (!this.child) {
-      // It had none (its config was refused): a reload with a good one starts it.
-      void this.start(state).catch((error: Error) => process.stderr.write(`runbook-lab: ${this.o.host}: members' sshd: ${error.message}\n`));
+      // It had none (not prepared yet, or its config was refused): a reload with a good one starts it.
+      if (running !== this.applied && preparedForMembers(state)) void this.start(state).catch((error: Error) => process.stderr.write(`runbook-lab: ${this.o.host}: members' sshd: ${error.message}\n`));
       return;
     }
+    this.materialize(state);
+    if (running === this.applied) return;
     if (!this.install(running)) return;
     const sshdPid = this.sshdPid();
     if (!sshdPid) return;

@@ -29,7 +29,7 @@ const { luksState, luksVolume } = await import('./dist/lab/capabilities/luks/ind
 const enc = presets.xenDom0Raid1('enc');
 enc.state.luks = luksState([luksVolume({ uuid: '43b0c19b-977b-4fc7-838a-c38494a7681c', paths: ['/dev/sda5'], name: 'sda5_crypt', root: true, passphrases: ['secret'] })]);
 try {
-  const lab = await Lab.start({ dir, subnet: Number(subnet), hosts: [enc, presets.xenDom0Raid1('plain'), presets.ganetiNodeSkeleton('gnt', { bootDelayMs: 300 })] });
+  const lab = await Lab.start({ dir, subnet: Number(subnet), hosts: [enc, presets.xenDom0Raid1('plain'), presets.ganetiCluster({ nodes: ['gnt'], prepared: true, bootDelayMs: 300 }).hosts[0]] });
   process.stdout.write('ready ' + lab.inventoryPath + '\\n');
 } catch (error) {
   process.stderr.write(error.message + '\\n');

@@ -16,11 +16,13 @@ import { afterAll, beforeAll, describe, expect, inject, it } from 'vitest';
 import { SSHD_CONFIG } from '../lab/capabilities/sshd/index.js';
 import { presets } from '../lab/lab.js';
 import { LAB_PEOPLE } from '../lab/mail-services.js';
+import { RFB_GREETING } from '../lab/vnc.js';
 import { approveUpdate, installDoneUpdate, planQuery, type Plan } from '../workflows/messages.js';
 import type { VmOnboardingResult } from '../workflows/vmOnboarding.js';
 import { startMembersLab, type MembersLab } from './helpers/members-lab.js';
 import { eventually, recordHistory, waitingFor } from './helpers/runbooks.js';
 import { sshClient } from './helpers/ssh.js';
+import { forwardReads, memberLogin, tryExec } from './helpers/tunnel.js';
 
 const address = inject('temporalAddress');
 const SUBNET = 233;
@@ -111,6 +113,14 @@ describe('vmOnboarding on Proxmox', () => {
     // Every command of the plan ran on its host, as shown.
     for (const step of plan.steps) expect(m.lab.audit(step.host).some((e) => e.command === step.command && e.exitCode === 0), step.command).toBe(true);
     await recordHistory(handle, 'vmOnboarding-proxmox', m.codecKeyFile);
+    // The member's tunnel to QEMU's display on the node's loopback, through the jailed account on the node's real
+    // sshd (lab/members-sshd.ts): the console answers, nothing else does.
+    const session = await memberLogin(m.lab.inventory, node, 'ref-vm-12', join(m.dir, 'alice_ed25519'));
+    expect(session.banner).toContain('Port VNC pour accéder à votre VM : 6900');
+    expect(await forwardReads(session.client, 'localhost', 6900)).toBe(RFB_GREETING);
+    await expect(forwardReads(session.client, 'localhost', 8006)).rejects.toThrow(/administratively prohibited/);
+    expect(await tryExec(session.client, 'id')).toEqual({ code: 1, output: '' });
+    session.client.end();
   }, 90_000);
 
   it('refuses a VM that does not fit the page\'s capacity rules, with the numbers, before anything changes', async () => {
