@@ -267,7 +267,10 @@ const SPECIFIC: HostileCase[] = [
   { target: 'vmOnboarding', label: 'os: a command', value: { ...VM_ONBOARDING, os: 'debootstrap;reboot' }, field: 'os' },
   { target: 'vmOnboarding', label: 'diskGiB: zero', value: { ...VM_ONBOARDING, diskGiB: 0 }, field: 'diskGiB' },
   { target: 'vmOnboarding', label: 'diskGiB: a string', value: { ...VM_ONBOARDING, diskGiB: '10G;reboot' }, field: 'diskGiB' },
-  { target: 'vmOnboarding', label: 'platform: unknown', value: { ...VM_ONBOARDING, platform: 'proxmox' }, field: 'platform' },
+  { target: 'vmOnboarding', label: 'platform: unknown', value: { ...VM_ONBOARDING, platform: 'xen' }, field: 'platform' },
+  { target: 'vmOnboarding', label: 'storage: a path and a command', value: { ...VM_ONBOARDING, storage: 'local:../../etc;reboot' }, field: 'storage' },
+  { target: 'vmOnboarding', label: 'memoryMiB: a terabyte and more', value: { ...VM_ONBOARDING, memoryMiB: 2 * 1024 * 1024 }, field: 'memoryMiB' },
+  { target: 'vmOnboarding', label: 'cores: none', value: { ...VM_ONBOARDING, cores: 0 }, field: 'cores' },
   { target: 'vmOnboarding', label: 'request.messageId: a forged line', value: { ...VM_ONBOARDING, request: { messageId: '<a@b>\nBcc: x@y.z', verdict: 'ok' } }, field: 'request.messageId' },
 ];
 
