@@ -17,6 +17,7 @@ import { CODEC_KEY_SETTINGS, readSettings } from '../common/settings.js';
 import { connectClient, temporalSettings } from '../common/temporal.js';
 import { repoRoot } from '../scripts/paths.js';
 import { power } from '../common/commands.js';
+import { WORKER_ENV, WORKER_NODE_FLAGS } from '../worker/process.js';
 import { baselines } from './baselines.js';
 import { benchStack } from './stack.js';
 
@@ -37,7 +38,7 @@ const TASK_QUEUE = 'bench';
 const READ_HOST = 'dom0-b';
 const CHANGE_HOST = 'dom0-c';
 
-interface Stats { memory: NodeJS.MemoryUsage; counters: { commands: number; channelOpenRefusals: number } | null }
+interface Stats { memory: NodeJS.MemoryUsage; cpu: NodeJS.CpuUsage; counters: { commands: number; channelOpenRefusals: number } | null }
 interface Series { name: string; unit: string; commandsPerUnit: number; perUnitMs: number[] }
 
 const median = (xs: number[]): number => { const s = [...xs].sort((a, b) => a - b); const m = s.length >> 1; return s.length % 2 ? s[m]! : (s[m - 1]! + s[m]!) / 2; };
@@ -52,7 +53,7 @@ async function main(): Promise<void> {
   // Its output (a line per SSH command) in bench/.stack/worker.log.
   const workerLog = join(stack.dir, 'worker.log');
   const fd = openSync(workerLog, 'w');
-  const worker = fork(fileURLToPath(new URL('./worker.js', import.meta.url)), [], { env: stack.env, execArgv: ['--expose-gc'], stdio: ['ignore', fd, fd, 'ipc'] });
+  const worker = fork(fileURLToPath(new URL('./worker.js', import.meta.url)), [], { env: { ...stack.env, ...WORKER_ENV }, execArgv: [...WORKER_NODE_FLAGS, '--expose-gc'], stdio: ['ignore', fd, fd, 'ipc'] });
   closeSync(fd);
   const stats = (): Promise<Stats> => new Promise((resolve) => { worker.once('message', (m) => resolve(m as Stats)); worker.send('stats'); });
   let client: Client | undefined;
@@ -66,8 +67,10 @@ async function main(): Promise<void> {
     report({ ...results, wallSeconds: (Date.now() - started) / 1000, stackReused: stack.reused });
   } finally {
     await client?.connection.close();
+    // A worker that has not shut down within 30 s (seen: one waiting on its pollers) must not keep the stack up.
+    const exited = new Promise((resolve) => (worker.exitCode !== null ? resolve(null) : worker.once('exit', resolve)));
     worker.kill('SIGINT');
-    await new Promise((resolve) => (worker.exitCode !== null ? resolve(null) : worker.once('exit', resolve)));
+    if (await Promise.race([exited.then(() => true), sleep(30_000).then(() => false)]) === false) { log('the bench worker did not stop within 30 s: killed'); worker.kill('SIGKILL'); await exited; }
     await stack.stop();
   }
 }
@@ -118,15 +121,21 @@ async function measure(client: Client, inventory: Parameters<typeof findHost>[0]
   for (let i = 0; i < PARKED; i++) {
     handles.push(await client.workflow.start('benchParked', { taskQueue: TASK_QUEUE, workflowId: `bench-parked-${id}-${i}`, args: [READ_HOST] }));
   }
-  let waiting = [...handles];
-  while (waiting.length) {
-    const parked = await Promise.all(waiting.map((h) => h.query<boolean>('parked').catch(() => false)));
-    waiting = waiting.filter((_, i) => !parked[i]);
-    if (waiting.length) await sleep(100);
-  }
+  const startSeconds = (performance.now() - t0) / 1000;
+  // Parked = its history holds the read's marker: the workflow task that ran the read (a local activity) completed,
+  // and with it the wait. Read from the server's history, not by a query: a query on a runbook out of the worker's
+  // cache replays it in the worker, so polling queries measured (and slowed) the worker's replays instead.
+  // One at a time, in start order (they park roughly in that order): the polling costs the server little.
+  for (const h of handles) while (!(await hasReadMarker(h))) await sleep(20);
   const parkSeconds = (performance.now() - t0) / 1000;
   const parkedStats = await stats();
-  await Promise.all(handles.map((h) => h.signal('release')));
+  // The worker's CPU time per runbook started and parked: what the start rate costs, whatever else loads the machine.
+  const cpuMsPerStart = (parkedStats.cpu.user + parkedStats.cpu.system - before.cpu.user - before.cpu.system) / 1000 / PARKED;
+  log(`${PARKED} started in ${startSeconds.toFixed(1)} s, all parked after ${parkSeconds.toFixed(1)} s, worker CPU ${cpuMsPerStart.toFixed(1)} ms per runbook, RSS ${MiB(parkedStats.memory.rss)}`);
+  // A signal the client sent again after a slow answer may find its runbook released and ended by the first: fine.
+  await Promise.all(handles.map((h) => h.signal('release').catch(async (error: unknown) => {
+    if ((await h.describe()).status.name !== 'COMPLETED') throw error;
+  })));
   await Promise.all(handles.map((h) => h.result()));
   const afterStats = await stats();
 
@@ -146,7 +155,7 @@ async function measure(client: Client, inventory: Parameters<typeof findHost>[0]
   return {
     series: methods.map((m) => m.series),
     parked: {
-      count: PARKED, seconds: parkSeconds, perSecond: PARKED / parkSeconds,
+      count: PARKED, seconds: parkSeconds, perSecond: PARKED / parkSeconds, startSeconds, cpuMsPerStart,
       rssBefore: before.memory.rss, rssParked: parkedStats.memory.rss, rssAfter: afterStats.memory.rss,
       heapBefore: before.memory.heapUsed, heapParked: parkedStats.memory.heapUsed,
     },
@@ -179,7 +188,7 @@ function report(results: Results): void {
       return `| ${s.name} | ${fmt(Math.min(...s.perUnitMs))} / ${fmt(median(s.perUnitMs))} / ${fmt(Math.max(...s.perUnitMs))} per ${s.unit} | ${fmt(per)} | ${(per / cm).toFixed(2)} | ${(per / floor).toFixed(2)} |`;
     }),
     '',
-    `Parked runbooks (one read step, then a wait): ${results.parked.count} started and parked in ${results.parked.seconds.toFixed(1)} s (${results.parked.perSecond.toFixed(0)}/s); ` +
+    `Parked runbooks (one read step, then a wait): ${results.parked.count} started and parked in ${results.parked.seconds.toFixed(1)} s (${results.parked.perSecond.toFixed(0)}/s; the starts alone ${results.parked.startSeconds.toFixed(1)} s; worker CPU ${results.parked.cpuMsPerStart.toFixed(1)} ms per runbook); ` +
       `worker RSS ${MiB(results.parked.rssBefore)} before, ${MiB(results.parked.rssParked)} parked (${((results.parked.rssParked - results.parked.rssBefore) / results.parked.count / 1024).toFixed(0)} KiB per runbook; JS heap ${((results.parked.heapParked - results.parked.heapBefore) / results.parked.count / 1024).toFixed(0)} KiB per runbook), ${MiB(results.parked.rssAfter)} after they ended.`,
     `Concurrent: ${results.concurrent.count} runbooks × ${results.concurrent.steps} reads on one host in ${results.concurrent.seconds.toFixed(1)} s: ` +
       `${results.concurrent.failedRunbooks} failed, ${results.concurrent.retriedAttempts} retried activity attempts, ${results.concurrent.channelOpenRefusals} channel-open refusals (retried by the pool).`,
@@ -199,6 +208,12 @@ main().catch((error: unknown) => {
   console.error(`[bench] failed: ${error instanceof Error ? (error.stack ?? error.message) : String(error)}`);
   process.exit(1);
 });
+
+/** Whether a benchParked run has done its read: a local activity's marker in its history (then it waits). */
+async function hasReadMarker(handle: WorkflowHandle): Promise<boolean> {
+  const history = await handle.fetchHistory().catch(() => undefined);
+  return (history?.events ?? []).some((e) => e.markerRecordedEventAttributes?.markerName === 'core_local_activity');
+}
 
 /** A local activity's attempt, from the marker it leaves (core writes its data as plain JSON, outside our codec). */
 function localActivityAttempt(event: { markerRecordedEventAttributes?: { markerName?: string | null; details?: Record<string, { payloads?: { data?: Uint8Array | null }[] | null }> | null } | null }): number | undefined {

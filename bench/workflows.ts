@@ -2,7 +2,7 @@
  * The benchmark's worker registers our runbooks and these: the engine's steps alone, in a loop, with the runbooks'
  * own activities and activity options (workflows/proxies.ts), so that a step costs what it costs in a runbook.
  */
-import { condition, defineQuery, defineSignal, setHandler } from '@temporalio/workflow';
+import { condition, defineSignal, setHandler } from '@temporalio/workflow';
 import { xen } from '../common/commands.js';
 import { hostChange, readOnly } from '../workflows/proxies.js';
 
@@ -24,16 +24,12 @@ export async function benchChanges(host: string, guest: string, config: string, 
   }
 }
 
-export const parkedQuery = defineQuery<boolean>('parked');
 export const releaseSignal = defineSignal('release');
 
 /** A runbook parked at a person's answer: one read step, then it waits until released. */
 export async function benchParked(host: string): Promise<void> {
-  let parked = false;
   let released = false;
-  setHandler(parkedQuery, () => parked);
   setHandler(releaseSignal, () => { released = true; });
   await readOnly.readBootId(host);
-  parked = true;
   await condition(() => released);
 }

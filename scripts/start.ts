@@ -43,6 +43,7 @@ import { ensureSealingKeyFiles, sealingKeyPaths } from '../common/sealing.js';
 import { readSettings } from '../common/settings.js';
 import { connectionOptions, DEFAULT_NAMESPACE, temporalSettings, type TemporalSettings } from '../common/temporal.js';
 import { spawnTethered } from '../common/tether.js';
+import { WORKER_ENV, WORKER_NODE_FLAGS } from '../worker/process.js';
 import { REQUEST_ADDRESS, startLabMail, type LabMail } from '../lab/mail-services.js';
 
 const ROOT = repoRoot();
@@ -350,7 +351,7 @@ function startWorker(env: NodeJS.ProcessEnv): void {
     check: () => assertPortFree(DEV_IP, METRICS_PORT, "the worker's metrics", 'RUNBOOK_METRICS_PORT'),
     spawn() {
       log('starting the worker (node dist/worker/main.js)');
-      const child = spawnTethered(process.execPath, [main], { cwd: ROOT, env, stdio: ['ignore', 'inherit', 'inherit'], detached: true });
+      const child = spawnTethered(process.execPath, [...WORKER_NODE_FLAGS, main], { cwd: ROOT, env: { ...env, ...WORKER_ENV }, stdio: ['ignore', 'inherit', 'inherit'], detached: true });
       child.on('error', (err) => warn(`worker: ${err.message}`));
       return child;
     },

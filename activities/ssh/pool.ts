@@ -111,6 +111,34 @@ const CHANNEL_OPEN_ATTEMPTS = 6;
 
 const KEX_PREFERRED: KexAlgorithm[] = ['curve25519-sha256', 'curve25519-sha256@libssh.org'];
 
+/** What a channel reported before runChannel listened: its exit status, an error, its close. */
+interface ChannelStatus {
+  exited: boolean;
+  exitCode: number | null;
+  signal?: string;
+  error?: Error;
+  closed: boolean;
+}
+
+/**
+ * Listens to a channel's exit status, error and close from the moment it opens, in the exec callback itself: the
+ * server's whole answer (output, exit-status, close) can come in the same read as the channel's confirmation, and
+ * ssh2 emits 'exit' there and then. A listener added after an `await` missed it: the command looked as if its
+ * connection was lost after a full output (seen under load, 1 command in a few thousand; bench/lost-status.ts).
+ * Output needs no such care: the channel's streams keep it until read.
+ */
+function watchStatus(channel: ClientChannel): ChannelStatus {
+  const status: ChannelStatus = { exited: false, exitCode: null, closed: false };
+  channel.on('exit', (code: number | null, signalName?: string) => {
+    status.exited = true;
+    status.exitCode = typeof code === 'number' ? code : null;
+    if (typeof code !== 'number' && signalName) status.signal = signalName;
+  });
+  channel.on('error', (error: Error) => { status.error ??= error; });
+  channel.once('close', () => { status.closed = true; });
+  return status;
+}
+
 /** A counting semaphore: at most `limit` holders, FIFO for the rest. */
 class Slots {
   private active = 0;
@@ -344,12 +372,12 @@ export class SshPool {
     secrets: string[],
   ): Promise<ExecResult> {
     if (opts?.signal?.aborted) throw new SshAbortError(`cancelled before running: ${command.text}`);
-    let channel: ClientChannel;
+    let opened: { channel: ClientChannel; status: ChannelStatus };
     for (let attempt = 1; ; attempt++) {
       const conn = await this.connection(entry, host, stage);
       try {
-        channel = await new Promise<ClientChannel>((resolve, reject) => {
-          conn.exec(command.text, (err, ch) => (err ? reject(err) : resolve(ch)));
+        opened = await new Promise((resolve, reject) => {
+          conn.exec(command.text, (err, ch) => (err ? reject(err) : resolve({ channel: ch, status: watchStatus(ch) })));
         });
         break;
       } catch (error) {
@@ -365,11 +393,12 @@ export class SshPool {
       }
     }
     this.counters.commands++;
-    return this.runChannel(channel, host, stage, command, opts, secrets);
+    return this.runChannel(opened.channel, opened.status, host, stage, command, opts, secrets);
   }
 
   private runChannel(
     channel: ClientChannel,
+    status: ChannelStatus,
     host: Host,
     stage: BootStage,
     command: Command,
@@ -379,9 +408,6 @@ export class SshPool {
     return new Promise<ExecResult>((resolve, reject) => {
       const stdout: Buffer[] = [];
       const stderr: Buffer[] = [];
-      let exitCode: number | null = null;
-      let exitSignal: string | undefined;
-      let exited = false;
       let settled = false;
       let timer: NodeJS.Timeout | undefined;
 
@@ -395,11 +421,11 @@ export class SshPool {
           return;
         }
         const result: ExecResult = {
-          exitCode,
+          exitCode: status.exitCode,
           stdout: redact(Buffer.concat(stdout).toString('utf8'), secrets),
           stderr: redact(Buffer.concat(stderr).toString('utf8'), secrets),
         };
-        if (exitSignal !== undefined) result.signal = exitSignal;
+        if (status.signal !== undefined) result.signal = status.signal;
         resolve(result);
       };
       const kill = () => {
@@ -425,18 +451,15 @@ export class SshPool {
 
       channel.on('data', (chunk: Buffer) => stdout.push(chunk));
       channel.stderr.on('data', (chunk: Buffer) => stderr.push(chunk));
-      channel.on('exit', (code: number | null, signalName?: string) => {
-        exited = true;
-        if (typeof code === 'number') exitCode = code;
-        else {
-          exitCode = null;
-          if (signalName) exitSignal = signalName;
-        }
-      });
-      channel.on('error', (error: Error) => finish(new Error(`${host.name} (${stage}): ${error.message}: ${command.text}`)));
-      channel.on('close', () =>
-        exited ? finish() : finish(new Error(`${host.name} (${stage}): connection lost before the command reported an exit status: ${command.text}`)),
-      );
+      const onError = (error: Error) => finish(new Error(`${host.name} (${stage}): ${error.message}: ${command.text}`));
+      if (status.error) onError(status.error);
+      channel.on('error', onError);
+      const onClose = () =>
+        status.exited ? finish() : finish(new Error(`${host.name} (${stage}): connection lost before the command reported an exit status: ${command.text}`));
+      // Closed already (rare: ssh2 closes a channel after its output was read): once that output is read here.
+      if (!status.closed) channel.once('close', onClose);
+      else if (channel.readableEnded) onClose();
+      else channel.once('end', onClose);
 
       if (opts?.stdin !== undefined) channel.end(opts.stdin);
       else channel.end();

@@ -7,6 +7,7 @@ import { createWriteStream, mkdtempSync } from 'node:fs';
 import { tmpdir } from 'node:os';
 import { join } from 'node:path';
 import { spawnTethered } from '../../common/tether.js';
+import { WORKER_ENV, WORKER_NODE_FLAGS } from '../../worker/process.js';
 import { repoRoot } from '../../scripts/paths.js';
 
 export interface WorkerProcessOptions {
@@ -63,9 +64,9 @@ export function startWorkerProcess(opts: WorkerProcessOptions): Promise<WorkerPr
   }
 
   // Tethered: the worker dies with the test process however it ends.
-  const proc = spawnTethered(process.execPath, [opts.script ?? join(root, 'dist', 'worker', 'main.js')], {
+  const proc = spawnTethered(process.execPath, [...WORKER_NODE_FLAGS, opts.script ?? join(root, 'dist', 'worker', 'main.js')], {
     cwd: root,
-    env,
+    env: { ...WORKER_ENV, ...env },
     stdio: ['ignore', 'pipe', 'pipe'],
   });
   live.add(proc);
