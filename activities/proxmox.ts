@@ -15,6 +15,11 @@ export interface GuestRef {
   type: GuestType;
 }
 
+/** The cluster as `host` sees it: every guest, node and storage (`pvesh get /cluster/resources`). */
+export async function clusterResources(remote: RemoteShell, host: string) {
+  return parseClusterResources((await remote.run(host, proxmox.clusterResources())).stdout);
+}
+
 export function proxmoxActivities(remote: RemoteShell) {
   async function quorate(host: string): Promise<boolean> {
     // The page shows `pvecm status` exiting 1 while quorate: read the output, not the exit code.
@@ -22,9 +27,7 @@ export function proxmoxActivities(remote: RemoteShell) {
     return parsePvecmStatus(result.stdout).quorate;
   }
 
-  async function resources(host: string) {
-    return parseClusterResources((await remote.run(host, proxmox.clusterResources())).stdout);
-  }
+  const resources = (host: string) => clusterResources(remote, host);
 
   /** Where the guest is and whether it runs, from the cluster's own view. */
   async function whereIs(host: string, guest: GuestRef): Promise<{ node: string; status: string } | undefined> {

@@ -4,16 +4,17 @@
  * the firewall options, the boot order. Start and shutdown are the reboot runbook's own (proxmox.ts).
  */
 import type { Command } from '../common/commands.js';
-import { MEMBER_FIREWALL_OPTIONS, MEMBER_IPSET, MEMBER_VMIDS, pveMember, proxmox, type PveMemberVm } from '../common/commands.js';
+import { MEMBER_FIREWALL_OPTIONS, MEMBER_IPSET, MEMBER_VMIDS, pveMember, type PveMemberVm } from '../common/commands.js';
 import type { MemberCapacity } from '../common/capacity.js';
 import { failure } from '../common/failures.js';
 import { parseFirewallOptions, parseIpsetEntries, parseIpsets, parseNodeStatus } from './parsers/pve-members.js';
-import { parseClusterResources, parseGuestConfig } from './parsers/proxmox.js';
+import { clusterResources } from './proxmox.js';
+import { parseGuestConfig } from './parsers/proxmox.js';
 import type { Outcome } from './raid/activities.js';
 import type { RemoteShell } from './ssh/remote.js';
 
 export function proxmoxMemberActivities(remote: RemoteShell) {
-  const resources = async (node: string) => parseClusterResources((await remote.run(node, proxmox.clusterResources())).stdout);
+  const resources = (node: string) => clusterResources(remote, node);
 
   /** The first of `nodes` that answers: the cluster's view is the same from any quorate member. */
   async function firstAnswering<T>(nodes: readonly string[], read: (node: string) => Promise<T>): Promise<T> {
@@ -52,7 +53,7 @@ export function proxmoxMemberActivities(remote: RemoteShell) {
         // Read on the VM's own node: its firewall file is the cluster's, the API path names the node.
         for (const g of members) {
           const sets = parseIpsets((await remote.run(g.node, pveMember.ipsets(g.node, g.vmid))).stdout);
-          if (sets.includes(MEMBER_IPSET)) addresses.push(...parseIpsetEntries((await remote.run(g.node, pveMember.ipsetEntries(g.node, g.vmid))).stdout).map((c) => c.replace(/\/32$/, '')));
+          if (sets.includes(MEMBER_IPSET)) addresses.push(...parseIpsetEntries((await remote.run(g.node, pveMember.ipsetEntries(g.node, g.vmid))).stdout));
         }
         return addresses;
       });
@@ -76,7 +77,7 @@ export function proxmoxMemberActivities(remote: RemoteShell) {
 
     /** The VM's one address in its IP filter; another address there is someone else's change: a person looks. */
     async ensureIpsetAddress(node: string, vmid: number, ip: string, command: Command): Promise<Outcome> {
-      const entries = parseIpsetEntries((await remote.run(node, pveMember.ipsetEntries(node, vmid))).stdout).map((c) => c.replace(/\/32$/, ''));
+      const entries = parseIpsetEntries((await remote.run(node, pveMember.ipsetEntries(node, vmid))).stdout);
       const others = entries.filter((c) => c !== ip);
       if (others.length) throw failure('InvalidInput', `${MEMBER_IPSET} of VM ${vmid} holds ${others.join(', ')}, not only ${ip}: the VM could use them; nothing done`);
       if (entries.includes(ip)) return 'already done';

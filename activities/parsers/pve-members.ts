@@ -35,10 +35,13 @@ export function parseIpsets(text: string): string[] {
   return parsed(z.array(z.object({ name: z.string() })), text, 'firewall IPSets').map((s) => s.name);
 }
 
-/** The entries of an IPSet (addresses or networks; `nomatch` ones excluded from the set, so left out here). */
+/**
+ * The entries of an IPSet (addresses or networks; `nomatch` ones excluded from the set, so left out here); a single
+ * address written as a /32 is given bare, as the address plan names it.
+ */
 export function parseIpsetEntries(text: string): string[] {
   const entries = parsed(z.array(z.object({ cidr: z.string(), nomatch: z.union([Num, z.boolean()]).optional() })), text, 'IPSet entries');
-  return entries.filter((e) => !e.nomatch).map((e) => e.cidr);
+  return entries.filter((e) => !e.nomatch).map((e) => e.cidr.replace(/\/32$/, ''));
 }
 
 /** A VM's firewall options as set (PVE lists only what its .fw file holds), without the digest. */
