@@ -18,7 +18,7 @@ import { plannedJob, runDetached, type DetachedJob } from './detached.js';
 import { hostStep } from './jailedAccess.js';
 import { hostLease } from './leases.js';
 import type { VmFacts } from './onboardingTexts.js';
-import { dnsRecord, finish, makeAccess, memberAccess, tellAndWait, type Onboarding, type VmOnboardingResult } from './onboardingRun.js';
+import { dnsRecord, installThenBoot, makeAccess, memberAccess, type Onboarding, type VmOnboardingResult } from './onboardingRun.js';
 import { hostChange, readOnly } from './proxies.js';
 import { summarized } from './runbook.js';
 import { planOf, type HostStep, type Skipped } from './steps.js';
@@ -104,14 +104,9 @@ export async function onGaneti(o: Onboarding): Promise<VmOnboardingResult> {
   });
 
   await makeAccess(o, access);
-  await o.leases.giveBack();
-
-  const installDoneBy = await tellAndWait(o, vm());
-
-  await o.leases.take([hostLease(master)]);
-  await o.change('gnt-instance shutdown', 'shutdown', bootSteps[0]);
-  await o.change('gnt-instance modify -H boot_order=disk', 'boot_order=disk', bootSteps[1]);
-  await o.change('gnt-instance startup', 'startup', bootSteps[2]);
-  await o.leases.giveBack();
-  return finish(o, vm(), { platform: 'ganeti', instance: name, nodes, approvedBy, installDoneBy });
+  return installThenBoot(o, vm(), master, [
+    ['gnt-instance shutdown', 'shutdown', bootSteps[0]],
+    ['gnt-instance modify -H boot_order=disk', 'boot_order=disk', bootSteps[1]],
+    ['gnt-instance startup', 'startup', bootSteps[2]],
+  ], { platform: 'ganeti', instance: name, nodes, approvedBy });
 }

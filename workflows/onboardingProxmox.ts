@@ -21,7 +21,7 @@ import { failure } from '../common/failures.js';
 import { hostStep } from './jailedAccess.js';
 import { hostLease } from './leases.js';
 import type { VmFacts } from './onboardingTexts.js';
-import { dnsRecord, finish, makeAccess, memberAccess, tellAndWait, type Onboarding, type VmOnboardingResult } from './onboardingRun.js';
+import { dnsRecord, installThenBoot, makeAccess, memberAccess, type Onboarding, type VmOnboardingResult } from './onboardingRun.js';
 import { hostChange, readOnly } from './proxies.js';
 import { summarized } from './runbook.js';
 import { planOf, runStep } from './steps.js';
@@ -119,14 +119,9 @@ export async function onProxmox(o: Onboarding): Promise<VmOnboardingResult> {
   await dnsRecord(o, ref, name, ip);
   await o.change("qm start (l'installateur)", 'qm start (installer)', installer);
   await makeAccess(o, access);
-  await o.leases.giveBack();
-
-  const installDoneBy = await tellAndWait(o, vm());
-
-  await o.leases.take([hostLease(node)]);
-  await o.change('qm shutdown', 'qm shutdown', bootSteps[0]);
-  await o.change('qm set --boot order=scsi0', 'boot order=scsi0', bootSteps[1]);
-  await o.change('qm start', 'qm start', bootSteps[2]);
-  await o.leases.giveBack();
-  return finish(o, vm(), { platform: 'proxmox', instance: `${vmid} ${ref}`, nodes: { primary: node }, approvedBy, installDoneBy });
+  return installThenBoot(o, vm(), node, [
+    ['qm shutdown', 'qm shutdown', bootSteps[0]],
+    ['qm set --boot order=scsi0', 'boot order=scsi0', bootSteps[1]],
+    ['qm start', 'qm start', bootSteps[2]],
+  ], { platform: 'proxmox', instance: `${vmid} ${ref}`, nodes: { primary: node }, approvedBy });
 }

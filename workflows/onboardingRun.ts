@@ -13,7 +13,7 @@ import { failure } from '../common/failures.js';
 import type { ApprovalRecord, VmOnboardingInput } from '../common/inputs.js';
 import type { Approvals } from './approvals.js';
 import { jailedAccessSteps, MEMBERS_GROUP } from './jailedAccess.js';
-import type { Leases } from './leases.js';
+import { hostLease, type Leases } from './leases.js';
 import type { DecisionRecord, Plan } from './messages.js';
 import { awaitInstallDone, mailTo, type SentMail } from './onboardingWait.js';
 import { bannerText, bootsFromDiskMail, readyMail, type VmFacts } from './onboardingTexts.js';
@@ -138,7 +138,7 @@ export async function makeAccess(o: Onboarding, access: MemberAccess): Promise<v
 }
 
 /** "Prévenir l'adhérent", then wait (days, weeks) for the member's "install done" or an admin's. */
-export async function tellAndWait(o: Onboarding, vm: VmFacts): Promise<string> {
+async function tellAndWait(o: Onboarding, vm: VmFacts): Promise<string> {
   const replyTo = o.request.request?.messageId;
   await o.runbook.step("prévenir l'adhérent", () => mailTo(o.mails, o.facts.member, readyMail(o.facts.member.name, vm, workflowInfo().workflowId), replyTo));
   const installDone = await o.runbook.step("attendre la fin de l'installation", () =>
@@ -146,8 +146,25 @@ export async function tellAndWait(o: Onboarding, vm: VmFacts): Promise<string> {
   return installDone.by;
 }
 
+/** A platform's step to boot from the disk: its title, what the result calls it, the planned step. */
+export type BootStep = readonly [OnboardingStep, string, HostStep<Outcome>];
+
+/**
+ * Once the VM and the member's access are made: the hosts' leases given back for the wait (days, weeks), the
+ * member told and waited for, then `host`'s lease again for the platform's steps to boot from the disk, in order,
+ * and the last mail.
+ */
+export async function installThenBoot(o: Onboarding, vm: VmFacts, host: string, bootSteps: readonly BootStep[], r: Pick<VmOnboardingResult, 'platform' | 'instance' | 'nodes' | 'approvedBy'>): Promise<VmOnboardingResult> {
+  await o.leases.giveBack();
+  const installDoneBy = await tellAndWait(o, vm);
+  await o.leases.take([hostLease(host)]);
+  for (const [title, what, step] of bootSteps) await o.change(title, what, step);
+  await o.leases.giveBack();
+  return finish(o, vm, { ...r, installDoneBy });
+}
+
 /** The last mail, and the result once every Update handler has answered. */
-export async function finish(o: Onboarding, vm: VmFacts, r: Pick<VmOnboardingResult, 'platform' | 'instance' | 'nodes' | 'approvedBy' | 'installDoneBy'>): Promise<VmOnboardingResult> {
+async function finish(o: Onboarding, vm: VmFacts, r: Pick<VmOnboardingResult, 'platform' | 'instance' | 'nodes' | 'approvedBy' | 'installDoneBy'>): Promise<VmOnboardingResult> {
   await o.runbook.step('le dernier mail', () => mailTo(o.mails, o.facts.member, bootsFromDiskMail(o.facts.member.name, vm), o.request.request?.messageId));
   await condition(allHandlersFinished);
   return {
