@@ -7,13 +7,37 @@ import type { Duration } from '@temporalio/common';
 import { msToNumber } from '@temporalio/common/lib/time.js';
 import { z } from 'zod';
 
-export const HostName = z
+/**
+ * A schema built on its first use, not when its module loads. Workflow code runs every module it imports again
+ * for each runbook the worker starts or replays (the SDK's reusable V8 context gives each run its own module
+ * cache), and building every schema of the runbook inputs was most of that: a few ms of CPU per run, and its
+ * garbage. A run now builds the few it uses. The proxy hands out the built schema's own members (its methods
+ * bound to it), so zod, `.meta()` and the CLI's flags read it as they read the schema.
+ */
+export function deferred<T extends object>(build: () => T): T {
+  let built: T | undefined;
+  const schema = (): T => (built ??= build());
+  return new Proxy({} as T, {
+    get: (_, key) => Reflect.get(schema(), key),
+    has: (_, key) => Reflect.has(schema(), key),
+    ownKeys: () => Reflect.ownKeys(schema()),
+    getOwnPropertyDescriptor: (_, key) => {
+      const found = Reflect.getOwnPropertyDescriptor(schema(), key);
+      return found && { ...found, configurable: true }; // the empty target holds none of its own
+    },
+    getPrototypeOf: () => Reflect.getPrototypeOf(schema()),
+    set: (_, key, value) => Reflect.set(schema(), key, value),
+    defineProperty: (_, key, descriptor) => Reflect.defineProperty(schema(), key, descriptor),
+  });
+}
+
+export const HostName = deferred(() => z
   .string()
   .regex(/^[a-z0-9][a-z0-9.-]{0,62}$/, { message: 'must be a host name: lower-case letters, digits, dots and dashes' })
-  .meta({ placeholder: 'HOST' });
+  .meta({ placeholder: 'HOST' }));
 
 /** A Xen domain (guest) name, as the inventory and the runbooks name guests. */
-export const GuestName = z.string().regex(/^[A-Za-z0-9][A-Za-z0-9_.-]{0,63}$/, { message: 'must be a Xen domain name (letters, digits, - _ .)' }).meta({ placeholder: 'GUEST' });
+export const GuestName = deferred(() => z.string().regex(/^[A-Za-z0-9][A-Za-z0-9_.-]{0,63}$/, { message: 'must be a Xen domain name (letters, digits, - _ .)' }).meta({ placeholder: 'GUEST' }));
 
 /**
  * What a field shows in the CLI's help (starter/flags.ts), from its schema's metadata: its placeholder
@@ -49,11 +73,11 @@ export function singleLine(max: number, required?: string) {
 /** Who answers a runbook (`by` in every Update): kept in the record and shown to the next person, so never spoofable. */
 export const PersonName = (required: string) => singleLine(100, required);
 /** A member's subscription reference, as the page writes it (REF-HOST-VM-42). */
-export const MemberRef = z.string().regex(/^REF-[A-Z0-9]+(-[A-Z0-9]+){0,5}$/, { message: 'must be a reference such as REF-HOST-VM-42' });
+export const MemberRef = deferred(() => z.string().regex(/^REF-[A-Z0-9]+(-[A-Z0-9]+){0,5}$/, { message: 'must be a reference such as REF-HOST-VM-42' }));
 /** Why a runbook runs: in its summary, its record and the admins' mail. */
 export const Reason = (required = 'say why') => singleLine(500, required);
 /** A free comment kept in the run's record. */
-export const Comment = singleLine(500);
+export const Comment = deferred(() => singleLine(500));
 
 /**
  * An absolute path, as a shell-quoted argument of a command on a host: no `.` or `..` component (it would walk
@@ -68,9 +92,9 @@ function absolutePath(prefix: '/' | '/dev/', example: string) {
 }
 
 /** A block device on a host: /dev/sda5, /dev/mapper/<wwid>, /dev/disk/by-path/pci-0000:00:1f.2-ata-1. */
-export const DevicePath = absolutePath('/dev/', '/dev/sda5');
+export const DevicePath = deferred(() => absolutePath('/dev/', '/dev/sda5'));
 /** A file on a host (a Xen guest's xl configuration). */
-export const HostFilePath = absolutePath('/', '/etc/xen/web.cfg');
+export const HostFilePath = deferred(() => absolutePath('/', '/etc/xen/web.cfg'));
 
 /**
  * A Temporal duration string ("30s", "5 minutes", "2h"), bounded per field. The value checked is Temporal's own
