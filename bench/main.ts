@@ -91,13 +91,17 @@ async function measure(client: Client, inventory: Parameters<typeof findHost>[0]
   const id = `${Date.now().toString(36)}`;
   let runs = 0;
   const wf = (type: string, wfArgs: unknown[]) => client.workflow.execute(type, { taskQueue: TASK_QUEUE, workflowId: `bench-${type}-${id}-${++runs}`, args: wfArgs });
-  const methods: { series: Series; run: () => Promise<number> }[] = [
+  const methods: { series: Series; units?: number; run: () => Promise<number> }[] = [
     { series: { name: 'engine, read step', unit: 'step', commandsPerUnit: 1, perUnitMs: [] }, run: async () => { const t = performance.now(); await wf('benchReads', [READ_HOST, STEPS]); return performance.now() - t; } },
     { series: { name: 'engine, host-changing step (guard + change)', unit: 'step', commandsPerUnit: 2, perUnitMs: [] }, run: async () => { const t = performance.now(); await wf('benchChanges', [CHANGE_HOST, guest.name, guest.config, STEPS]); return performance.now() - t; } },
     { series: { name: 'bash + ssh per command', unit: 'command', commandsPerUnit: 1, perUnitMs: [] }, run: () => base.ssh(STEPS) },
     { series: { name: 'ssh over a ControlMaster', unit: 'command', commandsPerUnit: 1, perUnitMs: [] }, run: () => base.controlMaster(STEPS) },
     { series: { name: 'ansible-playbook raw task (pipelining, no facts)', unit: 'task', commandsPerUnit: 1, perUnitMs: [] }, run: () => base.ansible(STEPS) },
     { series: { name: 'ssh2 exec, reused connection (floor)', unit: 'command', commandsPerUnit: 1, perUnitMs: [] }, run: () => base.ssh2(STEPS) },
+    // Where an engine read step's time goes (a line under the table): its local activity round trip without the
+    // command, and the runbook's start and end, which the figure above shares among its STEPS steps.
+    { series: { name: 'engine, a step that runs no command', unit: 'step', commandsPerUnit: 0, perUnitMs: [] }, run: async () => { const t = performance.now(); await wf('benchLookups', [READ_HOST, STEPS]); return performance.now() - t; } },
+    { series: { name: 'engine, a runbook started and ended with no step', unit: 'runbook', commandsPerUnit: 0, perUnitMs: [] }, units: 1, run: async () => { const t = performance.now(); await wf('benchLookups', [READ_HOST, 0]); return performance.now() - t; } },
   ];
   try {
     log(`warm-up round, then ${ROUNDS} interleaved rounds of ${STEPS} per method`);
@@ -105,7 +109,7 @@ async function measure(client: Client, inventory: Parameters<typeof findHost>[0]
     for (let r = 0; r < ROUNDS; r++) {
       for (let k = 0; k < methods.length; k++) {
         const m = methods[(r + k) % methods.length]!;
-        m.series.perUnitMs.push((await m.run()) / STEPS);
+        m.series.perUnitMs.push((await m.run()) / (m.units ?? STEPS));
         log(`round ${r + 1}: ${m.series.name}: ${(m.series.perUnitMs.at(-1)!).toFixed(1)} ms per ${m.series.unit}`);
       }
     }
@@ -177,16 +181,21 @@ function report(results: Results): void {
   const byName = (prefix: string) => results.series.find((s) => s.name.startsWith(prefix))!;
   const cm = median(perCommand(byName('ssh over a ControlMaster')));
   const floor = median(perCommand(byName('ssh2 exec')));
+  const noCommand = median(byName('engine, a step that runs no command').perUnitMs);
+  const startEnd = median(byName('engine, a runbook started and ended').perUnitMs);
   const lines = [
     `Machine: ${machine}`,
     `Run: ${new Date().toISOString()}, ${ROUNDS} interleaved rounds of ${STEPS} per method, ${results.wallSeconds.toFixed(0)} s${results.stackReused ? ' (stack reused)' : ''}`,
     '',
     '| method | ms per unit (min / median / max) | ms per SSH command (median) | × ControlMaster | × ssh2 floor |',
     '|---|---|---|---|---|',
-    ...results.series.map((s) => {
+    ...results.series.filter((s) => s.commandsPerUnit > 0).map((s) => {
       const per = median(perCommand(s));
       return `| ${s.name} | ${fmt(Math.min(...s.perUnitMs))} / ${fmt(median(s.perUnitMs))} / ${fmt(Math.max(...s.perUnitMs))} per ${s.unit} | ${fmt(per)} | ${(per / cm).toFixed(2)} | ${(per / floor).toFixed(2)} |`;
     }),
+    '',
+    `Where an engine read step goes (medians): ${fmt(floor)} ms the SSH command (the ssh2 floor), ${fmt(noCommand)} ms a step that runs no command (its local activity's round trip through the SDK's core and the workflow's sandbox), ` +
+      `${fmt(startEnd / STEPS)} ms its share of the runbook's start and end (${fmt(startEnd)} ms, over ${STEPS} steps); the engine's step measured ${fmt(median(perCommand(byName('engine, read step'))))} ms.`,
     '',
     `Parked runbooks (one read step, then a wait): ${results.parked.count} started and parked in ${results.parked.seconds.toFixed(1)} s (${results.parked.perSecond.toFixed(0)}/s; the starts alone ${results.parked.startSeconds.toFixed(1)} s; worker CPU ${results.parked.cpuMsPerStart.toFixed(1)} ms per runbook); ` +
       `worker RSS ${MiB(results.parked.rssBefore)} before, ${MiB(results.parked.rssParked)} parked (${((results.parked.rssParked - results.parked.rssBefore) / results.parked.count / 1024).toFixed(0)} KiB per runbook; JS heap ${((results.parked.heapParked - results.parked.heapBefore) / results.parked.count / 1024).toFixed(0)} KiB per runbook), ${MiB(results.parked.rssAfter)} after they ended.`,

@@ -33,3 +33,11 @@ export async function benchParked(host: string): Promise<void> {
   await readOnly.readBootId(host);
   await condition(() => released);
 }
+
+/**
+ * `steps` steps that run no command: the host looked up in the inventory, the same local activity round trip as a
+ * read step without its SSH command. With `steps` 0, a runbook started and ended: what a read step's figure shares.
+ */
+export async function benchLookups(host: string, steps: number): Promise<void> {
+  for (let i = 0; i < steps; i++) await readOnly.lookUpHost(host);
+}
