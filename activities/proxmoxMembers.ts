@@ -7,7 +7,7 @@ import type { Command } from '../common/commands.js';
 import { MEMBER_FIREWALL_OPTIONS, MEMBER_IPSET, MEMBER_VMIDS, pveMember, type PveMemberVm } from '../common/commands.js';
 import type { MemberCapacity } from '../common/capacity.js';
 import { failure } from '../common/failures.js';
-import { parseFirewallOptions, parseIpsetEntries, parseIpsets, parseNodeStatus } from './parsers/pve-members.js';
+import { parseContentVolids, parseFirewallOptions, parseIpsetEntries, parseIpsets, parseNodeStatus } from './parsers/pve-members.js';
 import { clusterResources } from './proxmox.js';
 import { parseGuestConfig } from './parsers/proxmox.js';
 import type { Outcome } from './raid/activities.js';
@@ -30,13 +30,21 @@ export function proxmoxMemberActivities(remote: RemoteShell) {
   }
 
   return {
-    /** Nodes (memory, physical cores: online ones only), every guest's allocation, the storages' free space. */
-    async readMemberCapacity(nodes: string[]): Promise<MemberCapacity> {
+    /**
+     * Nodes (memory, physical cores: online ones only), every guest's allocation, the storages' free space, and which
+     * online nodes hold the installer ISO `iso` (`local:iso/…`: the storage before the colon).
+     */
+    async readMemberCapacity(nodes: string[], iso?: string): Promise<MemberCapacity> {
       return firstAnswering(nodes, async (via) => {
         const r = await resources(via);
         const online = r.nodes.filter((n) => n.status === 'online');
         const cpus = await Promise.all(online.map(async (n) => parseNodeStatus((await remote.run(via, pveMember.nodeStatus(n.node))).stdout)));
+        const isoStorage = iso?.slice(0, iso.indexOf(':'));
+        const holding = iso && isoStorage
+          ? await Promise.all(online.map(async (n) => parseContentVolids((await remote.run(via, pveMember.isoContent(n.node, isoStorage))).stdout).includes(iso)))
+          : [];
         return {
+          ...(iso ? { installer: { iso, nodes: online.filter((_, i) => holding[i]).map((n) => n.node) } } : {}),
           nodes: online.map((n, i) => ({ name: n.node, memBytes: n.maxmem, cores: cpus[i]!.cores })),
           offline: r.nodes.filter((n) => n.status !== 'online').map((n) => n.node),
           guests: r.guests.map((g) => ({ vmid: g.vmid, name: g.name, node: g.node, memBytes: g.maxmem, vcpus: g.maxcpu })),

@@ -12,6 +12,8 @@ export interface MemberCapacity {
   offline: string[];
   guests: { vmid: number; name: string; node: string; memBytes: number; vcpus: number }[];
   storages: { storage: string; node: string; shared: boolean; freeBytes: number }[];
+  /** The installer ISO and the nodes whose storage holds it (absent in a read from before it was looked at). */
+  installer?: { iso: string; nodes: string[] };
 }
 
 export interface VmSize { memoryMiB: number; cores: number; diskGiB: number; storage: string }
@@ -45,12 +47,15 @@ export function placeMemberVm(c: MemberCapacity, size: VmSize, onNode?: string):
   const problems: string[] = [];
   if (memOf() + want.mem > usableMem) problems.push(memLine);
   if (vcpus + want.vcpus > usableVcpus) problems.push(cpuLine);
-  // A node takes the VM only where its own memory is not over-allocated either.
-  const candidates = c.nodes
+  // A node takes the VM only where its own memory is not over-allocated either, and where the installer ISO is:
+  // qm create refuses a volume its node does not hold (the ISO storage, `local`, is each node's own).
+  const withIso = (name: string) => !c.installer || c.installer.nodes.includes(name);
+  const roomy = c.nodes
     .map((n) => ({ name: n.name, free: n.memBytes - memOf(n.name) }))
-    .filter((n) => n.free >= want.mem && (onNode === undefined || n.name === onNode))
-    .sort((a, b) => b.free - a.free || (a.name < b.name ? -1 : 1));
-  if (!candidates.length) problems.push(onNode ? `${onNode} has less than ${gib(want.mem)} of memory not allocated` : `no node has ${gib(want.mem)} of memory not allocated yet`);
+    .filter((n) => n.free >= want.mem && (onNode === undefined || n.name === onNode));
+  const candidates = roomy.filter((n) => withIso(n.name)).sort((a, b) => b.free - a.free || (a.name < b.name ? -1 : 1));
+  if (!roomy.length) problems.push(onNode ? `${onNode} has less than ${gib(want.mem)} of memory not allocated` : `no node has ${gib(want.mem)} of memory not allocated yet`);
+  else if (!candidates.length) problems.push(`the installer ISO ${c.installer!.iso} (the inventory's memberVms.proxmox.iso) is not on ${roomy.map((n) => n.name).join(' or ')}, the node${roomy.length > 1 ? 's' : ''} with the memory: upload it there first`);
   const node = candidates[0]?.name;
   const storage = c.storages.find((s) => s.storage === size.storage && (node === undefined || s.node === node));
   const diskLine = storage ? `disk: ${gib(want.disk)} asked on ${size.storage}, ${gib(storage.freeBytes)} free` : `disk: storage ${size.storage} is not active${node ? ` on ${node}` : ''}`;

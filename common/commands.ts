@@ -67,6 +67,8 @@ const firewall = (node: string, vmid: number) => `/nodes/${node}/qemu/${vmid}/fi
 
 export const pveMember = {
   nodeStatus: (node: string) => sh`pvesh get ${`/nodes/${node}/status`} --output-format json`,
+  /** The ISO images a node's storage holds (`pvesm list STORAGE --content iso`, through the API). */
+  isoContent: (node: string, storage: string) => sh`pvesh get ${`/nodes/${node}/storage/${storage}/content`} --content iso --output-format json`,
   create: (vm: PveMemberVm) => sh`qm create ${vm.vmid} --name ${vm.name} --memory ${vm.memoryMiB} --cores ${vm.cores} --sockets 1 --ostype l26 --scsihw virtio-scsi-pci --net0 ${`virtio,bridge=${vm.bridge},firewall=1`} --scsi0 ${`${vm.storage}:${vm.diskGiB}`} --ide2 ${`${vm.iso},media=cdrom`} --boot 'order=ide2;scsi0' --args ${`-vnc 127.0.0.1:${memberVncDisplay(vm.vmid)}`}`,
   ipsets: (node: string, vmid: number) => sh`pvesh get ${`${firewall(node, vmid)}/ipset`} --output-format json`,
   createIpset: (node: string, vmid: number) => sh`pvesh create ${`${firewall(node, vmid)}/ipset`} --name ${MEMBER_IPSET}`,

@@ -1,7 +1,7 @@
 // The Proxmox page's capacity rules ("Matériel") for a member's VM, the members' VM ids, and the pvesh outputs the
-// onboarding reads (node status, the VM's IPSet and firewall options).
+// onboarding reads (node status, the ISO images a storage holds, the VM's IPSet and firewall options).
 import { describe, expect, it } from 'vitest';
-import { parseFirewallOptions, parseIpsetEntries, parseIpsets, parseNodeStatus } from '../activities/parsers/pve-members.js';
+import { parseContentVolids, parseFirewallOptions, parseIpsetEntries, parseIpsets, parseNodeStatus } from '../activities/parsers/pve-members.js';
 import { firstFreeVmid, placeMemberVm, type MemberCapacity } from '../common/capacity.js';
 import { memberVncPort, pveMember } from '../common/commands.js';
 
@@ -44,6 +44,19 @@ describe('the capacity rules', () => {
     expect(placeMemberVm(cluster([vm(1001, 'skumenn', 63.5)]), base, 'skumenn')).toMatchObject({ fits: false, why: expect.stringContaining('skumenn has less than 1.0 GiB') });
   });
 
+  it('places the VM only where the installer ISO is, and says where it is missing', () => {
+    const iso = 'local:iso/debian-12.8.0-amd64-netinst.iso';
+    const roomiest = cluster([vm(1001, 'skumenn', 32), vm(1002, 'gueuza', 8)]);
+    expect(placeMemberVm({ ...roomiest, installer: { iso, nodes: ['skumenn', 'gueuza'] } }, base)).toMatchObject({ fits: true, node: 'gueuza' });
+    expect(placeMemberVm({ ...roomiest, installer: { iso, nodes: [] } }, base)).toMatchObject({
+      fits: false, why: `the installer ISO ${iso} (the inventory's memberVms.proxmox.iso) is not on skumenn or gueuza or kurun, the nodes with the memory: upload it there first`,
+    });
+    // The approved node, checked again before qm create: the ISO removed from it since.
+    expect(placeMemberVm({ ...roomiest, installer: { iso, nodes: ['skumenn'] } }, base, 'kurun')).toMatchObject({ fits: false, why: expect.stringContaining('is not on kurun, the node with the memory') });
+    // A capacity read from before the ISO was looked at (a recorded history) places as it did.
+    expect(placeMemberVm(roomiest, base)).toMatchObject({ fits: true, node: 'kurun' });
+  });
+
   it('hands out the lowest free VM id of the members\' range', () => {
     expect(firstFreeVmid([1001, 2000, 2001, 2003], 2000, 2999)).toBe(2002);
     expect(firstFreeVmid([2000, 2001], 2000, 2001)).toBeUndefined();
@@ -65,5 +78,8 @@ describe('the commands and outputs of a member\'s VM', () => {
     expect(parseIpsetEntries('[{"cidr":"192.0.2.3","digest":"ab"},{"cidr":"192.0.2.9","nomatch":1}]')).toEqual(['192.0.2.3']);
     expect(parseFirewallOptions('{"enable":1,"policy_in":"ACCEPT","digest":"ab"}')).toEqual({ enable: 1, policy_in: 'ACCEPT' });
     expect(() => parseNodeStatus('{"cpuinfo":{}}')).toThrow(/node status/);
+    expect(pveMember.isoContent('kurun', 'local').text).toBe('pvesh get /nodes/kurun/storage/local/content --content iso --output-format json');
+    expect(parseContentVolids('[{"volid":"local:iso/debian-12.iso","content":"iso","format":"iso","size":659554304,"ctime":1700000000}]')).toEqual(['local:iso/debian-12.iso']);
+    expect(() => parseContentVolids('{"data":[]}')).toThrow(/storage content/);
   });
 });

@@ -106,6 +106,26 @@ describe('qm create, set, start of a member VM (simulator)', () => {
     expect(c.run('skumenn', createArgv(2013, { storage: 'lvmthin_luks_local', gib: 260 })).code).toBe(0);
     expect(c.run('skumenn', createArgv(2014, { storage: 'lvmthin_luks_local', gib: 20 })).err).toContain('(2560 extents): 5120 required.\n');
   });
+
+  it('lists the ISO images of a node\'s local storage; a create with an image the node lacks is refused before any disk', () => {
+    const c = pveCluster();
+    const isos = (node: string) => (JSON.parse(c.run(node, ['pvesh', 'get', `/nodes/${node}/storage/local/content`, '--content', 'iso', '--output-format', 'json']).out) as { volid: string }[]).map((v) => v.volid);
+    expect(isos('gueuza')).toContain(ISO);
+    // Through another node: pvesh proxies the path to the node it names.
+    expect(c.run('skumenn', ['pvesh', 'get', '/nodes/gueuza/storage/local/content', '--content', 'iso', '--output-format', 'json']).code).toBe(0);
+    expect(c.run('gueuza', ['pvesh', 'get', '/nodes/gueuza/storage/lvm_noluks_shared/content', '--content', 'iso', '--output-format', 'json']).out).toBe('[]\n');
+    expect(c.run('gueuza', ['pvesh', 'get', '/nodes/gueuza/storage/nope/content', '--output-format', 'json'])).toMatchObject({ code: 255, err: "storage 'nope' does not exist\n" });
+    expect(c.run('gueuza', `pvesm free ${ISO}`)).toEqual({ out: '', err: '', code: 0 });
+    expect(isos('gueuza')).not.toContain(ISO);
+    expect(isos('kurun')).toContain(ISO); // `local` is each node's own
+    expect(c.run('gueuza', `pvesm free ${ISO}`)).toMatchObject({ code: 255, err: `volume '${ISO}' does not exist\n` });
+    const volumes = c.node('gueuza').luks.volumes.map((v) => v.lvCount);
+    expect(c.run('gueuza', createArgv(2015))).toEqual({ out: '', err: `unable to create VM 2015 - volume '${ISO}' does not exist\n`, code: 255 });
+    expect(c.where(2015)).toBeUndefined();
+    expect(c.node('gueuza').luks.volumes.map((v) => v.lvCount)).toEqual(volumes);
+    expect(c.run('kurun', createArgv(2015)).code).toBe(0);
+    expect(c.run('kurun', ['qm', 'set', '2015', '--ide2', 'local:iso/other.iso,media=cdrom'])).toMatchObject({ code: 255, err: "volume 'local:iso/other.iso' does not exist\n" });
+  });
 });
 
 describe('pvesh: the guest firewall and the node status (simulator)', () => {

@@ -158,4 +158,22 @@ describe('vmOnboarding on Proxmox', () => {
     resolver.setServers([`${m.labMail.dns.host}:${m.labMail.dns.port}`]);
     expect(await resolver.resolve4('ref-vm-13.lab.invalid')).toEqual([result.ip]);
   }, 120_000);
+
+  it('places the VM on a node that holds the installer ISO, and refuses before the plan when none does', async () => {
+    // An admin removed the installer from two nodes' local storage (`local` is each node's own): the VM goes to the third.
+    const iso = 'local:iso/debian-12.8.0-amd64-netinst.iso';
+    for (const node of ['skumenn', 'gueuza']) await ssh(node, `pvesm free ${iso}`);
+    const handle = await start(alice!.email, 'alice-iso');
+    await waitingFor(handle, approveUpdate.name);
+    const plan = (await handle.query(planQuery))!;
+    expect((plan.facts as { node: string }).node).toBe('kurun');
+    expect(plan.steps.find((s) => s.command.startsWith('qm create'))).toMatchObject({ host: 'kurun' });
+    await handle.terminate('the test has seen where the plan puts the VM');
+    await ssh('kurun', `pvesm free ${iso}`);
+    const before = m.lab.hostNames().map((h) => m.lab.audit(h).length);
+    const refused = await start(alice!.email, 'alice-no-iso');
+    await expect(refused.result()).rejects.toMatchObject({ cause: { message: expect.stringMatching(/the installer ISO local:iso\/debian-12\.8\.0-amd64-netinst\.iso \(the inventory's memberVms\.proxmox\.iso\) is not on (skumenn|gueuza|kurun)( or (skumenn|gueuza|kurun)){2}, the nodes with the memory: upload it there first.*nothing was changed/) } });
+    const commands = m.lab.hostNames().flatMap((h, i) => m.lab.audit(h).slice(before[i]).map((e) => e.command));
+    expect(commands.filter((c) => !/^pvesh get |^qm config |^qm status /.test(c))).toEqual([]);
+  }, 60_000);
 });

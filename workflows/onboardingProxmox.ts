@@ -8,7 +8,8 @@
  * Safer than the page:
  * - the capacity rules of "Matériel" are checked before the plan is shown (a request that does not fit is refused
  *   with the numbers) and again on the approved node before `qm create`: a third of the cluster spare, no RAM
- *   over-allocated, vCPUs at most 4 × the cores, the storage not over-allocated;
+ *   over-allocated, vCPUs at most 4 × the cores, the storage not over-allocated; and the node must hold the
+ *   installer ISO in its own `local` storage (qm create would stop on a volume its node lacks, after the approval);
  * - the firewall is set before the VM first starts: it is never on the members' segment without its IP filter;
  * - the IP is free in DNS and in every member VM's IP filter; the IPSet holds that one address, nothing else;
  * - the VNC display listens on the node's loopback only: the member reaches it through their jailed tunnel.
@@ -41,7 +42,7 @@ export async function onProxmox(o: Onboarding): Promise<VmOnboardingResult> {
   };
   if (!pve.storages.includes(size.storage)) throw failure('InvalidInput', `invalid input:\nstorage: members' VMs go on ${pve.storages.join(' or ')} (the inventory's memberVms.proxmox.storages), not ${size.storage}`);
   const nodes = facts.cluster.nodes;
-  const capacity = () => summarized(readOnly.readMemberCapacity, `nodes, guests and storages of ${facts.cluster.name}`)(nodes);
+  const capacity = () => summarized(readOnly.readMemberCapacity, `nodes, guests, storages and the installer ISO of ${facts.cluster.name}`)(nodes, pve.iso);
   const asked = `${size.memoryMiB} MiB, ${size.cores} vCPU, ${size.diskGiB} GiB on ${size.storage}`;
 
   const placed = await runbook.step('la capacité (Matériel)', async () => {

@@ -30,6 +30,11 @@ export function parseNodeStatus(text: string): NodeCpu {
   return { cores: s.cpuinfo.cores * s.cpuinfo.sockets, threads: s.cpuinfo.cpus, memBytes: s.memory.total };
 }
 
+/** The volumes of a storage's content listing (`…/storage/S/content`): `local:iso/debian-12.iso`… */
+export function parseContentVolids(text: string): string[] {
+  return parsed(z.array(z.object({ volid: z.string() })), text, 'storage content').map((v) => v.volid);
+}
+
 /** The IPSets of a VM's firewall, by name. */
 export function parseIpsets(text: string): string[] {
   return parsed(z.array(z.object({ name: z.string() })), text, 'firewall IPSets').map((s) => s.name);

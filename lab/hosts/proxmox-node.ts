@@ -53,6 +53,8 @@ export interface ProxmoxClusterOptions {
   unlockBootDelayMs?: number;
   /** The members' hypervisor setup done on every node, as on Ganeti's: the group ref-host-vm and its Match group block. */
   prepared?: boolean;
+  /** The ISO images in `local` per node name, replacing DEFAULT_ISOS (e.g. a node the installer was never uploaded to). */
+  isos?: Record<string, string[]>;
 }
 
 const MEMBERS_GROUP = 'ref-host-vm';
@@ -183,6 +185,7 @@ export function proxmoxCluster(opts: ProxmoxClusterOptions = {}): { hosts: LabHo
       bootFreeBytes: cap.bootFreeBytes ?? 180 * 1e6,
       storages: proxmoxStorages(),
       guests: own.map((g) => structuredClone(g)),
+      ...(opts.isos?.[name] ? { isos: [...opts.isos[name]!] } : {}),
       bootedAt: 0,
       corosync: corosyncMember(nodelist[i]!, cluster, nodelist, opts.qdevice),
       ...ssh,

@@ -95,7 +95,13 @@ export interface PveNodeState extends WithLuks {
   corosync?: CorosyncState;
   /** Ceph's OSDs on this node and the cluster's pool (ceph.ts); absent without Ceph. */
   ceph?: CephState;
+  /** The ISO images in this node's own `local` storage (/var/lib/vz/template/iso); absent in older saved labs: DEFAULT_ISOS. */
+  isos?: string[];
 }
+
+/** What an installed node's `local` storage holds in the lab: the Debian installers the runbooks and tests name. */
+export const DEFAULT_ISOS: readonly string[] = ['local:iso/debian-12.8.0-amd64-netinst.iso', 'local:iso/debian-12.5.0-amd64-netinst.iso'];
+export const isosOf = (node: PveNodeState): readonly string[] => node.isos ?? DEFAULT_ISOS;
 
 // ---------------------------------------------------------------- cluster view
 

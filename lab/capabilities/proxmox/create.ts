@@ -5,7 +5,7 @@
  */
 import { fail, ok, type CommandResult, type ExecContext } from '../../core/types.js';
 import { badParameters, findGuest, isGuest, isResult, NO_QUORUM, parseOptions } from './cli.js';
-import { clusterNodes, GiB, MiB, quorumOf, storageActive, storageUsed, type PveDisk, type PveGuest, type PveNodeState } from './cluster.js';
+import { clusterNodes, GiB, isosOf, MiB, quorumOf, storageActive, storageUsed, type PveDisk, type PveGuest, type PveNodeState } from './cluster.js';
 
 const DISK_KEYS = ['scsi0', 'scsi1', 'virtio0', 'virtio1'];
 const OSTYPES = ['other', 'wxp', 'w2k', 'w2k3', 'w2k8', 'wvista', 'win7', 'win8', 'win10', 'win11', 'l24', 'l26', 'solaris'];
@@ -133,9 +133,11 @@ export function qmCreate(state: PveNodeState, args: string[], ctx: ExecContext):
     // PVE::Cluster::check_vmid_unused: the owner's type, VM or CT.
     if (g) return refuse(`${g.type === 'qemu' ? 'VM' : 'CT'} ${vmid} already exists on node '${n.name}'`);
   }
+  const cdrom = f.has('ide2') ? parseCdrom(f.get('ide2')!) : '';
+  // PVE resolves every volume before it allocates a disk: an ISO this node's storage lacks stops the create.
+  if (cdrom && !isosOf(state).includes(cdrom)) return refuse(`volume '${cdrom}' does not exist`);
   const disks = allocate(state, vmid, wanted, ctx);
   if (typeof disks === 'string') return refuse(disks);
-  const cdrom = f.has('ide2') ? parseCdrom(f.get('ide2')!) : '';
   const guest: PveGuest = {
     vmid, name: name ?? `VM${vmid}`, type: 'qemu', status: 'stopped',
     memBytes: (memory ?? 512) * MiB, cores: cores ?? 1, disks, bridge: bridge ?? '', onboot: f.get('onboot') === '1',
@@ -163,6 +165,8 @@ export function qmSet(state: PveNodeState, args: string[], ctx: ExecContext): Co
   if (errors.length) return badParameters(errors, usage);
   if (p.flags.size === 0) return fail(255, 'no options specified\n');
   if (!quorumOf(state, ctx.lab).quorate) return fail(255, NO_QUORUM);
+  const iso = p.flags.has('ide2') ? parseCdrom(p.flags.get('ide2')!) : '';
+  if (iso && !isosOf(state).includes(iso)) return fail(255, `volume '${iso}' does not exist\n`);
   for (const [key, value] of p.flags) {
     if (key === 'boot') g.bootOrder = value;
     if (key === 'args') g.args = value;

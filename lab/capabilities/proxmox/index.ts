@@ -4,7 +4,7 @@
  */
 import type { Capability } from '../../core/capability.js';
 import { fail, ok, type CommandResult, type ExecContext } from '../../core/types.js';
-import { clusterNodes, quorumOf, type PveNodeState } from './cluster.js';
+import { clusterNodes, isosOf, quorumOf, type PveNodeState } from './cluster.js';
 import { corosync, delnode, expected, qdeviceRemove } from './corosync.js';
 import { clustered, PVE_COROSYNC_CONF } from './corosync-state.js';
 import { cmdGuest } from './guests.js';
@@ -44,14 +44,25 @@ function cmdDf(state: PveNodeState, args: string[]): CommandResult {
   return ok(`${'Avail'.padStart(width)}\n${value.padStart(width)}\n`);
 }
 
+/** `pvesm status`, and `pvesm free VOLID` of an ISO image in `local` (an admin removing an installer). */
+function cmdPvesm(state: PveNodeState, args: string[], ctx: ExecContext): CommandResult {
+  if (args.length === 1 && args[0] === 'status') return ok(renderPvesmStatus(state, ctx.lab));
+  const [sub, volid = ''] = args;
+  if (sub === 'free' && args.length === 2 && volid.startsWith('local:iso/')) {
+    const isos = isosOf(state);
+    if (!isos.includes(volid)) return fail(255, `volume '${volid}' does not exist\n`);
+    state.isos = isos.filter((v) => v !== volid);
+    return ok('');
+  }
+  return fail(255, 'runbook-lab: pvesm: the lab simulates only "pvesm status" and "pvesm free local:iso/IMAGE"\n');
+}
+
 export const proxmox: Capability<PveNodeState> = {
   name: 'Proxmox VE',
   commands: {
     pvecm: (state, args, ctx) => cmdPvecm(state, args, ctx),
     pvesh: (state, args, ctx) => cmdPvesh(state, args, ctx),
-    pvesm: (state, args, ctx) => (args.length === 1 && args[0] === 'status'
-      ? ok(renderPvesmStatus(state, ctx.lab))
-      : fail(255, 'runbook-lab: pvesm: the lab simulates only "pvesm status"\n')),
+    pvesm: (state, args, ctx) => cmdPvesm(state, args, ctx),
     qm: (state, args, ctx) => cmdGuest(state, 'qemu', args, ctx),
     pct: (state, args, ctx) => cmdGuest(state, 'lxc', args, ctx),
     df: (state, args) => cmdDf(state, args),

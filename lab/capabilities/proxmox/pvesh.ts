@@ -5,7 +5,7 @@
  */
 import { fail, ok, type CommandResult, type ExecContext } from '../../core/types.js';
 import { NO_QUORUM } from './cli.js';
-import { clusterNodes, online, quorumOf, type PveNodeState } from './cluster.js';
+import { clusterNodes, isosOf, online, quorumOf, type PveNodeState } from './cluster.js';
 import { guestFirewall } from './firewall.js';
 import { confPath, renderNodeStatus, renderResources, renderStorageCfg } from './render.js';
 
@@ -51,10 +51,12 @@ export function cmdPvesh(state: PveNodeState, args: string[], ctx: ExecContext):
   if (!m) return noHandler;
   const [, nodeName = '', below = ''] = m;
   const fwPath = /^\/(qemu|lxc)\/(\d+)\/firewall(\/.*)$/.exec(below);
-  if (below !== '/status' && !fwPath) return noHandler;
+  const contentPath = /^\/storage\/([^/]+)\/content$/.exec(below);
+  if (below !== '/status' && !fwPath && !contentPath) return noHandler;
   const node = nodeOf(state, nodeName, ctx);
   if (!isNode(node)) return node;
   if (below === '/status') return verb === 'get' ? ok(renderNodeStatus(node, ctx.now)) : noHandler;
+  if (contentPath) return verb === 'get' ? storageContent(node, contentPath[1]!, parsed.params.get('content')) : noHandler;
   const [, type = '', vmid = '', sub = ''] = fwPath!;
   const guestType = type === 'qemu' ? 'qemu' : 'lxc';
   const g = node.guests.find((x) => x.vmid === Number(vmid) && x.type === guestType);
@@ -62,4 +64,18 @@ export function cmdPvesh(state: PveNodeState, args: string[], ctx: ExecContext):
   // /etc/pve is read-only without quorum: a write cannot take the firewall file's cluster lock.
   if (verb !== 'get' && !quorumOf(state, ctx.lab).quorate) return fail(255, `cfs-lock 'firewall-${vmid}' error: ${NO_QUORUM}`);
   return guestFirewall(g, { verb, path: sub, params: parsed.params, usage: `pvesh ${verb} <api_path> [OPTIONS] [FORMAT_OPTIONS]` }) ?? noHandler;
+}
+
+/**
+ * `GET /nodes/N/storage/S/content`: what the storage holds, filtered by `--content`. The lab's nodes hold ISO images
+ * in `local` (isosOf); the LVM storages hold the guests' disks, which no runbook lists this way (none simulated).
+ */
+function storageContent(node: PveNodeState, storage: string, content: string | undefined): CommandResult {
+  if (storage !== 'local' && !node.storages.some((s) => s.name === storage)) return fail(255, `storage '${storage}' does not exist\n`);
+  if (content !== undefined && !['iso', 'images', 'rootdir', 'vztmpl', 'backup', 'snippets'].includes(content)) {
+    return fail(255, `400 Parameter verification failed.\ncontent: value '${content}' does not have a value in the enumeration 'images, rootdir, vztmpl, iso, backup, snippets'\n`);
+  }
+  if (storage !== 'local' || (content !== undefined && content !== 'iso')) return ok('[]\n');
+  // PVE lists each volume with its format, size and creation time; the lab's images are 600-700 MB netinsts.
+  return ok(`${JSON.stringify(isosOf(node).map((volid, i) => ({ volid, content: 'iso', format: 'iso', size: 659554304 + i * 1048576, ctime: 1700000000 + i * 86400 })))}\n`);
 }
