@@ -21,15 +21,14 @@
  *     copied then removed like the others', and `pvecm status` must say it is part of no cluster;
  *   - every step looks first (a retry finds it done); a step that fails for good asks a person and mails the admins.
  */
-import { allHandlersFinished, condition, setHandler, workflowInfo } from '@temporalio/workflow';
+import { allHandlersFinished, condition, workflowInfo } from '@temporalio/workflow';
 import { failure } from '../common/failures.js';
 import { ClusterTeardownInput, type ApprovalRecord } from '../common/inputs.js';
-import { Approvals } from './approvals.js';
 import { daemonSteps, removeOsds } from './cephSteps.js';
-import { clusterLease, hostLease, Leases } from './leases.js';
-import { planQuery, type DecisionRecord, type Plan } from './messages.js';
+import { openRunbook } from './kit.js';
+import { clusterLease, hostLease } from './leases.js';
+import type { DecisionRecord } from './messages.js';
 import { backupFolder } from './nodeSeparation.js';
-import { People } from './people.js';
 import { readOnly } from './proxies.js';
 import { Runbook, summarized, validInput } from './runbook.js';
 import { separate, SEPARATION_TITLES, sequenceOf } from './separationSteps.js';
@@ -68,14 +67,9 @@ type Title = (typeof STEPS)[number];
 
 export async function clusterTeardown(input: ClusterTeardownInput): Promise<ClusterTeardownResult> {
   const request = validInput(ClusterTeardownInput, input);
-  const runbook = new Runbook<string>('clusterTeardown', STEPS, undefined, request.cluster);
+  const { runbook, people, approvals, leases, showPlan } = openRunbook<string>('clusterTeardown', STEPS, { cluster: request.cluster, approvals: true, decisions: true });
   const step = (title: Title, body: () => Promise<unknown>) => runbook.step(title, body);
-  const people = new People(runbook).acceptsDecisions();
-  const approvals = new Approvals(people, runbook);
-  const leases = new Leases(runbook);
   try {
-    let plan: Plan | undefined;
-    setHandler(planQuery, () => plan);
     const ran: RanStep[] = [];
     const doneSoFar = () => ran.map((s) => `${s.host}: ${s.command} (${s.outcome})`).join('; ') || 'nothing changed';
     const walk = walker(runbook, people, ran, doneSoFar);
@@ -123,15 +117,15 @@ export async function clusterTeardown(input: ClusterTeardownInput): Promise<Clus
     ];
 
     const approved = await runbook.step(STEPS[1], async () => {
-      plan = {
+      const plan = showPlan({
         summary: `Take the Proxmox cluster ${cluster.name} apart (${request.reason}): ${preflight.pools.length ? `pools ${preflight.pools.join(', ')} destroyed, ` : ''}every OSD, ${preflight.qdevice ? 'the QDevice removed, ' : ''}then ${nodes.map((n) => n.host).join(', ')} separated in that order; ${last} runs delnode and ends standalone${cephKept.length ? `, keeping ${cephKept.join(' and ')}` : ''}`,
         steps: planOf(order.flat()),
         facts: preflight,
-      };
+      });
       const rules = await summarized(readOnly.approvalPolicy, 'who approves clusterTeardown (the inventory\'s policy)')('clusterTeardown');
       return approvals.obtain({
         what: `approve taking ${cluster.name} apart (${request.reason}); see the "plan" query`, who: 'two approvers',
-        plan: plan!, rules, requestedBy: request.requestedBy,
+        plan, rules, requestedBy: request.requestedBy,
         timeout: request.approvalTimeout, remindAfter: request.approvalRemindAfter, escalateAfter: request.approvalEscalateAfter,
       });
     });

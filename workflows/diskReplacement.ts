@@ -7,17 +7,18 @@
  * without the survivor's GUIDs; every change checks first whether it was already made.
  */
 import { msToNumber } from '@temporalio/common/lib/time.js';
-import { allHandlersFinished, condition, executeChild, setHandler, sleep, workflowInfo } from '@temporalio/workflow';
+import { allHandlersFinished, condition, executeChild, sleep, workflowInfo } from '@temporalio/workflow';
 import type { ArrayMember, ArrayResync, Diagnosis, NewDisk, Outcome } from '../activities/raid/activities.js';
 import { disks, partitionOf, raid } from '../common/commands.js';
 import { failure, failureType, type FailureType } from '../common/failures.js';
 import { DiskReplacedAnswer, DiskReplacementInput } from '../common/inputs.js';
-import { diskReplacedUpdate, planQuery, type DecisionRecord, type Plan } from './messages.js';
-import { People, refused } from './people.js';
+import { openRunbook } from './kit.js';
+import { diskReplacedUpdate, type DecisionRecord } from './messages.js';
+import { refused } from './people.js';
 import { hostChange, readOnly } from './proxies.js';
 import { rebootHost } from './rebootHost.js';
 import { Runbook, summarized, validInput } from './runbook.js';
-import { hostLease, Leases } from './leases.js';
+import { hostLease } from './leases.js';
 import { outcomeText, persist, planOf, reasonOf, runStep, type HostStep, type Skipped } from './steps.js';
 
 export interface DiskReplacementResult {
@@ -56,13 +57,10 @@ type ChangeStep = HostStep<Outcome> & { label: string; array?: string };
 export async function diskReplacement(input: DiskReplacementInput): Promise<DiskReplacementResult> {
   const request = validInput(DiskReplacementInput, input);
   const { host } = request;
-  const runbook = new Runbook('diskReplacement', STEPS, host);
-  // What people answer in this runbook: the disk swap, and decisions when a step cannot go on.
-  const people = new People(runbook).accepts(diskReplacedUpdate, DiskReplacedAnswer).acceptsDecisions();
-  const leases = new Leases(runbook);
+  // What people answer in this runbook: decisions when a step cannot go on, and the disk swap.
+  const { runbook, people, leases, showPlan } = openRunbook('diskReplacement', STEPS, { host, decisions: true });
+  people.accepts(diskReplacedUpdate, DiskReplacedAnswer);
   try {
-    let plan: Plan | undefined;
-    setHandler(planQuery, () => plan);
     const changes: DiskReplacementResult['changes'] = [];
     const doneSoFar = () => changes.map((c) => `${c.step}${c.array ? ` ${c.array}` : ''}: ${outcomeText(c.outcome)}`).join('; ') || 'nothing changed';
 
@@ -72,9 +70,8 @@ export async function diskReplacement(input: DiskReplacementInput): Promise<Disk
         changes.push({ step: step.label, array: step.array, outcome: await runStep(people, step, doneSoFar) });
       }
     }
-    const showPlan = (steps: ChangeStep[]) => {
-      plan = { summary: `Disk replacement on ${host}: the commands that change it, in order (the later ones once the new disk is known)`, steps: planOf(steps) };
-    };
+    const showSteps = (steps: ChangeStep[]) =>
+      showPlan({ summary: `Disk replacement on ${host}: the commands that change it, in order (the later ones once the new disk is known)`, steps: planOf(steps) });
 
     await summarized(readOnly.lookUpHost, `look up ${host} in the inventory`)(host);
     // Before the diagnosis, not only before the first change: the diagnosis is the plan (there is no approval step),
@@ -107,7 +104,7 @@ export async function diskReplacement(input: DiskReplacementInput): Promise<Disk
         } satisfies ChangeStep,
       ];
     });
-    showPlan(removal);
+    showSteps(removal);
 
     await runbook.step('Attention chérie, ça va couper: fail and remove its members', () => run(removal));
 
@@ -187,7 +184,7 @@ export async function diskReplacement(input: DiskReplacementInput): Promise<Disk
       why: `the new disk ${fresh.serial} can boot the host too`,
       run: (command) => summarized(hostChange.installBootloader, `grub-install on the new disk ${fresh.serial}`)(host, fresh, command),
     };
-    showPlan([...removal, clone, ...additions, grub]);
+    showSteps([...removal, clone, ...additions, grub]);
 
     await runbook.step('clone the partition table', () => run([clone]));
 

@@ -5,15 +5,14 @@
  * refuses is replaced by the copy (a broken sshd_config would lock everyone out at the next restart). A second run
  * finds both done and changes nothing.
  */
-import { allHandlersFinished, condition, setHandler, workflowInfo } from '@temporalio/workflow';
+import { allHandlersFinished, condition, workflowInfo } from '@temporalio/workflow';
 import type { Outcome } from '../activities/raid/activities.js';
 import { matchGroupBlock, sshdConfig, sshdConfigChange } from '../common/commands.js';
 import { failure } from '../common/failures.js';
 import { GanetiHypervisorSetupInput, type ApprovalRecord } from '../common/inputs.js';
-import { hostLease, Leases } from './leases.js';
-import { planQuery, type DecisionRecord, type Plan } from './messages.js';
-import { Approvals } from './approvals.js';
-import { People } from './people.js';
+import { openRunbook } from './kit.js';
+import { hostLease } from './leases.js';
+import type { DecisionRecord } from './messages.js';
 import { hostChange, readOnly } from './proxies.js';
 import { Runbook, summarized, validInput } from './runbook.js';
 import { planOf, runStep, type HostStep, type PlannedCommand, type Skipped } from './steps.js';
@@ -32,13 +31,8 @@ const STEPS = ['preflight', 'plan and approval', 'addgroup', 'the Match group bl
 export async function ganetiHypervisorSetup(input: GanetiHypervisorSetupInput): Promise<GanetiHypervisorSetupResult> {
   const request = validInput(GanetiHypervisorSetupInput, input);
   const { host, group } = request;
-  const runbook = new Runbook('ganetiHypervisorSetup', STEPS, host);
-  const people = new People(runbook).acceptsDecisions();
-  const approvals = new Approvals(people, runbook);
-  const leases = new Leases(runbook);
+  const { runbook, people, approvals, leases, showPlan } = openRunbook('ganetiHypervisorSetup', STEPS, { host, approvals: true, decisions: true });
   try {
-    let plan: Plan | undefined;
-    setHandler(planQuery, () => plan);
     const found = await summarized(readOnly.lookUpHost, `look up ${host} in the inventory`)(host);
     if (found.kind !== 'ganeti-node' && found.kind !== 'ganeti-master') throw failure('InvalidInput', `invalid input:\nhost: ${host} is a ${found.kind}, not a Ganeti node`);
     const block = matchGroupBlock(group);
@@ -68,9 +62,9 @@ export async function ganetiHypervisorSetup(input: GanetiHypervisorSetupInput): 
       runbook.skip('plan and approval', `${host} has the group ${group} and the block already: nothing to change`);
     } else {
       approvedBy = await runbook.step('plan and approval', async () => {
-        plan = { summary: `Prepare the Ganeti hypervisor ${host} for members' jailed SSH users (group ${group})`, steps: planOf(steps), facts: { ...now, block } };
+        const plan = showPlan({ summary: `Prepare the Ganeti hypervisor ${host} for members' jailed SSH users (group ${group})`, steps: planOf(steps), facts: { ...now, block } });
         const rules = await summarized(readOnly.approvalPolicy, 'who approves ganetiHypervisorSetup (the inventory\'s policy)')('ganetiHypervisorSetup');
-        return approvals.obtain({ what: `approve the SSH setup of ${host}; see the "plan" query`, who: 'an admin', plan: plan!, rules, timeout: request.approvalTimeout });
+        return approvals.obtain({ what: `approve the SSH setup of ${host}; see the "plan" query`, who: 'an admin', plan, rules, timeout: request.approvalTimeout });
       });
       await leases.take([hostLease(host)]);
     }

@@ -12,18 +12,17 @@
  * guests; the whole plan (every command, per host) is approved before anything changes; the dropbear and OpenSSH
  * stages are told apart by their own pinned host keys; passphrases are sealed and opened only on the worker.
  */
-import { allHandlersFinished, condition, executeChild, setHandler, workflowInfo } from '@temporalio/workflow';
+import { allHandlersFinished, condition, executeChild, workflowInfo } from '@temporalio/workflow';
 import { luks, power } from '../common/commands.js';
 import { failure } from '../common/failures.js';
 import { HypervisorRebootInput, type ApprovalRecord, type HypervisorRebootRequest } from '../common/inputs.js';
-import { Approvals } from './approvals.js';
-import { planQuery, type DecisionRecord, type Plan } from './messages.js';
-import { People } from './people.js';
+import { openRunbook } from './kit.js';
+import type { DecisionRecord } from './messages.js';
 import { hostChange, polling, readOnly } from './proxies.js';
 import { proxmoxNode, type GuestsOfHost } from './proxmoxGuests.js';
 import { rebootHost } from './rebootHost.js';
 import { Runbook, summarized, validInput } from './runbook.js';
-import { hostLease, Leases } from './leases.js';
+import { hostLease } from './leases.js';
 import { planOf, runStep, type HostStep, type PlannedCommand } from './steps.js';
 import { openNetworkDisk, unlockRootDisk } from './unlock.js';
 import { xenDom0 } from './xenGuests.js';
@@ -58,14 +57,9 @@ const STEPS = [
 export async function hypervisorReboot(input: HypervisorRebootInput): Promise<HypervisorRebootResult> {
   const request: HypervisorRebootRequest = validInput(HypervisorRebootInput, input);
   const { host } = request;
-  const runbook = new Runbook('hypervisorReboot', STEPS, host);
   // What people answer in this runbook: the approval, decisions, passphrases.
-  const people = new People(runbook).acceptsDecisions().acceptsPassphrases();
-  const approvals = new Approvals(people, runbook);
-  const leases = new Leases(runbook);
+  const { runbook, people, approvals, leases, showPlan } = openRunbook('hypervisorReboot', STEPS, { host, approvals: true, decisions: true, passphrases: true });
   try {
-    let plan: Plan | undefined;
-    setHandler(planQuery, () => plan);
     if (request.approvedInRoll && !workflowInfo().parent) {
       throw failure('InvalidInput', 'invalid input:\napprovedInRoll: only a rollingClusterReboot may pass its approval to its nodes');
     }
@@ -97,8 +91,8 @@ export async function hypervisorReboot(input: HypervisorRebootInput): Promise<Hy
       run: (command) => summarized(hostChange.activateVolumeGroups, `vgchange -ay on ${host}`)(host, command),
     } : undefined;
 
-    const { approvedBy, approvedInRoll } = await runbook.step('plan and approval', async () => {
-      plan = {
+    const { plan, approvedBy, approvedInRoll } = await runbook.step('plan and approval', async () => {
+      const plan = showPlan({
         summary: `Planned reboot of ${host}: ${request.reason}`,
         steps: [
           ...planOf(guests.drainSteps),
@@ -108,27 +102,27 @@ export async function hypervisorReboot(input: HypervisorRebootInput): Promise<Hy
           ...planOf(guests.restoreSteps),
         ],
         facts: preflight.facts,
-      };
+      });
       runbook.detail({ plan: 'query "plan" shows every command, per host, in order' });
       const roll = request.approvedInRoll;
       if (roll) {
         // What the roll approved for this node is what runs, or this node asks for its own approval.
         const ours = [...planOf(guests.drainSteps).map((s) => s.command), power.reboot().text];
-        if (ours.join('\n') === roll.commands.join('\n')) return { approvedBy: roll.approvals, approvedInRoll: roll.roll };
+        if (ours.join('\n') === roll.commands.join('\n')) return { plan, approvedBy: roll.approvals, approvedInRoll: roll.roll };
         runbook.detail({ planChanged: `the roll ${roll.roll} approved ${roll.commands.join('; ')}; this node's plan now is ${ours.join('; ')}` });
       }
       const rules = await summarized(readOnly.approvalPolicy, 'who approves hypervisorReboot (the inventory\'s policy)')('hypervisorReboot');
       const what = roll
         ? `the plan for ${host} changed since the roll was approved (guests moved meanwhile): approve this node's plan; see the "plan" query`
         : `approve the plan to reboot ${host} (${request.reason}); see the "plan" query`;
-      const approvedBy = await approvals.obtain({ what, who: 'an approver', plan: plan!, rules, requestedBy: request.requestedBy,
+      const approvedBy = await approvals.obtain({ what, who: 'an approver', plan, rules, requestedBy: request.requestedBy,
         timeout: request.approvalTimeout, remindAfter: request.approvalRemindAfter, escalateAfter: request.approvalEscalateAfter,
       });
-      return { approvedBy, approvedInRoll: undefined };
+      return { plan, approvedBy, approvedInRoll: undefined };
     });
 
     // From the approval to the end: every host the plan changes (guests go to other nodes and come back from them).
-    await leases.take(plan!.steps.map((s) => hostLease(s.host)), request.leases);
+    await leases.take(plan.steps.map((s) => hostLease(s.host)), request.leases);
 
     await runbook.step('move or stop the guests', () => guests.drain());
 

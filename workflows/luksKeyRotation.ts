@@ -9,16 +9,16 @@
  * removed only once the new one opened the volume, and the removal itself checks that again, so no retry or crash
  * can leave the host without a working key.
  */
-import { allHandlersFinished, condition, setHandler } from '@temporalio/workflow';
+import { allHandlersFinished, condition } from '@temporalio/workflow';
 import type { Outcome } from '../activities/raid/activities.js';
 import { luks } from '../common/commands.js';
 import { LuksKeyRotationInput } from '../common/inputs.js';
 import type { SealedSecret } from '../common/sealed.js';
-import { planQuery, type DecisionRecord, type Plan } from './messages.js';
-import { People } from './people.js';
+import { openRunbook } from './kit.js';
+import type { DecisionRecord } from './messages.js';
 import { hostChange, passphraseTry, readOnly } from './proxies.js';
 import { Runbook, summarized, validInput } from './runbook.js';
-import { hostLease, Leases } from './leases.js';
+import { hostLease } from './leases.js';
 import { outcomeText, planOf, runStep, type HostStep } from './steps.js';
 import { failure } from '../common/failures.js';
 
@@ -46,15 +46,11 @@ const STEPS = [
 export async function luksKeyRotation(input: LuksKeyRotationInput): Promise<LuksKeyRotationResult> {
   const request = validInput(LuksKeyRotationInput, input);
   const { host } = request;
-  const runbook = new Runbook('luksKeyRotation', STEPS, host);
   // What people answer in this runbook: passphrases, and decisions when a key change cannot be made.
-  const people = new People(runbook).acceptsPassphrases().acceptsDecisions();
-  let plan: Plan | undefined;
-  setHandler(planQuery, () => plan);
+  const { runbook, people, leases, showPlan } = openRunbook('luksKeyRotation', STEPS, { host, decisions: true, passphrases: true });
   await summarized(readOnly.lookUpHost, `look up ${host} in the inventory`)(host);
-  // Before the passphrases are asked: nobody types one and then waits for another runbook.
-  const leases = new Leases(runbook);
   try {
+    // Before the passphrases are asked: nobody types one and then waits for another runbook.
     await leases.take([hostLease(host)]);
 
     const device = await runbook.step('find the volume', async () => {
@@ -95,7 +91,7 @@ export async function luksKeyRotation(input: LuksKeyRotationInput): Promise<Luks
       host, stage: 'openssh', command: luks.removeKey(device), why: 'the old passphrase on stdin; only while the new one opens the volume',
       run: (command) => summarized(hostChange.removeKey, `cryptsetup luksRemoveKey ${device} (the old passphrase)`)(host, device, command, oldPassphrase!, newPassphrase!),
     };
-    plan = { summary: `Key rotation of ${device} on ${host}: ${request.reason}`, steps: planOf([addKey, removeKey]) };
+    showPlan({ summary: `Key rotation of ${device} on ${host}: ${request.reason}`, steps: planOf([addKey, removeKey]) });
     const changes: string[] = [];
     const doneSoFar = () => changes.join('; ') || 'nothing changed';
 

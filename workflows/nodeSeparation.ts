@@ -21,15 +21,14 @@
  *   - every step looks first, so a retry after a crash finds it done; a step that fails for good asks a person
  *     (retry or abort) and mails the admins; the end checks the remaining cluster is quorate with the votes expected.
  */
-import { allHandlersFinished, condition, setHandler, workflowInfo } from '@temporalio/workflow';
+import { allHandlersFinished, condition, workflowInfo } from '@temporalio/workflow';
 import type { QuorumFacts } from '../activities/corosync.js';
 import { failure } from '../common/failures.js';
 import { NodeSeparationInput, type ApprovalRecord } from '../common/inputs.js';
 import { separationVotes, type SeparationVotes } from '../common/quorum.js';
-import { Approvals } from './approvals.js';
-import { clusterLease, hostLease, Leases } from './leases.js';
-import { planQuery, type DecisionRecord, type Plan } from './messages.js';
-import { People } from './people.js';
+import { openRunbook } from './kit.js';
+import { clusterLease, hostLease } from './leases.js';
+import type { DecisionRecord } from './messages.js';
 import { polling, readOnly } from './proxies.js';
 import { proxmoxNode } from './proxmoxGuests.js';
 import { Runbook, summarized, validInput } from './runbook.js';
@@ -74,13 +73,8 @@ export const backupFolder = (start: Date) => `/root/corosync-backup-${start.toIS
 export async function nodeSeparation(input: NodeSeparationInput): Promise<NodeSeparationResult> {
   const request = validInput(NodeSeparationInput, input);
   const { host } = request;
-  const runbook = new Runbook('nodeSeparation', STEPS, host);
-  const people = new People(runbook).acceptsDecisions();
-  const approvals = new Approvals(people, runbook);
-  const leases = new Leases(runbook);
+  const { runbook, people, approvals, leases, showPlan } = openRunbook('nodeSeparation', STEPS, { host, approvals: true, decisions: true });
   try {
-    let plan: Plan | undefined;
-    setHandler(planQuery, () => plan);
     const ran: NodeSeparationResult['steps'] = [];
     const doneSoFar = () => [...guests.doneSoFar(), ...ran.map((s) => `${s.host}: ${s.command} (${s.outcome})`)].join('; ') || 'nothing changed';
 
@@ -120,15 +114,15 @@ export async function nodeSeparation(input: NodeSeparationInput): Promise<NodeSe
     const order = [osds.flatMap((o) => [o.out, o.stop, o.destroy]), daemons, ...sequenceOf(host, node).map((s) => s.steps)] as const;
 
     const approved = await runbook.step('plan and approvals', async () => {
-      plan = {
+      const plan = showPlan({
         summary: `Take ${host} out of the Proxmox cluster ${cluster.name} (${request.reason}): votes ${votes.before.total}/${votes.before.expected} now, ${votes.after.total}/${votes.after.expected} after; delnode from ${remaining}`,
         steps: planOf([...guests.drainSteps, ...order.flat()]),
         facts: preflight.facts,
-      };
+      });
       const rules = await summarized(readOnly.approvalPolicy, 'who approves nodeSeparation (the inventory\'s policy)')('nodeSeparation');
       return approvals.obtain({
         what: `approve taking ${host} out of ${cluster.name} (${request.reason}); see the "plan" query`, who: 'two approvers',
-        plan: plan!, rules, requestedBy: request.requestedBy,
+        plan, rules, requestedBy: request.requestedBy,
         timeout: request.approvalTimeout, remindAfter: request.approvalRemindAfter, escalateAfter: request.approvalEscalateAfter,
       });
     });

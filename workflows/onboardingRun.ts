@@ -62,7 +62,6 @@ export class Onboarding {
   readonly outcomes: VmOnboardingResult['outcomes'] = {};
   readonly mails: SentMail[] = [];
   private readonly done: string[] = [];
-  plan: Plan | undefined;
   /** Set once the board approved the plan. */
   approvedBy: ApprovalRecord[] | undefined;
 
@@ -73,6 +72,8 @@ export class Onboarding {
     readonly people: People,
     readonly approvals: Approvals,
     readonly leases: Leases,
+    /** What the `plan` query returns (kit.ts). */
+    private readonly showPlan: (plan: Plan) => unknown,
   ) {}
 
   readonly doneSoFar = (): string => this.done.join('; ') || 'nothing changed';
@@ -95,7 +96,7 @@ export class Onboarding {
 
   /** The board approves the whole plan (a board member, never the requester). */
   approve(plan: Plan, what: string): Promise<ApprovalRecord[]> {
-    this.plan = plan;
+    this.showPlan(plan);
     return this.runbook.step('plan and approval', async () => {
       const rules = await summarized(readOnly.approvalPolicy, 'who approves vmOnboarding (the inventory\'s policy)')('vmOnboarding');
       return (this.approvedBy = await this.approvals.obtain({

@@ -6,15 +6,14 @@
  * It also leaves the VM stopped (a snapshot without RAM state): a VM that ran before is started again (checked
  * first: one whose snapshot held its RAM resumes by itself, and the start is then already done).
  */
-import { allHandlersFinished, condition, setHandler } from '@temporalio/workflow';
+import { allHandlersFinished, condition } from '@temporalio/workflow';
 import type { Outcome } from '../activities/raid/activities.js';
 import { proxmox } from '../common/commands.js';
 import { failure } from '../common/failures.js';
 import { ProxmoxSnapshotInput, type ApprovalRecord } from '../common/inputs.js';
-import { hostLease, Leases } from './leases.js';
-import { planQuery, type DecisionRecord, type Plan } from './messages.js';
-import { Approvals } from './approvals.js';
-import { People } from './people.js';
+import { openRunbook } from './kit.js';
+import { hostLease } from './leases.js';
+import type { DecisionRecord } from './messages.js';
 import { hostChange, readOnly } from './proxies.js';
 import { Runbook, summarized, validInput } from './runbook.js';
 import { planOf, runStep, type HostStep, type Skipped } from './steps.js';
@@ -41,13 +40,8 @@ const WHY_NOT = 'the page ("Stockage"): the shared LUNs lvm_noluks_shared and lv
 export async function proxmoxSnapshot(input: ProxmoxSnapshotInput): Promise<ProxmoxSnapshotResult> {
   const request = validInput(ProxmoxSnapshotInput, input);
   const { host, vmid, action, name } = request;
-  const runbook = new Runbook('proxmoxSnapshot', STEPS, host);
-  const people = new People(runbook).acceptsDecisions();
-  const approvals = new Approvals(people, runbook);
-  const leases = new Leases(runbook);
+  const { runbook, people, approvals, leases, showPlan } = openRunbook('proxmoxSnapshot', STEPS, { host, approvals: true, decisions: true });
   try {
-    let plan: Plan | undefined;
-    setHandler(planQuery, () => plan);
     const found = await summarized(readOnly.lookUpHost, `look up ${host} in the inventory`)(host);
     if (found.kind !== 'proxmox-node') throw failure('InvalidInput', `invalid input:\nhost: ${host} is a ${found.kind}, not a Proxmox node`);
 
@@ -82,9 +76,9 @@ export async function proxmoxSnapshot(input: ProxmoxSnapshotInput): Promise<Prox
 
     const approvedBy = await runbook.step('plan and approval', async () => {
       const summary = `${action} ${name} of VM ${vmid} (${vm.name}) on ${host}${restartPlanned ? ', then start it again' : ''}`;
-      plan = { summary, steps: planOf([step, ...(restartPlanned ? [restart] : [])]), facts: { storages: vm.storages, snapshots: vm.snapshots, status: vm.status } };
+      const plan = showPlan({ summary, steps: planOf([step, ...(restartPlanned ? [restart] : [])]), facts: { storages: vm.storages, snapshots: vm.snapshots, status: vm.status } });
       const rules = await summarized(readOnly.approvalPolicy, 'who approves proxmoxSnapshot (the inventory\'s policy)')('proxmoxSnapshot');
-      return approvals.obtain({ what: `approve: ${step.command.text} on ${host}; see the "plan" query`, who: 'an admin', plan: plan!, rules, timeout: request.approvalTimeout });
+      return approvals.obtain({ what: `approve: ${step.command.text} on ${host}; see the "plan" query`, who: 'an admin', plan, rules, timeout: request.approvalTimeout });
     });
 
     await leases.take([hostLease(host)]);

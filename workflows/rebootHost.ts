@@ -5,15 +5,15 @@
  * Safer than a bare `reboot`: the command is sent only while the boot id is the one read before, so a retried
  * activity never reboots twice; past the timeout the admins are mailed and a person decides (wait again or stop).
  */
-import { ActivityFailure, allHandlersFinished, condition, setHandler } from '@temporalio/workflow';
+import { ActivityFailure, allHandlersFinished, condition } from '@temporalio/workflow';
 import { power } from '../common/commands.js';
 import { failure, failureType } from '../common/failures.js';
 import { RebootHostInput, type RebootHostRequest } from '../common/inputs.js';
-import { planQuery, type DecisionRecord, type Plan } from './messages.js';
-import { People } from './people.js';
+import { openRunbook } from './kit.js';
+import type { DecisionRecord } from './messages.js';
 import { hostChange, polling, readOnly } from './proxies.js';
 import { Runbook, summarized, validInput } from './runbook.js';
-import { hostLease, Leases } from './leases.js';
+import { hostLease } from './leases.js';
 import { outcomeText, planOf, runStep, type HostStep } from './steps.js';
 
 export interface RebootHostResult {
@@ -31,13 +31,8 @@ const STEPS = ['note the boot id', 'send the power command', 'wait for the host 
 export async function rebootHost(input: RebootHostInput): Promise<RebootHostResult> {
   const request = validInput(RebootHostInput, input);
   const { host } = request;
-  const runbook = new Runbook('rebootHost', STEPS, host);
-  const people = new People(runbook).acceptsDecisions();
-  const leases = new Leases(runbook);
+  const { runbook, people, leases, showPlan } = openRunbook('rebootHost', STEPS, { host, decisions: true });
   try {
-    let plan: Plan | undefined;
-    setHandler(planQuery, () => plan);
-
     await summarized(readOnly.lookUpHost, `look up ${host} in the inventory`)(host);
     await leases.take([hostLease(host)], request.leases);
     const bootIdBefore = await runbook.step('note the boot id', () => summarized(readOnly.readBootId, `read ${host}'s boot id`)(host));
@@ -47,7 +42,7 @@ export async function rebootHost(input: RebootHostInput): Promise<RebootHostResu
       why: `only while the boot id is still ${bootIdBefore} (never twice)`,
       run: (command) => summarized(hostChange.sendPowerCommand, `${request.action} ${host}: ${request.reason.replace(/\s+/g, ' ')}`)(host, command, bootIdBefore),
     };
-    plan = { summary: `${request.action} ${host}: ${request.reason}`, steps: planOf([step]) };
+    showPlan({ summary: `${request.action} ${host}: ${request.reason}`, steps: planOf([step]) });
     const sent = await runbook.step('send the power command', () => runStep(people, step, () => 'nothing changed yet'));
     const powerCommand = outcomeText(sent);
     await runbook.step('wait for the host to go down', () =>

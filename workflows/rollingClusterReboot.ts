@@ -4,16 +4,15 @@
  * by its child. The next node starts only when the cluster is quorate and every guest that ran before runs again;
  * the first failure stops the roll.
  */
-import { allHandlersFinished, condition, executeChild, setHandler, workflowInfo } from '@temporalio/workflow';
+import { allHandlersFinished, condition, executeChild, workflowInfo } from '@temporalio/workflow';
 import { power } from '../common/commands.js';
 import { DEFAULT_RULES, planDrain } from '../common/drain-plan.js';
 import { RollingClusterRebootInput, type ApprovalRecord } from '../common/inputs.js';
 import { hypervisorReboot, type HypervisorRebootResult } from './hypervisorReboot.js';
-import { planQuery, type Plan } from './messages.js';
-import { Approvals } from './approvals.js';
-import { People } from './people.js';
+import { openRunbook } from './kit.js';
+import type { Plan } from './messages.js';
 import { drainStep } from './proxmoxGuests.js';
-import { clusterLease, hostLease, Leases } from './leases.js';
+import { clusterLease, hostLease } from './leases.js';
 import { planOf } from './steps.js';
 import { polling, readOnly } from './proxies.js';
 import { Runbook, summarized, validInput } from './runbook.js';
@@ -31,13 +30,8 @@ const STEPS = ['preflight every node', 'plan and approval', 'reboot node by node
 
 export async function rollingClusterReboot(input: RollingClusterRebootInput): Promise<RollingClusterRebootResult> {
   const request = validInput(RollingClusterRebootInput, input);
-  const runbook = new Runbook('rollingClusterReboot', STEPS, request.cluster, request.cluster);
-  const approvals = new Approvals(new People(runbook), runbook);
-  const leases = new Leases(runbook);
+  const { runbook, approvals, leases, showPlan } = openRunbook('rollingClusterReboot', STEPS, { host: request.cluster, cluster: request.cluster, approvals: true });
   try {
-    let plan: Plan | undefined;
-    setHandler(planQuery, () => plan);
-
     const cluster = await summarized(readOnly.lookUpCluster, `look up cluster ${request.cluster} in the inventory`)(request.cluster);
     if (cluster.kind !== 'proxmox') throw failure('InvalidInput', `invalid input:\ncluster: ${cluster.name} is a ${cluster.kind} cluster; the rolling reboot knows Proxmox`);
     runbook.hosts(cluster.hosts);
@@ -60,7 +54,7 @@ export async function rollingClusterReboot(input: RollingClusterRebootInput): Pr
     });
 
     const approved = await runbook.step('plan and approval', async () => {
-      plan = { summary: `Rolling reboot of ${cluster.name} (${nodes.join(', ')}): ${request.reason}`, steps, facts: { order: nodes, guestsRunning: running.length } };
+      const plan = showPlan({ summary: `Rolling reboot of ${cluster.name} (${nodes.join(', ')}): ${request.reason}`, steps, facts: { order: nodes, guestsRunning: running.length } });
       const rules = await summarized(readOnly.approvalPolicy, 'who approves rollingClusterReboot (the inventory\'s policy)')('rollingClusterReboot');
       return approvals.obtain({
         what: `approve the rolling reboot of ${cluster.name}, node by node (${nodes.join(' → ')}); see the "plan" query`, who: 'an approver',

@@ -4,7 +4,7 @@
  * ever running twice; then, if asked, the snapshot removed. Safer than the page: only a snapshot is copied (a running
  * guest's own volume changes under dd), a file never overwritten, bash's pipefail so a failed dd is not a success.
  */
-import { allHandlersFinished, condition, setHandler } from '@temporalio/workflow';
+import { allHandlersFinished, condition } from '@temporalio/workflow';
 import type { JobStatus } from '../activities/jobs.js';
 import type { Outcome } from '../activities/raid/activities.js';
 import { lvm } from '../common/commands.js';
@@ -12,10 +12,9 @@ import { failure } from '../common/failures.js';
 import { VmBackupInput, type ApprovalRecord } from '../common/inputs.js';
 import { copies } from '../common/jobs.js';
 import { plannedJob, runDetached, type DetachedJob } from './detached.js';
-import { hostLease, Leases } from './leases.js';
-import { planQuery, type DecisionRecord, type Plan } from './messages.js';
-import { Approvals } from './approvals.js';
-import { People } from './people.js';
+import { openRunbook } from './kit.js';
+import { hostLease } from './leases.js';
+import type { DecisionRecord } from './messages.js';
 import { hostChange, readOnly } from './proxies.js';
 import { Runbook, summarized, validInput } from './runbook.js';
 import { outcomeText, planOf, runStep, type HostStep, type Skipped } from './steps.js';
@@ -38,13 +37,8 @@ const STEPS = ['preflight: the snapshot and the file', 'plan and approval', 'dd 
 export async function vmBackup(input: VmBackupInput): Promise<VmBackupResult> {
   const request = validInput(VmBackupInput, input);
   const { host, vg, snapshot, file } = request;
-  const runbook = new Runbook('vmBackup', STEPS, host);
-  const people = new People(runbook).acceptsDecisions();
-  const approvals = new Approvals(people, runbook);
-  const leases = new Leases(runbook);
+  const { runbook, people, approvals, leases, showPlan } = openRunbook('vmBackup', STEPS, { host, approvals: true, decisions: true });
   try {
-    let plan: Plan | undefined;
-    setHandler(planQuery, () => plan);
     const done: string[] = [];
     const doneSoFar = () => done.join('; ') || 'nothing changed';
     await summarized(readOnly.lookUpHost, `look up ${host} in the inventory`)(host);
@@ -67,13 +61,13 @@ export async function vmBackup(input: VmBackupInput): Promise<VmBackupResult> {
     };
 
     const approvedBy = await runbook.step('plan and approval', async () => {
-      plan = {
+      const plan = showPlan({
         summary: `Back up ${vg}/${snapshot} (snapshot of ${origin}) on ${host} to ${file}${request.removeSnapshot ? ', then remove the snapshot' : ''}`,
         steps: planOf([plannedJob(job), ...(request.removeSnapshot ? [remove] : [])]),
         facts: { origin, originBytes },
-      };
+      });
       const rules = await summarized(readOnly.approvalPolicy, 'who approves vmBackup (the inventory\'s policy)')('vmBackup');
-      return approvals.obtain({ what: `approve the backup of ${vg}/${snapshot} on ${host} to ${file}; see the "plan" query`, who: 'an admin', plan: plan!, rules, timeout: request.approvalTimeout });
+      return approvals.obtain({ what: `approve the backup of ${vg}/${snapshot} on ${host} to ${file}; see the "plan" query`, who: 'an admin', plan, rules, timeout: request.approvalTimeout });
     });
 
     await leases.take([hostLease(host)]);

@@ -12,7 +12,7 @@
  *   still being resized
  *   the guest started again and checked running; the guests that depend on it named in the plan
  */
-import { allHandlersFinished, CancellationScope, condition, setHandler } from '@temporalio/workflow';
+import { allHandlersFinished, CancellationScope, condition } from '@temporalio/workflow';
 import type { VolumeSpace } from '../activities/lvm.js';
 import type { JobStatus } from '../activities/jobs.js';
 import type { Outcome } from '../activities/raid/activities.js';
@@ -20,11 +20,10 @@ import { lvm, rootfs } from '../common/commands.js';
 import { failure } from '../common/failures.js';
 import { lvmSizeBytes, VmDiskResizeInput, type ApprovalRecord } from '../common/inputs.js';
 import { dependantsOf } from '../common/shutdown-order.js';
-import { hostLease, Leases } from './leases.js';
-import { planQuery, type DecisionRecord, type Plan } from './messages.js';
-import { Approvals } from './approvals.js';
+import { openRunbook } from './kit.js';
+import { hostLease } from './leases.js';
+import type { DecisionRecord } from './messages.js';
 import { detachedAttempt, nextAttempt, plannedJob, type DetachedJob } from './detached.js';
-import { People } from './people.js';
 import { hostChange, readOnly } from './proxies.js';
 import { Runbook, summarized, validInput } from './runbook.js';
 import { outcomeText, persist, planOf, type HostStep, type Skipped } from './steps.js';
@@ -55,15 +54,10 @@ const gib = (bytes: number) => `${(bytes / 1024 ** 3).toFixed(2)} GiB (${bytes} 
 export async function vmDiskResize(input: VmDiskResizeInput): Promise<VmDiskResizeResult> {
   const request = validInput(VmDiskResizeInput, input);
   const { host, guest, vg, volume } = request;
-  const runbook = new Runbook('vmDiskResize', STEPS, host);
-  const people = new People(runbook).acceptsDecisions();
-  const approvals = new Approvals(people, runbook);
-  const leases = new Leases(runbook);
+  const { runbook, people, approvals, leases, showPlan } = openRunbook('vmDiskResize', STEPS, { host, approvals: true, decisions: true });
   const remounts: string[] = [];
   let rootRw = false;
   try {
-    let plan: Plan | undefined;
-    setHandler(planQuery, () => plan);
     const done: string[] = [];
     const doneSoFar = () => [...guests.doneSoFar(), ...done].join('; ') || 'nothing changed';
 
@@ -98,14 +92,14 @@ export async function vmDiskResize(input: VmDiskResizeInput): Promise<VmDiskResi
 
     const approvedBy = await runbook.step('plan and approval', async () => {
       const lose = dependants.length ? `; ${dependants.join(', ')} depend on it and lose it while it is stopped` : '';
-      plan = {
+      const plan = showPlan({
         summary: `Grow ${vg}/${volume} of ${guest} on ${host} by ${request.add} (${request.reason})${lose}`,
         steps: planOf([...guests.drainSteps, rw, plannedJob(grow), ro, ...guests.restoreSteps]),
         facts: { ...preflight.facts, volumeBytes: space.lvSizeBytes, targetBytes, vgFreeBytes: space.vgFreeBytes, rootAtStart, dependants },
-      };
+      });
       if (!guests.drainSteps.length) runbook.detail({ note: `${guest} does not run: it is resized stopped and stays stopped` });
       const rules = await summarized(readOnly.approvalPolicy, 'who approves vmDiskResize (the inventory\'s policy)')('vmDiskResize');
-      return approvals.obtain({ what: `approve growing ${vg}/${volume} of ${guest} on ${host} by ${request.add}${lose}; see the "plan" query`, who: 'an admin', plan: plan!, rules, timeout: request.approvalTimeout });
+      return approvals.obtain({ what: `approve growing ${vg}/${volume} of ${guest} on ${host} by ${request.add}${lose}; see the "plan" query`, who: 'an admin', plan, rules, timeout: request.approvalTimeout });
     });
 
     await leases.take([hostLease(host)]);

@@ -13,18 +13,17 @@
  *   any reload, a refused file put back); the old node's banner names the new hypervisor too (the page's update);
  * - a step that fails for good asks a person and mails the admins, never a half-moved member in silence.
  */
-import { allHandlersFinished, condition, setHandler, workflowInfo } from '@temporalio/workflow';
+import { allHandlersFinished, condition, workflowInfo } from '@temporalio/workflow';
 import type { Outcome } from '../activities/raid/activities.js';
 import { gnt, matchGroupBlock } from '../common/commands.js';
 import { failure } from '../common/failures.js';
 import { VmMigrationInput, type ApprovalRecord } from '../common/inputs.js';
-import { Approvals } from './approvals.js';
 import { bannerStep, hostStep, jailedAccessSteps, MEMBERS_GROUP } from './jailedAccess.js';
-import { hostLease, Leases } from './leases.js';
-import { planQuery, type DecisionRecord, type Plan } from './messages.js';
+import { openRunbook } from './kit.js';
+import { hostLease } from './leases.js';
+import type { DecisionRecord } from './messages.js';
 import { bannerText, movedMail, type VmFacts } from './onboardingTexts.js';
 import { mailTo, type SentMail } from './onboardingWait.js';
-import { People } from './people.js';
 import { hostChange, readOnly } from './proxies.js';
 import { Runbook, summarized, validInput } from './runbook.js';
 import { outcomeText, planOf, runStep, type Skipped } from './steps.js';
@@ -48,12 +47,7 @@ const STEPS = [
 
 export async function vmMigration(input: VmMigrationInput): Promise<VmMigrationResult> {
   const request = validInput(VmMigrationInput, input);
-  const runbook = new Runbook('vmMigration', STEPS);
-  const people = new People(runbook).acceptsDecisions();
-  const approvals = new Approvals(people, runbook);
-  const leases = new Leases(runbook);
-  let plan: Plan | undefined;
-  setHandler(planQuery, () => plan);
+  const { runbook, people, approvals, leases, showPlan } = openRunbook('vmMigration', STEPS, { approvals: true, decisions: true });
   const outcomes: VmMigrationResult['outcomes'] = {};
   const mails: SentMail[] = [];
   const doneSoFar = () => Object.entries(outcomes).map(([what, o]) => `${what}: ${outcomeText(o)}`).join('; ') || 'nothing changed';
@@ -95,15 +89,15 @@ export async function vmMigration(input: VmMigrationInput): Promise<VmMigrationR
       vncPort: () => moved.vncPort, runId: workflowInfo().workflowId, groupBlock: blocks.group,
     });
     const oldBanner = bannerStep(from, user, () => bannerText(moved), `the page: "mettre à jour le $PRIMARY_NODE dans /home/${user}/banner": it names ${target} now`);
-    plan = {
+    const plan = showPlan({
       summary: `Move ${name} (${facts.member.name}) from ${from} to ${target}: ${request.reason}`,
       steps: planOf([migrate, ...access.planned, oldBanner]),
       facts: { member: facts.member, instance: name, from, to: target, vncPort: vm.networkPort, master, reason: request.reason },
-    };
+    });
     const approvedBy = await runbook.step('plan and approval', async () => {
       const rules = await summarized(readOnly.approvalPolicy, 'who approves vmMigration (the inventory\'s policy)')('vmMigration');
       return approvals.obtain({
-        what: `approve moving ${name} from ${from} to ${target}; see the "plan" query`, who: 'an approver', plan: plan!, rules,
+        what: `approve moving ${name} from ${from} to ${target}; see the "plan" query`, who: 'an approver', plan, rules,
         requestedBy: request.requestedBy ?? 'unknown', timeout: request.approvalTimeout,
       });
     });

@@ -11,34 +11,29 @@
  * - the `Match User` block goes before the `Match group` block (sshd keeps the first PermitOpen it reads), `sshd -t`
  *   checks the new file before the reload, a refused file is replaced by the copy, and a person decides.
  */
-import { ActivityFailure, ApplicationFailure, setHandler } from '@temporalio/workflow';
+import { ActivityFailure, ApplicationFailure } from '@temporalio/workflow';
 import { failure } from '../common/failures.js';
 import { InstallDoneAnswer, VmOnboardingInput } from '../common/inputs.js';
-import { Approvals } from './approvals.js';
-import { Leases } from './leases.js';
-import { installDoneUpdate, planQuery } from './messages.js';
+import { openRunbook } from './kit.js';
+import { installDoneUpdate } from './messages.js';
 import { onGaneti } from './onboardingGaneti.js';
 import { onProxmox } from './onboardingProxmox.js';
 import { GANETI_STEPS, Onboarding, PROXMOX_STEPS, SHARED_STEPS, type OnboardingStep, type VmOnboardingResult } from './onboardingRun.js';
-import { People, refuseUpdate } from './people.js';
+import { refuseUpdate } from './people.js';
 import { readOnly } from './proxies.js';
-import { Runbook, summarized, validInput } from './runbook.js';
+import { summarized, validInput } from './runbook.js';
 
 export type { VmOnboardingResult } from './onboardingRun.js';
 
 export async function vmOnboarding(input: VmOnboardingInput): Promise<VmOnboardingResult> {
   const request = validInput(VmOnboardingInput, input);
-  const runbook = new Runbook<OnboardingStep>('vmOnboarding', [...SHARED_STEPS, ...GANETI_STEPS]);
-  const people = new People(runbook).acceptsDecisions();
-  const approvals = new Approvals(people, runbook);
-  const leases = new Leases(runbook);
+  const { runbook, people, approvals, leases, showPlan } = openRunbook<OnboardingStep>('vmOnboarding', [...SHARED_STEPS, ...GANETI_STEPS], { approvals: true, decisions: true });
   let answerers: string[] = [];
   people.accepts(installDoneUpdate, InstallDoneAnswer, ({ by, mailFrom }) => {
     if (mailFrom && mailFrom.toLowerCase() !== request.member.toLowerCase()) refuseUpdate(`refused:\nmailFrom: the reply comes from ${mailFrom}, not from this run's member`);
     if (!answerers.includes(by)) refuseUpdate(`refused:\nby: only the member or an admin says the install is done (${answerers.join(', ')})`);
   });
   let onboarding: Onboarding | undefined;
-  setHandler(planQuery, () => onboarding?.plan);
   try {
     const facts = await runbook.step('preflight', () => summarized(readOnly.onboardingFacts, `the member ${request.member}, their key, the members' cluster and address plan`)(request.member, request.sshKey));
     answerers = facts.answerers;
@@ -46,7 +41,7 @@ export async function vmOnboarding(input: VmOnboardingInput): Promise<VmOnboardi
     const platform = facts.plan.platform;
     if (request.platform && request.platform !== platform) throw failure('InvalidInput', `invalid input:\nplatform: the members' VMs are on ${platform} (the inventory's memberVms), not ${request.platform}`);
     runbook.plannedSteps(SHARED_STEPS.length + (platform === 'proxmox' ? PROXMOX_STEPS : GANETI_STEPS).length);
-    onboarding = new Onboarding(request, facts, runbook, people, approvals, leases);
+    onboarding = new Onboarding(request, facts, runbook, people, approvals, leases, showPlan);
     return await (platform === 'proxmox' ? onProxmox(onboarding) : onGaneti(onboarding));
   } catch (error) {
     // The request's board was told a plan awaits their approval: a run refused before it says why.

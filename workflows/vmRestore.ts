@@ -3,17 +3,16 @@
  * (`bunzip2 -c FILE | dd of=/dev/vg0/guest1_root bs=1M`), each a detached job (minutes to hours), the guest stopped ("VM stoppée"),
  * behind an approval: it overwrites the volume. The guest is started again and checked running.
  */
-import { allHandlersFinished, condition, setHandler } from '@temporalio/workflow';
+import { allHandlersFinished, condition } from '@temporalio/workflow';
 import type { JobStatus } from '../activities/jobs.js';
 import { lvm } from '../common/commands.js';
 import { failure } from '../common/failures.js';
 import { VmRestoreInput, type ApprovalRecord } from '../common/inputs.js';
 import { copies } from '../common/jobs.js';
 import { plannedJob, runDetached, type DetachedJob } from './detached.js';
-import { hostLease, Leases } from './leases.js';
-import { planQuery, type DecisionRecord, type Plan } from './messages.js';
-import { Approvals } from './approvals.js';
-import { People } from './people.js';
+import { openRunbook } from './kit.js';
+import { hostLease } from './leases.js';
+import type { DecisionRecord } from './messages.js';
 import { readOnly } from './proxies.js';
 import { Runbook, summarized, validInput } from './runbook.js';
 import { outcomeText, planOf, type Skipped } from './steps.js';
@@ -35,13 +34,8 @@ const STEPS = ['preflight: what to restore from', 'plan and approval', 'stop the
 export async function vmRestore(input: VmRestoreInput): Promise<VmRestoreResult> {
   const request = validInput(VmRestoreInput, input);
   const { host, guest, vg, volume } = request;
-  const runbook = new Runbook('vmRestore', STEPS, host);
-  const people = new People(runbook).acceptsDecisions();
-  const approvals = new Approvals(people, runbook);
-  const leases = new Leases(runbook);
+  const { runbook, people, approvals, leases, showPlan } = openRunbook('vmRestore', STEPS, { host, approvals: true, decisions: true });
   try {
-    let plan: Plan | undefined;
-    setHandler(planQuery, () => plan);
     const done: string[] = [];
     const doneSoFar = () => [...guests.doneSoFar(), ...done].join('; ') || 'nothing changed';
 
@@ -72,13 +66,13 @@ export async function vmRestore(input: VmRestoreInput): Promise<VmRestoreResult>
     };
 
     const approvedBy = await runbook.step('plan and approval', async () => {
-      plan = {
+      const plan = showPlan({
         summary: `Restore ${vg}/${volume} of ${guest} on ${host} from ${from}: its current content is lost`,
         steps: planOf([...guests.drainSteps, plannedJob(job), ...guests.restoreSteps]),
         facts: preflight.facts,
-      };
+      });
       const rules = await summarized(readOnly.approvalPolicy, 'who approves vmRestore (the inventory\'s policy)')('vmRestore');
-      return approvals.obtain({ what: `approve overwriting ${vg}/${volume} of ${guest} on ${host} with ${from}; see the "plan" query`, who: 'an admin', plan: plan!, rules, timeout: request.approvalTimeout });
+      return approvals.obtain({ what: `approve overwriting ${vg}/${volume} of ${guest} on ${host} with ${from}; see the "plan" query`, who: 'an admin', plan, rules, timeout: request.approvalTimeout });
     });
 
     await leases.take([hostLease(host)]);

@@ -7,15 +7,14 @@
  */
 import { msToNumber } from '@temporalio/common/lib/time.js';
 import { WorkflowExecutionAlreadyStartedError } from '@temporalio/common';
-import { ParentClosePolicy, WorkflowIdReusePolicy, allHandlersFinished, condition, setHandler, startChild } from '@temporalio/workflow';
+import { ParentClosePolicy, WorkflowIdReusePolicy, allHandlersFinished, condition, startChild } from '@temporalio/workflow';
 import type { Outcome } from '../activities/raid/activities.js';
 import { lvm } from '../common/commands.js';
 import { failure } from '../common/failures.js';
 import { VmSnapshotInput, type ApprovalRecord } from '../common/inputs.js';
-import { hostLease, Leases } from './leases.js';
-import { planQuery, type DecisionRecord, type Plan } from './messages.js';
-import { Approvals } from './approvals.js';
-import { People } from './people.js';
+import { openRunbook } from './kit.js';
+import { hostLease } from './leases.js';
+import type { DecisionRecord } from './messages.js';
 import { hostChange, readOnly } from './proxies.js';
 import { Runbook, summarized, validInput } from './runbook.js';
 import { fillLevels, snapshotWatch, snapshotWatchId } from './snapshotWatch.js';
@@ -44,13 +43,8 @@ export async function vmSnapshot(input: VmSnapshotInput): Promise<VmSnapshotResu
   const request = validInput(VmSnapshotInput, input);
   const { host, guest, vg, volume } = request;
   const name = request.name ?? `${volume}_snap1`;
-  const runbook = new Runbook('vmSnapshot', STEPS, host);
-  const people = new People(runbook).acceptsDecisions();
-  const approvals = new Approvals(people, runbook);
-  const leases = new Leases(runbook);
+  const { runbook, people, approvals, leases, showPlan } = openRunbook('vmSnapshot', STEPS, { host, approvals: true, decisions: true });
   try {
-    let plan: Plan | undefined;
-    setHandler(planQuery, () => plan);
     const done: string[] = [];
     const doneSoFar = () => [...guests.doneSoFar(), ...done].join('; ') || 'nothing changed';
 
@@ -78,13 +72,13 @@ export async function vmSnapshot(input: VmSnapshotInput): Promise<VmSnapshotResu
     };
 
     const approvedBy = await runbook.step('plan and approval', async () => {
-      plan = {
+      const plan = showPlan({
         summary: `Snapshot ${vg}/${name} (${preflight.size}) of ${guest}'s ${volume} on ${host}${request.stopGuest ? ', the guest stopped meanwhile' : ', the guest running'}`,
         steps: planOf([...guests.drainSteps, create, ...guests.restoreSteps]),
         facts: preflight.facts,
-      };
+      });
       const rules = await summarized(readOnly.approvalPolicy, 'who approves vmSnapshot (the inventory\'s policy)')('vmSnapshot');
-      return approvals.obtain({ what: `approve the snapshot of ${vg}/${volume} on ${host}; see the "plan" query`, who: 'an admin', plan: plan!, rules, timeout: request.approvalTimeout });
+      return approvals.obtain({ what: `approve the snapshot of ${vg}/${volume} on ${host}; see the "plan" query`, who: 'an admin', plan, rules, timeout: request.approvalTimeout });
     });
 
     await leases.take([hostLease(host)]);
