@@ -3,8 +3,7 @@
 # fault-injection, browser and reboot tests mostly wait (heartbeat timeouts after a killed worker, reboots, a browser), so
 # they run beside the rest: on 2 cores the suite takes about half as long. The hostile-input corpus (CPU-bound, no
 # waits) and start-survives (a stack restarting its parts, mostly waiting) join them to even the two lanes out (a
-# fresh clone's run with start-survives and vmBackup here: 797 s for this lane, 657 s for the other; vmBackup, 68 s,
-# went back). Their labs use subnets of their own.
+# fresh clone's run: 741 s for this lane, 735 s for the other). Their labs use subnets of their own.
 # The exit status fails when either lane fails; Ctrl-C or a TERM stops both.
 set -u
 cd "$(dirname "$0")/.."
