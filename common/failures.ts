@@ -50,6 +50,7 @@ export const FAILURES = {
   // People's answers.
   AnswerRefused: { retry: 'never', meaning: 'an answer did not do what was asked (a wrong passphrase, an early answer): the Update fails with why, the run waits for the next answer' },
   ConfigRefused: { retry: 'never', meaning: 'sshd -t refused the new sshd configuration: the previous file was put back, ssh not reloaded' },
+  OutcomeUnknown: { retry: 'never', meaning: 'a retried host change cannot tell whether its first attempt ran (the host keeps no trace of it): a person looks and decides' },
   // Detached jobs (long commands run by systemd on the host).
   JobFailed: { retry: 'never', meaning: 'a detached job ended with a non-zero exit status: a person looks at it (retrying would run it again)' },
   JobLost: { retry: 'never', meaning: 'a detached job vanished before its end was collected (a reboot?): whether it finished is unknown' },

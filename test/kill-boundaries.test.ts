@@ -174,6 +174,8 @@ const SCENARIOS: Scenario[] = [
   approved('vmBackup', 'vmBackup', 'k-lvm', { snapshot: 'guest1_root_snap1', file: '/srv/backup/guest1.raw.bz2', pollInterval: '1s' }, 'completed:1'),
   approved('vmRestore', 'vmRestore', 'k-lvm', { guest: 'guest1', volume: 'guest1_root', from: 'snapshot', snapshot: 'guest1_root_snap1', ...lvmPolls }, 'completed:1'),
   pveSnapshot('proxmoxSnapshot', 'snapshot', 'completed:1'),
+  // Back to that snapshot: the worker dies once the rollback ran; its retry sees the VM's new generation id.
+  pveSnapshot('proxmoxSnapshot, rollback', 'rollback', 'completed:1'),
   approved('ganetiHypervisorSetup', 'ganetiHypervisorSetup', 'k-gnt', {}, 'completed:1'),
 ];
 

@@ -42,7 +42,7 @@ describe('qm create, set, start of a member VM (simulator)', () => {
     const config = c.run('skumenn', 'qm config 2012');
     expect(config.code).toBe(0);
     const lines = config.out.trimEnd().split('\n');
-    expect(lines.map((l) => l.split(':')[0])).toEqual(['args', 'boot', 'cores', 'ide2', 'memory', 'name', 'net0', 'numa', 'onboot', 'ostype', 'scsi0', 'scsihw', 'sockets']);
+    expect(lines.map((l) => l.split(':')[0])).toEqual(['args', 'boot', 'cores', 'ide2', 'memory', 'name', 'net0', 'numa', 'onboot', 'ostype', 'scsi0', 'scsihw', 'sockets', 'vmgenid']);
     expect(lines).toEqual(expect.arrayContaining([
       'args: -vnc 127.0.0.1:1012', 'boot: order=ide2;scsi0', `ide2: ${ISO},media=cdrom`, 'memory: 1024', 'name: REF-VM-12',
       'scsi0: lvm_noluks_shared:vm-2012-disk-0,size=20G', 'onboot: 0', 'sockets: 1',
@@ -119,10 +119,10 @@ describe('qm create, set, start of a member VM (simulator)', () => {
     expect(isos('gueuza')).not.toContain(ISO);
     expect(isos('kurun')).toContain(ISO); // `local` is each node's own
     expect(c.run('gueuza', `pvesm free ${ISO}`)).toMatchObject({ code: 255, err: `volume '${ISO}' does not exist\n` });
-    const volumes = c.node('gueuza').luks.volumes.map((v) => v.lvCount);
+    const volumes = c.node('gueuza').luks!.volumes.map((v) => v.lvCount);
     expect(c.run('gueuza', createArgv(2015))).toEqual({ out: '', err: `unable to create VM 2015 - volume '${ISO}' does not exist\n`, code: 255 });
     expect(c.where(2015)).toBeUndefined();
-    expect(c.node('gueuza').luks.volumes.map((v) => v.lvCount)).toEqual(volumes);
+    expect(c.node('gueuza').luks!.volumes.map((v) => v.lvCount)).toEqual(volumes);
     expect(c.run('kurun', createArgv(2015)).code).toBe(0);
     expect(c.run('kurun', ['qm', 'set', '2015', '--ide2', 'local:iso/other.iso,media=cdrom'])).toMatchObject({ code: 255, err: "volume 'local:iso/other.iso' does not exist\n" });
   });

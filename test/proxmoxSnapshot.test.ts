@@ -4,7 +4,13 @@
  * change. Lab subnet 245.
  */
 import { WorkflowFailedError, type Client, type WorkflowHandle } from '@temporalio/client';
+import { readFileSync } from 'node:fs';
+import { MockActivityEnvironment } from '@temporalio/testing';
 import { afterAll, beforeAll, describe, expect, inject, it } from 'vitest';
+import { proxmoxSnapshotActivities } from '../activities/proxmoxSnapshots.js';
+import { SshPool } from '../activities/ssh/pool.js';
+import { remoteShell } from '../activities/ssh/remote.js';
+import { proxmox } from '../common/commands.js';
 import type { WithSnapshots } from '../lab/capabilities/proxmox/snapshots.js';
 import { proxmoxCluster, type ProxmoxNodeState } from '../lab/hosts/proxmox-node.js';
 import { Lab } from '../lab/lab.js';
@@ -102,5 +108,31 @@ describe('proxmoxSnapshot', () => {
     expect(String(error.cause?.message)).toContain('VM 2001 (REF-VM-01) has disks on lvm_noluks_shared (lvm, shared), which take no snapshots');
     expect(String(error.cause?.message)).toContain('ne supportant pas les snapshots, mais du coup en HA');
     expect(changesByHost({ snp1: lab.audit('snp1').slice(mark) })).toEqual({});
+  });
+
+  it('a retried rollback finds the new generation id and runs nothing; on a VM without one, a retry asks a person', async () => {
+    const pool = new SshPool({ privateKey: readFileSync(lab.inventory.ssh.privateKeyPath) });
+    try {
+      const { changeVmSnapshot, readVmGenId } = proxmoxSnapshotActivities(remoteShell(pool, lab.inventory));
+      const attempt = (n: number) => new MockActivityEnvironment({ attempt: n });
+      const snap = { vmid: 2010, name: 'retried', action: 'rollback' as const };
+      await sshRun('qm snapshot 2010 retried');
+      const rollback = proxmox.rollback(2010, 'retried');
+      const rollbacks = () => lab.audit('snp1').filter((e) => e.command === rollback.text).length;
+      const before: string | null = await attempt(1).run(readVmGenId, 'snp1', 2010);
+      expect(before).toMatch(/^[0-9a-f-]{36}$/);
+      expect(await attempt(1).run(changeVmSnapshot, 'snp1', { ...snap, genIdBefore: before }, rollback)).toBe('done');
+      // The worker died before it reported: the retry sees the generation id the rollback gave, and stops there.
+      expect(await attempt(2).run(changeVmSnapshot, 'snp1', { ...snap, genIdBefore: before }, rollback)).toBe('already done');
+      expect(rollbacks()).toBe(1);
+      // A VM without a generation id: the first attempt rolls back, a retry cannot tell and leaves it to a person.
+      lab.update<ProxmoxNodeState, void>('snp1', (s) => { delete s.guests.find((g) => g.vmid === 2010)!.vmgenid; });
+      expect(await attempt(1).run(readVmGenId, 'snp1', 2010)).toBeNull();
+      expect(await attempt(1).run(changeVmSnapshot, 'snp1', { ...snap, genIdBefore: null }, rollback)).toBe('done');
+      await expect(attempt(2).run(changeVmSnapshot, 'snp1', { ...snap, genIdBefore: null }, rollback)).rejects.toMatchObject({ type: 'OutcomeUnknown', nonRetryable: true });
+      expect(rollbacks()).toBe(2);
+    } finally {
+      pool.close();
+    }
   });
 });

@@ -31,7 +31,7 @@ const localReads = proxyLocalActivities<Activities>({
 const LOCAL_READS: ReadonlySet<string> = new Set<keyof Activities>([
   'lookUpHost', 'lookUpCluster', 'approvalPolicy', 'sealingKeyIds',
   'checkArrays', 'findFailedDisk', 'identifyNewDisk', 'readResync', 'findLockedVolumes', 'readBootId',
-  'readDomains', 'readClusterFacts', 'readVmStorages', 'readSshSetup', 'readRootMode',
+  'readDomains', 'readClusterFacts', 'readVmStorages', 'readVmGenId', 'readSshSetup', 'readRootMode',
   'readVolumeSpace', 'listVolumes', 'volumeExists', 'readSnapshot', 'readSnapshotFill', 'fileSize',
   'readMemberCapacity', 'memberVmAddresses',
 ]);

@@ -5,8 +5,12 @@
  * give HA); the run refuses with that reason before anything changes. A rollback overwrites the VM's disks: approved.
  * It also leaves the VM stopped (a snapshot without RAM state): a VM that ran before is started again (checked
  * first: one whose snapshot held its RAM resumes by itself, and the start is then already done).
+ *
+ * Safer than the page: a rollback never runs twice. PVE gives a VM a new generation id (`vmgenid`) at every rollback;
+ * read right before, it tells a retried attempt (a worker killed mid-step) that the first one ran. A VM without one
+ * keeps no trace: its retry asks a person instead of rolling back again over what the VM wrote since.
  */
-import { allHandlersFinished, condition } from '@temporalio/workflow';
+import { allHandlersFinished, condition, patched } from '@temporalio/workflow';
 import type { Outcome } from '../activities/raid/activities.js';
 import { proxmox } from '../common/commands.js';
 import { failure } from '../common/failures.js';
@@ -31,6 +35,9 @@ export interface ProxmoxSnapshotResult {
   decisions: DecisionRecord[];
   timeline: Runbook['timeline'];
 }
+
+/** The patch that reads the VM's generation id before a rollback (runs recorded before it replay without). */
+const ROLLBACK_GUARD = 'rollback-guarded-by-vmgenid';
 
 const STEPS = ['preflight: the storages take snapshots', 'plan and approval', 'qm snapshot, rollback or delsnapshot', 'start the VM again'] as const;
 
@@ -57,13 +64,17 @@ export async function proxmoxSnapshot(input: ProxmoxSnapshotInput): Promise<Prox
       return facts;
     });
 
+    /** The VM's generation id right before the rollback: a retried rollback that finds another one already ran. */
+    let genIdBefore: string | null | undefined;
     const step: HostStep<Outcome> = {
       host, stage: 'openssh',
       command: action === 'snapshot' ? proxmox.snapshot(vmid, name, request.description) : action === 'rollback' ? proxmox.rollback(vmid, name) : proxmox.deleteSnapshot(vmid, name),
       why: action === 'snapshot' ? `snapshot of ${vm.name} on ${vm.storages.map((s) => s.storage).join(', ')}`
         : action === 'rollback' ? `${vm.name}'s disks back to ${name}: what was written since is lost; the VM is stopped after (unless the snapshot holds its RAM)`
         : `${name} no longer kept`,
-      run: (command) => summarized(hostChange.changeVmSnapshot, `qm ${action} ${vmid} ${name} on ${host}`)(host, { vmid, name, action }, command),
+      run: (command) => summarized(hostChange.changeVmSnapshot, `qm ${action} ${vmid} ${name} on ${host}`)(host, { vmid, name, action, ...(genIdBefore !== undefined ? { genIdBefore } : {}) }, command),
+      // A rollback retried on a VM without a generation id asks a person, who may say it already ran.
+      skippable: action === 'rollback',
     };
 
     // A rollback leaves the VM stopped: one that runs now is started again after.
@@ -90,6 +101,8 @@ export async function proxmoxSnapshot(input: ProxmoxSnapshotInput): Promise<Prox
         if (runningBefore && !restartPlanned) {
           throw failure('Refused', `VM ${vmid} (${vm.name}) was started since the plan, which does not start it again after the rollback: start the runbook again for a new plan. Nothing was changed`);
         }
+        // Runs recorded before this guard replay without the read (and roll back unguarded, as they did).
+        if (patched(ROLLBACK_GUARD)) genIdBefore = await summarized(readOnly.readVmGenId, `qm config ${vmid} on ${host}: the generation id a rollback changes`)(host, vmid);
       }
       return runStep(people, step, () => 'nothing changed');
     });

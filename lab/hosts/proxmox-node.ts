@@ -86,6 +86,7 @@ function guest(vmid: number, name: string, type: PveGuest['type'], storage: stri
     // Association guests on vmbr2, members' VMs on vmbr3 (page, "Adressage").
     bridge: vmid >= 2000 ? 'vmbr3' : 'vmbr2',
     onboot: true,
+    ...(type === 'qemu' ? { vmgenid: labUuid(`vmgenid/${vmid}`) } : {}),
   };
 }
 

@@ -59,6 +59,11 @@ export interface PveGuest {
   bootOrder?: string;
   /** The ISO volume in ide2, e.g. `local:iso/debian-12.iso`. */
   cdrom?: string;
+  /**
+   * QEMU's VM generation id (`vmgenid`), which PVE gives every VM it creates and changes at every snapshot rollback
+   * (PVE::QemuConfig's rollback hook: "tell the VM that it's another generation").
+   */
+  vmgenid?: string;
   /** Where the last start booted from, by the first bootable device of bootOrder. */
   bootedFrom?: 'cdrom' | 'disk';
   /** /etc/pve/firewall/VMID.fw: the guest's own, so it follows a migration (firewall.ts). */

@@ -167,6 +167,7 @@ export function renderConfig(g: PveGuest): string {
         ostype: g.ostype ?? 'l26', scsihw: g.scsihw ?? 'virtio-scsi-pci', sockets: String(g.sockets ?? 1),
         ...(g.bridge ? { net0: `virtio=${macOf(g.vmid)},bridge=${g.bridge},firewall=1` } : {}),
         ...(g.args !== undefined ? { args: g.args } : {}),
+        ...(g.vmgenid ? { vmgenid: g.vmgenid } : {}),
       }
     : {
         arch: 'amd64', cores: String(g.cores), hostname: g.name, memory: String(g.memBytes / MiB),

@@ -3,6 +3,7 @@
  * On the page's storages that is `lvmthin_luks_local` only: the shared (thick) LVM LUNs "ne supportent pas les
  * snapshots", and Proxmox says "snapshot feature is not available".
  */
+import { randomUUID } from 'node:crypto';
 import { fail, ok, type CommandResult } from '../../core/types.js';
 import type { PveGuest, PveNodeState } from './cluster.js';
 
@@ -50,6 +51,8 @@ export function qmSnapshots(state: PveNodeState, g: PveGuest & WithSnapshots, su
   if (!existing) return fail(255, `snapshot '${name}' does not exist\n`);
   if (sub === 'rollback') {
     g.content = existing.content;
+    // PVE::QemuConfig's rollback hook: a VM with a generation id gets a new one, so its guest knows it went back.
+    if (g.vmgenid) g.vmgenid = randomUUID();
     // As Proxmox: a rollback leaves the VM stopped, unless the snapshot holds its RAM (vmstate): then it resumes.
     if (existing.vmstate) {
       g.status = 'running';
