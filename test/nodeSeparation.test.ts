@@ -160,8 +160,10 @@ describe('nodeSeparation', () => {
     lab.faults.slow({ host: 'duoq2', pattern: 'mkdir -p', delayMs: 3000, times: 1 });
     const handle = await start('duoq2');
     await approveBy(handle, 'alice', 'bob');
-    // First while osd.0's data moves: the durable wait goes on under the next worker.
-    await eventually('osd.0 out', () => lab.audit('duoq2').some((e) => e.command === 'ceph osd out 0' && e.exitCode === 0) || undefined, 120_000);
+    // First while osd.0's data moves: the durable wait goes on under the next worker. Its first look at the drain is
+    // the sign: `ceph osd out` alone in the audit may still be on its way back to the server (killed then, its retry
+    // rightly finds it already done, and this test would not be the one it means to be).
+    await eventually('the drain watched', () => lab.audit('duoq2').some((e) => e.command === 'ceph osd safe-to-destroy 0') || undefined, 120_000);
     worker.kill('SIGKILL');
     await worker.stopped;
     worker = await startWorkerProcess({ address, inventoryPath, codecKeyFile });
