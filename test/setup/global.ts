@@ -22,17 +22,28 @@ declare module 'vitest' {
 
 const HOST = '127.0.0.1';
 
-export function freePort(host = HOST): Promise<number> {
-  return new Promise((resolve, reject) => {
+/** Whether `port` can be listened on at `host` now. */
+function canListen(port: number, host: string): Promise<boolean> {
+  return new Promise((resolve) => {
     const srv = createServer();
     srv.unref();
-    srv.once('error', reject);
-    srv.listen(0, host, () => {
-      const addr = srv.address();
-      const port = typeof addr === 'object' && addr ? addr.port : 0;
-      srv.close(() => resolve(port));
-    });
+    srv.once('error', () => resolve(false));
+    srv.listen(port, host, () => srv.close(() => resolve(true)));
   });
+}
+
+/**
+ * A free port below the kernel's ephemeral range (32768-60999 on Debian): a port the kernel hands out for a
+ * `listen(0)` can be taken by another process between this pick and its use, and the dev server's own services
+ * bind such ports as they start (one took a stack's metrics port once, and its worker could not start). Random in
+ * 20000-32767, checked by listening on it.
+ */
+export async function freePort(host = HOST): Promise<number> {
+  for (let tries = 0; tries < 200; tries++) {
+    const port = 20000 + Math.floor(Math.random() * 12768);
+    if (await canListen(port, host)) return port;
+  }
+  throw new Error(`no free port in 20000-32767 on ${host}`);
 }
 
 export async function waitUntilReady(address: string, child: ChildProcess, output: () => string, timeoutMs: number): Promise<void> {
