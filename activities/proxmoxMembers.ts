@@ -39,9 +39,8 @@ export function proxmoxMemberActivities(remote: RemoteShell) {
         const r = await resources(via);
         const online = r.nodes.filter((n) => n.status === 'online');
         const cpus = await Promise.all(online.map(async (n) => parseNodeStatus((await remote.run(via, pveMember.nodeStatus(n.node))).stdout)));
-        const isoStorage = iso?.slice(0, iso.indexOf(':'));
-        const holding = iso && isoStorage
-          ? await Promise.all(online.map(async (n) => parseContentVolids((await remote.run(via, pveMember.isoContent(n.node, isoStorage))).stdout).includes(iso)))
+        const holding = iso
+          ? await Promise.all(online.map(async (n) => parseContentVolids((await remote.run(via, pveMember.isoContent(n.node, iso.slice(0, iso.indexOf(':'))))).stdout).includes(iso)))
           : [];
         return {
           ...(iso ? { installer: { iso, nodes: online.filter((_, i) => holding[i]).map((n) => n.node) } } : {}),

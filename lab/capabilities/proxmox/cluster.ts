@@ -107,6 +107,9 @@ export interface PveNodeState extends WithLuks {
 /** What an installed node's `local` storage holds in the lab: the Debian installers the runbooks and tests name. */
 export const DEFAULT_ISOS: readonly string[] = ['local:iso/debian-12.8.0-amd64-netinst.iso', 'local:iso/debian-12.5.0-amd64-netinst.iso'];
 export const isosOf = (node: PveNodeState): readonly string[] => node.isos ?? DEFAULT_ISOS;
+/** PVE's refusal of an ISO volume this node's `local` storage lacks (qm create, qm set, pvesm free), or undefined. */
+export const missingIso = (node: PveNodeState, volid: string): string | undefined =>
+  (isosOf(node).includes(volid) ? undefined : `volume '${volid}' does not exist`);
 
 // ---------------------------------------------------------------- cluster view
 

@@ -6,7 +6,7 @@
 import { randomUUID } from 'node:crypto';
 import { fail, ok, type CommandResult, type ExecContext } from '../../core/types.js';
 import { badParameters, findGuest, isGuest, isResult, NO_QUORUM, parseOptions } from './cli.js';
-import { clusterNodes, GiB, isosOf, MiB, quorumOf, storageActive, storageUsed, type PveDisk, type PveGuest, type PveNodeState } from './cluster.js';
+import { clusterNodes, GiB, MiB, missingIso, quorumOf, storageActive, storageUsed, type PveDisk, type PveGuest, type PveNodeState } from './cluster.js';
 
 const DISK_KEYS = ['scsi0', 'scsi1', 'virtio0', 'virtio1'];
 const OSTYPES = ['other', 'wxp', 'w2k', 'w2k3', 'w2k8', 'wvista', 'win7', 'win8', 'win10', 'win11', 'l24', 'l26', 'solaris'];
@@ -136,7 +136,8 @@ export function qmCreate(state: PveNodeState, args: string[], ctx: ExecContext):
   }
   const cdrom = f.has('ide2') ? parseCdrom(f.get('ide2')!) : '';
   // PVE resolves every volume before it allocates a disk: an ISO this node's storage lacks stops the create.
-  if (cdrom && !isosOf(state).includes(cdrom)) return refuse(`volume '${cdrom}' does not exist`);
+  const missing = cdrom ? missingIso(state, cdrom) : undefined;
+  if (missing) return refuse(missing);
   const disks = allocate(state, vmid, wanted, ctx);
   if (typeof disks === 'string') return refuse(disks);
   const guest: PveGuest = {
@@ -168,7 +169,8 @@ export function qmSet(state: PveNodeState, args: string[], ctx: ExecContext): Co
   if (p.flags.size === 0) return fail(255, 'no options specified\n');
   if (!quorumOf(state, ctx.lab).quorate) return fail(255, NO_QUORUM);
   const iso = p.flags.has('ide2') ? parseCdrom(p.flags.get('ide2')!) : '';
-  if (iso && !isosOf(state).includes(iso)) return fail(255, `volume '${iso}' does not exist\n`);
+  const missing = iso ? missingIso(state, iso) : undefined;
+  if (missing) return fail(255, `${missing}\n`);
   for (const [key, value] of p.flags) {
     if (key === 'boot') g.bootOrder = value;
     if (key === 'args') g.args = value;

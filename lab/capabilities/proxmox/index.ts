@@ -4,7 +4,7 @@
  */
 import type { Capability } from '../../core/capability.js';
 import { fail, ok, type CommandResult, type ExecContext } from '../../core/types.js';
-import { clusterNodes, isosOf, quorumOf, type PveNodeState } from './cluster.js';
+import { clusterNodes, isosOf, missingIso, quorumOf, type PveNodeState } from './cluster.js';
 import { corosync, delnode, expected, qdeviceRemove } from './corosync.js';
 import { clustered, PVE_COROSYNC_CONF } from './corosync-state.js';
 import { cmdGuest } from './guests.js';
@@ -49,9 +49,9 @@ function cmdPvesm(state: PveNodeState, args: string[], ctx: ExecContext): Comman
   if (args.length === 1 && args[0] === 'status') return ok(renderPvesmStatus(state, ctx.lab));
   const [sub, volid = ''] = args;
   if (sub === 'free' && args.length === 2 && volid.startsWith('local:iso/')) {
-    const isos = isosOf(state);
-    if (!isos.includes(volid)) return fail(255, `volume '${volid}' does not exist\n`);
-    state.isos = isos.filter((v) => v !== volid);
+    const missing = missingIso(state, volid);
+    if (missing) return fail(255, `${missing}\n`);
+    state.isos = isosOf(state).filter((v) => v !== volid);
     return ok('');
   }
   return fail(255, 'runbook-lab: pvesm: the lab simulates only "pvesm status" and "pvesm free local:iso/IMAGE"\n');
