@@ -9,12 +9,17 @@ import { fileURLToPath } from 'node:url';
 import { defaultPayloadConverter } from '@temporalio/common';
 import { Worker } from '@temporalio/worker';
 import proto from '@temporalio/proto';
-import { describe, expect, it } from 'vitest';
+import { beforeAll, describe, expect, it } from 'vitest';
 import { AesGcmCodec, parseCodecKeys } from '../common/codec.js';
+import { workflowBundle, type WorkflowBundle } from '../worker/bundle.js';
 
 const { temporal } = proto;
 const dir = fileURLToPath(new URL('./fixtures/histories/', import.meta.url));
 const workflowsPath = fileURLToPath(new URL('../dist/workflows/index.js', import.meta.url));
+const failureConverterPath = fileURLToPath(new URL('../dist/common/failure-converter.js', import.meta.url));
+/** One bundle of the current code for every history (a webpack run per history cost ~1.5 s each). */
+let bundle: WorkflowBundle;
+beforeAll(async () => { bundle = await workflowBundle({ workflowsPath, failureConverterPath }); });
 const fixtures = readdirSync(dir).filter((f) => f.endsWith('.history.pb'));
 
 function load(file: string) {
@@ -44,13 +49,7 @@ describe('stored histories replay against the current code', () => {
   it.each(fixtures)('%s', async (file) => {
     const { codec, history } = load(file);
     await Worker.runReplayHistory(
-      {
-        workflowsPath,
-        dataConverter: {
-          payloadCodecs: [codec],
-          failureConverterPath: fileURLToPath(new URL('../dist/common/failure-converter.js', import.meta.url)),
-        },
-      },
+      { workflowBundle: bundle, dataConverter: { payloadCodecs: [codec], failureConverterPath } },
       history,
       readFileSync(join(dir, file.replace('.history.pb', '.workflow-id')), 'utf8'),
     );

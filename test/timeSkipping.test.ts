@@ -23,6 +23,7 @@ import { diskReplacedUpdate } from '../workflows/messages.js';
 import type { RebootHostResult } from '../workflows/rebootHost.js';
 import { writeTestCodecKey } from './setup/codec-key.js';
 import { eventually, hostChanges, tempDir, waitingFor } from './helpers/runbooks.js';
+import { workflowBundle } from '../worker/bundle.js';
 import { ensureSearchAttributes } from '../worker/search-attributes.js';
 
 const TASK_QUEUE = 'runbooks-time-skipping';
@@ -52,17 +53,18 @@ beforeAll(async () => {
     client: { dataConverter: clientDataConverter(codecEnv) },
   });
   await ensureSearchAttributes(env.nativeConnection.operatorService, env.namespace ?? 'default');
+  // The sandbox loads the converters by path: the built ones, as the worker process does.
+  const dataConverter = {
+    ...workerDataConverter(codecEnv),
+    payloadConverterPath: fileURLToPath(new URL('../dist/common/payload-converter.js', import.meta.url)),
+    failureConverterPath: fileURLToPath(new URL('../dist/common/failure-converter.js', import.meta.url)),
+  };
   worker = await Worker.create({
     connection: env.nativeConnection,
     taskQueue: TASK_QUEUE,
-    workflowsPath: fileURLToPath(new URL('../dist/workflows/index.js', import.meta.url)),
+    workflowBundle: await workflowBundle({ workflowsPath: fileURLToPath(new URL('../dist/workflows/index.js', import.meta.url)), payloadConverterPath: dataConverter.payloadConverterPath, failureConverterPath: dataConverter.failureConverterPath }),
     activities: createActivities(lab.inventory),
-    // The sandbox loads the converters by path: the built ones, as the worker process does.
-    dataConverter: {
-      ...workerDataConverter(codecEnv),
-      payloadConverterPath: fileURLToPath(new URL('../dist/common/payload-converter.js', import.meta.url)),
-      failureConverterPath: fileURLToPath(new URL('../dist/common/failure-converter.js', import.meta.url)),
-    },
+    dataConverter,
   });
   running = worker.run();
 });

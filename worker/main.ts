@@ -17,6 +17,7 @@ import { loadInventory } from '../common/inventory.js';
 import { PRIVATE_KEY_ENV, sealingKeysFromFile } from '../common/sealing.js';
 import { readSettings } from '../common/settings.js';
 import { clientDataConverter, connectionOptions, temporalSettings, workerDataConverter } from '../common/temporal.js';
+import { workflowBundle } from './bundle.js';
 import { workerLogger } from './log.js';
 import { ensureSearchAttributes } from './search-attributes.js';
 
@@ -66,20 +67,25 @@ export async function runWorker(env = process.env, run: WorkerRun = {}): Promise
   const connection = await NativeConnection.connect(connectionOptions(temporal));
   await ensureSearchAttributes(connection.operatorService, temporal.namespace);
   const { interceptors: moreInterceptors, ...extra } = run.options ?? {};
+  const { workflowModules: moreWorkflowModules = [], ...otherInterceptors } = moreInterceptors ?? {};
+  const dataConverter = workerDataConverter(settings);
+  const bundle = extra.workflowBundle ?? await workflowBundle({
+    workflowsPath: run.workflowsPath ?? workflowsPath,
+    workflowInterceptorModules: [workflowInterceptorsPath, ...moreWorkflowModules],
+    payloadConverterPath: dataConverter.payloadConverterPath,
+    failureConverterPath: dataConverter.failureConverterPath,
+  }, Runtime.instance().logger);
   const worker = await Worker.create({
     connection,
     namespace: temporal.namespace,
     taskQueue: settings.taskQueue,
-    ...(extra.workflowBundle ? {} : { workflowsPath: run.workflowsPath ?? workflowsPath }),
+    workflowBundle: bundle,
     maxCachedWorkflows: MAX_CACHED_WORKFLOWS,
     // Heartbeats reach the server at most 5 s apart (the SDK would hold them up to 80 % of the 15 s timeout).
     maxHeartbeatThrottleInterval: '5s',
     activities: createActivities(inventory, pool),
-    interceptors: {
-      ...moreInterceptors,
-      ...(extra.workflowBundle ? {} : { workflowModules: [workflowInterceptorsPath, ...(moreInterceptors?.workflowModules ?? [])] }),
-    },
-    dataConverter: workerDataConverter(settings),
+    interceptors: otherInterceptors,
+    dataConverter,
     ...extra,
   });
   for (const signal of ['SIGINT', 'SIGTERM'] as const) process.once(signal, () => worker.shutdown());

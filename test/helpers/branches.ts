@@ -17,6 +17,7 @@ import { generateSealingKey } from '../../common/sealing.js';
 import { testServerPath } from '../../scripts/temporal-bin.js';
 import { decideUpdate } from '../../workflows/messages.js';
 import { ensureSearchAttributes } from '../../worker/search-attributes.js';
+import { workflowBundle } from '../../worker/bundle.js';
 
 let TASK_QUEUE = 'runbooks-branches';
 export let env: TestWorkflowEnvironment;
@@ -103,7 +104,7 @@ beforeAll(async () => {
   worker = await Worker.create({
     connection: env.nativeConnection,
     taskQueue: TASK_QUEUE,
-    workflowsPath: fileURLToPath(new URL('../../dist/workflows/index.js', import.meta.url)),
+    workflowBundle: await workflowBundle({ workflowsPath: fileURLToPath(new URL('../../dist/workflows/index.js', import.meta.url)) }),
     activities: activities(),
   });
   running = worker.run();
