@@ -11,8 +11,7 @@
  * the first one is the current key.
  */
 import { createCipheriv, createDecipheriv, randomBytes } from 'node:crypto';
-import { existsSync, readFileSync } from 'node:fs';
-import { join } from 'node:path';
+import { readFileSync } from 'node:fs';
 import { type Payload, type PayloadCodec, METADATA_ENCODING_KEY } from '@temporalio/common';
 import proto from '@temporalio/proto'; // CommonJS: no named exports under Node's ESM loader
 import { notEncryptedPayload } from './payload-converter.js';
@@ -96,10 +95,4 @@ export function codecKeys(settings: CodecKeySettings): CodecKey[] {
   if (settings.codecKey) return parseCodecKeys(settings.codecKey);
   if (settings.codecKeyFile) return parseCodecKeys(readFileSync(settings.codecKeyFile, 'utf8'));
   throw new Error('no payload codec key: set RUNBOOK_CODEC_KEY or RUNBOOK_CODEC_KEY_FILE (npm start creates .data/codec.key)');
-}
-
-/** The local stack's key file (`npm start` writes <data dir>/codec.key), for a client given no key of its own. */
-export function localCodecKeyFile(dataDir: string): string | undefined {
-  const file = join(dataDir, 'codec.key');
-  return existsSync(file) ? file : undefined;
 }

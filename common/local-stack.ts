@@ -3,7 +3,7 @@
  * reads it when no Temporal address is configured, so `RUNBOOK_TEMPORAL_PORT=7300 npm start` needs nothing more
  * in the next terminal. Written in the data folder next to the codec key the CLI finds the same way.
  */
-import { readFileSync, writeFileSync } from 'node:fs';
+import { existsSync, readFileSync, writeFileSync } from 'node:fs';
 import { join } from 'node:path';
 import { z } from 'zod';
 
@@ -30,4 +30,10 @@ export function readLocalStack(dataDir: string): LocalStack | undefined {
   } catch {
     return undefined;
   }
+}
+
+/** The local stack's key file (`npm start` writes <data dir>/codec.key), for a client given no key of its own. */
+export function localCodecKeyFile(dataDir: string): string | undefined {
+  const file = join(dataDir, 'codec.key');
+  return existsSync(file) ? file : undefined;
 }

@@ -4,7 +4,7 @@
  * validates, sends, and prints its help. `unlock` is the one whose value is a secret: it is typed at a prompt,
  * never on the command line (starter/secret-input.ts).
  */
-import { WorkflowUpdateFailedError, type Client, type WorkflowHandle } from '@temporalio/client';
+import type { Client, WorkflowHandle } from '@temporalio/client';
 import { ApplicationFailure, type UpdateDefinition } from '@temporalio/common';
 import type { z } from 'zod';
 import { Approval, Decision, DiskReplacedAnswer, InstallDoneAnswer, PassphraseAnswer } from '../common/inputs.js';
@@ -173,6 +173,7 @@ function unlockAnswer(): Answer {
 }
 
 async function answerUntilDone(handle: WorkflowHandle, by: string, publicKey: SealingPublicKey, source: SecretSource): Promise<void> {
+  const { WorkflowUpdateFailedError } = await import('@temporalio/client'); // loaded already, with the handle (cli.ts)
   for (;;) {
     const sealed = await readSealedSecret(source, publicKey, 'passphrase: ');
     const answer = validated(PassphraseAnswer, { by, passphrase: sealed }, 'the answer');

@@ -5,15 +5,14 @@
  * sent: a mistake exits 2 with a message naming the field, and nothing is started.
  */
 import { readFileSync } from 'node:fs';
-import { ActivityFailure, ChildWorkflowFailure, type Client } from '@temporalio/client';
-import { localCodecKeyFile } from '../common/codec.js';
+import type { Client } from '@temporalio/client';
+import { ActivityFailure, ChildWorkflowFailure } from '@temporalio/common';
 import { sealingPublicKeyFromFile, sealingPublicKeyPath } from '../common/sealing.js';
 import { describeSettings, readSettings, SettingsError, type Settings } from '../common/settings.js';
-import { readLocalStack } from '../common/local-stack.js';
-import { connectClient, temporalSettings, type TemporalSettings } from '../common/temporal.js';
+import { localCodecKeyFile, readLocalStack } from '../common/local-stack.js';
+import type { TemporalSettings } from '../common/temporal.js';
 import { planQuery, progressQuery } from '../workflows/messages.js';
 import { ANSWERS, answerFor, answerNamed, answerUsage, type Answer, type AnswerContext } from './answers.js';
-import { auditOf, describeAudit } from './audit.js';
 import { describePlan, describeProgress } from './describe.js';
 import { describeFlag, flagHelp, flagUsage, parseFlags, UsageError, validated } from './flags.js';
 import { RUNBOOKS, runbookNamed, type Runbook } from './runbooks.js';
@@ -39,13 +38,17 @@ class Context implements AnswerContext {
     return this.parsed;
   }
 
+  /**
+   * The client's modules (gRPC, protobuf: ~0.2 s of a start) load here, on first use: a command refused for its
+   * flags or its input answers without them.
+   */
   client(): Promise<Client> {
-    return (this.connected ??= connectClient(this.temporal(), this.settings()));
+    return (this.connected ??= import('../common/temporal.js').then(({ connectClient, temporalSettings }) =>
+      connectClient(this.temporal(temporalSettings()), this.settings())));
   }
 
   /** Configured like the temporal CLI; with nothing configured, the stack `npm start` runs beside us, if any. */
-  private temporal(): TemporalSettings {
-    const temporal = temporalSettings();
+  private temporal(temporal: TemporalSettings): TemporalSettings {
     if (temporal.addressConfigured) return temporal;
     const local = readLocalStack(this.settings().dataDir);
     return local ? { ...temporal, address: local.temporalAddress } : temporal;
@@ -130,6 +133,7 @@ const COMMANDS: readonly Command[] = [
   onRun('audit', 'audit ID [--json]', 'who approved what plan, when and how, and every command run with its exit code and duration, from the history', async (id, rest, ctx) => {
     const json = rest[0] === '--json';
     noMoreArgs('audit', json ? rest.slice(1) : rest);
+    const { auditOf, describeAudit } = await import('./audit.js'); // with the client's modules (Context.client)
     const audit = await auditOf(await ctx.client(), id);
     console.log(json ? JSON.stringify(audit, null, 2) : describeAudit(audit));
   }),
