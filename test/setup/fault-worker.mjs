@@ -1,6 +1,6 @@
 /**
  * The real worker (dist/worker/main.js's runWorker) that SIGKILLs itself once at each activity boundary it meets,
- * for the systematic kill test (test/kill-boundaries.test.ts). A boundary is `workflowId/runId/activityId/kind`:
+ * for the systematic kill test (test/helpers/kill-boundaries.ts). A boundary is `workflowId/runId/activityId/kind`:
  *   scheduled  a workflow task schedules the activity: the worker dies before the server records it (a new
  *              worker takes the workflow task again once it timed out, and schedules the activity)
  *   started    the attempt began, before it ran anything
