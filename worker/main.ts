@@ -83,10 +83,6 @@ export async function runWorker(env = process.env, run: WorkerRun = {}): Promise
     maxCachedWorkflows: MAX_CACHED_WORKFLOWS,
     // Heartbeats reach the server at most 5 s apart (the SDK would hold them up to 80 % of the 15 s timeout).
     maxHeartbeatThrottleInterval: '5s',
-    // A runbook's next workflow task waits this long for this worker (which holds it in its cache) before any worker
-    // may take it: after a crash, its runbooks go on 2 s after the step that was running is retried, not 10 s (the
-    // SDK's default). A busy worker that misses it replays the history instead: a few KB, milliseconds.
-    stickyQueueScheduleToStartTimeout: '2s',
     activities: createActivities(inventory, pool),
     interceptors: otherInterceptors,
     dataConverter,

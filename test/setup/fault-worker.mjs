@@ -65,4 +65,6 @@ await runWorker(process.env, { options: {
       },
     },
   },
+  // A killed worker's sticky queue holds the next workflow task this long before another worker gets it.
+  stickyQueueScheduleToStartTimeout: '1s',
 } });
