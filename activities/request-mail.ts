@@ -6,8 +6,7 @@
  */
 import { createHash } from 'node:crypto';
 import { Resolver } from 'node:dns/promises';
-import { authenticate } from 'mailauth';
-import { simpleParser, type AddressObject } from 'mailparser';
+import type { AddressObject } from 'mailparser';
 import type { Person } from '../common/inventory.js';
 import type { VmRequestInput } from '../common/requests.js';
 import { judgeKeyTexts } from '../common/ssh-public-key.js';
@@ -118,6 +117,8 @@ export async function judgeMail(raw: Buffer, ctx: JudgeContext): Promise<JudgedM
   if (parts > MAX_MIME_PARTS) return refuse(`the mail has ${parts} MIME parts: a request has at most ${MAX_MIME_PARTS}`);
   if ((head.match(/^from:/gim)?.length ?? 0) !== 1) return refuse('the mail must have exactly one From header');
 
+  // The parser and the DKIM/SPF checks load on first use (~0.4 s of CPU a worker start would pay, mailbox or not).
+  const [{ simpleParser }, { authenticate }] = await Promise.all([import('mailparser'), import('mailauth')]);
   const mail = await simpleParser(raw, { skipHtmlToText: true, skipImageLinks: true, skipTextLinks: true, maxHtmlLengthToParse: 0 });
   const subject = shown(mail.subject);
   const fromObjects = ([] as AddressObject[]).concat(mail.from ?? []);
