@@ -14,6 +14,11 @@ import { CHROMIUM, TemporalUi } from './helpers/ui.js';
 const ROOT_PASSPHRASE = 'lab pve1 root passphrase';
 const LUN_PASSPHRASES = { shared: 'lab fma shared LUN passphrase', local: 'lab pve1 local passphrase' };
 const WRONG = 'not the pve1 passphrase';
+/**
+ * Between two looks through the UI (each reloads the page or runs a query there): the Web UI is the heaviest thing
+ * this suite runs (its renderer took a core while the test polled every 250 ms), and a second costs a run nothing.
+ */
+const UI_PAUSE = 1_000;
 
 let stack: Stack | undefined;
 let env: NodeJS.ProcessEnv;
@@ -52,7 +57,7 @@ describe('the Temporal Web UI as the admins\' console', () => {
     const progress = await eventually('the run to wait for the disk swap', async () => {
       const text = await ui.query('progress');
       return text.includes('"answerWith": "diskReplaced"') ? text : undefined;
-    }, 60_000);
+    }, 60_000, UI_PAUSE);
     expect(progress).toContain('"example": "diskReplaced {\\"by\\": \\"NAME\\"}"');
     expect(await ui.query('plan')).toContain('mdadm --manage /dev/md1 --remove');
 
@@ -69,7 +74,7 @@ describe('the Temporal Web UI as the admins\' console', () => {
     expect((await cli('runbook-lab', env, 'swap-disk', 'dom0-a', '0')).code).toBe(0);
     const answered = await ui.sendUpdate('diskReplaced', { by: 'camille', comment: 'slot 0' });
     expect(answered.dialog).toBe('');
-    await eventually('the run to complete', async () => ((await ui.status()) === 'COMPLETED' ? true : undefined), 120_000);
+    await eventually('the run to complete', async () => ((await ui.status()) === 'COMPLETED' ? true : undefined), 120_000, UI_PAUSE);
   }, 300_000);
 
   it('reboots pve1 from the form: approval, a wrong passphrase shown with the tries left, the right ones, and no passphrase left in the page', async () => {
@@ -78,7 +83,7 @@ describe('the Temporal Web UI as the admins\' console', () => {
     await ui.startWorkflow(id, 'runbooks', 'hypervisorReboot', { host: 'pve1', reason: 'kernel update', pollInterval: '1s' });
     await ui.openRun(id);
 
-    await eventually('the approval wait', async () => ((await ui.query('progress')).includes('"answerWith": "approve"') ? true : undefined), 90_000);
+    await eventually('the approval wait', async () => ((await ui.query('progress')).includes('"answerWith": "approve"') ? true : undefined), 90_000, UI_PAUSE);
     expect(await ui.query('plan')).toContain('qm migrate');
     expect((await ui.sendUpdate('approve', { by: 'alice (board)', comment: 'maintenance window' })).dialog).toBe('');
 
@@ -88,7 +93,7 @@ describe('the Temporal Web UI as the admins\' console', () => {
       const status = await ui.status();
       if (status !== 'RUNNING') return status === 'COMPLETED' ? 'done' : `the run ended ${status}`;
       return undefined;
-    }, 180_000);
+    }, 180_000, UI_PAUSE);
 
     // The root passphrase wait shows on the timeline; a wrong one is a failed Update with the tries left.
     expect(await asked()).toMatch(/system disk|root/);

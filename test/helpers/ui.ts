@@ -17,6 +17,15 @@ export class TemporalUi {
     const browser = await chromium.launch({ executablePath: CHROMIUM, args: ['--no-sandbox'] });
     const page = await browser.newPage({ viewport: { width: 1400, height: 1200 } });
     page.setDefaultTimeout(30_000);
+    // No animation: the UI's spinners and pulses for a running workflow kept a headless renderer busy (a core, while
+    // the suite ran beside it); what the tests read is text, which they do not change.
+    await page.addInitScript(() => {
+      document.addEventListener('DOMContentLoaded', () => {
+        const style = document.createElement('style');
+        style.textContent = '*, *::before, *::after { animation: none !important; transition: none !important; }';
+        document.head.appendChild(style);
+      });
+    });
     return new TemporalUi(browser, page, `http://127.0.0.1:${uiPort}/namespaces/default`);
   }
 
