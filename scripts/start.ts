@@ -38,6 +38,7 @@ import { repoRoot } from './paths.js';
 import { assertPortFree, PortInUseError } from './ports.js';
 import { signalGroup, Supervised, type SupervisorOptions } from './supervisor.js';
 import { temporalCliPath } from './temporal-bin.js';
+import { devServerSqliteFlags } from './dev-server-sqlite.js';
 import { codecToken } from '../codec-server/main.js';
 import { ensureSealingKeyFiles, sealingKeyPaths } from '../common/sealing.js';
 import { readSettings } from '../common/settings.js';
@@ -153,18 +154,6 @@ for (const sig of ['SIGINT', 'SIGTERM', 'SIGHUP'] as const) {
   });
 }
 
-/**
- * The dev server's SQLite: write-ahead log, synced at checkpoints (halves a step's server time: each workflow or
- * activity transition is one small commit, which the default rollback journal fsyncs several times).
- * synchronous=NORMAL under WAL: a commit is in the WAL, in the kernel's page cache, before the server acknowledges
- * it, so a crash of the server process (or of ours, or the worker) loses nothing acknowledged. A power loss or
- * kernel crash may lose the last commits since the last checkpoint (never corrupts): those runbooks resume from an
- * earlier point and run a step again, as after any worker crash (every host change is guarded, activities are
- * at-least-once); a person's answer accepted in that window would be asked again. synchronous=FULL would close that
- * window with an fsync per commit; a deployment that must survive power loss runs a real Temporal cluster anyway.
- */
-const SQLITE_PRAGMAS = ['journal_mode=wal', 'synchronous=normal'];
-
 /** The dev server, kept up: a restart finds its data in temporal.db, runs and all. */
 function devServerSpec(uiCodecEndpoint: string, temporal: TemporalSettings): Supervised {
   mkdirSync(DATA_DIR, { recursive: true });
@@ -179,7 +168,7 @@ function devServerSpec(uiCodecEndpoint: string, temporal: TemporalSettings): Sup
     '--log-level', 'warn',
     '--ui-codec-endpoint', uiCodecEndpoint,
     ...devServerSearchAttributeFlags(),
-    ...SQLITE_PRAGMAS.flatMap((p) => ['--sqlite-pragma', p]),
+    ...devServerSqliteFlags(),
   ];
   return new Supervised({
     name: 'Temporal dev server',
