@@ -71,7 +71,9 @@ function isInside(root: string, path: string): boolean {
 function key(dist: string, inputs: BundleInputs): string {
   const hash = createHash('sha256');
   const require = createRequire(import.meta.url);
-  hash.update(JSON.stringify({ inputs: Object.entries(inputs).map(([k, v]) => [k, Array.isArray(v) ? v.map((p) => relative(dist, p)) : relative(dist, String(v))]) }));
+  // An input given as undefined is one not given: the same bundle, the same key.
+  const given = Object.entries(inputs).filter(([, v]) => v !== undefined) as [string, string | string[]][];
+  hash.update(JSON.stringify({ inputs: given.map(([k, v]) => [k, Array.isArray(v) ? v.map((p) => relative(dist, p)) : relative(dist, v)]) }));
   hash.update(`sdk ${(require('@temporalio/worker/package.json') as { version: string }).version}\n`);
   const lock = join(dist, '..', 'package-lock.json');
   if (existsSync(lock)) hash.update(readFileSync(lock));
