@@ -12,14 +12,13 @@ import type { Client, WorkflowHandle } from '@temporalio/client';
 import { afterAll, beforeAll, describe, expect, inject, it } from 'vitest';
 import { approvalMessage, planHash } from '../common/approval.js';
 import { parseInventory } from '../common/inventory.js';
-import { formatPrivateKeyFile, generateSealingKey } from '../common/sealing.js';
 import { Lab } from '../lab/lab.js';
 import { xenDom0WithGuests } from '../lab/hosts/xen-dom0.js';
 import { signWithKeyFile } from '../starter/signing.js';
 import type { Audit } from '../starter/audit.js';
 import type { HypervisorRebootResult } from '../workflows/hypervisorReboot.js';
 import { approveUpdate, planQuery, progressQuery } from '../workflows/messages.js';
-import { writeTestCodecKey } from './setup/codec-key.js';
+import { writeTestCodecKey, writeTestSealingKey } from './setup/codec-key.js';
 import { startWorkerProcess, type WorkerProcess } from './setup/worker-process.js';
 import { cli } from './helpers/stack.js';
 import { freePort } from './setup/global.js';
@@ -65,8 +64,8 @@ beforeAll(async () => {
   const inventoryPath = join(dir, 'inventory-approvals.json');
   writeFileSync(inventoryPath, JSON.stringify(inventory, null, 2));
   codecKeyFile = writeTestCodecKey(dir);
+  writeTestSealingKey(dir);
   const sealingKeyFile = join(dir, 'sealing.key');
-  writeFileSync(sealingKeyFile, formatPrivateKeyFile([generateSealingKey()]), { mode: 0o600 });
   metricsPort = await freePort();
   worker = await startWorkerProcess({
     address, inventoryPath, codecKeyFile, taskQueue: TASK_QUEUE, logFile: join(dir, 'worker.log'),

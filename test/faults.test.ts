@@ -10,8 +10,7 @@
 import { join } from 'node:path';
 import type { Client, WorkflowHandle } from '@temporalio/client';
 import { afterAll, beforeAll, describe, expect, inject, it } from 'vitest';
-import { formatPrivateKeyFile, generateSealingKey, sealSecret, type SealingKey } from '../common/sealing.js';
-import { writeFileSync } from 'node:fs';
+import { sealSecret, type SealingKey } from '../common/sealing.js';
 import { runControl } from '../lab/control.js';
 import { proxmoxCluster, proxmoxPassphrase } from '../lab/hosts/proxmox-node.js';
 import { Lab, presets } from '../lab/lab.js';
@@ -20,7 +19,7 @@ import type { DiskReplacementResult } from '../workflows/diskReplacement.js';
 import { answer, answerPassphrases, asked, auditMark, auditSince, planOfRun } from './helpers/drive.js';
 import { changesByHost, codecClient, eventually, hostChanges, planByHost, tempDir } from './helpers/runbooks.js';
 import { startDevServer, type DevServer } from './helpers/dev-server.js';
-import { writeTestCodecKey } from './setup/codec-key.js';
+import { writeTestCodecKey, writeTestSealingKey } from './setup/codec-key.js';
 import { startWorkerProcess, type WorkerProcess } from './setup/worker-process.js';
 
 const address = inject('temporalAddress');
@@ -83,8 +82,7 @@ beforeAll(async () => {
     clusters: fma.clusters,
   });
   codecKeyFile = writeTestCodecKey(dir);
-  sealingKey = generateSealingKey();
-  writeFileSync(join(dir, 'sealing.key'), formatPrivateKeyFile([sealingKey]), { mode: 0o600 });
+  sealingKey = writeTestSealingKey(dir);
   await restartWorker();
   client = await codecClient(address, codecKeyFile);
 });

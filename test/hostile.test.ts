@@ -13,7 +13,7 @@ import { WorkflowFailedError, WorkflowUpdateFailedError, type Client, type Workf
 import { afterAll, beforeAll, describe, expect, inject, it, vi } from 'vitest';
 import { generateCodecKey, AesGcmCodec, parseCodecKeys } from '../common/codec.js';
 import { InventoryError, loadInventory, parseInventory } from '../common/inventory.js';
-import { formatPrivateKeyFile, formatPublicKeyFile, generateSealingKey, SCHEME } from '../common/sealing.js';
+import { generateSealingKey, SCHEME } from '../common/sealing.js';
 import { describeIssues } from '../common/validation.js';
 import { MAX_SECRET_BYTES, readSealedSecret } from '../starter/secret-input.js';
 import { startCodecServer, MAX_PAYLOADS, MAX_JSON_DEPTH, type RunningCodecServer } from '../codec-server/server.js';
@@ -25,7 +25,7 @@ import { ANSWERS } from '../starter/answers.js';
 import { approveUpdate, decideUpdate, diskReplacedUpdate, progressQuery, submitPassphraseUpdate } from '../workflows/messages.js';
 import { HOSTILE_TEXT, PLAINTEXT_SECRET, hostileCases, schemaOf, type HostileCase } from './helpers/hostile-corpus.js';
 import { cliEnvironment, codecClient, eventually, tempDir, waitingFor } from './helpers/runbooks.js';
-import { writeTestCodecKey } from './setup/codec-key.js';
+import { writeTestCodecKey, writeTestSealingKey } from './setup/codec-key.js';
 import { startWorkerProcess, type WorkerProcess } from './setup/worker-process.js';
 
 const BIN = fileURLToPath(new URL('../bin/runbook.js', import.meta.url));
@@ -362,10 +362,8 @@ describe('through a real Temporal dev server and worker, in front of lab hosts',
       clusters: cluster.clusters,
     });
     const codecKeyFile = writeTestCodecKey(dir);
-    const sealingKey = generateSealingKey();
+    writeTestSealingKey(dir);
     const sealingKeyFile = join(dir, 'sealing.key');
-    writeFileSync(sealingKeyFile, formatPrivateKeyFile([sealingKey]), { mode: 0o600 });
-    writeFileSync(join(dir, 'sealing.pub'), formatPublicKeyFile(sealingKey));
     worker = await startWorkerProcess({ address, inventoryPath: lab.inventoryPath, codecKeyFile, taskQueue: TASK_QUEUE, env: { RUNBOOK_SEALING_KEY_FILE: sealingKeyFile }, logFile: join(dir, 'worker.log') });
     client = await codecClient(address, codecKeyFile);
     cliEnv = cliEnvironment({ address, dir, codecKeyFile, taskQueue: TASK_QUEUE, extra: { RUNBOOK_SEALING_PUBLIC_KEY_FILE: join(dir, 'sealing.pub') } });

@@ -4,19 +4,19 @@
  * every guest ended, the audit log of each host, the mail that arrived, the history.
  */
 import { execFile } from 'node:child_process';
-import { copyFileSync, readdirSync, readFileSync, statSync, writeFileSync } from 'node:fs';
+import { readdirSync, readFileSync, statSync } from 'node:fs';
 import { join } from 'node:path';
 import { WorkflowFailedError, WorkflowUpdateFailedError, type Client, type WorkflowHandle } from '@temporalio/client';
 import proto from '@temporalio/proto';
 import { afterAll, beforeAll, describe, expect, inject, it } from 'vitest';
-import { formatPrivateKeyFile, formatPublicKeyFile, generateSealingKey, sealSecret, type SealingKey } from '../common/sealing.js';
+import { sealSecret, type SealingKey } from '../common/sealing.js';
 import { Lab, type AuditEntry } from '../lab/lab.js';
 import { Mailbox, startLabMailbox } from '../lab/mailbox.js';
 import { proxmoxCluster, proxmoxPassphrase, type ProxmoxNodeState } from '../lab/hosts/proxmox-node.js';
 import { xenDom0WithGuests, type XenDom0State } from '../lab/hosts/xen-dom0.js';
 import type { HypervisorRebootResult } from '../workflows/hypervisorReboot.js';
 import { approveUpdate, decideUpdate, planQuery, progressQuery, submitPassphraseUpdate } from '../workflows/messages.js';
-import { writeTestCodecKey } from './setup/codec-key.js';
+import { writeTestCodecKey, writeTestSealingKey } from './setup/codec-key.js';
 import { startWorkerProcess, type WorkerProcess } from './setup/worker-process.js';
 import { answerPassphrases as answerAll, changesByHost, codecClient, eventually, planByHost, rawClient, recordHistory, stopAll, tempDir, waitingFor } from './helpers/runbooks.js';
 
@@ -123,10 +123,8 @@ beforeAll(async () => {
   });
   mailbox = await startLabMailbox({ dir: join(dir, 'mail'), inventoryPath: lab.inventoryPath, log: () => undefined });
   codecKeyFile = writeTestCodecKey(dir);
-  sealingKey = generateSealingKey();
+  sealingKey = writeTestSealingKey(dir);
   const sealingKeyFile = join(dir, 'sealing.key');
-  writeFileSync(sealingKeyFile, formatPrivateKeyFile([sealingKey]), { mode: 0o600 });
-  writeFileSync(join(dir, 'sealing.pub'), formatPublicKeyFile(sealingKey));
   worker = await startWorkerProcess({ address, inventoryPath: lab.inventoryPath, codecKeyFile, env: { RUNBOOK_SEALING_KEY_FILE: sealingKeyFile }, logFile: join(dir, 'worker.log') });
   client = await codecClient(address, codecKeyFile);
 });

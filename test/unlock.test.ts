@@ -3,19 +3,19 @@
  * cluster of the lab behind real sshd and dropbear. Every problem is an answer the sender reads, never a failed run
  * with the host waiting in dropbear; the hosts' audit logs say how many tries reached them.
  */
-import { readdirSync, readFileSync, writeFileSync } from 'node:fs';
+import { readdirSync, readFileSync } from 'node:fs';
 import { join } from 'node:path';
 import type { Socket } from 'node:net';
 import { WorkflowUpdateFailedError, type Client, type WorkflowHandle } from '@temporalio/client';
 import proto from '@temporalio/proto';
 import { afterAll, beforeAll, describe, expect, inject, it } from 'vitest';
-import { formatPrivateKeyFile, formatPublicKeyFile, generateSealingKey, sealSecret, type SealingKey } from '../common/sealing.js';
+import { generateSealingKey, sealSecret, type SealingKey } from '../common/sealing.js';
 import { Lab, type AuditEntry } from '../lab/lab.js';
 import { Mailbox, startLabMailbox } from '../lab/mailbox.js';
 import { proxmoxCluster, proxmoxPassphrase } from '../lab/hosts/proxmox-node.js';
 import type { HypervisorRebootResult } from '../workflows/hypervisorReboot.js';
 import { approveUpdate, decideUpdate, submitPassphraseUpdate } from '../workflows/messages.js';
-import { writeTestCodecKey } from './setup/codec-key.js';
+import { writeTestCodecKey, writeTestSealingKey } from './setup/codec-key.js';
 import { startWorkerProcess, type WorkerProcess } from './setup/worker-process.js';
 import { answerPassphrases, codecClient, eventually, rawClient, sendPassphrase, stopAll, tempDir, waitingFor } from './helpers/runbooks.js';
 
@@ -91,9 +91,7 @@ beforeAll(async () => {
   lab = await Lab.start({ dir, subnet: 223, hosts: cluster.hosts, clusters: cluster.clusters });
   mailbox = await startLabMailbox({ dir: join(dir, 'mail'), inventoryPath: lab.inventoryPath, log: () => undefined });
   codecKeyFile = writeTestCodecKey(dir);
-  sealingKey = generateSealingKey();
-  writeFileSync(join(dir, 'sealing.key'), formatPrivateKeyFile([sealingKey]), { mode: 0o600 });
-  writeFileSync(join(dir, 'sealing.pub'), formatPublicKeyFile(sealingKey));
+  sealingKey = writeTestSealingKey(dir);
   worker = await startWorker();
   client = await codecClient(address, codecKeyFile);
 });

@@ -18,13 +18,13 @@ import { fileURLToPath } from 'node:url';
 import type { Client, WorkflowHandle } from '@temporalio/client';
 import { bundleWorkflowCode } from '@temporalio/worker';
 import { afterAll, beforeAll, describe, expect, inject, it } from 'vitest';
-import { formatPrivateKeyFile, generateSealingKey, sealSecret, type SealingKey } from '../../common/sealing.js';
+import { sealSecret, type SealingKey } from '../../common/sealing.js';
 import { proxmoxPassphrase, type ProxmoxNodeState } from '../../lab/hosts/proxmox-node.js';
 import { Lab, type LabOptions } from '../../lab/lab.js';
 import { approveUpdate, diskReplacedUpdate, type Plan } from '../../workflows/messages.js';
 import { answer, answerPassphrases, asked, auditMark, auditSince, child, planOfRun } from './drive.js';
 import { changesByHost, codecClient, eventually, planByHost, tempDir } from './runbooks.js';
-import { writeTestCodecKey } from '../setup/codec-key.js';
+import { writeTestCodecKey, writeTestSealingKey } from '../setup/codec-key.js';
 import { startWorkerProcess, type WorkerProcess } from '../setup/worker-process.js';
 
 const address = inject('temporalAddress');
@@ -195,8 +195,7 @@ export function killBoundaries(spec: KillLab, scenarios: Scenario[]): void {
     writeFileSync(ledger, '');
     lab = await Lab.start({ dir, subnet: spec.subnet, hosts: spec.hosts, ...(spec.clusters ? { clusters: spec.clusters } : {}) });
     codecKeyFile = writeTestCodecKey(dir);
-    sealingKey = generateSealingKey();
-    writeFileSync(join(dir, 'sealing.key'), formatPrivateKeyFile([sealingKey]), { mode: 0o600 });
+    sealingKey = writeTestSealingKey(dir);
     // One webpack run for every restart of the worker.
     const bundle = join(dir, 'workflows.bundle.js');
     const { code } = await bundleWorkflowCode({

@@ -1,6 +1,7 @@
 import { mkdirSync, writeFileSync } from 'node:fs';
 import { join } from 'node:path';
 import { inject } from 'vitest';
+import { ensureSealingKeyFiles, sealingKeyPaths, sealingKeysFromFile, type SealingKey } from '../../common/sealing.js';
 
 /**
  * Writes the suite's payload codec key file `<dir>/codec.key` (content `k1:<base64 of 32 random bytes>`, mode 0600,
@@ -15,4 +16,15 @@ export function writeTestCodecKey(dir: string): string {
   const path = join(dir, 'codec.key');
   writeFileSync(path, `${inject('codecKey')}\n`, { mode: 0o600 });
   return path;
+}
+
+/**
+ * A new sealing key for a test's worker, in `<dir>/sealing.key` (0600: RUNBOOK_SEALING_KEY_FILE) and
+ * `<dir>/sealing.pub` (what the CLI seals for), made as `npm start` makes them. Returns the key, to seal with.
+ */
+export function writeTestSealingKey(dir: string): SealingKey {
+  mkdirSync(dir, { recursive: true });
+  const { privateFile, publicFile } = sealingKeyPaths(dir);
+  ensureSealingKeyFiles(privateFile, publicFile);
+  return sealingKeysFromFile(privateFile)[0]!;
 }
